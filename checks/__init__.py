@@ -1,0 +1,1 @@
+"""Checks turn facts plus policy into findings: pure functions, no I/O, stable IDs."""

@@ -1,0 +1,1 @@
+"""Collectors gather facts. This is the only package that speaks SSH or SNMP."""

@@ -1,0 +1,70 @@
+"""What every collector is: a class with ``collect`` (one target) and ``collect_many``.
+
+Collectors receive a ``CollectContext`` holding only the credentials of the city being
+scanned, so a credential of one city can never reach another city's target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from itaudit.credentials import Credential
+from itaudit.errors import CollectError
+from itaudit.model import CollectResult, ResultStatus, Target
+
+
+@dataclass
+class CollectContext:
+    city_id: str
+    credentials: Mapping[str, Credential] = field(default_factory=dict)
+    known_hosts: Path | None = None  # itaudit's own pinned host keys (TOFU)
+    timeout: float = 20.0  # per-host deadline: connect + auth + probe
+    concurrency: int = 16
+    max_output: int = 4 * 1024 * 1024  # bytes kept from one probe
+    allow_sudo: bool = False
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Collector:
+    """Base class. Subclasses set ``protocol`` and implement ``collect``."""
+
+    protocol: str = ""
+
+    def collect(self, target: Target, ctx: CollectContext) -> CollectResult:
+        raise NotImplementedError
+
+    def safe_collect(self, target: Target, ctx: CollectContext) -> CollectResult:
+        """``collect``, with any failure turned into an error result (never raises)."""
+        started = now_iso()
+        t0 = time.monotonic()
+        try:
+            result = self.collect(target, ctx)
+        except CollectError as exc:
+            result = CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=str(exc))
+        except Exception as exc:  # a collector bug must not end the scan
+            result = CollectResult(
+                target, ResultStatus.ERROR, error_kind="internal",
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        result.started_at = result.started_at or started
+        if result.duration_ms is None:
+            result.duration_ms = int((time.monotonic() - t0) * 1000)
+        return result
+
+    def collect_many(self, targets: Iterable[Target], ctx: CollectContext) -> Iterator[CollectResult]:
+        """Collect many targets on a bounded thread pool, yielding results as they finish."""
+        targets = list(targets)
+        if not targets:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(ctx.concurrency, len(targets)))) as pool:
+            futures = [pool.submit(self.safe_collect, t, ctx) for t in targets]
+            for fut in as_completed(futures):
+                yield fut.result()

@@ -1,0 +1,65 @@
+"""The explicit list of built-in collectors, check modules and reports.
+
+``itaudit`` (the spine) never imports ``collectors``, ``checks`` or ``reports`` at module
+level: it reaches them only through the dotted names below (and the ``itaudit.*`` entry
+points for third-party plugins). ``tests/test_layering.py`` enforces this.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+BUILTIN_COLLECTORS: dict[str, str] = {
+    "ssh": "collectors.ssh:SSHCollector",
+    "snmp": "collectors.snmp:SNMPCollector",
+    "local": "collectors.local:LocalCollector",
+}
+
+BUILTIN_CHECK_MODULES: tuple[str, ...] = (
+    "checks.lifecycle",
+    "checks.hardware",
+)
+
+BUILTIN_REPORTS: dict[str, str] = {
+    "monthly": "reports.monthly:write_monthly",
+}
+
+
+def _load(dotted: str) -> Any:
+    module, _, attr = dotted.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
+
+
+def collector_class(protocol: str) -> Any:
+    """Return the collector class for a protocol (built-in or entry point)."""
+    if protocol in BUILTIN_COLLECTORS:
+        return _load(BUILTIN_COLLECTORS[protocol])
+    for ep in entry_points(group="itaudit.collectors"):
+        if ep.name == protocol:
+            return ep.load()
+    raise KeyError(protocol)
+
+
+@cache
+def load_checks() -> dict[str, Any]:
+    """Import every check module so their ``@check`` decorators register."""
+    for name in BUILTIN_CHECK_MODULES:
+        importlib.import_module(name)
+    for ep in entry_points(group="itaudit.checks"):
+        ep.load()
+    from itaudit.checking import REGISTRY
+
+    return REGISTRY
+
+
+def report_writer(name: str) -> Any:
+    if name in BUILTIN_REPORTS:
+        return _load(BUILTIN_REPORTS[name])
+    for ep in entry_points(group="itaudit.reports"):
+        if ep.name == name:
+            return ep.load()
+    raise KeyError(name)

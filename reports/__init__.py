@@ -1,0 +1,1 @@
+"""Reports read the store, build report models and render them with Jinja2."""
