@@ -1,0 +1,419 @@
+"""Configuration: TOML loaded with ``tomllib`` into typed objects, validated at load time.
+
+Every error names the file and the dotted key. Secrets never sit in the file: credentials
+point to an environment variable, a key file, the ssh-agent or a keyring entry.
+Precedence for settings: command-line flags, then ``ITAUDIT_*`` environment variables,
+then the file. ``config.example.toml`` documents every key accepted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from itaudit.credentials import Credential, SNMPCredential, SSHCredential
+from itaudit.errors import ConfigError
+from itaudit.model import Kind
+from itaudit.policy import Policy, parse_policy
+
+PROTOCOLS = ("ssh", "snmp", "local")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Keys that would put a secret in the file: refused with a pointer to the *_env form.
+_SECRET_KEYS = {"password", "community", "auth_key", "priv_key", "passphrase", "secret"}
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    account: str  # "101-1410-5740"
+    name: str
+    kind: str = "operating"  # "capital" or "operating"
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    concurrency: int = 16
+    timeout: float = 20.0
+    max_output_bytes: int = 4 * 1024 * 1024
+    log_format: str = "text"  # "text" or "json"
+
+
+@dataclass
+class CityConfig:
+    id: str
+    name: str
+    database: Path
+    known_hosts: Path
+    policy: Policy
+    budget_lines: dict[str, BudgetLine] = field(default_factory=dict)
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    targets: list[Any] = field(default_factory=list)  # list[model.Target]
+    departments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timezone: str = "UTC"
+
+
+@dataclass
+class Config:
+    path: Path
+    settings: Settings
+    cities: dict[str, CityConfig]
+    warnings: list[str] = field(default_factory=list)
+
+    def city(self, city_id: str | None) -> CityConfig:
+        """Return one city; with no id, the only city (or a ConfigError naming the choices)."""
+        if city_id is None:
+            if len(self.cities) == 1:
+                return next(iter(self.cities.values()))
+            raise ConfigError(
+                f"several cities configured ({', '.join(sorted(self.cities))}); choose one with --city",
+                path=str(self.path),
+            )
+        if city_id not in self.cities:
+            raise ConfigError(
+                f"no city '{city_id}' (configured: {', '.join(sorted(self.cities)) or 'none'})",
+                key=f"cities.{city_id}", path=str(self.path),
+            )
+        return self.cities[city_id]
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load(path: str | Path, *, env: dict[str, str] | None = None,
+         overrides: dict[str, Any] | None = None) -> Config:
+    """Load and validate a config file. Raises ``ConfigError`` naming file and key."""
+    from itaudit.model import Target
+
+    path = Path(path)
+    env = dict(os.environ if env is None else env)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
+
+    v = _Validator(str(path))
+    v.keys(doc, "", {"settings", "cities"})
+    base = path.parent.resolve()
+
+    s = v.table(doc, "settings", "settings")
+    v.keys(s, "settings", {"data_dir", "concurrency", "timeout", "max_output_bytes", "log_format"})
+    data_dir = _resolve(base, v.opt(s, "data_dir", str, "settings", "itaudit-data"))
+    settings = Settings(
+        data_dir=data_dir,
+        concurrency=v.opt(s, "concurrency", int, "settings", 16),
+        timeout=float(v.opt(s, "timeout", (int, float), "settings", 20)),
+        max_output_bytes=v.opt(s, "max_output_bytes", int, "settings", 4 * 1024 * 1024),
+        log_format=v.choice(s, "log_format", ("text", "json"), "settings", "text"),
+    )
+    # ITAUDIT_* environment overrides the file; CLI overrides (passed in) win over both.
+    env_map = {"ITAUDIT_DATA_DIR": "data_dir", "ITAUDIT_CONCURRENCY": "concurrency",
+               "ITAUDIT_TIMEOUT": "timeout", "ITAUDIT_LOG_FORMAT": "log_format"}
+    for var, attr in env_map.items():
+        if env.get(var):
+            _set_setting(settings, attr, env[var], f"environment {var}", str(path))
+    for attr, value in (overrides or {}).items():
+        if value is not None:
+            _set_setting(settings, attr, value, f"option --{attr.replace('_', '-')}", str(path))
+    if settings.concurrency < 1 or settings.concurrency > 1024:
+        raise ConfigError("must be between 1 and 1024", key="settings.concurrency", path=str(path))
+    if settings.timeout <= 0:
+        raise ConfigError("must be positive", key="settings.timeout", path=str(path))
+
+    cities_doc = v.table(doc, "cities", "cities")
+    if not cities_doc:
+        raise ConfigError("at least one city is required, e.g. [cities.springfield]", key="cities",
+                          path=str(path))
+    cities: dict[str, CityConfig] = {}
+    for cid, ct in cities_doc.items():
+        k = f"cities.{cid}"
+        if not _ID_RE.match(cid):
+            raise ConfigError("city id must be lower-case letters, digits, '-' or '_'", key=k, path=str(path))
+        if not isinstance(ct, dict):
+            raise ConfigError("must be a table", key=k, path=str(path))
+        v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
+                       "departments", "known_hosts"})
+        city_dir = settings.data_dir / cid
+        budget_lines = _budget_lines(v, ct, k)
+        policy = parse_policy(v.table(ct, "policy", k), f"{k}.policy")
+        departments = v.table(ct, "departments", k)
+        for dname, dtab in departments.items():
+            if not isinstance(dtab, dict):
+                raise ConfigError("must be a table", key=f"{k}.departments.{dname}", path=str(path))
+        city = CityConfig(
+            id=cid,
+            name=v.opt(ct, "name", str, k, cid.title()),
+            database=_resolve(base, v.opt(ct, "database", str, k, str(city_dir / "itaudit.db"))),
+            known_hosts=_resolve(base, v.opt(ct, "known_hosts", str, k, str(city_dir / "known_hosts"))),
+            policy=policy,
+            budget_lines=budget_lines,
+            credentials=_credentials(v, ct, k),
+            departments=departments,
+            timezone=v.opt(ct, "timezone", str, k, "UTC"),
+        )
+        city.targets = _targets(v, ct, k, city, Target)
+        _check_budget_refs(city, k, str(path))
+        cities[cid] = city
+
+    cfg = Config(path=path, settings=settings, cities=cities)
+    _warn_permissions(cfg, path)
+    return cfg
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def _set_setting(settings: Settings, attr: str, value: Any, origin: str, path: str) -> None:
+    try:
+        if attr == "data_dir":
+            settings.data_dir = Path(os.path.expanduser(str(value))).resolve()
+        elif attr == "concurrency":
+            settings.concurrency = int(value)
+        elif attr == "timeout":
+            settings.timeout = float(value)
+        elif attr == "log_format":
+            if value not in ("text", "json"):
+                raise ValueError(value)
+            settings.log_format = str(value)
+    except ValueError:
+        raise ConfigError(f"{origin}: invalid value {value!r}", key=f"settings.{attr}", path=path) from None
+
+
+def _budget_lines(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, BudgetLine]:
+    out = {}
+    for account, bt in v.table(ct, "budget_lines", k).items():
+        bk = f'{k}.budget_lines."{account}"'
+        if not isinstance(bt, dict):
+            raise ConfigError("must be a table with name and kind", key=bk, path=v.path)
+        v.keys(bt, bk, {"name", "kind"})
+        out[account] = BudgetLine(
+            account=account,
+            name=v.req(bt, "name", str, bk),
+            kind=v.choice(bt, "kind", ("capital", "operating"), bk, "operating"),
+        )
+    return out
+
+
+def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credential]:
+    out: dict[str, Credential] = {}
+    for name, c in v.table(ct, "credentials", k).items():
+        ck = f"{k}.credentials.{name}"
+        if not isinstance(c, dict):
+            raise ConfigError("must be a table", key=ck, path=v.path)
+        for secret in _SECRET_KEYS & set(c):
+            raise ConfigError(
+                f"secrets never sit in the config file: use {secret}_env (an environment variable)"
+                + (", key_file, or a keyring entry" if secret == "password" else ""),
+                key=f"{ck}.{secret}", path=v.path,
+            )
+        ctype = v.choice(c, "type", ("ssh", "snmp"), ck, None)
+        if ctype == "ssh":
+            v.keys(c, ck, {"type", "username", "key_file", "password_env", "password_keyring", "use_agent", "sudo"})
+            cred: Credential = SSHCredential(
+                name=name,
+                username=v.req(c, "username", str, ck),
+                key_file=v.opt(c, "key_file", str, ck, None),
+                password_env=v.opt(c, "password_env", str, ck, None),
+                password_keyring=v.opt(c, "password_keyring", str, ck, None),
+                use_agent=v.opt(c, "use_agent", bool, ck, False),
+                sudo=v.opt(c, "sudo", bool, ck, False),
+            )
+            assert isinstance(cred, SSHCredential)
+            if cred.key_file:
+                cred = SSHCredential(**{**cred.__dict__, "key_file": str(Path(os.path.expanduser(cred.key_file)))})
+            if not (cred.key_file or cred.password_env or cred.password_keyring or cred.use_agent):
+                raise ConfigError("needs one of key_file, password_env, password_keyring or use_agent = true",
+                                  key=ck, path=v.path)
+        else:
+            v.keys(c, ck, {"type", "version", "community_env", "community_file", "username", "auth_protocol",
+                           "auth_key_env", "priv_protocol", "priv_key_env"})
+            version = v.choice(c, "version", ("v1", "v2c", "v3"), ck, "v3")
+            cred = SNMPCredential(
+                name=name,
+                version=version,
+                community_env=v.opt(c, "community_env", str, ck, None),
+                community_file=v.opt(c, "community_file", str, ck, None),
+                username=v.opt(c, "username", str, ck, None),
+                auth_protocol=v.choice(c, "auth_protocol", ("md5", "sha", "sha224", "sha256", "sha384", "sha512"),
+                                       ck, None),
+                auth_key_env=v.opt(c, "auth_key_env", str, ck, None),
+                priv_protocol=v.choice(c, "priv_protocol", ("des", "aes128", "aes192", "aes256"), ck, None),
+                priv_key_env=v.opt(c, "priv_key_env", str, ck, None),
+            )
+            if version in ("v1", "v2c") and not (cred.community_env or cred.community_file):
+                raise ConfigError("SNMP v1/v2c needs community_env or community_file", key=ck, path=v.path)
+            if version == "v3" and not cred.username:
+                raise ConfigError("SNMPv3 needs username", key=f"{ck}.username", path=v.path)
+            if version == "v3" and cred.auth_protocol and not cred.auth_key_env:
+                raise ConfigError("auth_protocol set without auth_key_env", key=f"{ck}.auth_key_env", path=v.path)
+            if version == "v3" and cred.priv_protocol and not (cred.priv_key_env and cred.auth_protocol):
+                raise ConfigError("priv_protocol needs auth_protocol and priv_key_env", key=f"{ck}.priv_key_env",
+                                  path=v.path)
+        out[name] = cred
+    return out
+
+
+def _targets(v: _Validator, ct: dict[str, Any], k: str, city: CityConfig, target_cls: Any) -> list[Any]:
+    raw = ct.get("targets", [])
+    if not isinstance(raw, list):
+        raise ConfigError("must be an array of tables ([[...targets]])", key=f"{k}.targets", path=v.path)
+    targets = []
+    seen: dict[tuple[str, str, int | None], str] = {}
+    for i, t in enumerate(raw):
+        tk = f"{k}.targets[{i}]"
+        if not isinstance(t, dict):
+            raise ConfigError("must be a table", key=tk, path=v.path)
+        v.keys(t, tk, {"address", "protocol", "port", "name", "credential", "department", "kind", "criticality",
+                       "purchase_date", "tags"})
+        address = v.req(t, "address", str, tk)
+        protocol = v.choice(t, "protocol", PROTOCOLS, tk, "ssh")
+        if protocol != "local":
+            _check_address(address, f"{tk}.address", v.path)
+        cred = v.opt(t, "credential", str, tk, None)
+        if protocol != "local":
+            if cred is None:
+                raise ConfigError(f"a {protocol} target needs a credential", key=f"{tk}.credential", path=v.path)
+            if cred not in city.credentials:
+                # Credentials are per city: another city's credential of the same name is not visible here.
+                raise ConfigError(f"no credential '{cred}' in this city (defined: "
+                                  f"{', '.join(sorted(city.credentials)) or 'none'})",
+                                  key=f"{tk}.credential", path=v.path)
+            ctype = "ssh" if isinstance(city.credentials[cred], SSHCredential) else "snmp"
+            if ctype != protocol:
+                raise ConfigError(f"credential '{cred}' is for {ctype}, target is {protocol}",
+                                  key=f"{tk}.credential", path=v.path)
+        kind = v.opt(t, "kind", str, tk, None)
+        if kind is not None and kind not in {x.value for x in Kind}:
+            raise ConfigError(f"unknown kind {kind!r}; one of {', '.join(x.value for x in Kind)}",
+                              key=f"{tk}.kind", path=v.path)
+        dept = v.opt(t, "department", str, tk, None)
+        purchase = t.get("purchase_date")
+        if purchase is not None:
+            if isinstance(purchase, str):
+                try:
+                    purchase = dt.date.fromisoformat(purchase)
+                except ValueError:
+                    raise ConfigError("must be a date (YYYY-MM-DD)", key=f"{tk}.purchase_date", path=v.path) from None
+            elif isinstance(purchase, dt.datetime):
+                purchase = purchase.date()
+            elif not isinstance(purchase, dt.date):
+                raise ConfigError("must be a date (YYYY-MM-DD)", key=f"{tk}.purchase_date", path=v.path)
+        port = v.opt(t, "port", int, tk, None)
+        if port is not None and not 0 < port < 65536:
+            raise ConfigError("must be 1-65535", key=f"{tk}.port", path=v.path)
+        ident = (protocol, address, port)
+        if ident in seen:
+            raise ConfigError(f"duplicate of {seen[ident]}", key=tk, path=v.path)
+        seen[ident] = tk
+        targets.append(target_cls(
+            address=address, protocol=protocol, city_id=city.id, port=port,
+            name=v.opt(t, "name", str, tk, None), credential=cred, department=dept, kind=kind,
+            criticality=v.str_list(t, "criticality", tk), purchase_date=purchase, tags=v.str_list(t, "tags", tk),
+        ))
+    return targets
+
+
+def _check_address(address: str, key: str, path: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+        return
+    except ValueError:
+        pass
+    if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", address):
+        raise ConfigError(f"not an IP address or host name: {address!r}", key=key, path=path)
+
+
+def _check_budget_refs(city: CityConfig, k: str, path: str) -> None:
+    """Budget lines referenced by the policy must be defined for the city."""
+    for ref_key, account in city.policy.budget_line_refs():
+        if account not in city.budget_lines:
+            raise ConfigError(f"budget line '{account}' is not defined under [{k}.budget_lines]",
+                              key=f"{k}.policy.{ref_key}", path=path)
+
+
+def _warn_permissions(cfg: Config, path: Path) -> None:
+    """A config readable by others that names secrets gets a warning (issue: the tool's own security)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    has_secret_refs = any(
+        getattr(c, "password_env", None) or getattr(c, "key_file", None) or getattr(c, "auth_key_env", None)
+        or getattr(c, "community_env", None) or getattr(c, "community_file", None)
+        for city in cfg.cities.values() for c in city.credentials.values()
+    )
+    if has_secret_refs and mode & (stat.S_IROTH | stat.S_IWOTH):
+        cfg.warnings.append(f"{path} is readable by other users and references credentials; "
+                            f"consider chmod 600 {path}")
+
+
+class _Validator:
+    """Small helpers that check one key's type and raise a ConfigError naming it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def keys(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                full = f"{prefix}.{key}" if prefix else key
+                raise ConfigError(f"unknown key (allowed here: {', '.join(sorted(allowed))})", key=full,
+                                  path=self.path)
+
+    def table(self, parent: dict[str, Any], key: str, prefix: str) -> dict[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            full = key if prefix == key else f"{prefix}.{key}"
+            raise ConfigError("must be a table", key=full, path=self.path)
+        return value
+
+    def _full(self, prefix: str, key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
+    def req(self, t: dict[str, Any], key: str, typ: Any, prefix: str) -> Any:
+        if key not in t:
+            raise ConfigError("is required", key=self._full(prefix, key), path=self.path)
+        return self.opt(t, key, typ, prefix, None)
+
+    def opt(self, t: dict[str, Any], key: str, typ: Any, prefix: str, default: Any) -> Any:
+        if key not in t:
+            return default
+        value = t[key]
+        # bool is an int in Python; refuse true/false where a number is expected.
+        if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
+            name = typ.__name__ if isinstance(typ, type) else "/".join(x.__name__ for x in typ)
+            raise ConfigError(f"must be of type {name}, got {type(value).__name__}",
+                              key=self._full(prefix, key), path=self.path)
+        return value
+
+    def choice(self, t: dict[str, Any], key: str, choices: tuple[str, ...], prefix: str, default: Any) -> Any:
+        if key not in t:
+            if default is None and key == "type":
+                raise ConfigError(f"is required (one of {', '.join(choices)})", key=self._full(prefix, key),
+                                  path=self.path)
+            return default
+        value = t[key]
+        if value not in choices:
+            raise ConfigError(f"must be one of {', '.join(choices)}, got {value!r}",
+                              key=self._full(prefix, key), path=self.path)
+        return value
+
+    def str_list(self, t: dict[str, Any], key: str, prefix: str) -> list[str]:
+        value = t.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise ConfigError("must be a list of strings", key=self._full(prefix, key), path=self.path)
+        return list(value)

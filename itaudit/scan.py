@@ -1,0 +1,186 @@
+"""Scan orchestration: collect every target of one city, check, store, as results arrive.
+
+Each protocol's collector runs its own ``collect_many`` in a worker thread (SSH on a
+bounded thread pool, SNMP on one asyncio loop); results flow through one queue to this
+thread, the single writer, which runs the checks and stores each device in its own
+transaction. A failure on one host is a result with an error status, never an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from itaudit import plugins
+from itaudit.checking import CheckContext, run_checks
+from itaudit.config import CityConfig, Config
+from itaudit.model import CollectResult, Finding, ResultStatus, Severity, Status, Target
+from itaudit.store import Store
+
+log = logging.getLogger("itaudit.scan")
+
+# Checks a collector can raise itself, when what it saw is the finding (no facts needed).
+_COLLECTOR_FINDING_DEFAULTS = {
+    "SEC-001": ("SSH host key changed", Severity.HIGH),
+}
+
+
+@dataclass
+class ScanSummary:
+    city_id: str
+    scan_id: int
+    as_of: dt.date
+    total: int = 0
+    ok: int = 0
+    partial: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    findings: dict[str, int] = field(default_factory=dict)  # severity -> open fails this scan
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (target label, reason)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failed else 0
+
+
+ProgressFn = Callable[[CollectResult, int, int], None]
+
+
+def _context(cfg: Config, city: CityConfig) -> Any:
+    """The context collectors get: only this city's credentials and known_hosts."""
+    base = plugins._load("collectors.base")
+    city.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return base.CollectContext(
+        city_id=city.id,
+        credentials=dict(city.credentials),
+        known_hosts=city.known_hosts,
+        timeout=cfg.settings.timeout,
+        concurrency=cfg.settings.concurrency,
+        max_output=cfg.settings.max_output_bytes,
+    )
+
+
+def _results(targets: list[Target], ctx: Any, stop: threading.Event) -> Iterable[CollectResult]:
+    """Merge every protocol's ``collect_many`` into one stream, in arrival order."""
+    by_proto: dict[str, list[Target]] = {}
+    for t in targets:
+        by_proto.setdefault(t.protocol, []).append(t)
+    q: queue.Queue[CollectResult | None] = queue.Queue()
+
+    def worker(proto: str, items: list[Target]) -> None:
+        try:
+            try:
+                collector = plugins.collector_class(proto)()
+            except Exception as exc:  # collector missing or broken: every target is an error line
+                for t in items:
+                    q.put(CollectResult(t, ResultStatus.ERROR, error_kind="internal",
+                                        error=f"no working {proto} collector: {exc}"))
+                return
+            for res in collector.collect_many(items, ctx):
+                q.put(res)
+                if stop.is_set():
+                    break
+        finally:
+            q.put(None)
+
+    threads = [threading.Thread(target=worker, args=(p, ts), name=f"collect-{p}", daemon=True)
+               for p, ts in by_proto.items()]
+    for th in threads:
+        th.start()
+    done = 0
+    while done < len(threads):
+        item = q.get()
+        if item is None:
+            done += 1
+            continue
+        yield item
+
+
+def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
+             targets: list[Target] | None = None, progress: ProgressFn | None = None,
+             stop: threading.Event | None = None, store: Store | None = None) -> ScanSummary:
+    """Scan one city. Raises ``ScanLocked`` if another scan of it runs, ``StoreError`` on disk trouble."""
+    as_of = as_of or dt.date.today()
+    targets = list(city.targets if targets is None else targets)
+    stop = stop or threading.Event()
+    own_store = store is None
+    store = store or Store(city.database)
+    specs = plugins.load_checks()
+    knowledge = _knowledge()
+    try:
+        with store.scan_lock():
+            scan_id = store.begin_scan(city.id, as_of, len(targets))
+            summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
+            ctx = _context(cfg, city)
+            seen = 0
+            for result in _results(targets, ctx, stop):
+                seen += 1
+                findings = _findings_for(result, store, city, as_of, knowledge, specs)
+                store.record_result(scan_id, result, findings)
+                _tally(summary, result, findings)
+                if progress:
+                    progress(result, seen, len(targets))
+                if stop.is_set():
+                    break
+            summary.interrupted = stop.is_set() and seen < len(targets)
+            store.finish_scan(scan_id, complete=not summary.interrupted)
+            return summary
+    finally:
+        if own_store:
+            store.close()
+
+
+def _knowledge() -> Any:
+    from itaudit.knowledge import Knowledge
+
+    return Knowledge.load()
+
+
+def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: dt.date, knowledge: Any,
+                  specs: dict[str, Any]) -> list[Finding]:
+    findings: list[Finding] = []
+    if result.status != ResultStatus.ERROR:
+        record = store.device_record(result)
+        ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
+        findings = run_checks(result.facts, ctx, sorted(specs.values(), key=lambda s: s.id))
+    for check_id, detail in result.collector_findings.items():
+        spec = specs.get(check_id)
+        title, severity = (spec.title, spec.severity) if spec else _COLLECTOR_FINDING_DEFAULTS.get(
+            check_id, (check_id, Severity.HIGH))
+        findings = [f for f in findings if f.check_id != check_id]
+        findings.append(Finding(check_id=check_id, status=Status.FAIL, severity=severity, title=title,
+                                summary=detail, detail=result.error or detail, evidence=detail,
+                                references=spec.references if spec else []))
+    return findings
+
+
+def _tally(summary: ScanSummary, result: CollectResult, findings: list[Finding]) -> None:
+    if result.status == ResultStatus.ERROR:
+        summary.failed += 1
+        summary.errors.append((result.target.label, result.error or result.error_kind or "failed"))
+    elif result.status == ResultStatus.PARTIAL:
+        summary.partial += 1
+    else:
+        summary.ok += 1
+    for f in findings:
+        if f.status == Status.FAIL:
+            summary.findings[f.severity.value] = summary.findings.get(f.severity.value, 0) + 1
+
+
+def install_signal_stop(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT stop the scan cleanly between devices (the scan is marked incomplete)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("signal %s: stopping after the current device", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,156 @@
+"""The store: WAL, schema version, one transaction per device, finding episodes, identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from itaudit.errors import ScanLocked, StoreError
+from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Severity, Status, Target
+from itaudit.store import SCHEMA_VERSION, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = dt.date(2026, 11, 1)
+
+
+def result(address: str, serial: str | None = None, status: ResultStatus = ResultStatus.OK) -> CollectResult:
+    facts = DeviceFacts()
+    facts.identity.hostname = f"host-{address}"
+    facts.identity.serial = serial
+    t = Target(address=address, protocol="ssh", city_id="c", port=2222, department="Finance")
+    return CollectResult(t, status, facts=facts, error="refused" if status == ResultStatus.ERROR else None)
+
+
+def finding(check_id: str, status: Status) -> Finding:
+    return Finding(check_id=check_id, status=status, severity=Severity.HIGH, title="t", summary=f"{check_id} s")
+
+
+def test_new_database_is_wal_versioned_and_private(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a" / "city.db")
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "a" / "city.db").stat().st_mode & 0o077 == 0
+
+
+def test_finding_episodes_open_refresh_resolve(tmp_path: Path) -> None:
+    store = Store(tmp_path / "city.db")
+    s1 = store.begin_scan("c", AS_OF, 1)
+    store.record_result(s1, result("10.0.0.1", "SN1"), [finding("EOL-001", Status.FAIL), finding("HW-001", Status.PASS)])
+    store.finish_scan(s1)
+    first = store.open_findings()
+    assert [f["check_id"] for f in first] == ["EOL-001"]
+
+    s2 = store.begin_scan("c", AS_OF, 1)
+    store.record_result(s2, result("10.0.0.1", "SN1"), [finding("EOL-001", Status.FAIL)])
+    store.finish_scan(s2)
+    again = store.open_findings()
+    assert len(again) == 1 and again[0]["first_seen"] == first[0]["first_seen"] and again[0]["last_scan_id"] == s2
+
+    # unknown does not resolve; an error result does not resolve; pass does.
+    s3 = store.begin_scan("c", AS_OF, 1)
+    store.record_result(s3, result("10.0.0.1", "SN1"), [finding("EOL-001", Status.UNKNOWN)])
+    store.record_result(s3, result("10.0.0.1", status=ResultStatus.ERROR), [])
+    assert len(store.open_findings()) == 1
+    store.record_result(s3, result("10.0.0.1", "SN1"), [finding("EOL-001", Status.PASS)])
+    assert store.open_findings() == []
+    row = store.db.execute("select resolved_at from findings").fetchone()
+    assert row[0] is not None
+
+
+def test_device_keeps_identity_across_address_change(tmp_path: Path) -> None:
+    store = Store(tmp_path / "city.db")
+    s = store.begin_scan("c", AS_OF, 2)
+    a = store.record_result(s, result("10.0.0.5", "SERIAL-42"), [])
+    b = store.record_result(s, result("10.0.0.99", "SERIAL-42"), [])
+    c = store.record_result(s, result("10.0.0.7", "SERIAL-43"), [])
+    assert a == b != c
+    assert {d["address"] for d in store.devices()} == {"10.0.0.99", "10.0.0.7"}
+
+
+def test_failures_count_up_and_reset(tmp_path: Path) -> None:
+    store = Store(tmp_path / "city.db")
+    s = store.begin_scan("c", AS_OF, 1)
+    for _ in range(3):
+        d = store.record_result(s, result("10.0.0.8", status=ResultStatus.ERROR), [])
+    assert store.db["devices"].get(d)["consecutive_failures"] == 3
+    store.record_result(s, result("10.0.0.8", "S8"), [])
+    assert store.db["devices"].get(d)["consecutive_failures"] == 0
+
+
+def test_second_scan_of_same_city_is_refused(tmp_path: Path) -> None:
+    one, two = Store(tmp_path / "city.db"), Store(tmp_path / "city.db")
+    with one.scan_lock(), pytest.raises(ScanLocked, match="another scan"), two.scan_lock():
+        pass
+
+
+def test_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "city.db"
+    Store(path).close()
+    ro = Store(path, readonly=True)
+    with pytest.raises(StoreError, match="cannot write"):
+        ro.begin_scan("c", AS_OF, 1)
+    with pytest.raises(StoreError, match="no database"):
+        Store(tmp_path / "missing.db", readonly=True)
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "city.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(path)
+
+
+WRITER = textwrap.dedent("""
+    import sys, datetime as dt
+    sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+    from test_store import result, finding
+    from itaudit.model import Status
+    from itaudit.store import Store
+    store = Store({db!r})
+    with store.scan_lock():
+        scan = store.begin_scan("c", dt.date(2026, 11, 1), 100000)
+        print(scan, flush=True)
+        i = 0
+        while True:
+            i += 1
+            store.record_result(scan, result("10.%d.%d.%d" % (i // 65536 % 256, i // 256 % 256, i % 256),
+                                "S%d" % i), [finding("EOL-001", Status.FAIL), finding("HW-001", Status.PASS)])
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_scan_leaves_database_whole(tmp_path: Path) -> None:
+    db = tmp_path / "city.db"
+    code = WRITER.format(root=str(ROOT), tests=str(ROOT / "tests"), db=str(db))
+    counts = []
+    for round_ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        scan_id = int(proc.stdout.readline())
+        time.sleep(0.2 + 0.1 * round_)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        conn = sqlite3.connect(db)
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        n_obs, n_find = conn.execute(
+            "select (select count(*) from observations where scan_id = ?), "
+            "(select count(*) from findings where last_scan_id = ?)", [scan_id, scan_id]).fetchone()
+        # one transaction per device: every stored device has its finding, none is half-written
+        assert n_obs == n_find and n_obs > 0
+        counts.append(conn.execute("select count(*) from observations").fetchone()[0])
+        conn.close()
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)  # earlier scans kept whole
+    store = Store(db)
+    with store.scan_lock():  # taking the lock marks the killed scans incomplete
+        pass
+    assert {s.status for s in store.scans()} == {"incomplete"}
