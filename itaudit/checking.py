@@ -55,6 +55,12 @@ class DeviceRecord:
     first_seen: str | None = None
     last_seen: str | None = None
     budget_line: str | None = None
+    # Added for the risk model (checks/dataquality.py, checks/exposure.py); filled by the store.
+    tags: list[str] = field(default_factory=list)  # config tags: "internet-facing", "core", "rugged"
+    last_successful_scan: str | None = None  # UTC ISO time of the last scan that produced facts
+    consecutive_failures: int | None = None  # failed scans since the last success (None = unknown)
+    last_error: str | None = None  # reason of the latest failed scan
+    collector_findings: dict[str, str] = field(default_factory=dict)  # CollectResult.collector_findings
 
 
 @dataclass

@@ -296,6 +296,67 @@ def _register_optional() -> None:
 _register_optional()
 
 
+# --- agent and MSP portfolio (issue 7; owned by the agent helper) --------------------
+
+
+@cli.command("agent")
+@config_option
+@click.option("--city", "city_ids", multiple=True, help="Only this city (repeatable; default: every city).")
+@click.option("--status", "show_status", is_flag=True,
+              help="Print whether an agent runs, the next run times and the last scan and email; exit.")
+@click.option("--once", is_flag=True,
+              help="Scan every city now, write and send the monthly report on its report day, then exit.")
+@click.option("--report", "force_report", is_flag=True,
+              help="With --once: write and send the monthly report now.")
+@click.option("--dry-run", is_flag=True, help="Write the monthly email to a .eml file instead of sending it.")
+@json_option
+@click.pass_context
+def agent_cmd(ctx: click.Context, config_path: str, city_ids: tuple[str, ...], show_status: bool, once: bool,
+              force_report: bool, dry_run: bool, as_json: bool) -> None:
+    """Run the scheduling agent: scans on each city's cadence, the monthly report by email."""
+    from itaudit.agent import Agent, format_status, status
+
+    if show_status:
+        doc = status(config_path)
+        click.echo(json.dumps(doc, indent=2) if as_json else format_status(doc))
+        return
+    agent = Agent(config_path, dry_run=dry_run, echo=click.echo, city_ids=list(city_ids) or None)
+    # A daemon logs what it does (INFO) in the configured format unless --log-format says otherwise.
+    parent = ctx.parent.params if ctx.parent else {}
+    level = logging.getLogger("itaudit").level
+    setup_logging(parent.get("log_format") or agent.cfg.settings.log_format,
+                  min(level, logging.INFO) if level else logging.INFO)
+    agent.install_signals()
+    sys.exit(agent.run_once(report=force_report) if once else agent.run())
+
+
+@report.command("portfolio")
+@config_option
+@as_of_option
+@click.option("--city", "city_ids", multiple=True,
+              help="Only these cities (repeatable; default: every city).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--format", "formats", default="html,json", show_default=True,
+              help="Comma-separated: html, json, csv, md, and peers (one anonymised comparison per city).")
+def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, ...], out_dir: str,
+                  formats: str) -> None:
+    """The MSP view across cities: scores, KPIs, capital needs, trends, peer comparison."""
+    cfg = _config(config_path)
+    for cid in city_ids:
+        cfg.city(cid)
+    try:
+        writer = plugins.report_writer("portfolio")
+    except KeyError:
+        writer = plugins._load("reports.portfolio:write_portfolio")
+    paths = writer(cfg, as_of=as_of or dt.date.today(), out_dir=Path(out_dir),
+                   formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                   cities=list(city_ids) or None)
+    for p in paths:
+        console.print(str(p))
+
+# --- end of the agent block ------------------------------------------------------------
+
+
 def main() -> None:
     """Console entry point: library errors become messages and exit codes here, once."""
     os.umask(0o077)  # databases, logs and reports are for the owner only

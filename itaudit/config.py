@@ -45,6 +45,54 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
 
 
+# --- agent: schedule, delivery, SMTP (issue 7) -----------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the agent scans a city and when it writes and sends the monthly report."""
+
+    scan: str = "daily"  # "daily", "weekly", "hourly" or "off"
+    scan_at: str = "02:00"  # HH:MM in the city's time zone (hourly: the minute, ":MM")
+    scan_weekday: str = "sunday"  # for weekly scans
+    report_day: int = 1  # day of the month; 29-31 fall on the last day of shorter months
+    report_at: str = "06:00"  # HH:MM in the city's time zone
+    report: bool = True  # write (and deliver) the monthly report
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Who receives a city's monthly summary, and what is attached."""
+
+    recipients: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    subject: str = "{city}: IT risk summary for {month}"
+    attach: tuple[str, ...] = ("pdf", "xlsx")  # the manager PDF and the capital-plan spreadsheet
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    """The outgoing mail server. The password is a reference (env or keyring), never the value."""
+
+    host: str
+    sender: str
+    port: int = 587
+    security: str = "starttls"  # "starttls", "tls" (implicit, usually port 465) or "none"
+    username: str | None = None
+    password_env: str | None = None
+    password_keyring: str | None = None  # "service/user"
+    ca_file: str | None = None  # extra CA bundle for a private mail server
+    timeout: float = 30.0
+    retry_attempts: int = 8
+    retry_backoff: float = 60.0  # seconds before the first retry; doubles each time
+    retry_backoff_max: float = 3600.0
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 @dataclass
 class CityConfig:
     id: str
@@ -57,6 +105,8 @@ class CityConfig:
     targets: list[Any] = field(default_factory=list)  # list[model.Target]
     departments: dict[str, dict[str, Any]] = field(default_factory=dict)
     timezone: str = "UTC"
+    schedule: Schedule = field(default_factory=Schedule)
+    delivery: Delivery = field(default_factory=Delivery)
 
 
 @dataclass
@@ -65,6 +115,7 @@ class Config:
     settings: Settings
     cities: dict[str, CityConfig]
     warnings: list[str] = field(default_factory=list)
+    smtp: SMTPConfig | None = None
 
     def city(self, city_id: str | None) -> CityConfig:
         """Return one city; with no id, the only city (or a ConfigError naming the choices)."""
@@ -105,7 +156,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
 
     v = _Validator(str(path))
-    v.keys(doc, "", {"settings", "cities"})
+    v.keys(doc, "", {"settings", "cities", "smtp"})
     base = path.parent.resolve()
 
     s = v.table(doc, "settings", "settings")
@@ -144,7 +195,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts"})
+                       "departments", "known_hosts", "schedule", "delivery"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         policy = parse_policy(v.table(ct, "policy", k), f"{k}.policy")
@@ -164,10 +215,13 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
             timezone=v.opt(ct, "timezone", str, k, "UTC"),
         )
         city.targets = _targets(v, ct, k, city, Target)
+        city.schedule = _schedule(v, ct, k)
+        city.delivery = _delivery(v, ct, k)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
-    cfg = Config(path=path, settings=settings, cities=cities)
+    cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc))
+    _check_agent(cfg)
     _warn_permissions(cfg, path)
     return cfg
 
@@ -325,6 +379,141 @@ def _targets(v: _Validator, ct: dict[str, Any], k: str, city: CityConfig, target
             criticality=v.str_list(t, "criticality", tk), purchase_date=purchase, tags=v.str_list(t, "tags", tk),
         ))
     return targets
+
+
+def _hhmm(v: _Validator, t: dict[str, Any], key: str, prefix: str, default: str, *, minute_only: bool) -> str:
+    value = v.opt(t, key, str, prefix, default)
+    ok = re.match(r"^:[0-5]\d$", value) if minute_only else _HHMM_RE.match(value)
+    if not ok:
+        what = "a minute like \":15\"" if minute_only else "a time like \"02:00\" (24 h)"
+        raise ConfigError(f"must be {what}", key=f"{prefix}.{key}", path=v.path)
+    return value
+
+
+def _schedule(v: _Validator, ct: dict[str, Any], k: str) -> Schedule:
+    """``[cities.<id>.schedule]``: scan cadence and monthly report day, in the city's time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = ct.get("timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {tz!r} (use an IANA name like \"America/Chicago\")",
+                          key=f"{k}.timezone", path=v.path) from None
+    sk = f"{k}.schedule"
+    st = v.table(ct, "schedule", k)
+    v.keys(st, sk, {"scan", "scan_at", "scan_weekday", "report_day", "report_at", "report"})
+    scan = v.choice(st, "scan", ("daily", "weekly", "hourly", "off"), sk, "daily")
+    default_at = ":00" if scan == "hourly" else "02:00"
+    report_day = v.opt(st, "report_day", int, sk, 1)
+    if not 1 <= report_day <= 31:
+        raise ConfigError("must be a day of the month, 1-31", key=f"{sk}.report_day", path=v.path)
+    return Schedule(
+        scan=scan,
+        scan_at=_hhmm(v, st, "scan_at", sk, default_at, minute_only=scan == "hourly"),
+        scan_weekday=v.choice(st, "scan_weekday", WEEKDAYS, sk, "sunday"),
+        report_day=report_day,
+        report_at=_hhmm(v, st, "report_at", sk, "06:00", minute_only=False),
+        report=v.opt(st, "report", bool, sk, True),
+    )
+
+
+def _addresses(v: _Validator, t: dict[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    values = v.str_list(t, key, prefix)
+    for i, addr in enumerate(values):
+        if not _EMAIL_RE.match(addr):
+            raise ConfigError(f"not an email address: {addr!r}", key=f"{prefix}.{key}[{i}]", path=v.path)
+    return tuple(values)
+
+
+def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
+    """``[cities.<id>.delivery]``: the monthly summary's recipients and attachments."""
+    dk = f"{k}.delivery"
+    d = v.table(ct, "delivery", k)
+    v.keys(d, dk, {"recipients", "cc", "subject", "attach"})
+    attach = v.str_list(d, "attach", dk) if "attach" in d else list(Delivery.attach)
+    for i, a in enumerate(attach):
+        if a not in ("pdf", "xlsx", "csv", "html", "json"):
+            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json)",
+                              key=f"{dk}.attach[{i}]", path=v.path)
+    subject = v.opt(d, "subject", str, dk, Delivery.subject)
+    try:
+        subject.format(city="c", month="m")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError("may use only {city} and {month} as placeholders", key=f"{dk}.subject",
+                          path=v.path) from None
+    return Delivery(recipients=_addresses(v, d, "recipients", dk), cc=_addresses(v, d, "cc", dk),
+                    subject=subject, attach=tuple(attach))
+
+
+def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:
+    """Top-level ``[smtp]``: one outgoing mail server for every city (an MSP's relay)."""
+    if "smtp" not in doc:
+        return None
+    t = v.table(doc, "smtp", "smtp")
+    for secret in _SECRET_KEYS & set(t):
+        raise ConfigError(f"secrets never sit in the config file: use {secret}_env or {secret}_keyring",
+                          key=f"smtp.{secret}", path=v.path)
+    v.keys(t, "smtp", {"host", "port", "security", "username", "password_env", "password_keyring", "from",
+                       "ca_file", "timeout", "retry_attempts", "retry_backoff", "retry_backoff_max"})
+    host = v.req(t, "host", str, "smtp")
+    _check_address(host, "smtp.host", v.path)
+    security = v.choice(t, "security", ("starttls", "tls", "none"), "smtp", "starttls")
+    sender = v.req(t, "from", str, "smtp")
+    if not _EMAIL_RE.match(sender):
+        raise ConfigError(f"not an email address: {sender!r}", key="smtp.from", path=v.path)
+    port = v.opt(t, "port", int, "smtp", 465 if security == "tls" else 587)
+    if not 0 < port < 65536:
+        raise ConfigError("must be 1-65535", key="smtp.port", path=v.path)
+    cfg = SMTPConfig(
+        host=host, sender=sender, port=port, security=security,
+        username=v.opt(t, "username", str, "smtp", None),
+        password_env=v.opt(t, "password_env", str, "smtp", None),
+        password_keyring=v.opt(t, "password_keyring", str, "smtp", None),
+        ca_file=v.opt(t, "ca_file", str, "smtp", None),
+        timeout=float(v.opt(t, "timeout", (int, float), "smtp", 30)),
+        retry_attempts=v.opt(t, "retry_attempts", int, "smtp", 8),
+        retry_backoff=float(v.opt(t, "retry_backoff", (int, float), "smtp", 60)),
+        retry_backoff_max=float(v.opt(t, "retry_backoff_max", (int, float), "smtp", 3600)),
+    )
+    if cfg.username and not (cfg.password_env or cfg.password_keyring):
+        raise ConfigError("username set without password_env or password_keyring", key="smtp.username",
+                          path=v.path)
+    if (cfg.password_env or cfg.password_keyring) and not cfg.username:
+        raise ConfigError("a password needs a username", key="smtp.username", path=v.path)
+    if cfg.security == "none" and cfg.username:
+        raise ConfigError("refusing to send a password without TLS: use security = \"starttls\" or \"tls\"",
+                          key="smtp.security", path=v.path)
+    if cfg.timeout <= 0:
+        raise ConfigError("must be positive", key="smtp.timeout", path=v.path)
+    if not 1 <= cfg.retry_attempts <= 100:
+        raise ConfigError("must be between 1 and 100", key="smtp.retry_attempts", path=v.path)
+    if cfg.retry_backoff < 0 or cfg.retry_backoff_max < cfg.retry_backoff:
+        raise ConfigError("need 0 <= retry_backoff <= retry_backoff_max", key="smtp.retry_backoff",
+                          path=v.path)
+    if cfg.ca_file:
+        ca_file = _resolve(Path(v.path).parent.resolve(), cfg.ca_file)
+        cfg = SMTPConfig(**{**cfg.__dict__, "ca_file": str(ca_file)})
+    return cfg
+
+
+def _check_agent(cfg: Config) -> None:
+    """Cities never share a database or a known_hosts file (their address ranges overlap);
+    recipients without a mail server can only be served by --dry-run: say so at load."""
+    for attr in ("database", "known_hosts"):
+        seen: dict[Path, str] = {}
+        for city in cfg.cities.values():
+            where = Path(getattr(city, attr)).resolve()
+            if where in seen:
+                raise ConfigError(f"the same file as cities.{seen[where]}.{attr}: every city keeps its own",
+                                  key=f"cities.{city.id}.{attr}", path=str(cfg.path))
+            seen[where] = city.id
+    if cfg.smtp is None:
+        for city in cfg.cities.values():
+            if city.delivery.recipients:
+                cfg.warnings.append(f"cities.{city.id}.delivery has recipients but there is no [smtp] table: "
+                                    "the monthly email can only be written to a file (--dry-run)")
+                break
 
 
 def _check_address(address: str, key: str, path: str) -> None:

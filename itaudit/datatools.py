@@ -60,7 +60,7 @@ def _front_matter(text: str) -> dict[str, Any]:
     try:
         import yaml  # development-only: see module docstring
     except ImportError as exc:  # pragma: no cover - depends on the dev environment
-        raise KnowledgeError("building from the endoflife.date source needs PyYAML (pip install pyyaml)") from exc
+        raise KnowledgeError("building from endoflife.date pages needs PyYAML (pip install pyyaml)") from exc
     if not text.startswith("---"):
         raise KnowledgeError("no YAML front matter")
     body = text[3:].split("\n---", 1)[0]
@@ -211,6 +211,7 @@ def write_json_atomic(path: Path, doc: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, ensure_ascii=False, sort_keys=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the data is public
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

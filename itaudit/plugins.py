@@ -21,10 +21,16 @@ BUILTIN_COLLECTORS: dict[str, str] = {
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.lifecycle",
     "checks.hardware",
+    "checks.patching",
+    "checks.exposure",
+    "checks.kev",
+    "checks.dataquality",
 )
 
 BUILTIN_REPORTS: dict[str, str] = {
     "monthly": "reports.monthly:write_monthly",
+    "plan": "reports.plan:write_plan",
+    "worklist": "reports.worklist:write_worklist",
 }
 
 

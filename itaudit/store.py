@@ -453,17 +453,33 @@ class Store:
         names = ["checked", "critical", "score"] + [f"{n}_{k}" for n in groups for k in ("known", "fail")]
         return {k: (v or 0) for k, v in zip(names, row, strict=True)}
 
-    def inventory_freshness(self, scan_id: int, window_days: int = 30) -> tuple[int, int]:
-        """(devices checked successfully within ``window_days`` before scan, devices known then)."""
-        row = self.db.execute(
-            """with s as (select as_of, coalesce(finished_at, started_at) as t from scans where id = ?)
-               select (select count(distinct o.device_id) from observations o join scans x on x.id = o.scan_id
-                       where o.status != 'error' and x.id <= ?
-                       and x.as_of > date((select as_of from s), ?) and x.as_of <= (select as_of from s)),
-                      (select count(*) from devices where first_seen <= (select t from s)
-                       or first_seen is null)""",
-            [scan_id, scan_id, f"-{int(window_days)} days"]).fetchone()
-        return int(row[0] or 0), int(row[1] or 0)
+    def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
+        """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then).
+
+        One query for all scans: SQLite builds a temporary index on observations.scan_id.
+        """
+        if not scan_ids:
+            return {}
+        marks = ",".join("?" * len(scan_ids))
+        fresh = dict(self.db.execute(
+            f"""select s.id, count(distinct o.device_id) from scans s
+                join scans x on x.as_of > date(s.as_of, ?) and x.as_of <= s.as_of and x.id <= s.id
+                 and x.status != 'running'
+                join observations o on o.scan_id = x.id
+                where o.status != 'error' and s.id in ({marks}) group by s.id""",  # noqa: S608 - marks only
+            [f"-{int(window_days)} days", *scan_ids]).fetchall())
+        known = dict(self.db.execute(
+            f"""select s.id, (select count(*) from devices d where d.first_seen is null
+                 or d.first_seen <= coalesce(s.finished_at, s.started_at)) from scans s
+                where s.id in ({marks})""", scan_ids).fetchall())  # noqa: S608 - marks only
+        return {i: (int(fresh.get(i, 0)), int(known.get(i, 0))) for i in scan_ids}
+
+    def unreachable_devices(self, scan_id: int) -> list[dict[str, Any]]:
+        """Devices whose collection failed in ``scan_id``, with the names a person knows them by."""
+        return list(self.db.query(
+            "select o.target, o.error_kind, o.error, d.name as device_name, d.hostname, d.address, d.kind, "
+            "d.department, d.last_success from observations o join devices d on d.id = o.device_id "
+            "where o.scan_id = ? and o.status = 'error' order by d.department, d.address", [scan_id]))
 
     def device_inventory(self) -> list[dict[str, Any]]:
         """Every device with the dates a refresh plan needs, taken from its latest facts."""

@@ -1,0 +1,109 @@
+"""Report speed: a 5,000-device city with 24 months of monthly scans.
+
+Builds the history through the real store API (once; pass --db to reuse it), then times
+the monthly summary and the capital plan (model + HTML) against a baseline in the same
+process: a raw SQL read of the rows each report needs. Goal: each report under 3 s.
+
+    .venv/bin/python bench/report_speed.py [--devices 5000] [--months 24] [--db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import report_city  # noqa: E402
+
+from itaudit.store import Store  # noqa: E402
+from reports.monthly import write_monthly  # noqa: E402
+from reports.plan import write_plan  # noqa: E402
+
+END = dt.date(2026, 10, 20)
+
+
+def _best(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _baseline_monthly(store: Store) -> None:
+    """Raw read of what the summary aggregates: 12 months of verdicts and the open findings."""
+    scans = [r[0] for r in store.db.execute("select id from scans order by id desc limit 12")]
+    for sid in scans:
+        store.db.execute(
+            "select device_id, check_id, status, severity from check_results where scan_id = ?", [sid]
+        ).fetchall()
+    store.db.execute("select * from findings where resolved_at is null").fetchall()
+
+
+def _baseline_plan(store: Store) -> None:
+    """Raw read of what the plan needs: every device and its latest facts."""
+    store.db.execute("select * from devices").fetchall()
+    store.db.execute(
+        "select device_id, facts from observations where id in "
+        "(select max(id) from observations where facts is not null group by device_id)"
+    ).fetchall()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--devices", type=int, default=5000)
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
+    db = args.db or Path(tmp.name) / "city.db"
+    if db.exists():
+        city = report_city.city_config(db)
+        print(f"reusing {db}")
+    else:
+        t = time.perf_counter()
+        city, store = report_city.build(db, n=args.devices, months=args.months, end=END)
+        store.close()
+        print(f"built {args.devices:,} devices x {args.months} months in {time.perf_counter() - t:.1f} s")
+    store = Store(db, readonly=True)
+    n_obs = store.db.execute("select count(*) from observations").fetchone()[0]
+    n_cr = store.db.execute("select count(*) from check_results").fetchone()[0]
+    size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    print(f"database: {size / 1e6:.1f} MB ({n_obs:,} observations, {n_cr:,} check verdicts)")
+    out = Path(tmp.name) / "out"
+    as_of = END + dt.timedelta(days=5)
+    results = []
+    for name, report, baseline in (
+        (
+            "monthly",
+            lambda: write_monthly(city, store, as_of=as_of, out_dir=out),
+            lambda: _baseline_monthly(store),
+        ),
+        (
+            "plan",
+            lambda: write_plan(city, store, as_of=as_of, out_dir=out, formats=("html",)),
+            lambda: _baseline_plan(store),
+        ),
+    ):
+        base = _best(baseline)
+        took = _best(report)
+        results.append((name, took))
+        print(
+            f"{name:8s} {took:6.2f} s   raw SQL read of the same rows {base:6.3f} s   "
+            f"ratio {took / base:5.1f}x"
+            f"   {'OK' if took < 3.0 else 'SLOW'} (goal < 3 s)"
+        )
+    store.close()
+    tmp.cleanup()
+    return 0 if all(t < 3.0 for _, t in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Client CPU per device for SNMP identification (+ exposure) against snmpsim.
+
+    .venv/bin/python bench/snmp_cpu.py [--data-dir DIR] [--runs 5]
+
+Serves a folder of recordings (default: the project's tests/fixtures/snmp) with snmpsim,
+one loopback address each, and measures this process's CPU time (time.process_time;
+snmpsim's own CPU is not counted) for, in the same run:
+  baseline  one bare GET of sysDescr per device (collectors.snmp.ping_many)
+  identify  SNMPCollector(exposure=False): system group, vendor GETs, bounded walks
+  full      SNMPCollector(): identification plus the exposure probes
+and prints ms of CPU per device and the ratio to the baseline. Target: full < 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collectors.base import CollectContext  # noqa: E402
+from collectors.snmp import SNMPCollector, ping_many  # noqa: E402
+from itaudit.credentials import SNMPCredential  # noqa: E402
+from itaudit.model import Target  # noqa: E402
+from itaudit.sim.snmpfleet import SNMPFleet  # noqa: E402
+
+
+def measure(fn, runs: int) -> tuple[float, float]:
+    """Best-of-runs CPU seconds and wall seconds of fn()."""
+    cpu, wall = [], []
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return min(cpu), min(wall)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "tests" / "fixtures" / "snmp")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--base-address", default="127.0.4.180")
+    ap.add_argument("--port", type=int, default=1165)
+    args = ap.parse_args()
+
+    os.environ["ITAUDIT_BENCH_COMMUNITY"] = "public"
+    cred = SNMPCredential("bench", version="v2c", community_env="ITAUDIT_BENCH_COMMUNITY")
+    ctx = CollectContext("bench", {"bench": cred}, timeout=15, concurrency=32)
+    with SNMPFleet(args.data_dir, base_address=args.base_address, port=args.port) as fleet:
+        targets = [Target(d.address, "snmp", port=d.port, name=d.name, credential="bench")
+                   for d in fleet.devices.values()]
+        n = len(targets)
+        ping_many(targets, ctx)  # warm-up: imports, first engine
+        base_cpu, base_wall = measure(lambda: ping_many(targets, ctx), args.runs)
+        ident = SNMPCollector(exposure=False)
+        id_cpu, id_wall = measure(lambda: list(ident.collect_many(targets, ctx)), args.runs)
+        full = SNMPCollector(exposure_timeout=0.5)
+        full_cpu, full_wall = measure(lambda: list(full.collect_many(targets, ctx)), args.runs)
+        trips = [int(r.facts.evidence.get("snmp_round_trips", 0)) for r in ident.collect_many(targets, ctx)]
+
+    print(f"{n} simulated devices, best of {args.runs} runs, client CPU only")
+    print(f"  baseline (1 GET sysDescr)  {1000 * base_cpu / n:6.2f} ms/device  wall {base_wall:5.2f}s")
+    print(f"  identify                   {1000 * id_cpu / n:6.2f} ms/device  wall {id_wall:5.2f}s"
+          f"  x{id_cpu / base_cpu:4.1f} baseline  round trips/device {sum(trips) / n:.1f}")
+    print(f"  identify + exposure        {1000 * full_cpu / n:6.2f} ms/device  wall {full_wall:5.2f}s"
+          f"  x{full_cpu / base_cpu:4.1f} baseline")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Helpers shared by the check modules: policy, knowledge, names, money, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from itaudit.checking import CheckContext
+from itaudit.knowledge import Knowledge, LifecycleAnswer, framework_refs, lifecycle_for_facts
+from itaudit.model import CheckResult, Cost, DeviceFacts, Status
+from itaudit.policy import Policy, defaults
+
+HOST_KINDS = ("server", "workstation", "laptop")
+NETWORK_KINDS = ("switch", "router", "firewall", "wireless", "printer", "ups", "storage", "camera")
+VIRTUAL = {
+    "kvm",
+    "qemu",
+    "vmware",
+    "hyperv",
+    "hyper-v",
+    "microsoft",
+    "xen",
+    "virtualbox",
+    "oracle",
+    "lxc",
+    "docker",
+    "container",
+    "openvz",
+    "bhyve",
+    "parallels",
+    "amazon",
+    "google",
+}
+
+
+def refs(check_id: str) -> dict[str, tuple[str, ...]]:
+    """Framework references for ``@check`` from itaudit/data/frameworks.json."""
+    return framework_refs(check_id)
+
+
+def policy_of(ctx: CheckContext) -> Policy:
+    """The city's Policy (``ctx.policy`` may be a Policy or an object with ``.policy``)."""
+    pol = ctx.policy
+    if isinstance(pol, Policy):
+        return pol
+    inner = getattr(pol, "policy", None)
+    return inner if isinstance(inner, Policy) else Policy()
+
+
+def knowledge_of(ctx: CheckContext) -> Knowledge:
+    """Shipped knowledge (``ctx.knowledge`` when the caller loaded a specific copy)."""
+    return ctx.knowledge if isinstance(ctx.knowledge, Knowledge) else Knowledge.load()
+
+
+def kind_of(facts: DeviceFacts, ctx: CheckContext) -> str | None:
+    return ctx.device.kind or facts.identity.kind
+
+
+def tags_of(ctx: CheckContext) -> list[str]:
+    return [t.lower() for t in [*ctx.device.criticality, *ctx.device.tags]]
+
+
+def internet_facing(facts: DeviceFacts, ctx: CheckContext) -> bool:
+    """Firewalls face the internet by nature; other devices when tagged so in the config."""
+    return kind_of(facts, ctx) == "firewall" or "internet-facing" in tags_of(ctx)
+
+
+def is_virtual(facts: DeviceFacts) -> bool:
+    v = (facts.software.virtualization or "").lower().replace(" ", "")
+    return bool(v) and v not in ("none", "physical", "bare-metal", "baremetal")
+
+
+def name_of(facts: DeviceFacts) -> str:
+    """How a device is named in a sentence: hostname, else address."""
+    return facts.identity.hostname or facts.identity.address or "this device"
+
+
+def labour(ctx: CheckContext, task: str, what: str) -> Cost:
+    """Staff time as an operating cost at the city's labour rate."""
+    pol = policy_of(ctx)
+    hours = float(defaults()["effort_hours"][task])
+    return Cost(
+        amount=round(hours * pol.labour_rate, 2),
+        kind="operating",
+        budget_line=ctx.device.budget_line or pol.operating_line(ctx.device.department),
+        basis=f"{hours:g} h of staff time to {what} at {pol.currency} {pol.labour_rate:g}/h",
+    )
+
+
+def replacement(facts: DeviceFacts, ctx: CheckContext, why: str) -> Cost:
+    """Replacement cost from the refresh rule of the device's class and department."""
+    pol = policy_of(ctx)
+    rule = pol.refresh_for(kind_of(facts, ctx), ctx.device.department, tags=tags_of(ctx))
+    cls = pol.refresh_class(kind_of(facts, ctx), tags_of(ctx))
+    return Cost(
+        amount=rule.cost,
+        kind="capital" if rule.capital else "operating",
+        budget_line=ctx.device.budget_line or rule.budget_line,
+        basis=f"replacement {cls} at the policy price of {pol.currency} {rule.cost:,.0f} ({why})",
+    )
+
+
+def lifecycle_of(facts: DeviceFacts, ctx: CheckContext) -> LifecycleAnswer:
+    """Lifecycle status of the device's OS or firmware at ``ctx.as_of``."""
+    return lifecycle_for_facts(
+        knowledge_of(ctx), facts.software, as_of=ctx.as_of, paid_extended=policy_of(ctx).paid_extended
+    )
+
+
+def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts) -> CheckResult:
+    """An ``unknown`` result naming what is missing for a lifecycle judgment."""
+    missing = []
+    if ans.product is None:
+        missing = ["software.product", "software.os_name"]
+    elif not (facts.software.os_version or facts.software.firmware or facts.software.os_build):
+        missing = ["software.os_version"]
+    elif "edition" in ans.reason:
+        missing = ["software.edition"]
+    else:
+        missing = ["a software.os_version the lifecycle data knows"]
+    return unknown_result(
+        summary=f"We could not tell whether {name_of(facts)}'s software is still supported: {ans.reason}.",
+        detail=f"lifecycle data dated {ans.data_date}",
+        missing=missing,
+    )
+
+
+def software_label(ans: LifecycleAnswer, facts: DeviceFacts) -> str:
+    title = ans.title or ans.product or "software"
+    return f"{title} {ans.label or ans.cycle}".strip()
+
+
+def fmt(d: Any) -> str:
+    return d.isoformat() if isinstance(d, dt.date) else ("date not published" if d is True else "no end date")
+
+
+def iso_day(value: str | None) -> dt.date | None:
+    """Date part of an ISO date or time string, or None."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def unknown_result(*, summary: str, missing: list[str], detail: str = "", evidence: str = "") -> CheckResult:
+    """An ``unknown`` result whose detail names the missing facts (Finding keeps no ``missing``)."""
+    named = f"missing facts: {', '.join(missing)}" if missing else ""
+    return CheckResult(
+        Status.UNKNOWN,
+        summary=summary,
+        detail="; ".join(x for x in (named, detail) if x),
+        evidence=evidence,
+        missing=missing,
+    )

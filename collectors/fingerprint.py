@@ -1,0 +1,467 @@
+"""Identify network gear from SNMP values, with rules kept as data.
+
+Pure: no I/O besides reading the shipped rule files once. The SNMP collector asks
+``plan(system)`` which OIDs to fetch after the system group, then hands every value it
+got (a flat ``{numeric OID: value}`` snapshot: bytes, str for OIDs/IPs, int) to
+``identify(snapshot)``, and ``apply()`` writes the result into ``DeviceFacts``.
+
+Rules live in ``itaudit/data/fingerprints.json`` (documented there): each names a
+family (vendor, kind, OS family, lifecycle product key), when it applies (sysObjectID
+prefixes, sysDescr patterns, vendor objects present), which vendor scalars to GET, and
+where version, model and serial come from (an OID, sysDescr, or the ENTITY-MIB chassis
+row), each with an optional regex. An unknown device still gets a vendor from the IANA
+enterprise number in its sysObjectID and kind ``other``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from itaudit.errors import KnowledgeError
+from itaudit.model import DeviceFacts, clip
+
+SYS = {
+    "descr": "1.3.6.1.2.1.1.1.0",
+    "objectid": "1.3.6.1.2.1.1.2.0",
+    "uptime": "1.3.6.1.2.1.1.3.0",
+    "contact": "1.3.6.1.2.1.1.4.0",
+    "name": "1.3.6.1.2.1.1.5.0",
+    "location": "1.3.6.1.2.1.1.6.0",
+}
+ENT = "1.3.6.1.2.1.47.1.1.1.1"
+ENT_COLUMNS = {
+    "descr": 2, "class": 5, "name": 7, "hardware": 8, "firmware": 9, "software": 10,
+    "serial": 11, "mfg": 12, "model": 13, "mfg_date": 17,
+}
+IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
+IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
+HR_DEVICE_DESCR = "1.3.6.1.2.1.25.3.2.1.3"
+ETHERNET_TYPES = {6, 62, 117, 69}  # ethernetCsmacd, fastEther, gigabitEthernet, fastEtherFX
+ENTERPRISES = "1.3.6.1.4.1."
+
+
+@dataclass
+class Plan:
+    """What to fetch after the system group: scalars to GET and table columns to walk."""
+
+    gets: list[str]
+    walks: list[str]  # short tables (ENTITY-MIB, hrDevice): walked together, few rows
+    if_walks: list[str]  # IF-MIB columns: walked together, more rows
+
+
+@dataclass
+class Identification:
+    """What the rules concluded about one device (all text bounded and safe)."""
+
+    rule: str | None = None
+    vendor: str | None = None
+    kind: str = "other"
+    os_family: str | None = None
+    os_name: str | None = None
+    product: str | None = None
+    os_version: str | None = None
+    version_raw: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    hardware_rev: str | None = None
+    manufacture_date: dt.date | None = None
+    port_count: int | None = None
+    port_speeds: dict[str, int] = field(default_factory=dict)  # "1G" -> ports
+    battery_replace_date: dt.date | None = None
+    battery_status: str | None = None
+    hostname: str | None = None
+    description: str | None = None
+    location: str | None = None
+    contact: str | None = None
+    uptime_seconds: int | None = None
+    sys_object_id: str | None = None
+    enterprise: int | None = None
+
+
+# --- rule data -----------------------------------------------------------------------
+
+
+@cache
+def load_rules() -> dict[str, Any]:
+    """The shipped fingerprint rules, compiled once (regexes pre-built)."""
+    try:
+        text = resources.files("itaudit").joinpath("data/fingerprints.json").read_text("utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise KnowledgeError(f"fingerprint rules unreadable: {exc}") from exc
+    for rule in data["rules"]:
+        for clause in rule.get("when", []):
+            if "descr" in clause:
+                clause["_descr"] = re.compile(clause["descr"], re.I | re.S)
+            for oid, rx in clause.get("match", {}).items():
+                clause.setdefault("_match", {})[oid] = re.compile(rx, re.I | re.S)
+        for key in ("version", "model", "serial", "firmware", "os_name"):
+            for spec in rule.get(key, []):
+                if "re" in spec:
+                    spec["_re"] = re.compile(spec["re"], re.I | re.S)
+        for k in rule.get("kinds", []):
+            k["_re"] = re.compile(k["re"], re.I | re.S)
+    return data
+
+
+@cache
+def enterprise_numbers() -> dict[str, str]:
+    """IANA private enterprise number -> organisation (shipped subset)."""
+    try:
+        text = resources.files("itaudit").joinpath("data/enterprise_numbers.json").read_text("utf-8")
+        return dict(json.loads(text)["numbers"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise KnowledgeError(f"enterprise numbers unreadable: {exc}") from exc
+
+
+# --- value helpers -------------------------------------------------------------------
+
+_NUMERIC_OID = re.compile(r"\d+(?:\.\d+){1,127}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def text(value: Any, limit: int = 512) -> str | None:
+    """Device value -> safe, bounded, stripped text (binary octets become hex)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        try:
+            s = value.decode("utf-8")
+        except UnicodeDecodeError:
+            s = value.decode("latin-1")
+        if value and sum(1 for b in value if b < 9 or 13 < b < 32 or b == 127) > len(value) // 4:
+            s = "0x" + value[:64].hex()  # binary: hex, like snmpget does
+    else:
+        s = str(value)
+    s = _CONTROL.sub(" ", s).strip()
+    return clip(s, limit) if s else None
+
+
+def _line(value: Any, limit: int = 512) -> str | None:
+    s = text(value, limit * 4)
+    return clip(" ".join(s.split()), limit) if s else None
+
+
+def oid_under(oid: str, prefix: str) -> bool:
+    prefix = prefix.strip(".")
+    return oid == prefix or oid.startswith(prefix + ".")
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def _pre_match(clause: Mapping[str, Any], objid: str, descr: str) -> bool:
+    """The part of a clause decidable from the system group alone."""
+    if "oid" in clause and not any(oid_under(objid, p) for p in clause["oid"]):
+        return False
+    return not ("_descr" in clause and not clause["_descr"].search(descr))
+
+
+def _candidates(objid: str, descr: str) -> list[dict[str, Any]]:
+    return [r for r in load_rules()["rules"]
+            if any(_pre_match(c, objid, descr) for c in r.get("when", []))]
+
+
+def plan(system: Mapping[str, Any]) -> Plan:
+    """Which scalars to GET and columns to walk, given the system group's values."""
+    data = load_rules()
+    objid = text(system.get(SYS["objectid"])) or ""
+    descr = text(system.get(SYS["descr"]), 4096) or ""
+    gets: list[str] = list(data["common"]["get"])
+    extra_walks: list[str] = []
+    for rule in _candidates(objid, descr):
+        gets += rule.get("get", [])
+        for clause in rule.get("when", []):
+            gets += list(clause.get("match", {}))
+            gets += clause.get("has", [])
+        extra_walks += rule.get("walk", [])
+    walks = [f"{ENT}.{n}" for n in ENT_COLUMNS.values()] + [HR_DEVICE_DESCR]
+    walks += [w for w in dict.fromkeys(extra_walks) if w not in walks]
+    return Plan(list(dict.fromkeys(g for g in gets if g not in SYS.values())), walks,
+                [IF_TYPE, IF_HIGH_SPEED])
+
+
+# --- identification ------------------------------------------------------------------
+
+
+def _entity_rows(snap: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    names = {str(n): k for k, n in ENT_COLUMNS.items()}
+    base = ENT + "."
+    for oid, val in snap.items():
+        if oid.startswith(base):
+            col, _, idx = oid[len(base):].partition(".")
+            if col in names and idx:
+                rows.setdefault(idx, {})[names[col]] = val
+    return rows
+
+
+def _chassis(snap: Mapping[str, Any]) -> dict[str, Any]:
+    """The ENTITY-MIB row that describes the box: first chassis, else first with a serial."""
+    rows = _entity_rows(snap)
+
+    def key(idx: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in idx.split(".") if x.isdigit())
+
+    ordered = sorted(rows, key=key)
+    for idx in ordered:
+        if rows[idx].get("class") == 3 and (text(rows[idx].get("model")) or text(rows[idx].get("serial"))):
+            return rows[idx]
+    for idx in ordered:
+        if rows[idx].get("class") == 3:
+            return rows[idx]
+    for idx in ordered:
+        if text(rows[idx].get("serial")):
+            return rows[idx]
+    return rows[ordered[0]] if ordered else {}
+
+
+def _first_under(snap: Mapping[str, Any], column: str) -> Any:
+    best: tuple[tuple[int, ...], Any] | None = None
+    for oid, val in snap.items():
+        if oid.startswith(column + ".") and text(val):
+            k = tuple(int(x) for x in oid[len(column) + 1:].split(".") if x.isdigit())
+            if best is None or k < best[0]:
+                best = (k, val)
+    return best[1] if best else None
+
+
+def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[str, Any]) -> Any:
+    if "oid" in spec:
+        return snap.get(spec["oid"])
+    if "sys" in spec:
+        return snap.get(SYS[spec["sys"]])
+    if "entity" in spec:
+        return chassis.get(spec["entity"])
+    if "first" in spec:  # first non-empty row of a walked column
+        return _first_under(snap, spec["first"])
+    if "const" in spec:
+        return spec["const"]
+    return None
+
+
+def extract(specs: list[Mapping[str, Any]], snap: Mapping[str, Any], chassis: Mapping[str, Any],
+            limit: int = 256) -> str | None:
+    """First non-empty value produced by a list of extractor specs."""
+    for spec in specs:
+        raw = _source(spec, snap, chassis)
+        value = _line(raw, 4096)
+        if not value:
+            continue
+        if "_re" in spec:
+            m = spec["_re"].search(value)
+            if not m:
+                continue
+            groups = [g for g in m.groups() if g] if m.groups() else [m.group(0)]
+            if not groups:
+                continue
+            value = spec.get("join", "").join(groups) if "join" in spec else groups[0]
+        value = value.strip(" ,;\"'")
+        if value and value.lower() not in ("", "n/a", "unknown", "none", "0", "<private>"):
+            return clip(value, limit)
+    return None
+
+
+def _clause_ok(clause: Mapping[str, Any], objid: str, descr: str, snap: Mapping[str, Any]) -> bool:
+    if not _pre_match(clause, objid, descr):
+        return False
+    if any(not text(snap.get(o)) for o in clause.get("has", [])):
+        return False
+    return all(rx.search(_line(snap.get(oid), 4096) or "") for oid, rx in clause.get("_match", {}).items())
+
+
+def match_rule(snap: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first rule (in file order) one of whose clauses holds for this snapshot."""
+    objid = text(snap.get(SYS["objectid"])) or ""
+    descr = text(snap.get(SYS["descr"]), 4096) or ""
+    for rule in load_rules()["rules"]:
+        if any(_clause_ok(c, objid, descr, snap) for c in rule.get("when", [])):
+            return rule
+    return None
+
+
+def enterprise_of(objid: str | None) -> int | None:
+    if objid and objid.startswith(ENTERPRISES):
+        head = objid[len(ENTERPRISES):].split(".")[0]
+        if head.isdigit():
+            return int(head)
+    return None
+
+
+def identify(snap: Mapping[str, Any]) -> Identification:
+    """Apply the rules to a snapshot of SNMP values."""
+    chassis = _chassis(snap)
+    objid = text(snap.get(SYS["objectid"]), 256)
+    if objid is not None and not _NUMERIC_OID.fullmatch(objid):
+        objid = None  # a sysObjectID that is not an OID is ignored, not trusted
+    ident = Identification(
+        sys_object_id=objid,
+        description=text(snap.get(SYS["descr"]), 1024),
+        hostname=_line(snap.get(SYS["name"]), 255),
+        location=_line(snap.get(SYS["location"]), 255),
+        contact=_line(snap.get(SYS["contact"]), 255),
+        enterprise=enterprise_of(objid),
+    )
+    up = snap.get(SYS["uptime"])
+    if isinstance(up, int) and up >= 0:
+        ident.uptime_seconds = up // 100
+    rule = match_rule(snap)
+    defaults = load_rules()["defaults"]
+    if rule is not None:
+        ident.rule = rule["id"]
+        ident.vendor = rule.get("vendor")
+        ident.kind = rule.get("kind", "other")
+        ident.os_family = rule.get("os_family")
+        ident.product = rule.get("product")
+        ident.os_name = extract(rule.get("os_name", []), snap, chassis) or rule.get("name")
+        for k in rule.get("kinds", []):
+            if k["_re"].search(_line(_source(k, snap, chassis), 4096) or ""):
+                ident.kind = k["kind"]
+                ident.product = k.get("product", ident.product)
+                break
+    else:
+        rule = {}
+    if ident.vendor is None and ident.enterprise is not None:
+        ident.vendor = enterprise_numbers().get(str(ident.enterprise))
+    ident.version_raw = extract(rule.get("version", []) + defaults["version"], snap, chassis)
+    ident.os_version = normalize_version(ident.version_raw, rule.get("version_style"))
+    ident.model = extract(rule.get("model", []) + defaults["model"], snap, chassis)
+    ident.serial = extract(rule.get("serial", []) + defaults["serial"], snap, chassis, 128)
+    ident.firmware = extract(rule.get("firmware", []), snap, chassis) or _line(chassis.get("firmware"), 128)
+    ident.hardware_rev = _line(chassis.get("hardware"), 64)
+    ident.manufacture_date = (parse_date(chassis.get("mfg_date"))
+                              or parse_date(snap.get(rule.get("manufacture_date_oid", ""))))
+    _interfaces(ident, snap)
+    _ups(ident, snap, rule)
+    return ident
+
+
+_VERSION_CORE = re.compile(r"\d+(?:\.\d+)*\(\d+[a-zA-Z]?\)[\w().]*|\d+(?:\.\d+)+[a-zA-Z]?|\d+")
+
+
+def normalize_version(raw: str | None, style: str | None = None) -> str | None:
+    """A comparable version: "v7.2.5,build1517" -> "7.2.5"; IOS "15.0(2)SE11" kept whole."""
+    if not raw:
+        return None
+    s = raw.strip()
+    if style == "raw":
+        return clip(s, 64)
+    s = re.sub(r"^[vV](?=\d)", "", s)
+    m = _VERSION_CORE.search(s)
+    return clip(m.group(0) if m else s, 64)
+
+
+def numeric_core(version: str | None) -> tuple[int, ...]:
+    """Leading numeric components of a version, for comparisons: "17.09.04a" -> (17, 9, 4)."""
+    if not version:
+        return ()
+    m = re.search(r"\d+(?:[.(]\d+)*", version)
+    return tuple(int(x) for x in re.split(r"[.(]", m.group(0))) if m else ()
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """SNMP DateAndTime octets, "MM/DD/YYYY", "MM/DD/YY" or ISO text -> date."""
+    if value is None:
+        return None
+    if isinstance(value, bytes) and len(value) in (8, 11):
+        year = int.from_bytes(value[:2], "big")
+        try:
+            return dt.date(year, value[2], value[3]) if year > 1970 else None
+        except ValueError:
+            pass
+    s = text(value, 64) or ""
+    for pattern, order in ((r"(\d{4})-(\d{2})-(\d{2})", "ymd"), (r"(\d{1,2})/(\d{1,2})/(\d{4})", "mdy"),
+                           (r"(\d{1,2})/(\d{1,2})/(\d{2})\b", "mdy2")):
+        m = re.search(pattern, s)
+        if not m:
+            continue
+        a, b, c = (int(x) for x in m.groups())
+        try:
+            if order == "ymd":
+                return dt.date(a, b, c)
+            return dt.date(c + (2000 if order == "mdy2" else 0), a, b)
+        except ValueError:
+            return None
+    return None
+
+
+def _interfaces(ident: Identification, snap: Mapping[str, Any]) -> None:
+    types: dict[str, int] = {}
+    speeds: dict[str, int] = {}
+    for oid, val in snap.items():
+        if oid.startswith(IF_TYPE + ".") and isinstance(val, int):
+            types[oid[len(IF_TYPE) + 1:]] = val
+        elif oid.startswith(IF_HIGH_SPEED + ".") and isinstance(val, int):
+            speeds[oid[len(IF_HIGH_SPEED) + 1:]] = val
+    ports = [idx for idx, t in types.items() if t in ETHERNET_TYPES]
+    if ports:
+        ident.port_count = len(ports)
+    for idx in ports:
+        mbps = speeds.get(idx)
+        if mbps:
+            label = f"{mbps // 1000}G" if mbps >= 1000 else f"{mbps}M"
+            ident.port_speeds[label] = ident.port_speeds.get(label, 0) + 1
+
+
+_UPS_BATTERY = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}  # UPS-MIB upsBatteryStatus
+_APC_BATTERY = {1: "unknown", 2: "normal", 3: "low", 4: "fault"}  # PowerNet upsBasicBatteryStatus
+
+
+def _ups(ident: Identification, snap: Mapping[str, Any], rule: Mapping[str, Any]) -> None:
+    ups = load_rules()["ups"]
+    ident.battery_replace_date = parse_date(snap.get(ups["apc_last_replace"]))
+    status = snap.get(ups["apc_battery_status"])
+    if isinstance(status, int):
+        ident.battery_status = _APC_BATTERY.get(status)
+    elif isinstance(snap.get(ups["ups_battery_status"]), int):
+        ident.battery_status = _UPS_BATTERY.get(snap[ups["ups_battery_status"]])
+    if snap.get(ups["apc_replace_indicator"]) == 2:
+        ident.battery_status = "replace"  # upsAdvBatteryReplaceIndicator: batteryNeedsReplacing
+
+
+def apply(ident: Identification, facts: DeviceFacts, *, address: str | None = None) -> None:
+    """Write an identification into a DeviceFacts (identity, software, hardware)."""
+    i, s, h = facts.identity, facts.software, facts.hardware
+    i.address = address
+    i.kind, i.vendor, i.model, i.serial = ident.kind, ident.vendor, ident.model, ident.serial
+    i.hostname, i.description, i.location, i.contact = (ident.hostname, ident.description,
+                                                       ident.location, ident.contact)
+    i.sys_object_id, i.uptime_seconds = ident.sys_object_id, ident.uptime_seconds
+    s.os_family, s.os_name, s.os_version, s.product = (ident.os_family, ident.os_name,
+                                                       ident.os_version, ident.product)
+    s.os_build = ident.version_raw if ident.version_raw != ident.os_version else None
+    s.firmware = ident.firmware
+    h.vendor, h.model, h.serial = ident.vendor, ident.model, ident.serial
+    h.manufacture_date = ident.manufacture_date
+    h.port_count = ident.port_count
+    h.battery_replace_date, h.battery_status = ident.battery_replace_date, ident.battery_status
+    if ident.rule is None:
+        facts.gaps["software.os_family"] = "no fingerprint rule matched this device"
+    if ident.os_version is None:
+        facts.gaps["software.os_version"] = "the device does not report a version we recognise"
+    if ident.port_speeds:
+        speeds = sorted(ident.port_speeds.items())
+        facts.evidence["snmp_port_speeds"] = ", ".join(f"{n}x{k}" for k, n in speeds)
+
+
+def evidence(snap: Mapping[str, Any], limit: int) -> str:
+    """Bounded raw evidence: the system group and the identifying values, one per line."""
+    keep = [SYS["descr"], SYS["objectid"], SYS["name"]]
+    lines = [f"{o} = {_line(snap.get(o), 300)}" for o in keep if snap.get(o) is not None]
+    for oid in sorted(snap):
+        if oid in keep or oid.startswith((IF_TYPE, IF_HIGH_SPEED)):
+            continue
+        val = _line(snap[oid], 120)
+        if val:
+            lines.append(f"{oid} = {val}")
+        if sum(len(x) for x in lines) > limit:
+            break
+    return clip("\n".join(lines), limit) or ""

@@ -1,0 +1,530 @@
+"""SNMP collector: identify network gear and judge its SNMP exposure (pysnmp 7, asyncio).
+
+The only module of the project that imports pysnmp. One device costs a handful of round
+trips: a GET of the system group, then (concurrently) one GET of the scalars the candidate
+fingerprint rules need and bounded bulk walks of the few table columns used (ENTITY-MIB
+physical table, IF-MIB types and speeds, HOST-RESOURCES devices), plus the exposure
+probes (default communities, SNMP versions answered, SNMPv3 without privacy).
+
+``collect_many`` runs every target on ONE asyncio loop and one SNMP engine, bounded by
+``ctx.concurrency`` with a per-device deadline of ``ctx.timeout``; it is a plain generator
+(called from a worker thread) that drives the loop and yields results as they finish.
+What the values mean is decided in ``collectors.fingerprint`` (pure, rules as data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# pysnmp imports pysmi when it is installed (snmpsim needs it), and pysmi 1.5+ warns that
+# pysnmp uses a deprecated name: not ours to fix, and harmless.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*deprecated.*")
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        UsmUserData,
+        bulk_cmd,
+        get_cmd,
+        next_cmd,
+    )
+    from pysnmp.hlapi.v3arch.asyncio import auth as _auth
+    from pysnmp.proto import errind, rfc1902, rfc1905
+    from pysnmp.smi import builder as _mib_builder
+    from pysnmp.smi import view as _mib_view
+
+from collectors import fingerprint
+from collectors.base import CollectContext, Collector, now_iso
+from itaudit.credentials import SNMPCredential
+from itaudit.errors import AuthError, CollectError, CollectTimeout, ConfigError, ProtocolError
+from itaudit.model import MAX_EVIDENCE, CollectResult, DeviceFacts, ResultStatus, Target, clip
+
+SYSTEM_OIDS = (
+    "1.3.6.1.2.1.1.1.0",  # sysDescr
+    "1.3.6.1.2.1.1.2.0",  # sysObjectID
+    "1.3.6.1.2.1.1.3.0",  # sysUpTime
+    "1.3.6.1.2.1.1.4.0",  # sysContact
+    "1.3.6.1.2.1.1.5.0",  # sysName
+    "1.3.6.1.2.1.1.6.0",  # sysLocation
+)
+SYS_DESCR = SYSTEM_OIDS[0]
+DEFAULT_COMMUNITIES = ("public", "private")
+MAX_OCTETS = 16384  # raw bytes kept from one value, before any decoding
+MAX_VARBINDS = 60  # per request/response: fits snmpsim's 64 and small agents' buffers
+MAX_GET_OIDS = 48
+
+AUTH_PROTOCOLS = {
+    None: _auth.USM_AUTH_NONE, "none": _auth.USM_AUTH_NONE,
+    "md5": _auth.USM_AUTH_HMAC96_MD5, "sha": _auth.USM_AUTH_HMAC96_SHA, "sha1": _auth.USM_AUTH_HMAC96_SHA,
+    "sha224": _auth.USM_AUTH_HMAC128_SHA224, "sha256": _auth.USM_AUTH_HMAC192_SHA256,
+    "sha384": _auth.USM_AUTH_HMAC256_SHA384, "sha512": _auth.USM_AUTH_HMAC384_SHA512,
+}
+# aes192/aes256 follow Net-SNMP (Blumenthal key extension); the "c" variants are Cisco's
+# (Reeder) key extension, which some Cisco and HPE agents use instead.
+PRIV_PROTOCOLS = {
+    None: _auth.USM_PRIV_NONE, "none": _auth.USM_PRIV_NONE,
+    "des": _auth.USM_PRIV_CBC56_DES, "3des": _auth.USM_PRIV_CBC168_3DES,
+    "aes": _auth.USM_PRIV_CFB128_AES, "aes128": _auth.USM_PRIV_CFB128_AES,
+    "aes192": _auth.USM_PRIV_CFB192_AES_BLUMENTHAL, "aes256": _auth.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "aes192c": _auth.USM_PRIV_CFB192_AES, "aes256c": _auth.USM_PRIV_CFB256_AES,
+}
+_V3_AUTH_ERRORS = (
+    errind.UnknownUserName, errind.WrongDigest, errind.DecryptionError, errind.AuthenticationError,
+    errind.AuthenticationFailure, errind.UnsupportedSecurityLevel, errind.UnknownSecurityName,
+    errind.NotInTimeWindow, errind.UnsupportedAuthProtocol, errind.UnsupportedPrivProtocol,
+)
+_MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+
+
+@dataclass
+class _Auth:
+    """pysnmp auth data plus what we need to say about it (never the secret)."""
+
+    data: CommunityData | UsmUserData
+    version: str  # "v1", "v2c", "v3"
+    level: str = ""  # v3: "noAuthNoPriv", "authNoPriv", "authPriv"
+    user: str | None = None
+    auth_key: str | None = field(default=None, repr=False)
+    auth_proto: Any = None
+    engine_key: str = "shared"  # pysnmp keeps one USM entry per user name and engine
+
+
+class _Engines:
+    """SNMP engines of one run: a shared one, plus one per SNMPv3 credential and level.
+
+    pysnmp stores USM users by name per engine; two settings for one user name (our
+    authPriv credential and its authNoPriv exposure probe) must not share an engine.
+    """
+
+    def __init__(self) -> None:
+        self._engines: dict[str, SnmpEngine] = {}
+
+    def get(self, key: str) -> SnmpEngine:
+        if key not in self._engines:
+            self._engines[key] = new_engine()
+        return self._engines[key]
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._engines.clear()
+
+
+class _NoAnswer(Exception):  # noqa: N818 - internal signal, mapped at the boundary
+    pass
+
+
+def _value(v: Any) -> Any:
+    """pysnmp value -> plain Python: None (missing), int, str (OIDs, IPs) or bytes."""
+    if isinstance(v, _MISSING):
+        return None
+    if isinstance(v, rfc1902.ObjectIdentifier):
+        return ".".join(str(x) for x in tuple(v)[:128])
+    if isinstance(v, rfc1902.IpAddress):
+        return ".".join(str(b) for b in v.asOctets())
+    if isinstance(v, rfc1902.OctetString | rfc1902.Opaque):
+        return bytes(v.asOctets()[:MAX_OCTETS])
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return clip(v.prettyPrint(), 256)
+
+
+def _oid(name: Any) -> str:
+    return ".".join(str(x) for x in tuple(name))
+
+
+class _Session:
+    """One device: an auth, a transport, and GET / bounded bulk-walk helpers."""
+
+    def __init__(self, engines: _Engines, auth: _Auth, transport: UdpTransportTarget):
+        self.engine = engines.get(auth.engine_key)
+        self.auth = auth
+        self.transport = transport
+        self.context = ContextData()
+        self.round_trips = 0
+
+    async def get(self, oids: Sequence[str]) -> dict[str, Any]:
+        """GET many OIDs; a missing object is None. v1 noSuchName drops the OID and retries."""
+        oids = list(dict.fromkeys(oids))
+        out: dict[str, Any] = {}
+        for start in range(0, len(oids), MAX_GET_OIDS):
+            chunk = oids[start : start + MAX_GET_OIDS]
+            for _ in range(len(chunk) + 1):  # v1 removes one bad OID per attempt
+                if not chunk:
+                    break
+                ei, es, ix, vbs = await self._call(get_cmd, chunk)
+                if es and int(es) == 2 and self.auth.version == "v1" and 0 < int(ix) <= len(chunk):
+                    out[chunk.pop(int(ix) - 1)] = None  # noSuchName
+                    continue
+                if es and int(es) == 1 and len(chunk) > 1:  # tooBig: halve
+                    half = len(chunk) // 2
+                    out.update(await self.get(chunk[:half]))
+                    chunk = chunk[half:]
+                    continue
+                if es:
+                    raise ProtocolError(f"agent returned error-status {int(es)} to a GET")
+                for oid, val in vbs:
+                    out[_oid(oid)] = _value(val)
+                break
+        return out
+
+    async def walk(self, columns: Sequence[str], max_rows: int) -> dict[str, Any]:
+        """Bulk-walk table columns together, at most ``max_rows`` rows each.
+
+        Stops a column when it leaves its subtree, repeats or goes backwards (a looping
+        agent), or reaches ``max_rows``; v1 agents are walked with GETNEXT instead.
+        """
+        out: dict[str, Any] = {}
+        active = {c: c for c in columns}  # column -> last OID seen
+        counts = dict.fromkeys(columns, 0)
+        while active:
+            cols = list(active)
+            reps = max(1, min(max_rows, MAX_VARBINDS // len(cols)))
+            if self.auth.version == "v1":
+                ei, es, ix, vbs = await self._call(_v1_next, [active[c] for c in cols])
+            else:
+                ei, es, ix, vbs = await self._call(_bulk(reps), [active[c] for c in cols])
+            if es or not vbs:
+                break
+            progressed = False
+            for i, (name, val) in enumerate(vbs):
+                col = cols[i % len(cols)]
+                if col not in active:
+                    continue
+                oid = _oid(name)
+                if isinstance(val, rfc1905.EndOfMibView) or not oid.startswith(col + "."):
+                    del active[col]
+                    continue
+                if _oid_key(oid) <= _oid_key(active[col]):
+                    del active[col]  # not increasing: a looping agent
+                    continue
+                out[oid] = _value(val)
+                active[col] = oid
+                counts[col] += 1
+                progressed = True
+                if counts[col] >= max_rows:
+                    del active[col]
+            if not progressed:
+                break
+        return out
+
+    async def _call(self, fn: Any, oids: Sequence[str]) -> tuple[Any, Any, Any, Any]:
+        self.round_trips += 1
+        binds = [ObjectType(ObjectIdentity(o)) for o in oids]
+        ei, es, ix, vbs = await fn(self.engine, self.auth.data, self.transport, self.context,
+                                   *binds, lookupMib=False)
+        if ei:
+            if isinstance(ei, errind.RequestTimedOut):
+                raise _NoAnswer(str(ei))
+            if isinstance(ei, _V3_AUTH_ERRORS):
+                raise AuthError(f"SNMPv3 agent refused our credentials: {ei}")
+            raise ProtocolError(f"SNMP error: {clip(str(ei), 200)}")
+        return ei, es, ix, vbs
+
+
+def _bulk(reps: int) -> Any:
+    async def call(engine: Any, auth: Any, transport: Any, context: Any, *binds: Any, **kw: Any) -> Any:
+        return await bulk_cmd(engine, auth, transport, context, 0, reps, *binds, **kw)
+
+    return call
+
+
+async def _v1_next(engine: Any, auth: Any, transport: Any, context: Any, *binds: Any, **kw: Any) -> Any:
+    return await next_cmd(engine, auth, transport, context, *binds, **kw)
+
+
+def new_engine() -> SnmpEngine:
+    """An SNMP engine that never compiles MIBs: we send and read numeric OIDs only.
+
+    pysnmp attaches a pysmi MIB compiler to an engine on its first request when pysmi is
+    installed (slow, and it warns); a builder that already reports a compiler skips that.
+    """
+    engine = SnmpEngine()
+    mib = _mib_builder.MibBuilder()
+    mib.set_mib_compiler(_NO_COMPILER, "/nonexistent/itaudit-no-mib-compiler")
+    engine.cache["mibViewController"] = _mib_view.MibViewController(mib)
+    return engine
+
+
+_NO_COMPILER = object()
+
+
+def _oid_key(oid: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in oid.split("."))
+    except ValueError:
+        return ()
+
+
+def make_auth(cred: SNMPCredential, *, community: str | None = None, level: str | None = None) -> _Auth:
+    """Build pysnmp auth data from a credential reference; secrets are read here, at use."""
+    version = (cred.version or "v3").lower()
+    if version in ("1", "v1", "2c", "v2c", "2", "v2"):
+        mp = 0 if version in ("1", "v1") else 1
+        secret = community if community is not None else cred.community()
+        if not secret:
+            raise AuthError(f"SNMP credential {cred.name}: no community configured")
+        return _Auth(CommunityData(secret, mpModel=mp), "v1" if mp == 0 else "v2c")
+    if version not in ("3", "v3"):
+        raise ConfigError(f"unknown SNMP version {cred.version!r}", key=f"credentials.{cred.name}.version")
+    if not cred.username:
+        raise AuthError(f"SNMP credential {cred.name}: no v3 username")
+    auth_name = (cred.auth_protocol or "").lower() or None
+    priv_name = (cred.priv_protocol or "").lower() or None
+    if auth_name not in AUTH_PROTOCOLS or priv_name not in PRIV_PROTOCOLS:
+        raise ConfigError("unknown SNMPv3 auth or privacy protocol", key=f"credentials.{cred.name}")
+    auth_key = cred.auth_key() if auth_name else None
+    priv_key = cred.priv_key() if priv_name and auth_name else None
+    if auth_name and not auth_key:
+        raise AuthError(f"SNMP credential {cred.name}: no auth key")
+    if priv_name and not priv_key:
+        raise AuthError(f"SNMP credential {cred.name}: no privacy key")
+    if level == "authNoPriv":
+        priv_name, priv_key = None, None
+    auth_proto = AUTH_PROTOCOLS[auth_name]
+    data = UsmUserData(cred.username, authKey=auth_key, privKey=priv_key,
+                       authProtocol=auth_proto, privProtocol=PRIV_PROTOCOLS[priv_name])
+    lvl = "noAuthNoPriv" if not auth_name else ("authPriv" if priv_name else "authNoPriv")
+    return _Auth(data, "v3", lvl, cred.username, auth_key, auth_proto, engine_key=f"v3:{cred.name}:{lvl}")
+
+
+@dataclass
+class SNMPCollector(Collector):
+    """Collect identity, hardware, firmware and SNMP exposure facts from one or many devices.
+
+    ``exposure`` turns the exposure probes (default communities, versions, v3 privacy) on;
+    ``request_timeout``/``retries`` apply to each SNMP request, bounded by ``ctx.timeout``.
+    """
+
+    protocol = "snmp"
+    exposure: bool = True
+    request_timeout: float = 1.5
+    retries: int = 1
+    exposure_timeout: float = 1.0
+    entity_rows: int = 24
+    if_rows: int = 256
+    default_port: int = 161
+
+    # --- public API --------------------------------------------------------------------
+
+    def collect(self, target: Target, ctx: CollectContext) -> CollectResult:
+        """Collect one target (a one-element ``collect_many``)."""
+        return next(iter(self.collect_many([target], ctx)))
+
+    def collect_many(self, targets: Iterable[Target], ctx: CollectContext) -> Iterator[CollectResult]:
+        """Collect all targets concurrently on one asyncio loop; yield results as they finish."""
+        targets = list(targets)
+        if not targets:
+            return
+        loop = asyncio.new_event_loop()
+        engines = _Engines()
+        pending: set[asyncio.Task[CollectResult]] = set()
+        try:
+            limit = asyncio.Semaphore(max(1, ctx.concurrency))
+            for t in targets:
+                pending.add(loop.create_task(self._guarded(engines, limit, t, ctx)))
+            while pending:
+                done, pending = loop.run_until_complete(
+                    asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            engines.close()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    # --- one device --------------------------------------------------------------------
+
+    async def _guarded(self, engine: _Engines, limit: asyncio.Semaphore, target: Target,
+                       ctx: CollectContext) -> CollectResult:
+        async with limit:
+            started, t0 = now_iso(), time.monotonic()
+            try:
+                result = await asyncio.wait_for(self._device(engine, target, ctx), ctx.timeout)
+            except TimeoutError:
+                result = self._error(target, CollectTimeout(f"no complete answer within {ctx.timeout:g}s"))
+            except CollectError as exc:
+                result = self._error(target, exc)
+            except Exception as exc:  # a collector bug must not end the scan
+                result = CollectResult(target, ResultStatus.ERROR, error_kind="internal",
+                                       error=clip(f"internal error: {type(exc).__name__}: {exc}", 300))
+            result.started_at = started
+            result.duration_ms = int((time.monotonic() - t0) * 1000)
+            return result
+
+    @staticmethod
+    def _error(target: Target, exc: CollectError) -> CollectResult:
+        return CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=clip(str(exc), 300))
+
+    def _credential(self, target: Target, ctx: CollectContext) -> SNMPCredential:
+        cred = ctx.credentials.get(target.credential or "")
+        if not isinstance(cred, SNMPCredential):
+            raise AuthError(f"no SNMP credential named {target.credential!r} for this city")
+        return cred
+
+    async def _transport(self, target: Target, timeout: float, retries: int) -> UdpTransportTarget:
+        try:
+            return await UdpTransportTarget.create(
+                (target.address, target.port or self.default_port), timeout=timeout, retries=retries)
+        except Exception as exc:  # resolver errors come back as several types
+            from itaudit.errors import ConnectError
+
+            raise ConnectError(f"cannot resolve {clip(target.address, 100)}: {exc}") from exc
+
+    async def _device(self, engine: _Engines, target: Target, ctx: CollectContext) -> CollectResult:
+        cred = self._credential(target, ctx)
+        auth = make_auth(cred)
+        timeout = max(0.2, min(self.request_timeout, ctx.timeout / (2 * (self.retries + 1))))
+        transport = await self._transport(target, timeout, self.retries)
+        session = _Session(engine, auth, transport)
+        try:
+            system = await session.get(SYSTEM_OIDS)
+        except _NoAnswer:
+            raise await self._no_answer(engine, target, auth) from None
+        if system.get(SYS_DESCR) is None and system.get("1.3.6.1.2.1.1.2.0") is None:
+            # Answered, but nothing readable: a restrictive view still proves we got in.
+            pass
+        plan = fingerprint.plan(system)
+        exposure_task = None
+        if self.exposure:
+            exposure_task = asyncio.ensure_future(self._exposure(engine, target, cred, auth))
+        try:
+            scalars, rows, if_rows = await asyncio.gather(
+                session.get(plan.gets),
+                session.walk(plan.walks, self.entity_rows),
+                session.walk(plan.if_walks, self.if_rows),
+            )
+            rows.update(if_rows)
+            partial = None
+        except _NoAnswer:
+            scalars, rows, partial = {}, {}, "device stopped answering after the system group"
+        snapshot: dict[str, Any] = {**system, **scalars, **rows}
+        facts = DeviceFacts(collected_at=now_iso())
+        ident = fingerprint.identify(snapshot)
+        fingerprint.apply(ident, facts, address=target.address)
+        facts.sources.update({"identity": "snmp:system", "software": f"snmp:{ident.rule or 'unknown'}",
+                              "hardware": "snmp:entity", "posture": "snmp:exposure"})
+        facts.add_evidence("snmp", fingerprint.evidence(snapshot, MAX_EVIDENCE))
+        if exposure_task is not None:
+            versions, defaults, nopriv = await exposure_task
+            facts.posture.snmp_versions = versions
+            facts.posture.snmp_default_communities = defaults
+            facts.posture.snmp_v3_nopriv = nopriv
+        elif auth.version == "v3":
+            facts.posture.snmp_v3_nopriv = auth.level != "authPriv"
+        status = ResultStatus.PARTIAL if partial else ResultStatus.OK
+        if partial:
+            facts.gaps["hardware"] = partial
+        facts.evidence["snmp_round_trips"] = str(session.round_trips)
+        return CollectResult(target, status, facts=facts)
+
+    async def _no_answer(self, engine: _Engines, target: Target, auth: _Auth) -> CollectError:
+        """Turn silence into the right error: v1/v2c cannot tell a wrong community from
+        an unreachable device, so a cheap unauthenticated v3 probe tells them apart."""
+        if auth.version == "v3":
+            return CollectTimeout("no answer from the SNMPv3 agent: unreachable, filtered or SNMP off")
+        if await self._v3_answers(engine, target):
+            return AuthError(f"the device answers SNMP but not {auth.version} with our community "
+                             "(wrong community or an ACL refuses us)")
+        return CollectTimeout(f"no answer to SNMP {auth.version}: wrong community or unreachable")
+
+    # --- exposure ----------------------------------------------------------------------
+
+    async def _exposure(self, engine: _Engines, target: Target, cred: SNMPCredential,
+                        auth: _Auth) -> tuple[list[str], list[str], bool | None]:
+        """Versions answered, default communities answered (read-only GET), v3 without privacy."""
+        transport = await self._transport(target, self.exposure_timeout, 0)
+
+        async def answers(a: _Auth) -> bool:
+            try:
+                vals = await _Session(engine, a, transport).get([SYS_DESCR])
+            except (_NoAnswer, CollectError):
+                return False
+            return SYS_DESCR in vals
+
+        probes: dict[str, Any] = {}
+        # Auditing exposure means trying the insecure versions on purpose (read-only GET).
+        for com in DEFAULT_COMMUNITIES:
+            probes[f"v2c:{com}"] = answers(_Auth(CommunityData(com, mpModel=1), "v2c"))  # noqa: S508
+            probes[f"v1:{com}"] = answers(_Auth(CommunityData(com, mpModel=0), "v1"))  # noqa: S508
+        if auth.version in ("v1", "v2c"):
+            other = "v2c" if auth.version == "v1" else "v1"
+            probes[f"{other}:configured"] = answers(
+                _Auth(CommunityData(cred.community() or "", mpModel=1 if other == "v2c" else 0), other))
+            probes["v3"] = self._v3_answers(engine, target)
+        elif auth.level == "authPriv":
+            probes["v3:nopriv"] = answers(make_auth(cred, level="authNoPriv"))
+        keys = list(probes)
+        results = dict(zip(keys, await asyncio.gather(*probes.values()), strict=True))
+        versions = {auth.version}
+        for key, ok in results.items():
+            if ok and key != "v3:nopriv":
+                versions.add(key.split(":")[0])
+        defaults = [c for c in DEFAULT_COMMUNITIES if results[f"v2c:{c}"] or results[f"v1:{c}"]]
+        nopriv: bool | None = None
+        if auth.version == "v3":
+            nopriv = auth.level != "authPriv" or bool(results.get("v3:nopriv"))
+        order = ["v1", "v2c", "v3"]
+        return [v for v in order if v in versions], defaults, nopriv
+
+    async def _v3_answers(self, engine: _Engines, target: Target) -> bool:
+        """True when an SNMPv3 agent answers engine discovery (no credentials needed)."""
+        transport = await self._transport(target, self.exposure_timeout, 0)
+        probe = _Auth(UsmUserData("itaudit-discovery"), "v3", "noAuthNoPriv")  # noqa: S509 - no data asked
+        try:
+            await _Session(engine, probe, transport).get([SYS_DESCR])
+        except AuthError:
+            return True  # unknownUserName report: the agent speaks v3
+        except (_NoAnswer, CollectError):
+            return False
+        return True
+
+
+
+def ping_many(targets: Iterable[Target], ctx: CollectContext, timeout: float = 1.0) -> dict[int, bool]:
+    """One bare GET of sysDescr per target, all on one loop: ``{index in targets: answered}``.
+
+    A cheap reachability check (and the baseline of ``bench/snmp_cpu.py``).
+    """
+    targets = list(targets)
+    loop = asyncio.new_event_loop()
+    engines = _Engines()
+    collector = SNMPCollector(exposure=False)
+
+    async def one(i: int, t: Target) -> tuple[int, bool]:
+        try:
+            auth = make_auth(collector._credential(t, ctx))
+            transport = await collector._transport(t, timeout, 0)
+            vals = await _Session(engines, auth, transport).get([SYS_DESCR])
+        except (_NoAnswer, CollectError):
+            return i, False
+        return i, vals.get(SYS_DESCR) is not None
+
+    async def run() -> dict[int, bool]:
+        limit = asyncio.Semaphore(max(1, ctx.concurrency))
+
+        async def bounded(i: int, t: Target) -> tuple[int, bool]:
+            async with limit:
+                return await one(i, t)
+
+        return dict(await asyncio.gather(*(bounded(i, t) for i, t in enumerate(targets))))
+
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        engines.close()
+        loop.close()

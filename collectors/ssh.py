@@ -1,0 +1,338 @@
+"""The SSH collector: one connection, one exec, one probe per host.
+
+The only module of itaudit that imports paramiko (besides the test simulator).
+
+Flow for one target, all inside one deadline (``ctx.timeout``):
+
+1. open the TCP socket ourselves with ``TCP_NODELAY`` (paramiko does not set it, which
+   costs ~44 ms per exec through Nagle + delayed ACK) and hand it to ``Transport(sock=)``;
+2. key exchange, then verify the host key against itaudit's own known_hosts
+   (``ctx.known_hosts``) BEFORE any authentication: unknown -> pinned (trust on first
+   use); changed -> ``HostKeyMismatch`` and no credential is ever sent;
+3. authenticate with the target's ``SSHCredential`` (key file, ssh-agent, password or
+   keyboard-interactive; secrets read only now);
+4. pick the platform without an extra round trip: OpenSSH for Windows announces itself
+   in its version banner (``SSH-2.0-OpenSSH_for_Windows_9.5``); a target tag
+   ``windows``/``linux`` overrides it. POSIX hosts get ``sh -s`` with the probe script on
+   stdin; Windows hosts get ``powershell -NoProfile -NonInteractive -EncodedCommand``
+   with a tiny bootstrap that reads the probe from stdin (so the command line stays far
+   below cmd.exe's 8 KiB limit);
+5. read at most ``ctx.max_output`` bytes until EOF or the deadline; a probe cut short
+   keeps what arrived (status ``partial``, missing sections unknown).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import time
+from functools import cache
+from importlib import resources
+
+import paramiko
+
+from collectors.base import CollectContext, Collector, now_iso
+from collectors.known_hosts import fingerprint, import_known_hosts, open_known_hosts
+from collectors.linux import parse_linux
+from collectors.windows import decode_output, parse_windows
+from itaudit.credentials import SSHCredential
+from itaudit.errors import (
+    AuthError,
+    CollectError,
+    CollectTimeout,
+    ConnectError,
+    HostKeyMismatch,
+    ProtocolError,
+)
+from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target, clip
+
+__all__ = ["SSHCollector", "import_known_hosts", "linux_command", "windows_command", "probe_script"]
+
+# paramiko's transport threads log a traceback when we hang up on a silent host; without a
+# handler Python would print it to stderr. The application's logging config still sees it.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+LINUX_COMMAND = "sh -s"
+_PS_BOOTSTRAP = "$ErrorActionPreference='Continue';$s=[Console]::In.ReadToEnd();Invoke-Expression $s"
+_READ_CHUNK = 65536
+# paramiko names the RSA host key "ssh-rsa" but negotiates it as one of these algorithms.
+_KEY_ALGOS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
+
+
+@cache
+def probe_script(platform: str) -> str:
+    """The probe source for ``linux`` or ``windows`` (comment lines stripped to save bytes)."""
+    name = "linux.sh" if platform == "linux" else "windows.ps1"
+    text = resources.files("collectors").joinpath("probes", name).read_text(encoding="utf-8")
+    keep = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return "\n".join(keep) + "\n"
+
+
+def linux_command() -> str:
+    """The exec command for POSIX hosts (the script itself goes to stdin)."""
+    return LINUX_COMMAND
+
+
+@cache
+def windows_command(shell: str = "powershell") -> str:
+    """The exec command for Windows hosts: PowerShell (``powershell`` 5.1 or ``pwsh`` 7)
+    with an encoded bootstrap that reads the probe from stdin."""
+    encoded = base64.b64encode(_PS_BOOTSTRAP.encode("utf-16-le")).decode()
+    return f"{shell} -NoProfile -NonInteractive -EncodedCommand {encoded}"
+
+
+class _Deadline:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + max(0.1, seconds)
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.left() <= 0
+
+    def need(self, what: str) -> float:
+        left = self.left()
+        if left <= 0:
+            raise CollectTimeout(f"deadline reached before {what}")
+        return left
+
+
+class SSHCollector(Collector):
+    """Collect a Linux/POSIX or Windows host over SSH with one exec (see module doc)."""
+
+    protocol = "ssh"
+
+    def collect(self, target: Target, ctx: CollectContext) -> CollectResult:
+        """Collect one target; raises a ``CollectError`` subclass on failure."""
+        started = now_iso()
+        t0 = time.monotonic()
+        cred = _credential(target, ctx)
+        port = target.port or 22
+        deadline = _Deadline(ctx.timeout)
+        transport: paramiko.Transport | None = None
+        try:
+            sock = _connect(target.address, port, deadline)
+            transport = paramiko.Transport(sock)
+            transport.banner_timeout = deadline.left()
+            pinned = open_known_hosts(ctx.known_hosts).lookup(target.address, port) if ctx.known_hosts else []
+            if pinned:
+                _prefer_key_types(transport, [t for t, _ in pinned])
+            transport.start_client(timeout=deadline.need("key exchange"))
+            host_fp = _verify_host_key(transport, target.address, port, pinned, ctx)
+            _authenticate(transport, cred, deadline)
+            platform = _platform(target, transport.remote_version or "")
+            sudo = bool(cred.sudo and ctx.allow_sudo)
+            shell = "pwsh" if "pwsh" in {t.lower() for t in target.tags} else "powershell"
+            data, complete_read, why = _run_probe(transport, platform, sudo, deadline, ctx.max_output, shell)
+            banner = transport.remote_version or ""
+        except CollectError:
+            raise
+        except paramiko.AuthenticationException as exc:
+            raise AuthError(f"authentication failed: {clip(exc, 200)}") from exc
+        except TimeoutError as exc:
+            raise CollectTimeout(f"no answer within {ctx.timeout:g} s") from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            if deadline.passed():
+                raise CollectTimeout(f"no answer within {ctx.timeout:g} s") from exc
+            raise ConnectError(f"SSH session failed: {clip(exc, 200) or type(exc).__name__}") from exc
+        finally:
+            if transport is not None:
+                transport.close()
+        if not data:
+            if why == "timeout":
+                raise CollectTimeout(f"probe sent nothing within {ctx.timeout:g} s")
+            raise ProtocolError("the probe produced no output")
+        facts = parse_probe(data, platform)
+        facts.identity.address = target.address
+        facts.identity.ssh_host_key = host_fp
+        facts.add_evidence("ssh-banner", banner)
+        status = ResultStatus.OK
+        if not complete_read or not _complete(data):
+            status = ResultStatus.PARTIAL
+            reasons = {"timeout": "probe timed out part-way", "cut": f"output cut at {ctx.max_output} bytes"}
+            facts.gaps.setdefault("probe", reasons.get(why or "", "probe ended early"))
+        return CollectResult(
+            target=target, status=status, facts=facts, started_at=started,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            error=None if status is ResultStatus.OK else facts.gaps.get("probe"),
+        )
+
+
+def parse_probe(data: bytes | str, platform: str | None = None) -> DeviceFacts:
+    """Parse probe output with the parser its header names (``platform`` as fallback)."""
+    text = decode_output(data) if isinstance(data, bytes) else data
+    head = text[:200]
+    if "=== ITAUDIT windows-probe" in head or (platform == "windows" and "linux-probe" not in head):
+        return parse_windows(text)
+    return parse_linux(text)
+
+
+def _complete(data: bytes) -> bool:
+    return b"=== END ===" in data[-256:]
+
+
+# --- steps ---------------------------------------------------------------------------
+
+
+def _credential(target: Target, ctx: CollectContext) -> SSHCredential:
+    cred = ctx.credentials.get(target.credential or "")
+    if not isinstance(cred, SSHCredential):
+        raise AuthError(f"no SSH credential named {target.credential!r} for this city")
+    return cred
+
+
+def _connect(address: str, port: int, deadline: _Deadline) -> socket.socket:
+    try:
+        sock = socket.create_connection((address, port), timeout=deadline.need("connect"))
+    except ConnectionRefusedError as exc:
+        raise ConnectError(f"connection refused by {address}:{port}") from exc
+    except TimeoutError as exc:
+        raise CollectTimeout(f"no TCP answer from {address}:{port}") from exc
+    except OSError as exc:
+        raise ConnectError(f"cannot reach {address}:{port}: {exc.strerror or exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)  # paramiko's thread polls on its own; deadlines are ours
+    return sock
+
+
+def _prefer_key_types(transport: paramiko.Transport, pinned_types: list[str]) -> None:
+    """Negotiate the pinned key type first, so a host with several keys is not a mismatch."""
+    opts = transport.get_security_options()
+    current = list(opts.key_types)
+    wanted: list[str] = []
+    for t in pinned_types:
+        for algo in _KEY_ALGOS.get(t, (t,)):
+            if algo in current and algo not in wanted:
+                wanted.append(algo)
+    if wanted:
+        opts.key_types = wanted + [k for k in current if k not in wanted]
+
+
+def _verify_host_key(transport: paramiko.Transport, address: str, port: int,
+                     pinned: list[tuple[str, bytes]], ctx: CollectContext) -> str:
+    key = transport.get_remote_server_key()
+    key_type, blob = key.get_name(), key.asbytes()
+    offered = fingerprint(key_type, blob)
+    if pinned:
+        if (key_type, blob) not in pinned:
+            expected = ", ".join(fingerprint(t, b) for t, b in pinned)
+            raise HostKeyMismatch(
+                f"host key of {address}:{port} changed: pinned {expected}, offered {offered}; "
+                "no credentials were sent",
+                expected=expected, offered=offered,
+            )
+    elif ctx.known_hosts:
+        open_known_hosts(ctx.known_hosts).pin(address, port, key_type, blob)
+    return offered
+
+
+def _authenticate(transport: paramiko.Transport, cred: SSHCredential, deadline: _Deadline) -> None:
+    tried: list[str] = []
+    allowed: list[str] | None = None
+
+    def attempt(method: str, fn) -> bool:  # type: ignore[no-untyped-def]
+        nonlocal allowed
+        if allowed is not None and method not in allowed:
+            return False
+        transport.auth_timeout = deadline.need("authentication")
+        tried.append(method)
+        try:
+            fn()
+        except paramiko.BadAuthenticationType as exc:
+            allowed = list(exc.allowed_types)
+            return False
+        except paramiko.AuthenticationException:
+            return False
+        return transport.is_authenticated()
+
+    if cred.key_file:
+        pkey = _load_key(cred)
+        if attempt("publickey", lambda: transport.auth_publickey(cred.username, pkey)):
+            return
+    if cred.use_agent:
+        agent = paramiko.Agent()
+        try:
+            for akey in agent.get_keys():
+                if attempt("publickey", lambda k=akey: transport.auth_publickey(cred.username, k)):
+                    return
+        finally:
+            agent.close()
+    if cred.password_env or cred.password_keyring:
+        password = cred.password()  # read only now; never stored
+        if attempt("password", lambda: transport.auth_password(cred.username, password or "")):
+            return
+
+        def answer(title, instructions, prompts):  # type: ignore[no-untyped-def]
+            return [password or "" for _ in prompts]
+
+        if attempt("keyboard-interactive", lambda: transport.auth_interactive(cred.username, answer)):
+            return
+    methods = ", ".join(dict.fromkeys(tried)) or "none configured"
+    raise AuthError(f"authentication failed for user {cred.username!r} (tried: {methods})")
+
+
+def _load_key(cred: SSHCredential) -> paramiko.PKey:
+    path = cred.key_file or ""
+    try:
+        return paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException:
+        passphrase = cred.password()
+        if not passphrase:
+            raise AuthError(f"key file {path} is encrypted and no passphrase is configured") from None
+        try:
+            return paramiko.PKey.from_path(path, passphrase=passphrase)
+        except paramiko.SSHException as exc:
+            raise AuthError(f"cannot decrypt key file {path}") from exc
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise AuthError(f"cannot load key file {path}: {clip(exc, 120)}") from exc
+
+
+def _platform(target: Target, banner: str) -> str:
+    tags = {t.lower() for t in target.tags}
+    if "windows" in tags or "pwsh" in tags:
+        return "windows"
+    if "linux" in tags or "posix" in tags:
+        return "linux"
+    return "windows" if "windows" in banner.lower() else "linux"
+
+
+def _run_probe(transport: paramiko.Transport, platform: str, sudo: bool, deadline: _Deadline,
+               max_output: int, shell: str = "powershell") -> tuple[bytes, bool, str | None]:
+    """Exec the probe; return (output, ended normally, reason when not: timeout/cut)."""
+    chan = transport.open_session(timeout=deadline.need("opening a session"))
+    try:
+        # stderr is merged so an unread stderr buffer can never stall the channel window.
+        chan.set_combine_stderr(True)
+        chan.settimeout(deadline.need("exec"))
+        if platform == "windows":
+            chan.exec_command(windows_command(shell))
+            payload = probe_script("windows")
+        else:
+            chan.exec_command(linux_command())
+            payload = ("ITAUDIT_SUDO=1\n" if sudo else "") + probe_script("linux")
+        chan.sendall(payload.encode("utf-8"))
+        chan.shutdown_write()
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            left = deadline.left()
+            if left <= 0:
+                return b"".join(chunks), False, "timeout"
+            chan.settimeout(left)
+            try:
+                data = chan.recv(_READ_CHUNK)
+            except TimeoutError:
+                return b"".join(chunks), False, "timeout"
+            except (EOFError, OSError, paramiko.SSHException):
+                return b"".join(chunks), False, "dropped"
+            if not data:
+                return b"".join(chunks), True, None
+            if total + len(data) > max_output:
+                chunks.append(data[: max_output - total])
+                return b"".join(chunks), False, "cut"
+            chunks.append(data)
+            total += len(data)
+    finally:
+        chan.close()

@@ -1,0 +1,682 @@
+"""The scheduling agent: ``itaudit agent -c FILE``, a foreground daemon built on ``schedule``.
+
+Per city it scans on the city's cadence and, on the monthly report day, writes the
+manager summary and the capital plan into ``<data_dir>/<city>/reports/<YYYY-MM>/`` and
+emails them to the city's recipients (``itaudit.delivery``). Cities run one after another
+in one thread; a scan itself is parallel across devices. Times are the city's local time.
+
+Robustness, in the order a small unattended box needs it:
+
+- one agent per data folder (``agent.lock``, flock: the OS drops it when a holder dies; a
+  lock file left by a killed agent is reported as stale and taken over);
+- one scan at a time per city (``Store.scan_lock``, shared with ``itaudit scan``);
+- SIGTERM/SIGINT stop between devices; the cut scan is marked incomplete and redone when
+  the agent next starts; a second signal stops at once;
+- SIGHUP, or a change of the config file's mtime, reloads the config; a config with an
+  error is refused and the agent keeps running on the last good one;
+- every failure of a job is logged and the agent carries on.
+
+The clock is injected (``SystemClock`` or ``ManualClock``), so a test runs a month of
+schedule in seconds. ``schedule`` 1.2 reads ``datetime.datetime.now()`` itself; the agent
+gives it a ``datetime`` module whose ``now()`` is the agent's clock in the city's time zone,
+bound only while the agent calls into ``schedule`` (see ``_bound``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import contextvars
+import datetime as dt
+import fcntl
+import logging
+import math
+import os
+import signal
+import threading
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import schedule
+
+from itaudit import plugins
+from itaudit.config import CityConfig, Config, load
+from itaudit.delivery import Outbox, build_message, write_eml
+from itaudit.errors import ConfigError, ItauditError, ScanLocked
+from itaudit.store import Store
+
+log = logging.getLogger("itaudit.agent")
+
+MONTHLY_FORMATS = ("html", "pdf", "md", "json")
+PLAN_FORMATS = ("csv", "xlsx")
+DEFAULT_POLL = 30.0  # seconds between looks at the config file's mtime
+
+
+class AgentRunning(ItauditError):
+    """Another agent already runs on this data folder."""
+
+
+# --- clocks ---------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware."""
+
+    def sleep(self, seconds: float, wake: threading.Event) -> None:
+        """Wait ``seconds`` or until ``wake`` is set."""
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def sleep(self, seconds: float, wake: threading.Event) -> None:
+        wake.wait(max(0.0, seconds))
+
+
+class ManualClock:
+    """A clock that moves only when slept on or advanced: a month of schedule in seconds."""
+
+    def __init__(self, start: dt.datetime):
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += dt.timedelta(seconds=max(0.0, seconds))
+
+    def sleep(self, seconds: float, wake: threading.Event) -> None:
+        self.advance(seconds)
+
+
+# --- schedule's view of the time ------------------------------------------------------
+
+_LOCAL_NOW: contextvars.ContextVar[Callable[[], dt.datetime] | None] = contextvars.ContextVar(
+    "itaudit_schedule_now", default=None)
+
+
+class _ScheduleDatetime(dt.datetime):
+    """``datetime.datetime`` whose ``now()`` is the agent's clock while bound."""
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+        fn = _LOCAL_NOW.get()
+        if fn is None:
+            return dt.datetime.now(tz)
+        local = fn()
+        return local if tz is None else local.replace(tzinfo=tz)
+
+
+def _install_schedule_clock() -> None:
+    if getattr(schedule.datetime, "_itaudit_clock", False):
+        return
+    shim = types.ModuleType("datetime")
+    shim.__dict__.update({k: v for k, v in dt.__dict__.items() if not k.startswith("__")})
+    shim.datetime = _ScheduleDatetime  # type: ignore[attr-defined]
+    shim._itaudit_clock = True  # type: ignore[attr-defined]
+    schedule.datetime = shim  # type: ignore[attr-defined]
+
+
+# --- agent lock -----------------------------------------------------------------------
+
+
+class AgentLock:
+    """One agent per data folder. flock dies with its holder; the file's text says who held it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self, now: dt.datetime) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 128, 0).decode(errors="replace").split()
+            os.close(fd)
+            raise AgentRunning(f"another itaudit agent is running on {self.path.parent} "
+                               f"(pid {holder[0] if holder else '?'})") from None
+        previous = os.pread(fd, 128, 0).decode(errors="replace").split()
+        if previous:
+            # A clean exit empties the file: text left behind means that agent was killed.
+            started = previous[1] if len(previous) > 1 else "?"
+            log.warning("stale agent lock %s (pid %s, started %s) left by an agent that is no longer "
+                        "running: taken over", self.path, previous[0], started)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {now.isoformat(timespec='seconds')}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def holder(self) -> int | None:
+        """The pid of a running agent, read without taking the lock (for --status)."""
+        try:
+            text = self.path.read_text(encoding="utf-8").split()
+        except OSError:
+            return None
+        if not text or not text[0].isdigit():
+            return None
+        pid = int(text[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+
+# --- plans ----------------------------------------------------------------------------
+
+
+@dataclass
+class NextRun:
+    city_id: str
+    what: str  # "scan", "report", "email retry"
+    when: dt.datetime  # aware, in the city's time zone
+
+    def line(self) -> str:
+        return f"{self.city_id}: next {self.what} {self.when:%Y-%m-%d %H:%M %Z}"
+
+
+@dataclass
+class _CityPlan:
+    city_id: str
+    tz: ZoneInfo
+    scheduler: schedule.Scheduler
+
+
+def city_dir(cfg: Config, city: CityConfig) -> Path:
+    """A city's own folder under the data folder (reports, outbox): never shared between cities."""
+    return cfg.settings.data_dir / city.id
+
+
+def previous_month(day: dt.date) -> str:
+    """The last full calendar month before ``day`` (what a report on ``day`` covers)."""
+    first = day.replace(day=1) - dt.timedelta(days=1)
+    return first.strftime("%Y-%m")
+
+
+def report_date(year: int, month: int, report_day: int) -> dt.date:
+    """The report day of a month; days past the month's end fall on its last day."""
+    return dt.date(year, month, min(report_day, calendar.monthrange(year, month)[1]))
+
+
+def next_report(local_now: dt.datetime, report_day: int, report_at: str) -> dt.datetime:
+    """The next report time after ``local_now`` (naive local times)."""
+    at = dt.time.fromisoformat(report_at)
+    y, m = local_now.year, local_now.month
+    for _ in range(3):
+        when = dt.datetime.combine(report_date(y, m, report_day), at)
+        if when > local_now:
+            return when
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    raise AssertionError("unreachable")
+
+
+# --- the agent ------------------------------------------------------------------------
+
+
+class Agent:
+    """The daemon. ``run()`` loops until stopped; ``tick()`` does what is due now."""
+
+    def __init__(self, config_path: str | Path, *, clock: Clock | None = None,
+                 env: dict[str, str] | None = None, dry_run: bool = False,
+                 echo: Callable[[str], None] | None = None,
+                 poll: float | None = DEFAULT_POLL, city_ids: list[str] | None = None):
+        _install_schedule_clock()
+        self.config_path = Path(config_path)
+        self.clock: Clock = clock or SystemClock()
+        self.env = env
+        self.dry_run = dry_run
+        self.echo = echo or (lambda s: None)
+        self.poll = poll
+        self.city_ids = city_ids
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self._reload = threading.Event()
+        self.cfg = self._load()  # a bad config at start is an error (exit 2)
+        self._stamp = self._config_stamp()
+        self.plans = self._plan(self.cfg)
+        self.lock = AgentLock(self.cfg.settings.data_dir / "agent.lock")
+
+    # config --------------------------------------------------------------------------
+
+    def _load(self) -> Config:
+        cfg = load(self.config_path, env=self.env)
+        for w in cfg.warnings:
+            log.warning(w)
+        for cid in self.city_ids or []:
+            cfg.city(cid)  # an unknown --city is a config error
+        return cfg
+
+    def _config_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.config_path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def request_reload(self) -> None:
+        """Ask for a config reload at the next tick (SIGHUP does this)."""
+        self._reload.set()
+        self.wake.set()
+
+    def maybe_reload(self) -> bool:
+        """Reload when asked or when the file changed; a bad config is refused. True if reloaded."""
+        stamp = self._config_stamp()
+        if not self._reload.is_set() and stamp == self._stamp:
+            return False
+        self._reload.clear()
+        self._stamp = stamp  # a bad file is refused once, not at every tick
+        try:
+            cfg = self._load()
+        except ConfigError as exc:
+            log.error("config reload refused, still running on the last good config: %s", exc)
+            return False
+        if cfg.settings.data_dir != self.cfg.settings.data_dir:
+            log.warning("settings.data_dir changed to %s: the agent lock stays on %s until restart",
+                        cfg.settings.data_dir, self.cfg.settings.data_dir)
+        self.cfg = cfg
+        self.plans = self._plan(cfg)
+        log.info("config reloaded from %s", self.config_path)
+        self.announce()
+        return True
+
+    def _cities(self, cfg: Config | None = None) -> list[CityConfig]:
+        cfg = cfg or self.cfg
+        return [c for c in cfg.cities.values() if not self.city_ids or c.id in self.city_ids]
+
+    # schedule ------------------------------------------------------------------------
+
+    def _local_now(self, tz: ZoneInfo) -> dt.datetime:
+        return self.clock.now().astimezone(tz).replace(tzinfo=None)
+
+    @contextlib.contextmanager
+    def _bound(self, plan: _CityPlan) -> Iterator[None]:
+        token = _LOCAL_NOW.set(lambda: self._local_now(plan.tz))
+        try:
+            yield
+        finally:
+            _LOCAL_NOW.reset(token)
+
+    def _plan(self, cfg: Config) -> dict[str, _CityPlan]:
+        plans = {}
+        for city in self._cities(cfg):
+            plan = _CityPlan(city.id, ZoneInfo(city.timezone), schedule.Scheduler())
+            s = city.schedule
+            with self._bound(plan):
+                every = plan.scheduler.every()
+                if s.scan == "daily":
+                    every.day.at(s.scan_at).do(self._job, city.id, "scan").tag("scan")
+                elif s.scan == "weekly":
+                    getattr(every, s.scan_weekday).at(s.scan_at).do(self._job, city.id, "scan").tag("scan")
+                elif s.scan == "hourly":
+                    every.hour.at(s.scan_at).do(self._job, city.id, "scan").tag("scan")
+                if s.report:
+                    # schedule has no monthly unit: a daily job that acts on the report day only.
+                    plan.scheduler.every().day.at(s.report_at).do(self._job, city.id, "report").tag("report")
+            plans[city.id] = plan
+        return plans
+
+    def next_runs(self) -> list[NextRun]:
+        """The next scan, report and email retry of every city, in the city's time zone."""
+        out = []
+        for city in self._cities():
+            plan = self.plans.get(city.id)
+            if plan is None:
+                continue
+            for job in plan.scheduler.jobs:
+                if "scan" in job.tags and job.next_run:
+                    out.append(NextRun(city.id, "scan", job.next_run.replace(tzinfo=plan.tz)))
+            if city.schedule.report:
+                s = city.schedule
+                when = next_report(self._local_now(plan.tz), s.report_day, s.report_at)
+                out.append(NextRun(city.id, f"monthly report ({previous_month(when.date())})",
+                                   when.replace(tzinfo=plan.tz)))
+            due = self.outbox(city).next_due()
+            if due:
+                out.append(NextRun(city.id, "email retry", due.astimezone(plan.tz)))
+        return out
+
+    def announce(self) -> None:
+        """Print (and log) the next run times."""
+        for n in self.next_runs():
+            self.echo(n.line())
+            log.info(n.line(), extra={"city": n.city_id})
+
+    def seconds_until_due(self) -> float:
+        """Seconds until the next job or email retry (capped by the config poll interval)."""
+        now = self.clock.now()
+        waits = [self.poll] if self.poll else []
+        for plan in self.plans.values():
+            for job in plan.scheduler.jobs:
+                if job.next_run:
+                    waits.append((job.next_run.replace(tzinfo=plan.tz) - now).total_seconds())
+        if not self.dry_run:
+            for city in self._cities():
+                due = self.outbox(city).next_due()
+                if due:
+                    waits.append((due - now).total_seconds())
+        if not waits:
+            return 3600.0
+        # Whole milliseconds up: waking a hair early would only spin once more.
+        return max(0.0, math.ceil(min(waits) * 1000) / 1000)
+
+    # the loop ------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT: stop between devices (twice: at once). SIGHUP: reload the config."""
+
+        def stop(signum: int, frame: Any) -> None:
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            log.warning("signal %s: stopping after the current device", signal.Signals(signum).name)
+            self.stop.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, lambda signum, frame: self.request_reload())
+
+    def tick(self) -> None:
+        """Reload if needed, run every job that is due, send due emails."""
+        self.maybe_reload()
+        for plan in list(self.plans.values()):
+            if self.stop.is_set():
+                return
+            with self._bound(plan):
+                plan.scheduler.run_pending()
+        if not self.dry_run and not self.stop.is_set():
+            self.flush_outboxes()
+
+    def run(self, *, until: dt.datetime | None = None) -> int:
+        """Run until stopped (or until the clock reaches ``until``). Returns an exit code."""
+        self.lock.acquire(self.clock.now())
+        try:
+            log.info("agent started (pid %d) with %s: %s", os.getpid(), self.config_path,
+                     ", ".join(c.id for c in self._cities()))
+            self.announce()
+            self.redo_cut_scans()
+            while not self.stop.is_set():
+                self.tick()
+                now = self.clock.now()
+                if until is not None and now >= until:
+                    break
+                wait = self.seconds_until_due()
+                if until is not None:
+                    wait = min(wait, (until - now).total_seconds())
+                self.wake.clear()
+                if not (self.stop.is_set() or self._reload.is_set()):
+                    self.clock.sleep(wait, self.wake)
+            log.info("agent stopped")
+            return 0
+        finally:
+            self.lock.release()
+
+    def run_once(self, *, report: bool = False) -> int:
+        """Scan every city now, write (and send) the monthly report on its report day or when
+        ``report`` is set, send due emails, and exit. Returns 3 if a target failed, else 0."""
+        self.lock.acquire(self.clock.now())
+        code = 0
+        try:
+            for city in self._cities():
+                if self.stop.is_set():
+                    break
+                summary = self.scan_city(city.id, reason="once")
+                if summary is None:
+                    code = max(code, 2)
+                elif summary.failed:
+                    code = max(code, 3)
+                local = self._local_now(ZoneInfo(city.timezone)).date()
+                if report or (city.schedule.report
+                              and local == report_date(local.year, local.month, city.schedule.report_day)):
+                    self.monthly(city.id)
+            if not self.dry_run:
+                self.flush_outboxes()
+            return code
+        finally:
+            self.lock.release()
+
+    # jobs ----------------------------------------------------------------------------
+
+    def _job(self, city_id: str, what: str) -> None:
+        # A job that raises would end schedule's run_pending and the agent with it.
+        try:
+            if what == "scan":
+                self.scan_city(city_id)
+            elif what == "report":
+                city = self.cfg.cities.get(city_id)
+                if city is None:
+                    return
+                local = self._local_now(ZoneInfo(city.timezone)).date()
+                if local == report_date(local.year, local.month, city.schedule.report_day):
+                    self.monthly(city_id)
+        except Exception:
+            log.exception("%s job of %s failed", what, city_id, extra={"city": city_id})
+
+    def redo_cut_scans(self) -> None:
+        """A city whose last scan was cut short (signal, kill, crash) is scanned again now."""
+        for city in self._cities():
+            if city.schedule.scan == "off" or not city.database.exists() or self.stop.is_set():
+                continue
+            try:
+                store = Store(city.database, readonly=True)
+                try:
+                    last = store.scans(limit=1)
+                finally:
+                    store.close()
+            except ItauditError as exc:
+                log.error("cannot read %s: %s", city.database, exc, extra={"city": city.id})
+                continue
+            if last and last[0].status in ("incomplete", "running"):
+                log.warning("%s: the last scan (%d, %s, %d of %d devices) was cut short: redoing it now",
+                            city.id, last[0].id, last[0].as_of, (last[0].n_ok or 0) + (last[0].n_failed or 0),
+                            last[0].n_targets, extra={"city": city.id})
+                self.scan_city(city.id, reason="redo of a cut scan")
+
+    def scan_city(self, city_id: str, *, reason: str = "scheduled") -> Any:
+        """Scan one city now; return its ScanSummary, or None when it could not run."""
+        from itaudit.scan import run_scan
+
+        city = self.cfg.cities[city_id]
+        as_of = self._local_now(ZoneInfo(city.timezone)).date()
+        extra = {"city": city.id}
+        log.info("%s: scan started (%s, %d targets, as of %s)", city.id, reason, len(city.targets), as_of,
+                 extra=extra)
+
+        def progress(res: Any, done: int, total: int) -> None:
+            if res.status.value == "error":
+                log.info("%s: [%d/%d] %s could not be checked: %s", city.id, done, total, res.target.label,
+                         res.error, extra=extra)
+            else:
+                log.debug("%s: [%d/%d] %s %s", city.id, done, total, res.target.label, res.status.value,
+                          extra=extra)
+
+        try:
+            summary = run_scan(self.cfg, city, as_of=as_of, progress=progress, stop=self.stop)
+        except ScanLocked as exc:
+            log.warning("%s: scan skipped: %s", city.id, exc, extra=extra)
+            return None
+        except ItauditError as exc:
+            log.error("%s: scan failed: %s", city.id, exc, extra=extra)
+            return None
+        log.info("%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
+                 summary.scan_id, "cut short (marked incomplete)" if summary.interrupted else "finished",
+                 summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
+        return summary
+
+    def outbox(self, city: CityConfig) -> Outbox:
+        return Outbox(city_dir(self.cfg, city) / "outbox")
+
+    def flush_outboxes(self) -> None:
+        now = self.clock.now()
+        for city in self._cities():
+            try:
+                self.outbox(city).flush(self.cfg.smtp, now=now)
+            except OSError as exc:
+                log.error("%s: outbox unreadable: %s", city.id, exc, extra={"city": city.id})
+
+    def monthly(self, city_id: str, *, month: str | None = None) -> list[Path]:
+        """Write the monthly summary and capital plan for ``month`` (default: the last full month)
+        and queue the email. Returns the report files (they stay on disk whatever the email does)."""
+        city = self.cfg.cities[city_id]
+        today = self._local_now(ZoneInfo(city.timezone)).date()
+        month = month or previous_month(today)
+        out_dir = city_dir(self.cfg, city) / "reports" / month
+        extra = {"city": city.id}
+        store = Store(city.database)
+        try:
+            paths = _write_report("monthly", city, store, out_dir, MONTHLY_FORMATS, as_of=today, month=month)
+            plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=today)
+        finally:
+            store.close()
+        log.info("%s: monthly report for %s written: %s", city.id, month,
+                 ", ".join(str(p) for p in paths + plan), extra=extra)
+        if city.delivery.recipients:
+            self.email(city, month, paths + plan, out_dir)
+        return paths + plan
+
+    def email(self, city: CityConfig, month: str, files: list[Path], out_dir: Path) -> Path | None:
+        """Build the monthly email; queue and send it, or with --dry-run write it to a file."""
+        by_suffix: dict[str, Path] = {}
+        for p in files:
+            by_suffix.setdefault(p.suffix.lstrip("."), p)
+        html = by_suffix.get("html")
+        md = by_suffix.get("md")
+        label = f"{calendar.month_name[int(month[5:])]} {month[:4]}"
+        text = md.read_text(encoding="utf-8") if md else (
+            f"The IT risk summary of {city.name} for {label} is attached.\n")
+        attachments = []
+        for kind in city.delivery.attach:
+            if kind in by_suffix:
+                attachments.append(by_suffix[kind])
+            else:
+                log.warning("%s: no %s file to attach (see the warnings above); the email goes without it",
+                            city.id, kind, extra={"city": city.id})
+        sender = self.cfg.smtp.sender if self.cfg.smtp else "itaudit@localhost"
+        msg = build_message(sender=sender, recipients=city.delivery.recipients, cc=city.delivery.cc,
+                            subject=city.delivery.subject.format(city=city.name, month=label), text=text,
+                            html=html.read_text(encoding="utf-8") if html else None, attachments=attachments,
+                            now=self.clock.now())
+        outbox = self.outbox(city)
+        if self.dry_run:
+            path = write_eml(msg, out_dir / f"{city.id}-monthly-{month}.eml")
+            outbox.record_dry_run(path, msg, now=self.clock.now())
+            log.info("%s: dry run: email written to %s (not sent)", city.id, path, extra={"city": city.id})
+            self.echo(f"{city.id}: email written to {path}")
+            return path
+        mid = outbox.enqueue(msg, now=self.clock.now())
+        log.info("%s: email %s queued for %s", city.id, mid, ", ".join(city.delivery.recipients),
+                 extra={"city": city.id})
+        outbox.flush(self.cfg.smtp, now=self.clock.now())
+        return outbox.folder / f"{mid}.eml"
+
+
+def _writer(name: str) -> Any:
+    try:
+        return plugins.report_writer(name)
+    except KeyError:
+        return plugins._load(f"reports.{name}:write_{name}")
+
+
+def _write_report(name: str, city: CityConfig, store: Store, out_dir: Path, formats: tuple[str, ...],
+                  **kwargs: Any) -> list[Path]:
+    """Write one report; without a PDF renderer, write the rest and say so."""
+    try:
+        writer = _writer(name)
+    except (ImportError, AttributeError) as exc:
+        log.warning("%s: the %s report is not available: %s", city.id, name, exc, extra={"city": city.id})
+        return []
+    try:
+        return list(writer(city, store, out_dir=out_dir, formats=formats, **kwargs))
+    except ItauditError as exc:
+        if "pdf" not in formats:
+            log.error("%s: the %s report failed: %s", city.id, name, exc, extra={"city": city.id})
+            return []
+        log.warning("%s: no PDF of the %s report: %s", city.id, name, exc, extra={"city": city.id})
+        return list(writer(city, store, out_dir=out_dir, formats=tuple(f for f in formats if f != "pdf"),
+                           **kwargs))
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str, str] | None = None
+           ) -> dict[str, Any]:
+    """What ``itaudit agent --status`` shows: running agent, next runs, last scan and email per city."""
+    agent = Agent(config_path, clock=clock, env=env)
+    pid = agent.lock.holder()
+    cities = []
+    nexts = agent.next_runs()
+    for city in agent._cities():
+        last_scan = None
+        if city.database.exists():
+            try:
+                store = Store(city.database, readonly=True)
+                try:
+                    scans = store.scans(limit=1)
+                finally:
+                    store.close()
+                if scans:
+                    s = scans[0]
+                    last_scan = {"id": s.id, "as_of": s.as_of, "status": s.status, "started_at": s.started_at,
+                                 "finished_at": s.finished_at, "targets": s.n_targets, "ok": s.n_ok,
+                                 "failed": s.n_failed}
+            except ItauditError as exc:
+                last_scan = {"error": str(exc)}
+        outbox = agent.outbox(city)
+        state = outbox.state()
+        last_email = max(state.values(), key=lambda a: a.time, default=None)
+        cities.append({
+            "city": city.id, "name": city.name, "timezone": city.timezone,
+            "next": [{"what": n.what, "when": n.when.isoformat()} for n in nexts if n.city_id == city.id],
+            "last_scan": last_scan,
+            "emails_pending": len(outbox.pending()),
+            "last_email": None if last_email is None else {
+                "event": last_email.event, "time": last_email.time, "attempt": last_email.attempt,
+                "reason": last_email.reason},
+        })
+    return {"agent_running": pid is not None, "pid": pid, "config": str(config_path), "cities": cities}
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    """The status as a few plain lines."""
+    lines = [f"agent: {'running, pid ' + str(doc['pid']) if doc['agent_running'] else 'not running'}"]
+    for c in doc["cities"]:
+        lines.append(f"{c['city']} ({c['name']}, {c['timezone']})")
+        for n in c["next"]:
+            when = dt.datetime.fromisoformat(n["when"])
+            lines.append(f"  next {n['what']}: {when:%Y-%m-%d %H:%M %Z}")
+        s = c["last_scan"]
+        if s is None:
+            lines.append("  last scan: none yet")
+        elif "error" in s:
+            lines.append(f"  last scan: {s['error']}")
+        else:
+            lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}, "
+                         f"{s['ok']} ok / {s['failed']} could not be checked of {s['targets']}")
+        e = c["last_email"]
+        if e:
+            why = f" ({e['reason']})" if e["reason"] else ""
+            waiting = f", {c['emails_pending']} waiting" if c["emails_pending"] else ""
+            lines.append(f"  last email: {e['event']} at {e['time']}{why}{waiting}")
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""The built-in simulated city: ``itaudit demo``.
+
+Starts the simulated SSH fleet (one loopback address per host, each answering with the
+recorded probe output of a real OS version) and snmpsim (one loopback address per network
+device), writes a config for them, scans the city for real over SSH and SNMP, and writes the
+monthly summary. Secrets are random per run and reach itaudit only through environment
+variables, as they would in production.
+
+The recordings live in the source tree under ``tests/fixtures/`` (the simulator and the
+parsers read the same files), so the demo runs from a source checkout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import secrets
+import shutil
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from itaudit import config as config_mod
+from itaudit import plugins
+from itaudit.errors import ItauditError
+from itaudit.scan import run_scan
+from itaudit.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+SSH_NET = "127.0.10."  # one address per simulated SSH host
+SNMP_NET = "127.0.11."  # one address per simulated network device
+SSH_PORT = 2222
+SNMP_PORT = 1161
+CITY_ID = "lakeside"
+
+# env var names the demo config points to; values are random per run
+ENV_SSH_PASSWORD = "ITAUDIT_DEMO_SSH_PASSWORD"  # noqa: S105 - a variable name, not a secret
+ENV_SNMP_AUTH = "ITAUDIT_DEMO_SNMP_AUTH"
+ENV_SNMP_PRIV = "ITAUDIT_DEMO_SNMP_PRIV"
+
+
+@dataclass(frozen=True)
+class Role:
+    """Who owns a simulated host in the city, and what the asset register says about it."""
+
+    name: str
+    department: str
+    kind: str | None = None
+    purchased: str | None = None  # ISO date, as an asset register would have it; None = unknown
+    criticality: tuple[str, ...] = ()
+
+
+# Recording case -> its role in the city of Lakeside (pop. 48,000). Unknown cases get a default.
+ROSTER: dict[str, Role] = {
+    "debian-10": Role("library-catalog", "Library", "server", "2016-05-10"),
+    "debian-11": Role("gis-web", "Public Works", "server", "2019-09-01"),
+    "debian-12": Role("backup-01", "Information Technology", "server", "2023-08-15"),
+    "ubuntu-18.04": Role("water-scada-hist", "Water Utility", "server", "2015-04-20", ("water",)),
+    "ubuntu-20.04": Role("permits-app", "Community Development", "server", "2020-06-30"),
+    "ubuntu-22.04": Role("cad-gateway", "Police", "server", "2022-11-03", ("public-safety",)),
+    "ubuntu-24.04": Role("web-01", "Information Technology", "server", "2024-07-12"),
+    "rocky-8": Role("utility-billing-db", "Finance", "server", "2018-02-14", ("finance",)),
+    "rhel-9": Role("erp-app", "Finance", "server", "2022-03-01", ("finance",)),
+    "rocky-9": Role("erp-app", "Finance", "server", "2022-03-01", ("finance",)),
+    "centos-7": Role("records-mgmt", "Police", "server", "2014-10-01", ("public-safety",)),
+    "win10-22h2": Role("clerk-pc-03", "City Clerk", "workstation", "2017-01-20"),
+    "win11-23h2": Role("finance-pc-07", "Finance", "workstation", "2023-02-10", ("finance",)),
+    "win11-24h2": Role("patrol-laptop-12", "Police", "laptop", "2024-09-05", ("public-safety",)),
+    "winserver-2012r2": Role("payroll-01", "Finance", "server", "2013-11-18", ("finance",)),
+    "winserver-2016": Role("dc-01", "Information Technology", "server", "2017-06-01"),
+    "winserver-2019": Role("fire-rms", "Fire", "server", "2019-12-10", ("public-safety",)),
+    "winserver-2022": Role("file-01", "Information Technology", "server", "2022-05-20"),
+}
+NETWORK_ROSTER: dict[str, Role] = {
+    "cisco_c3750x_ios122": Role("core-sw-cityhall", "Information Technology", "switch", "2012-04-01"),
+    "cisco_c9300_iosxe": Role("core-sw-waterplant", "Water Utility", "switch", "2021-05-01", ("water",)),
+    "aruba_2930f": Role("access-sw-police", "Police", "switch", "2019-08-01", ("public-safety",)),
+    "fortigate_60e_fortios6": Role("fw-cityhall", "Information Technology", "firewall", "2018-01-15"),
+    "paloalto_pa220_panos": Role("fw-police", "Police", "firewall", "2019-10-01", ("public-safety",)),
+    "hp_laserjet_m527": Role("mfp-clerk", "City Clerk", "printer", "2016-09-01"),
+    "apc_smt1500_ap9631": Role("ups-server-room", "Information Technology", "ups", "2014-06-01"),
+    "unifi_uap_ac_pro": Role("ap-library", "Library", "wireless", None),
+    "synology_ds918_dsm": Role("nas-records", "City Clerk", "storage", "2018-07-01"),
+}
+
+
+def ssh_cases() -> list[Path]:
+    """Recorded SSH probe cases the simulated fleet can serve (one folder each)."""
+    out = []
+    for platform in ("linux", "windows"):
+        for case in sorted((FIXTURES / platform).glob("*/")):
+            if (case / "probe.txt").exists() and case.name in ROSTER:
+                out.append(case)
+    return out
+
+
+def snmp_recordings(names: list[str] | None = None) -> list[Path]:
+    files = sorted((FIXTURES / "snmp").glob("*.snmprec"))
+    return [f for f in files if names is None or f.stem in names]
+
+
+def _network_role(stem: str) -> Role:
+    return NETWORK_ROSTER.get(stem) or Role(stem, "Information Technology")
+
+
+def demo_snmp_names() -> list[str]:
+    """The network devices of the demo city: recordings that have a role in it."""
+    return [f.stem for f in snmp_recordings() if f.stem in NETWORK_ROSTER]
+
+
+def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: list[tuple[str, str, int]],
+                 unreachable: str) -> None:
+    """The demo city's config: a real config file, as a city would write it."""
+    lines = [
+        "# Generated by `itaudit demo`: the simulated city of Lakeside.",
+        "[settings]",
+        'data_dir = "data"',
+        "concurrency = 16",
+        "timeout = 15",
+        "",
+        f"[cities.{CITY_ID}]",
+        'name = "City of Lakeside"',
+        "",
+        f"[cities.{CITY_ID}.credentials.servers]",
+        'type = "ssh"',
+        'username = "itaudit"',
+        f'password_env = "{ENV_SSH_PASSWORD}"',
+        "",
+        f"[cities.{CITY_ID}.credentials.network]",
+        'type = "snmp"',
+        'version = "v3"',
+        'username = "itaudit"',
+        'auth_protocol = "sha"',
+        f'auth_key_env = "{ENV_SNMP_AUTH}"',
+        'priv_protocol = "aes128"',
+        f'priv_key_env = "{ENV_SNMP_PRIV}"',
+        "",
+    ]
+
+    def target(address: str, port: int, protocol: str, cred: str, role: Role) -> list[str]:
+        out = ["", f"[[cities.{CITY_ID}.targets]]", f'address = "{address}"', f"port = {port}",
+               f'protocol = "{protocol}"', f'credential = "{cred}"', f'name = "{role.name}"',
+               f'department = "{role.department}"']
+        if role.kind:
+            out.append(f'kind = "{role.kind}"')
+        if role.purchased:
+            out.append(f"purchase_date = {role.purchased}")
+        if role.criticality:
+            out.append("criticality = [" + ", ".join(f'"{c}"' for c in role.criticality) + "]")
+        return out
+
+    for address, case in ssh_hosts:
+        lines += target(address, SSH_PORT, "ssh", "servers", ROSTER[case.name])
+    for address, stem, port in snmp_devices:
+        lines += target(address, port, "snmp", "network", _network_role(stem))
+    lines += target(unreachable, SSH_PORT, "ssh", "servers",
+                    Role("animal-shelter-pc", "Animal Services", "workstation", "2016-02-01"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+class SimulatedCity:
+    """The running fleets of the demo city; a context manager."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.password = secrets.token_urlsafe(18)
+        self.auth_key = secrets.token_urlsafe(18)
+        self.priv_key = secrets.token_urlsafe(18)
+        self.ssh_hosts: list[tuple[str, Path]] = []
+        self.snmp_devices: list[tuple[str, str, int]] = []
+        self._fleets: list[Any] = []
+
+    def env(self) -> dict[str, str]:
+        return {ENV_SSH_PASSWORD: self.password, ENV_SNMP_AUTH: self.auth_key, ENV_SNMP_PRIV: self.priv_key}
+
+    def __enter__(self) -> SimulatedCity:
+        from itaudit.sim.snmpfleet import SNMPFleet
+        from itaudit.sim.sshfleet import SimHost, SSHFleet
+
+        cases = ssh_cases()
+        if not cases:
+            raise ItauditError(f"no recorded probe output under {FIXTURES}: the demo needs a source checkout")
+        self.ssh_hosts = [(f"{SSH_NET}{i + 1}", case) for i, case in enumerate(cases)]
+        ssh = SSHFleet([SimHost(address=a, case_dir=c, port=SSH_PORT) for a, c in self.ssh_hosts],
+                       username="itaudit", password=self.password, key_dir=self.workdir / "sim-host-keys")
+        ssh.start()
+        self._fleets.append(ssh)
+        names = demo_snmp_names()
+        if names:
+            fleet = SNMPFleet(FIXTURES / "snmp", names=names, base_address=f"{SNMP_NET}1", port=SNMP_PORT,
+                              cache_dir=self.workdir / "snmpsim-cache")
+            for name, dev in list(fleet.devices.items()):
+                fleet.devices[name] = dataclasses.replace(
+                    dev, v3_auth_key=self.auth_key, v3_priv_key=self.priv_key, v3_auth_proto="SHA",
+                    v3_priv_proto="AES")
+            fleet.start()
+            self._fleets.append(fleet)
+            fleet.wait_ready()
+            self.snmp_devices = [(d.address, d.name, d.port) for d in fleet.devices.values()]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fleet in reversed(self._fleets):
+            fleet.stop()
+        self._fleets.clear()
+
+
+def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None = None,
+             console: Console | None = None) -> int:
+    """Run the whole demo; return the process exit code (0, or 3 if a target failed unexpectedly)."""
+    console = console or Console()
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A demo run starts clean, so its report describes this run's city only.
+    for stale in ("data", "config.toml"):
+        p = out_dir / stale
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    as_of = as_of or dt.date.today()
+    with SimulatedCity(out_dir / ".sim") as city:
+        os.environ.update(city.env())
+        cfg_path = out_dir / "config.toml"
+        write_config(cfg_path, city.ssh_hosts, city.snmp_devices, unreachable=f"{SSH_NET}250")
+        cfg = config_mod.load(cfg_path)
+        city_cfg = cfg.city(CITY_ID)
+        console.print(f"Simulated city of Lakeside: {len(city.ssh_hosts)} SSH hosts on {SSH_NET}x:{SSH_PORT}, "
+                      f"{len(city.snmp_devices)} SNMP devices on {SNMP_NET}x:{SNMP_PORT}, 1 host switched off.")
+        summary = run_scan(cfg, city_cfg, as_of=as_of)
+        store = Store(city_cfg.database, readonly=True)
+        paths = plugins.report_writer("monthly")(city_cfg, store, as_of=as_of, out_dir=out_dir,
+                                                 formats=("html",))
+        _print_summary(console, cfg_path, summary, store, paths, city_cfg, as_of)
+        store.close()
+        if keep_running:
+            console.print(f"\nThe simulated city stays up. Scan it yourself with:\n"
+                          f"  export {' '.join(f'{k}={v}' for k, v in city.env().items())}\n"
+                          f"  itaudit scan -c {cfg_path}\nPress Ctrl-C to stop.")
+            done = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: done.set())
+            try:
+                done.wait()
+            except KeyboardInterrupt:
+                pass
+    # One host is switched off on purpose; any other failure is a real problem.
+    unexpected = [e for e in summary.errors if not e[0].startswith(f"ssh://{SSH_NET}250")]
+    return 3 if unexpected else 0
+
+
+def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store, paths: list[Path],
+                   city: Any, as_of: dt.date) -> None:
+    table = Table(title=f"City of Lakeside — audit of {as_of.isoformat()}", show_lines=False)
+    table.add_column("device")
+    table.add_column("department")
+    table.add_column("system")
+    table.add_column("worst open finding")
+    worst: dict[int, dict[str, Any]] = {}
+    for f in store.open_findings():
+        worst.setdefault(f["device_id"], f)
+    for d in store.devices():
+        w = worst.get(d["id"])
+        status = d["last_status"]
+        system = " ".join(x for x in (d["os_name"] or "", d["model"] or "") if x) or "—"
+        if status == "error":
+            finding = f"[red]could not be checked:[/] {escape(d['last_error'] or '')}"
+        elif w:
+            finding = f"[{_color(w['severity'])}]{w['severity']}[/] {escape(w['title'])}"
+        else:
+            finding = "[green]no open findings[/]"
+        # Device-supplied text is data: escaped so it cannot inject terminal markup.
+        table.add_row(escape(d["name"] or d["address"]), escape(d["department"] or ""), escape(system), finding)
+    console.print(table)
+    console.print(f"{summary.total} devices: {summary.ok} checked, {summary.partial} partly checked, "
+                  f"{summary.failed} could not be checked.")
+    for p in paths:
+        console.print(f"Report: [bold]{p}[/]")
+    console.print(f"Config: {cfg_path}   Database: {city.database}")
+
+
+def _color(severity: str) -> str:
+    return {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}.get(severity, "white")

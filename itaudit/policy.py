@@ -1,0 +1,347 @@
+"""A city's policy: refresh periods and costs, patch targets, fiscal year, budget lines.
+
+Defaults come from ``itaudit/data/refresh_policies.json``; a city overrides them in its
+``[cities.<id>.policy]`` TOML table, which ``parse_policy`` validates, naming the exact
+key on any error. Departments may override refresh rules (a police laptop is rugged and
+paid from the police department's line).
+
+TOML shape (every key optional)::
+
+    [cities.springfield.policy]
+    fiscal_year_start_month = 7        # 1 = calendar year, 10 = October
+    currency = "USD"
+    capitalization_threshold = 5000
+    labour_rate = 85                   # per hour, for effort estimates
+    capital_budget_line = "101-1410-5740"
+    operating_budget_line = "101-1410-5310"
+    patch_max_days = 30
+    reboot_max_days = 7
+    av_signature_max_days = 7
+    max_local_admins = 2
+    esu_purchased = false              # Windows 10 Extended Security Updates bought
+    extended_support = ["ubuntu"]      # other products whose paid extended support is bought
+    scan_max_age_days = 30
+    scan_failure_threshold = 3
+    [cities.springfield.policy.refresh.laptop]
+    years = 4
+    cost = 1600
+    budget_line = "101-1410-5310"
+    capital = false                    # default: cost >= capitalization_threshold
+    [cities.springfield.policy.criticality_weights]
+    public-safety = 1.5
+    [cities.springfield.policy.departments.police]
+    budget_line = "101-2110-5740"
+    [cities.springfield.policy.departments.police.refresh.laptop]
+    years = 3
+    cost = 4500
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
+
+from itaudit.errors import ConfigError, KnowledgeError
+from itaudit.knowledge import shipped_data_dir
+
+# Kind values and the refresh class they fall under when no tag says otherwise.
+KIND_CLASS = {
+    "desktop": "workstation",
+    "workstation": "workstation",
+    "laptop": "laptop",
+    "server": "server",
+    "switch": "switch",
+    "router": "router",
+    "firewall": "firewall",
+    "wireless": "wireless",
+    "ups": "ups",
+    "printer": "printer",
+    "storage": "storage",
+    "camera": "camera",
+    "other": "other",
+}
+
+
+@cache
+def defaults() -> dict[str, Any]:
+    """The shipped refresh_policies.json (validated)."""
+    path = shipped_data_dir() / "refresh_policies.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KnowledgeError(f"{path}: cannot read refresh policy defaults ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != "itaudit-policy-defaults/1":
+        raise KnowledgeError(f"{path}: unknown format (expected itaudit-policy-defaults/1)")
+    return doc
+
+
+def windows11_requirements() -> dict[str, Any]:
+    """Windows 11 hardware requirements (TPM, Secure Boot, CPU generations), with source."""
+    return dict(defaults()["windows11"])
+
+
+@dataclass
+class RefreshRule:
+    """How often a device class is replaced, what it costs and which line pays."""
+
+    years: float
+    cost: float
+    budget_line: str | None = None
+    capital: bool = False
+
+
+def _default_refresh() -> dict[str, RefreshRule]:
+    doc = defaults()
+    threshold = float(doc["capitalization_threshold"])
+    return {
+        name: RefreshRule(
+            years=float(row["years"]),
+            cost=float(row["cost"]),
+            capital=bool(row.get("capital", float(row["cost"]) >= threshold)),
+        )
+        for name, row in doc["classes"].items()
+    }
+
+
+def _default_weights() -> dict[str, float]:
+    path = shipped_data_dir() / "score_weights.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {k: float(v) for k, v in doc["criticality"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KnowledgeError(f"{path}: cannot read criticality weights ({exc})") from exc
+
+
+@dataclass
+class Department:
+    """A department's overrides: its own budget line and refresh rules."""
+
+    budget_line: str | None = None
+    refresh: dict[str, RefreshRule] = field(default_factory=dict)
+
+
+@dataclass
+class Policy:
+    """Everything a check or report needs to know about one city's rules."""
+
+    refresh: dict[str, RefreshRule] = field(default_factory=_default_refresh)
+    departments: dict[str, Department] = field(default_factory=dict)
+    fiscal_year_start_month: int = 7
+    currency: str = "USD"
+    capitalization_threshold: float = 5000.0
+    labour_rate: float = field(default_factory=lambda: float(defaults()["labour_rate"]))
+    capital_budget_line: str | None = None
+    operating_budget_line: str | None = None
+    patch_max_days: int = 30
+    reboot_max_days: int = 7
+    av_signature_max_days: int = 7
+    max_local_admins: int = 2
+    esu_purchased: bool = False
+    extended_support: tuple[str, ...] = ()
+    scan_max_age_days: int = 30
+    scan_failure_threshold: int = 3
+    criticality_weights: dict[str, float] = field(default_factory=_default_weights)
+
+    def refresh_class(self, kind: str | None, tags: list[str] | tuple[str, ...] = ()) -> str:
+        """The refresh class of a device: its kind, refined by tags ("core", "rugged")."""
+        cls = KIND_CLASS.get((kind or "other").lower(), "other")
+        low = {t.lower() for t in tags}
+        if cls == "switch" and low & {"core", "core-switch", "distribution"}:
+            cls = "core-switch"
+        if cls == "laptop" and low & {"rugged", "rugged-laptop", "mdt"}:
+            cls = "rugged-laptop"
+        return cls
+
+    def refresh_for(
+        self, kind: str | None, department: str | None = None, *, tags: list[str] | tuple[str, ...] = ()
+    ) -> RefreshRule:
+        """The refresh rule for a device: department override, else city rule, else default."""
+        cls = kind if kind in self.refresh and kind not in KIND_CLASS else self.refresh_class(kind, tags)
+        base = self.refresh.get(cls) or self.refresh.get("other") or RefreshRule(6, 1000)
+        dept = self.departments.get(department or "") if department else None
+        rule = base
+        line = None
+        if dept is not None and cls in dept.refresh:
+            rule = dept.refresh[cls]
+            line = rule.budget_line
+        # A department's device is paid from the department's line before the city's class line.
+        line = line or (dept.budget_line if dept else None) or base.budget_line
+        if not line:
+            line = self.capital_budget_line if rule.capital else self.operating_budget_line
+        return replace(rule, budget_line=line)
+
+    def budget_line_refs(self) -> list[tuple[str, str]]:
+        """Every budget line the policy names, as (key relative to the policy table, account)."""
+        refs = [(k, v) for k in ("capital_budget_line", "operating_budget_line") if (v := getattr(self, k))]
+        refs += [
+            (f"refresh.{c}.budget_line", r.budget_line) for c, r in self.refresh.items() if r.budget_line
+        ]
+        for name, dept in self.departments.items():
+            if dept.budget_line:
+                refs.append((f"departments.{name}.budget_line", dept.budget_line))
+            refs += [
+                (f"departments.{name}.refresh.{c}.budget_line", r.budget_line)
+                for c, r in dept.refresh.items()
+                if r.budget_line
+            ]
+        return refs
+
+    def operating_line(self, department: str | None = None) -> str | None:
+        """Budget line for labour and subscriptions (operating money)."""
+        dept = self.departments.get(department or "") if department else None
+        return (dept.budget_line if dept and dept.budget_line else None) or self.operating_budget_line
+
+    def paid_extended(self, product: str | None) -> bool:
+        """Did the city buy paid extended support for this lifecycle product?"""
+        if not product:
+            return False
+        if product == "windows" and self.esu_purchased:
+            return True
+        return product in self.extended_support
+
+    def criticality_weight(self, tags: list[str] | tuple[str, ...]) -> float:
+        """The highest weight among a device's criticality tags (1.0 when none match)."""
+        w = [self.criticality_weights[t.lower()] for t in tags if t.lower() in self.criticality_weights]
+        return max(w, default=self.criticality_weights.get("default", 1.0))
+
+    def fiscal_year(self, day: dt.date) -> int:
+        """Fiscal year (named by the year it ends) that contains ``day``."""
+        return fiscal_year_of(day, self.fiscal_year_start_month)
+
+
+def fiscal_year_of(day: dt.date, start_month: int) -> int:
+    """Fiscal year containing ``day``, named by the year it ends.
+
+    With a July start, FY2027 runs July 2026 – June 2027; with a January start the
+    fiscal year is the calendar year.
+    """
+    if not 1 <= start_month <= 12:
+        raise ValueError(f"start month must be 1-12, got {start_month}")
+    if start_month == 1:
+        return day.year
+    return day.year + 1 if day.month >= start_month else day.year
+
+
+def fiscal_year_bounds(fiscal_year: int, start_month: int) -> tuple[dt.date, dt.date]:
+    """First and last day of a fiscal year (named by the year it ends)."""
+    if start_month == 1:
+        return dt.date(fiscal_year, 1, 1), dt.date(fiscal_year, 12, 31)
+    start = dt.date(fiscal_year - 1, start_month, 1)
+    end = dt.date(fiscal_year, start_month, 1) - dt.timedelta(days=1)
+    return start, end
+
+
+# --- parsing a city's TOML table ------------------------------------------------------------
+
+_SCALARS: dict[str, type] = {
+    "fiscal_year_start_month": int,
+    "currency": str,
+    "capitalization_threshold": float,
+    "labour_rate": float,
+    "capital_budget_line": str,
+    "operating_budget_line": str,
+    "patch_max_days": int,
+    "reboot_max_days": int,
+    "av_signature_max_days": int,
+    "max_local_admins": int,
+    "esu_purchased": bool,
+    "scan_max_age_days": int,
+    "scan_failure_threshold": int,
+}
+_TABLES = ("refresh", "departments", "criticality_weights", "extended_support")
+_RULE_KEYS = {"years": float, "cost": float, "budget_line": str, "capital": bool}
+
+
+def _typed(value: Any, want: type, key: str) -> Any:
+    ok = (
+        isinstance(value, bool)
+        if want is bool
+        else isinstance(value, int) and not isinstance(value, bool)
+        if want is int
+        else isinstance(value, int | float) and not isinstance(value, bool)
+        if want is float
+        else isinstance(value, want)
+    )
+    if not ok:
+        raise ConfigError(f"expected {want.__name__}, got {type(value).__name__} {value!r}", key=key)
+    return float(value) if want is float else value
+
+
+def _parse_rule(table: Any, key: str, base: RefreshRule | None, threshold: float) -> RefreshRule:
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table with years, cost, budget_line, capital", key=key)
+    vals: dict[str, Any] = {}
+    for k, v in table.items():
+        if k not in _RULE_KEYS:
+            raise ConfigError(f"unknown key (allowed: {', '.join(_RULE_KEYS)})", key=f"{key}.{k}")
+        vals[k] = _typed(v, _RULE_KEYS[k], f"{key}.{k}")
+    if "years" in vals and vals["years"] <= 0:
+        raise ConfigError("must be more than 0", key=f"{key}.years")
+    if "cost" in vals and vals["cost"] < 0:
+        raise ConfigError("must not be negative", key=f"{key}.cost")
+    if base is None and not {"years", "cost"} <= vals.keys():
+        raise ConfigError("a new device class needs both years and cost", key=key)
+    years = vals.get("years", base.years if base else 0.0)
+    cost = vals.get("cost", base.cost if base else 0.0)
+    capital = vals.get("capital", cost >= threshold)
+    return RefreshRule(years=years, cost=cost, budget_line=vals.get("budget_line"), capital=capital)
+
+
+def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
+    """Build a ``Policy`` from a city's ``policy`` TOML table; errors name the exact key."""
+    pol = Policy()
+    table = table or {}
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table", key=key_prefix)
+    for k, v in table.items():
+        if k not in _SCALARS and k not in _TABLES:
+            allowed = ", ".join(sorted([*_SCALARS, *_TABLES]))
+            raise ConfigError(f"unknown key (allowed: {allowed})", key=f"{key_prefix}.{k}")
+        if k in _SCALARS:
+            setattr(pol, k, _typed(v, _SCALARS[k], f"{key_prefix}.{k}"))
+    if not 1 <= pol.fiscal_year_start_month <= 12:
+        raise ConfigError("must be a month number 1-12", key=f"{key_prefix}.fiscal_year_start_month")
+    for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days"):
+        if getattr(pol, k) < 0:
+            raise ConfigError("must not be negative", key=f"{key_prefix}.{k}")
+    ext = table.get("extended_support", [])
+    if not isinstance(ext, list) or not all(isinstance(x, str) for x in ext):
+        raise ConfigError("expected a list of product names", key=f"{key_prefix}.extended_support")
+    pol.extended_support = tuple(x.lower() for x in ext)
+    weights = table.get("criticality_weights", {})
+    if not isinstance(weights, dict):
+        raise ConfigError("expected a table of tag = weight", key=f"{key_prefix}.criticality_weights")
+    for tag, w in weights.items():
+        pol.criticality_weights[tag.lower()] = _typed(w, float, f"{key_prefix}.criticality_weights.{tag}")
+    refresh = table.get("refresh", {})
+    if not isinstance(refresh, dict):
+        raise ConfigError("expected a table of device classes", key=f"{key_prefix}.refresh")
+    for cls, rule in refresh.items():
+        pol.refresh[cls] = _parse_rule(
+            rule, f"{key_prefix}.refresh.{cls}", pol.refresh.get(cls), pol.capitalization_threshold
+        )
+    depts = table.get("departments", {})
+    if not isinstance(depts, dict):
+        raise ConfigError("expected a table of departments", key=f"{key_prefix}.departments")
+    for name, dtable in depts.items():
+        dkey = f"{key_prefix}.departments.{name}"
+        if not isinstance(dtable, dict):
+            raise ConfigError("expected a table", key=dkey)
+        dept = Department()
+        for k, v in dtable.items():
+            if k == "budget_line":
+                dept.budget_line = _typed(v, str, f"{dkey}.budget_line")
+            elif k == "refresh":
+                if not isinstance(v, dict):
+                    raise ConfigError("expected a table of device classes", key=f"{dkey}.refresh")
+                for cls, rule in v.items():
+                    dept.refresh[cls] = _parse_rule(
+                        rule, f"{dkey}.refresh.{cls}", pol.refresh.get(cls), pol.capitalization_threshold
+                    )
+            else:
+                raise ConfigError("unknown key (allowed: budget_line, refresh)", key=f"{dkey}.{k}")
+        pol.departments[name] = dept
+    return pol

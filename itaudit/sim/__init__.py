@@ -1,0 +1,1 @@
+"""Simulated peers (test and demo only): an SSH fleet and an SNMP fleet on loopback."""

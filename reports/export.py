@@ -1,0 +1,115 @@
+"""Tabular and text exports: CSV, XLSX (openpyxl), JSON and Markdown helpers.
+
+Spreadsheet cells are guarded against formula injection: device-supplied text that
+starts with ``=``, ``+``, ``-`` or ``@`` is prefixed with an apostrophe in CSV and stored
+as a plain string in XLSX, so a hostile hostname cannot run a formula in finance's Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a report file readable by its owner only (reports describe the city's weak spots)."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return path
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not evaluate as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV (UTF-8 with BOM so Excel opens accents correctly)."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([safe_cell(v) for v in row])
+    return path
+
+
+def write_xlsx(
+    path: Path,
+    sheets: list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
+    *,
+    money_columns: dict[str, set[int]] | None = None,
+) -> Path:
+    """Write an XLSX workbook, one sheet per (title, header, rows). Needs openpyxl."""
+    try:
+        from openpyxl import Workbook
+        from openpyxl.styles import Font, PatternFill
+        from openpyxl.utils import get_column_letter
+    except ImportError:
+        from itaudit.errors import ItauditError
+
+        raise ItauditError("XLSX output needs openpyxl (pip install openpyxl)") from None
+    wb = Workbook()
+    wb.remove(wb.active)
+    head_font = Font(bold=True, color="FFFFFF")
+    head_fill = PatternFill("solid", fgColor="1D4F91")
+    for title, header, rows in sheets:
+        ws = wb.create_sheet(title[:31])
+        ws.append(list(header))
+        for cell in ws[1]:
+            cell.font, cell.fill = head_font, head_fill
+        widths = [len(h) for h in header]
+        money_cols = (money_columns or {}).get(title, set())
+        for row in rows:
+            values = list(row)
+            ws.append([v for v in values])
+            r = ws.max_row
+            for i, v in enumerate(values):
+                cell = ws.cell(row=r, column=i + 1)
+                if isinstance(v, str):
+                    cell.data_type = "s"  # never a formula, whatever the text starts with
+                    widths[i] = max(widths[i], min(len(v), 60))
+                elif i in money_cols:
+                    cell.number_format = '"$"#,##0'
+        for i, w in enumerate(widths, 1):
+            ws.column_dimensions[get_column_letter(i)].width = w + 2
+        ws.freeze_panes = "A2"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        wb.save(fh)
+    return Path(path)
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def md_text(text: Any) -> str:
+    """Device text made inert in Markdown: no HTML, no links, no table breaks."""
+    s = str(text if text is not None else "")
+    for ch, rep in (
+        ("\\", "\\\\"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("|", "\\|"),
+        ("[", "\\["),
+        ("]", "\\]"),
+        ("`", "\\`"),
+        ("*", "\\*"),
+        ("_", "\\_"),
+        ("\n", " "),
+        ("\r", " "),
+    ):
+        s = s.replace(ch, rep)
+    return s

@@ -1,0 +1,434 @@
+"""The monthly summary's report model, built from one city's store.
+
+Months are the months of the scans' as-of dates. A month's report scan is its latest
+finished scan (a complete one when there is one). Everything the template shows is
+computed here, so the JSON export and the HTML say the same thing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from itaudit.store import ScanInfo, Store
+from reports.common import (
+    KPI_CHECKS,
+    SEVERITY_RANK,
+    budget_line_label,
+    data_dates,
+    device_label,
+    plural,
+    score_weights,
+)
+
+# Scorecard measures: key, label, default target, unit, better ("higher" or "lower").
+KPI_DEFS: list[tuple[str, str, float, str, str]] = [
+    ("refresh", "Devices within refresh age", 90.0, "%", "higher"),
+    ("supported", "Devices on supported software", 100.0, "%", "higher"),
+    ("patched", "Devices patched within policy", 95.0, "%", "higher"),
+    ("exposure", "Devices with no critical exposure", 100.0, "%", "higher"),
+    ("freshness", "Inventory checked in the last 30 days", 95.0, "%", "higher"),
+    ("uncheckable", "Devices we could not check", 0.0, "", "lower"),
+]
+_ALL_CHECKED = "Every device was checked and dated."
+AMBER_BAND = 10.0  # percentage points (or, for counts, % of devices) short of target = amber
+
+
+@dataclass
+class Kpi:
+    key: str
+    label: str
+    target: float
+    actual: float | None
+    unit: str
+    better: str
+    rag: str  # "green", "amber", "red" or "none"
+    trend: list[float | None]
+    trend_labels: list[str]
+    note: str = ""
+
+    @property
+    def actual_text(self) -> str:
+        if self.actual is None:
+            return "n/a"
+        return f"{self.actual:.0f}{self.unit}" if self.unit else f"{self.actual:,.0f}"
+
+    @property
+    def target_text(self) -> str:
+        sign = "≥ " if self.better == "higher" else "≤ "
+        return sign + (f"{self.target:.0f}{self.unit}" if self.unit else f"{self.target:,.0f}")
+
+
+@dataclass
+class Risk:
+    check_id: str
+    title: str
+    sentence: str
+    severity: str
+    devices: int
+    cost: float
+    cost_kind: str
+    budget_lines: list[str]
+    examples: list[str]
+
+
+@dataclass
+class Change:
+    device: str
+    title: str
+    severity: str
+
+
+@dataclass
+class MonthlyReport:
+    city_id: str
+    city_name: str
+    month: str
+    month_label: str
+    as_of: str
+    has_data: bool
+    scan_date: str | None = None
+    scan_status: str | None = None
+    last_scan_date: str | None = None  # the newest scan before the month, when the month has none
+    devices_total: int = 0
+    devices_checked: int = 0
+    score: float | None = None
+    prev_score: float | None = None
+    prev_label: str | None = None
+    headline: str = ""
+    score_words: str = ""
+    score_trend: list[float | None] = field(default_factory=list)
+    score_why: list[str] = field(default_factory=list)
+    top_risks: list[Risk] = field(default_factory=list)
+    total_cost: float = 0.0
+    cost_by_line: list[tuple[str, str, float]] = field(default_factory=list)  # (line, kind, amount)
+    kpis: list[Kpi] = field(default_factory=list)
+    new: list[Change] = field(default_factory=list)
+    resolved: list[Change] = field(default_factory=list)
+    new_count: int = 0
+    resolved_count: int = 0
+    still_open_count: int = 0
+    first_month: bool = False
+    unknown_age: int = 0
+    not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
+    gaps_sentence: str = ""
+    data_dates: dict[str, str] = field(default_factory=dict)
+    plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
+    plan_note: str = ""
+
+    def to_json(self) -> str:
+        """The report model as JSON (no secrets: only what the report shows)."""
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """First and last day of a YYYY-MM month."""
+    first = dt.date.fromisoformat(month + "-01")
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return first, last
+
+
+def month_label(month: str) -> str:
+    first = dt.date.fromisoformat(month + "-01")
+    return f"{calendar.month_name[first.month]} {first.year}"
+
+
+def shift_month(month: str, delta: int) -> str:
+    first = dt.date.fromisoformat(month + "-01")
+    idx = first.year * 12 + first.month - 1 + delta
+    return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
+
+
+def report_scan(scans: list[ScanInfo], month: str, as_of: dt.date) -> ScanInfo | None:
+    """The month's report scan: its latest complete scan, else its latest incomplete one."""
+    first, last = month_bounds(month)
+    last = min(last, as_of)
+    inside = [s for s in scans if first.isoformat() <= s.as_of[:10] <= last.isoformat()]
+    complete = [s for s in inside if s.status == "complete"]
+    pick = complete or inside
+    return pick[-1] if pick else None
+
+
+def _kpi_targets(city: Any) -> dict[str, float]:
+    targets = getattr(getattr(city, "policy", None), "kpi_targets", None)
+    return {str(k): float(v) for k, v in dict(targets or {}).items()}
+
+
+def _rag(actual: float | None, target: float, better: str, amber: float) -> str:
+    if actual is None:
+        return "none"
+    gap = (target - actual) if better == "higher" else (actual - target)
+    if gap <= 0:
+        return "green"
+    return "amber" if gap <= amber else "red"
+
+
+def _pct(num: float, den: float) -> float | None:
+    return 100.0 * num / den if den else None
+
+
+def _measures(
+    store: Store,
+    scan: ScanInfo,
+    weights: dict[str, float],
+    freshness: dict[int, tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    m = store.scan_measures(scan.id, KPI_CHECKS, weights)
+    if freshness is None or scan.id not in freshness:
+        freshness = store.inventory_freshness([scan.id])
+    fresh, known = freshness[scan.id]
+    checked = m["checked"]
+    return {
+        "score": round(m["score"], 1) if checked else None,
+        "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
+        "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
+        "patched": _pct(m["patched_known"] - m["patched_fail"], m["patched_known"]),
+        "exposure": _pct(checked - m["critical"], checked),
+        "freshness": _pct(fresh, known),
+        "uncheckable": float(scan.n_failed),
+        "checked": checked,
+        "unknown_age": checked - m["refresh_known"],
+        "devices_known": known,
+    }
+
+
+# What a group of failing checks means, in the city's words: (one device, several devices).
+_PLAIN: dict[str, tuple[str, str]] = {
+    "HW-001": (
+        "is due for replacement (older than the city's refresh age)",
+        "are due for replacement (older than the city's refresh age)",
+    ),
+    "HW-004": (
+        "cannot run a supported operating system, so it must be replaced",
+        "cannot run a supported operating system, so they must be replaced",
+    ),
+    "EOL": (
+        "runs unsupported software that no longer receives security fixes",
+        "run unsupported software that no longer receives security fixes",
+    ),
+    "VULN": (
+        "runs software with flaws being actively exploited by criminals",
+        "run software with flaws being actively exploited by criminals",
+    ),
+    "PATCH": ("is missing security updates", "are missing security updates"),
+    "DATA": (
+        "has not been checked recently, so we cannot vouch for it",
+        "have not been checked recently, so we cannot vouch for them",
+    ),
+}
+
+
+def risk_sentence(check_id: str, title: str, n: int) -> str:
+    """One plain sentence for a group of findings of one check."""
+    phrase = _PLAIN.get(check_id) or _PLAIN.get(check_id.split("-")[0])
+    if phrase is None:
+        # Lower-case the first letter unless it starts an acronym ("SNMP answers ...").
+        what = title[:1].lower() + title[1:] if title[1:2].islower() else (title or check_id)
+        phrase = (f"has a weakness: {what}", f"have a weakness: {what}")
+    return f"{plural(n, 'device')} {phrase[0] if n == 1 else phrase[1]}."
+
+
+def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
+    by_check: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in open_rows:
+        by_check[r["check_id"]].append(r)
+    risks = []
+    for check_id, rows in by_check.items():
+        worst = max(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 0))
+        cost = sum(r["cost_amount"] or 0.0 for r in rows)
+        lines = Counter()
+        for r in rows:
+            lines[r["budget_line"] or r.get("device_budget_line")] += r["cost_amount"] or 0.0
+        risks.append(
+            Risk(
+                check_id=check_id,
+                title=worst["title"] or check_id,
+                sentence=risk_sentence(
+                    check_id, worst["title"] or check_id, len({r["device_id"] for r in rows})
+                ),
+                severity=worst["severity"],
+                devices=len({r["device_id"] for r in rows}),
+                cost=cost,
+                cost_kind=" + ".join(
+                    sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]})
+                )
+                or "operating",
+                budget_lines=[budget_line_label(city, a) for a, _ in lines.most_common() if a] or [],
+                examples=sorted({device_label(r) for r in rows})[:3],
+            )
+        )
+    # Worst severity first (an exploited flaw outranks old PCs), then how many devices, then cost.
+    risks.sort(key=lambda k: (-SEVERITY_RANK.get(k.severity, 0), -k.devices, -k.cost, k.check_id))
+    risks = [r for r in risks if r.severity != "info"]
+    return risks[:limit]
+
+
+def _score_words(score: float | None, prev: float | None, prev_label: str | None) -> str:
+    if score is None:
+        return ""
+    if prev is None:
+        return "This is the first month with a score, so there is no change to report yet."
+    delta = round(score - prev)
+    if delta == 0:
+        return f"The city is neither safer nor less safe than in {prev_label} ({prev:.0f})."
+    if delta > 0:
+        return f"The city is safer than in {prev_label}, when the score was {prev:.0f}."
+    return f"The city is less safe than in {prev_label}, when the score was {prev:.0f}."
+
+
+def _changes(rows: list[dict[str, Any]]) -> list[Change]:
+    rows = sorted(rows, key=lambda r: (-SEVERITY_RANK.get(r["severity"], 0), r["check_id"], device_label(r)))
+    return [
+        Change(device=device_label(r), title=r["title"] or r["check_id"], severity=r["severity"])
+        for r in rows
+    ]
+
+
+def build_monthly(
+    city: Any, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
+) -> MonthlyReport:
+    """Build the monthly summary's model for ``month`` (default: the month of ``as_of``)."""
+    month = month or as_of.strftime("%Y-%m")
+    _, month_last = month_bounds(month)
+    as_of = min(as_of, month_last) if month < as_of.strftime("%Y-%m") else as_of
+    scans = store.report_scans()
+    rep = MonthlyReport(
+        city_id=city.id,
+        city_name=city.name,
+        month=month,
+        month_label=month_label(month),
+        as_of=as_of.isoformat(),
+        has_data=False,
+        data_dates=data_dates(),
+    )
+    scan = report_scan(scans, month, as_of)
+    if scan is None:
+        before = [s for s in scans if s.as_of[:10] < month + "-01"]
+        rep.last_scan_date = before[-1].as_of[:10] if before else None
+        rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + (
+            f" The last scan was on {rep.last_scan_date}."
+            if rep.last_scan_date
+            else " No scan has been run yet."
+        )
+        return rep
+
+    weights = score_weights(getattr(city, "policy", None))
+    rep.has_data = True
+    rep.scan_date, rep.scan_status = scan.as_of[:10], scan.status
+    months = [shift_month(month, -i) for i in range(history - 1, -1, -1)]
+    picked = {m: scan if m == month else report_scan(scans, m, as_of) for m in months}
+    prev_scan = report_scan(scans, shift_month(month, -1), as_of)
+    if prev_scan is None:
+        earlier = [s for s in scans if s.id < scan.id and s.as_of[:10] < month + "-01"]
+        prev_scan = earlier[-1] if earlier else None
+    ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
+    freshness = store.inventory_freshness(sorted(ids))
+    trend = {m: _measures(store, s, weights, freshness) if s else None for m, s in picked.items()}
+    now = trend[month]
+    assert now is not None
+    prev = _measures(store, prev_scan, weights, freshness) if prev_scan else None
+
+    rep.devices_checked = int(now["checked"])
+    rep.devices_total = int(now["devices_known"])
+    rep.score = now["score"]
+    rep.prev_score = prev["score"] if prev else None
+    rep.prev_label = month_label(prev_scan.as_of[:7]) if prev_scan else None
+    rep.score_words = _score_words(rep.score, rep.prev_score, rep.prev_label)
+    rep.score_trend = [t["score"] if t else None for t in trend.values()]
+
+    open_rows = store.findings_open_at(scan.id)
+    rep.top_risks = _top_risks(city, open_rows)
+    lines: Counter[tuple[str, str]] = Counter()
+    for r in open_rows:
+        if r["cost_amount"]:
+            account = r["budget_line"] or r.get("device_budget_line")
+            known = getattr(city, "budget_lines", {}).get(account)
+            kind = known.kind if known else (r["cost_kind"] or "operating")
+            lines[(budget_line_label(city, account), kind)] += r["cost_amount"]
+    rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
+    rep.total_cost = sum(lines.values())
+    sev = Counter(r["severity"] for r in open_rows)
+    rep.score_why = [
+        f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]
+    ]
+
+    targets = _kpi_targets(city)
+    labels = [month_label(m)[:3] for m in months]
+    for key, label, target, unit, better in KPI_DEFS:
+        target = targets.get(key, target)
+        actual = now[key]
+        amber = AMBER_BAND
+        if unit == "":
+            amber = max(1.0, rep.devices_total * AMBER_BAND / 100.0 / 2)
+        rep.kpis.append(
+            Kpi(
+                key=key,
+                label=label,
+                target=target,
+                actual=actual,
+                unit=unit,
+                better=better,
+                rag=_rag(actual, target, better, amber),
+                trend=[t[key] if t else None for t in trend.values()],
+                trend_labels=labels,
+            )
+        )
+
+    changed = store.findings_changed(prev_scan.id if prev_scan else 0, scan.id)
+    rep.first_month = prev_scan is None
+    rep.new = _changes(changed["new"])
+    rep.resolved = _changes(changed["resolved"])
+    rep.new_count, rep.resolved_count = len(rep.new), len(rep.resolved)
+    rep.still_open_count = sum(1 for r in open_rows if prev_scan and r["first_scan_id"] <= prev_scan.id)
+
+    rep.unknown_age = int(now["unknown_age"])
+    rep.not_checked = [(device_label(r), _reason(r)) for r in store.unreachable_devices(scan.id)]
+    parts = []
+    if rep.not_checked:
+        parts.append(f"we could not check {plural(len(rep.not_checked), 'device')} this month")
+    if rep.unknown_age:
+        parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown")
+    if scan.status != "complete":
+        parts.append("the last scan of the month did not finish")
+    text = "; ".join(parts)
+    rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
+    rep.headline = _headline(rep)
+    from reports.plan import build_plan  # the plan module renders too; import it only when needed
+
+    plan = build_plan(city, store, as_of=as_of)
+    rep.plan = [
+        (f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)
+    ]
+    rep.plan_note = plan.headline
+    return rep
+
+
+def _short_month(label: str | None, current: str) -> str:
+    """'September' when the year is the report's own, else 'September 2025'."""
+    if not label:
+        return "last month"
+    return label.split()[0] if label.split()[-1] == current.split()[-1] else label
+
+
+def _reason(row: dict[str, Any]) -> str:
+    kind = (row.get("error_kind") or "").replace("_", " ")
+    err = row.get("error") or ""
+    return f"{kind}: {err}" if kind and err else (err or kind or "no answer")
+
+
+def _headline(rep: MonthlyReport) -> str:
+    score = f"{rep.score:.0f} out of 100" if rep.score is not None else "not available"
+    text = f"{rep.city_name}'s IT risk score is {score}"
+    if rep.prev_score is not None and rep.score is not None:
+        delta = round(rep.score - rep.prev_score)
+        text += (
+            ", unchanged since last month"
+            if delta == 0
+            else f", {'up' if delta > 0 else 'down'} {abs(delta)} point{'s' if abs(delta) != 1 else ''} "
+            f"since {_short_month(rep.prev_label, rep.month_label)}"
+        )
+    return text + "."

@@ -1,0 +1,118 @@
+"""The city manager's monthly summary: HTML always; PDF, Markdown and JSON on request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from itaudit.store import Store
+from reports import export
+from reports.common import money
+from reports.model import MonthlyReport, build_monthly
+from reports.pdf import html_to_pdf
+from reports.render import RAG_WORDS, render
+
+FORMATS = ("html", "pdf", "md", "json")
+
+
+def _check_formats(formats: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        raise ValueError(f"unknown report format {', '.join(bad)} (choose from {', '.join(allowed)})")
+
+
+def render_monthly_html(report: MonthlyReport) -> str:
+    """The monthly summary as one self-contained HTML document."""
+    return render("monthly.html.j2", r=report)
+
+
+def write_monthly(
+    city: Any,
+    store: Store,
+    *,
+    month: str | None = None,
+    as_of: dt.date,
+    out_dir: Path,
+    formats: tuple[str, ...] = ("html",),
+) -> list[Path]:
+    """Write the manager summary for ``month`` (default: the month of ``as_of``) into ``out_dir``.
+
+    HTML is always written (the PDF is printed from it); "pdf", "md" and "json" on request.
+    Returns the paths written.
+    """
+    _check_formats(formats, FORMATS)
+    report = build_monthly(city, store, as_of=as_of, month=month)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{city.id}-monthly-{report.month}"
+    html = stem.with_suffix(".html")
+    export.write_text(html, render_monthly_html(report))
+    paths = [html]
+    if "md" in formats:
+        paths.append(export.write_text(stem.with_suffix(".md"), monthly_markdown(report)))
+    if "json" in formats:
+        paths.append(export.write_text(stem.with_suffix(".json"), report.to_json()))
+    if "pdf" in formats:
+        paths.append(html_to_pdf(html, stem.with_suffix(".pdf")))
+    return paths
+
+
+def monthly_markdown(r: MonthlyReport) -> str:
+    """A plain-text (Markdown) version of the summary, for an email body."""
+    out = [f"# {export.md_text(r.city_name)} — IT risk summary, {r.month_label}", ""]
+    if not r.has_data:
+        out += [export.md_text(r.headline), ""]
+        return "\n".join(out)
+    out += [f"**{export.md_text(r.headline)}** {r.score_words}", "", "## Top risks", ""]
+    for i, k in enumerate(r.top_risks, 1):
+        pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
+        cost = money(k.cost) if k.cost else "staff time"
+        out.append(f"{i}. {export.md_text(k.sentence)} Cost to fix: {cost}, paid from {export.md_text(pay)}.")
+    out += ["", f"Fixing every open finding: {money(r.total_cost)}:"]
+    out += [f"- {money(amount)} {kind} from {export.md_text(line)}" for line, kind, amount in r.cost_by_line]
+    out += ["", "## Scorecard", "", "| Measure | Target | Actual | Status |", "|---|---|---|---|"]
+    for kpi in r.kpis:
+        out.append(f"| {kpi.label} | {kpi.target_text} | {kpi.actual_text} | {RAG_WORDS[kpi.rag]} |")
+    out += [
+        "",
+        "## What changed",
+        "",
+        f"{r.new_count} new, {r.resolved_count} fixed, {r.still_open_count} still open since "
+        f"{r.prev_label or 'the first scan'}.",
+        "",
+        "## What the data does not tell us",
+        "",
+        r.gaps_sentence,
+    ]
+    for name, reason in r.not_checked[:20]:
+        out.append(f"- {export.md_text(name)}: {export.md_text(reason)}")
+    dates = r.data_dates
+    out += [
+        "",
+        f"Data dates: lifecycle {dates.get('lifecycle', 'unknown')}, CISA KEV {dates.get('kev', 'unknown')}.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str]]:
+    """A one-screen summary (label, value) of this month for the terminal."""
+    r = build_monthly(city, store, as_of=as_of)
+    if not r.has_data:
+        return [("Month", r.month_label), ("Status", r.headline)]
+    rows = [
+        ("City", r.city_name),
+        ("Month", r.month_label),
+        ("Scan", f"{r.scan_date} ({r.scan_status})"),
+        ("Score", f"{r.score:.0f} / 100" if r.score is not None else "n/a"),
+        ("Change", r.score_words),
+        ("Devices checked", f"{r.devices_checked} of {r.devices_total}"),
+        ("Could not check", str(len(r.not_checked))),
+    ]
+    for k in r.top_risks[:3]:
+        rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
+    rows.append(("Cost to fix all", money(r.total_cost)))
+    for kpi in r.kpis:
+        status = RAG_WORDS[kpi.rag].lower()
+        rows.append((kpi.label, f"{kpi.actual_text} (target {kpi.target_text}, {status})"))
+    return rows

@@ -1,0 +1,217 @@
+"""The technician worklist: every open finding, sorted by risk, grouped by device, with the fix.
+
+Risk of a finding = its severity weight times the device's criticality weight (public
+safety, water, finance … from the city's policy). Devices are ordered by their worst
+finding, then by the sum; inside a device, findings by risk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from itaudit.store import Store
+from reports import export
+from reports.common import budget_line_label, device_label, parse_day, score_weights
+from reports.pdf import html_to_pdf
+from reports.render import render
+
+FORMATS = ("html", "csv", "xlsx", "json", "pdf")
+
+
+@dataclass
+class WorkItem:
+    check_id: str
+    severity: str
+    risk: float
+    title: str
+    summary: str
+    detail: str
+    evidence: str
+    remediation: str
+    cost: float | None
+    cost_kind: str
+    budget_line: str
+    first_seen: str
+    days_open: int | None
+    references: list[str]
+
+
+@dataclass
+class WorkDevice:
+    device_id: int
+    name: str
+    address: str
+    kind: str
+    department: str
+    os: str
+    criticality: list[str]
+    risk: float
+    items: list[WorkItem] = field(default_factory=list)
+
+
+@dataclass
+class Worklist:
+    city_id: str
+    city_name: str
+    as_of: str
+    devices: list[WorkDevice]
+    total_findings: int
+    unreachable: list[tuple[str, str]]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _criticality_weight(policy: Any, tags: list[str]) -> float:
+    fn = getattr(policy, "criticality_weight", None)
+    if callable(fn):
+        try:
+            return float(fn(tags))
+        except (TypeError, ValueError, KeyError):
+            pass
+    return 1.5 if tags else 1.0
+
+
+def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
+    """Every finding open now, grouped by device, riskiest first."""
+    policy = getattr(city, "policy", None)
+    weights = score_weights(policy)
+    devices: dict[int, WorkDevice] = {}
+    for f in store.open_findings():
+        tags = json.loads(f["criticality"]) if f["criticality"] else []
+        dev = devices.get(f["device_id"])
+        if dev is None:
+            dev = devices[f["device_id"]] = WorkDevice(
+                device_id=f["device_id"],
+                name=device_label(f),
+                address=f["address"] or "",
+                kind=f["kind"] or "",
+                department=f["department"] or "",
+                os=" ".join(x for x in (f["os_name"], f["os_version"]) if x),
+                criticality=tags,
+                risk=0.0,
+            )
+        first = parse_day(f["first_seen"])
+        risk = weights.get(f["severity"], 0.0) * _criticality_weight(policy, tags)
+        dev.items.append(
+            WorkItem(
+                check_id=f["check_id"],
+                severity=f["severity"],
+                risk=round(risk, 1),
+                title=f["title"] or f["check_id"],
+                summary=f["summary"] or "",
+                detail=f["detail"] or "",
+                evidence=f["evidence"] or "",
+                remediation=f["remediation"] or "",
+                cost=f["cost_amount"],
+                cost_kind=f["cost_kind"] or "",
+                budget_line=budget_line_label(city, f["budget_line"]) if f["budget_line"] else "",
+                first_seen=(f["first_seen"] or "")[:10],
+                days_open=(as_of - first).days if first else None,
+                references=json.loads(f["refs"]) if f["refs"] else [],
+            )
+        )
+    for dev in devices.values():
+        dev.items.sort(key=lambda i: (-i.risk, i.check_id))
+        dev.risk = round(sum(i.risk for i in dev.items), 1)
+    ordered = sorted(devices.values(), key=lambda d: (-d.items[0].risk, -d.risk, d.name))
+    latest = store.latest_scan()
+    unreachable = []
+    if latest:
+        unreachable = [
+            (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
+            for r in store.unreachable_devices(latest.id)
+        ]
+    return Worklist(
+        city_id=city.id,
+        city_name=city.name,
+        as_of=as_of.isoformat(),
+        devices=ordered,
+        total_findings=sum(len(d.items) for d in ordered),
+        unreachable=unreachable,
+    )
+
+
+HEADER = [
+    "rank",
+    "device",
+    "address",
+    "kind",
+    "department",
+    "check_id",
+    "severity",
+    "risk",
+    "title",
+    "summary",
+    "evidence",
+    "remediation",
+    "cost",
+    "cost_kind",
+    "budget_line",
+    "first_seen",
+    "days_open",
+    "references",
+]
+
+
+def _rows(wl: Worklist) -> list[list[Any]]:
+    rows = []
+    for rank, d in enumerate(wl.devices, 1):
+        for i in d.items:
+            rows.append(
+                [
+                    rank,
+                    d.name,
+                    d.address,
+                    d.kind,
+                    d.department,
+                    i.check_id,
+                    i.severity,
+                    i.risk,
+                    i.title,
+                    i.summary,
+                    i.evidence,
+                    i.remediation,
+                    i.cost,
+                    i.cost_kind,
+                    i.budget_line,
+                    i.first_seen,
+                    i.days_open,
+                    "; ".join(i.references),
+                ]
+            )
+    return rows
+
+
+def write_worklist(
+    city: Any, store: Store, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "csv")
+) -> list[Path]:
+    """Write the technician worklist (HTML, CSV, XLSX, JSON, PDF as asked); return the paths."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"unknown worklist format {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    wl = build_worklist(city, store, as_of=as_of)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{city.id}-worklist-{as_of.isoformat()}"
+    paths: list[Path] = []
+    html = stem.with_suffix(".html")
+    if "html" in formats or "pdf" in formats:
+        paths.append(export.write_text(html, render("worklist.html.j2", w=wl)))
+    if "pdf" in formats:
+        paths.append(html_to_pdf(html, stem.with_suffix(".pdf")))
+    if "csv" in formats:
+        paths.append(export.write_csv(stem.with_suffix(".csv"), HEADER, _rows(wl)))
+    if "xlsx" in formats:
+        paths.append(
+            export.write_xlsx(
+                stem.with_suffix(".xlsx"), [("Worklist", HEADER, _rows(wl))], money_columns={"Worklist": {12}}
+            )
+        )
+    if "json" in formats:
+        paths.append(export.write_text(stem.with_suffix(".json"), wl.to_json()))
+    return paths

@@ -1,0 +1,129 @@
+"""Real SNMP peers for the tests: Net-SNMP ``snmpd`` and snmpsim, on 127.0.4.0/24.
+
+- ``snmpd``: real snmpd on 127.0.4.1:1161 with a v2c community and a v3 authPriv user
+  (SHA + AES-128) that is refused without privacy.
+- ``snmpd_v1only``: real snmpd on 127.0.4.2:1161 whose access rules answer SNMPv1 only.
+- ``snmpsim_fleet``: the project's recordings (tests/fixtures/snmp) served by snmpsim, one
+  loopback address per recording from 127.0.4.10 on port 1161, community ``public``,
+  v3 user ``itaudit`` (SHA/AES, keys in ``SimDevice``).
+Readiness is polled with an SNMP GET, never a blind sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from itaudit.sim.snmpfleet import SNMPFleet, probe
+
+__all__ = ["SnmpdPeer", "snmpd", "snmpd_v1only", "snmpsim_fleet", "SNMP_FIXTURES"]
+
+SNMPD = "/usr/sbin/snmpd"
+SNMP_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "snmp"
+
+
+@dataclass(frozen=True)
+class SnmpdPeer:
+    """How to reach a test snmpd (test-only secrets)."""
+
+    address: str
+    port: int
+    community: str
+    v3_user: str
+    auth_key: str
+    priv_key: str
+    auth_protocol: str = "sha"
+    priv_protocol: str = "aes128"
+
+
+def _need_snmpd() -> None:
+    from conftest import need_peer
+
+    need_peer(os.path.exists(SNMPD) and os.access(SNMPD, os.X_OK), f"{SNMPD} is not installed")
+
+
+def _start_snmpd(tmp: Path, conf: str, address: str, port: int, community: str,
+                 version: int) -> subprocess.Popen[bytes]:
+    (tmp / "persist").mkdir(parents=True, exist_ok=True)
+    conf_file = tmp / "snmpd.conf"
+    conf_file.write_text(conf, encoding="utf-8")
+    # No MIB loading (-M/-m), no AgentX/smux, log to a file, persistent state in tmp.
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(tmp / "persist"), MIBS="", MIBDIRS=str(tmp))
+    proc = subprocess.Popen(
+        [SNMPD, "-f", "-C", "-I", "-smux", "-Lf", str(tmp / "snmpd.log"), "-c", str(conf_file),
+         "-p", str(tmp / "snmpd.pid"), "-M", str(tmp), "-m", "", f"udp:{address}:{port}"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not probe(address, port, community, timeout=0.2, version=version):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log = (tmp / "snmpd.log").read_text(errors="replace") if (tmp / "snmpd.log").exists() else ""
+            pytest.fail(f"snmpd did not start on {address}:{port}: {log[-1500:]}")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer]:
+    """Real Net-SNMP snmpd with a v2c community and a v3 authPriv (SHA/AES) user."""
+    _need_snmpd()
+    peer = SnmpdPeer("127.0.4.1", 1161, "city-ro-7Qx", "itaudit", "auth-pass-7Qx", "priv-pass-7Qx")
+    conf = (
+        f"rocommunity {peer.community} 127.0.0.0/8\n"
+        f'createUser {peer.v3_user} SHA "{peer.auth_key}" AES "{peer.priv_key}"\n'
+        f"rouser {peer.v3_user} priv\n"
+        "sysLocation City Hall server room <b>2</b>\n"
+        "sysContact it@city.example\n"
+        "sysName snmpd-test\n"
+    )
+    proc = _start_snmpd(tmp_path_factory.mktemp("snmpd"), conf, peer.address, peer.port, peer.community, 1)
+    yield peer
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def snmpd_v1only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer]:
+    """Real snmpd whose VACM answers the community over SNMPv1 only (like an old printer)."""
+    _need_snmpd()
+    peer = SnmpdPeer("127.0.4.2", 1161, "old-v1-only", "", "", "")
+    conf = (
+        f"com2sec oldsec 127.0.0.0/8 {peer.community}\n"
+        "group oldgrp v1 oldsec\n"
+        "view all included .1\n"
+        'access oldgrp "" v1 noauth exact all none none\n'
+        "sysName v1-only\n"
+    )
+    proc = _start_snmpd(tmp_path_factory.mktemp("snmpd_v1"), conf, peer.address, peer.port, peer.community, 0)
+    yield peer
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def snmpsim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SNMPFleet]:
+    """snmpsim serving the project's recordings, one loopback address per device."""
+    from conftest import need_peer
+
+    need_peer(shutil.which("snmpsim-command-responder") is not None
+              or Path(sys.executable).with_name("snmpsim-command-responder").exists(),
+              "snmpsim-command-responder is not installed")
+    fleet = SNMPFleet(SNMP_FIXTURES, base_address="127.0.4.10", port=1161,
+                      cache_dir=tmp_path_factory.mktemp("snmpsim-cache"))
+    with fleet:
+        yield fleet

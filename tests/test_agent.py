@@ -1,0 +1,218 @@
+"""The scheduling agent on an injected clock: a month of runs in seconds, next run times,
+config reload (a bad config is refused), the agent lock, and the redo of a cut scan."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from agentkit import REFUSED_SSH_HOST, city_block, local_target, write_config
+from peers_smtp import SMTPPeer, TLSFiles, tls_files  # noqa: F401
+
+from itaudit.agent import Agent, AgentLock, AgentRunning, ManualClock, next_report, previous_month, status
+from itaudit.config import load
+from itaudit.scan import run_scan
+from itaudit.store import Store
+
+CHI = ZoneInfo("America/Chicago")
+PW_ENV = "ITAUDIT_TEST_AGENT_SMTP_PW"  # noqa: S105 - a variable name
+
+
+def _springfield(**schedule: object) -> str:
+    return city_block(
+        "springfield", schedule=schedule or None,
+        credentials={"servers": {"type": "ssh", "username": "itaudit", "password_env": "SPRINGFIELD_SSH_PW"}},
+        delivery={"recipients": ["manager@springfield.example.org"], "cc": ["finance@springfield.example.org"]},
+        targets=[local_target("city-hall-server"),
+                 {"address": REFUSED_SSH_HOST, "port": 2222, "protocol": "ssh", "credential": "servers",
+                  "name": "library-pc", "kind": "workstation"}])
+
+
+def test_next_run_times_are_in_the_city_time_zone(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", [_springfield(scan="daily", scan_at="02:00", report_day=31,
+                                                          report_at="06:30")])
+    clock = ManualClock(dt.datetime(2026, 2, 10, 12, 0, tzinfo=CHI))
+    agent = Agent(cfg, clock=clock, poll=None)
+    runs = {n.what: n.when for n in agent.next_runs()}
+    assert runs["scan"] == dt.datetime(2026, 2, 11, 2, 0, tzinfo=CHI)
+    # Day 31 falls on the last day of February; the report covers January.
+    assert runs["monthly report (2026-01)"] == dt.datetime(2026, 2, 28, 6, 30, tzinfo=CHI)
+    assert runs["scan"].utcoffset() == dt.timedelta(hours=-6)
+
+
+def test_weekly_and_hourly_cadence(tmp_path: Path) -> None:
+    clock = ManualClock(dt.datetime(2026, 7, 1, 10, 20, tzinfo=CHI))  # a Wednesday
+    weekly = write_config(tmp_path / "w.toml", [_springfield(scan="weekly", scan_weekday="sunday",
+                                                             scan_at="03:15", report=False)])
+    (n,) = Agent(weekly, clock=clock, poll=None).next_runs()
+    assert n.when == dt.datetime(2026, 7, 5, 3, 15, tzinfo=CHI) and n.when.utcoffset() == dt.timedelta(hours=-5)
+    hourly = write_config(tmp_path / "h.toml", [_springfield(scan="hourly", scan_at=":45", report=False)])
+    (n,) = Agent(hourly, clock=clock, poll=None).next_runs()
+    assert n.when == dt.datetime(2026, 7, 1, 10, 45, tzinfo=CHI)
+
+
+def test_report_calendar() -> None:
+    assert previous_month(dt.date(2026, 1, 1)) == "2025-12"
+    assert next_report(dt.datetime(2026, 1, 31, 7, 0), 31, "06:00") == dt.datetime(2026, 2, 28, 6, 0)
+    assert next_report(dt.datetime(2026, 1, 31, 5, 0), 31, "06:00") == dt.datetime(2026, 1, 31, 6, 0)
+
+
+@pytest.mark.peers
+def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSFiles,  # noqa: F811
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nov 1 07:00 to Dec 1 07:00 on an injected clock: 30 daily scans at 02:00, and on Dec 1
+    at 06:00 the November summary, written to disk and emailed (STARTTLS, AUTH) with the PDF
+    and the capital-plan spreadsheet, which the test opens."""
+    pytest.importorskip("aiosmtpd")
+    openpyxl = pytest.importorskip("openpyxl")
+    monkeypatch.setenv(PW_ENV, "relay-secret")
+    peer = SMTPPeer(tls_files, security="starttls", username="itaudit", password="relay-secret").start()
+    cfg = write_config(tmp_path / "c.toml", [_springfield(scan="daily", scan_at="02:00", report_day=1,
+                                                          report_at="06:00")],
+                       smtp={"host": "127.0.6.1", "port": peer.port, "security": "starttls", "username": "itaudit",
+                             "password_env": PW_ENV, "from": "itaudit@msp.example.com",
+                             "ca_file": str(tls_files.cert), "timeout": 10})
+    clock = ManualClock(dt.datetime(2026, 11, 1, 7, 0, tzinfo=CHI))
+    lines: list[str] = []
+    agent = Agent(cfg, clock=clock, poll=None, echo=lines.append)
+    try:
+        assert agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI)) == 0
+    finally:
+        peer.stop()
+    assert "springfield: next scan 2026-11-02 02:00 CST" in lines
+    assert "springfield: next monthly report (2026-11) 2026-12-01 06:00 CST" in lines
+
+    store = Store(agent.cfg.cities["springfield"].database, readonly=True)
+    scans = sorted(store.scans(limit=100), key=lambda s: s.id)
+    store.close()
+    assert [s.as_of[:10] for s in scans] == [(dt.date(2026, 11, 2) + dt.timedelta(days=i)).isoformat()
+                                             for i in range(30)]
+    assert {s.status for s in scans} == {"complete"}
+
+    month_dir = tmp_path / "data" / "springfield" / "reports" / "2026-11"
+    on_disk = {p.name for p in month_dir.iterdir()}
+    assert {"springfield-monthly-2026-11.html", "springfield-monthly-2026-11.md"} <= on_disk
+    (got,) = peer.received
+    assert sorted(got.rcpt_tos) == ["finance@springfield.example.org", "manager@springfield.example.org"]
+    msg = got.message
+    assert msg["Subject"] == "City of Springfield: IT risk summary for November 2026"
+    assert "November 2026" in msg.get_body(("plain",)).get_content()
+    assert "<html" in msg.get_body(("html",)).get_content().lower()
+    files = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+    xlsx = [n for n in files if n.endswith(".xlsx")]
+    assert xlsx and xlsx[0] in on_disk, files.keys()
+    wb = openpyxl.load_workbook(io.BytesIO(files[xlsx[0]]))
+    assert wb.sheetnames
+    pdfs = [n for n in files if n.endswith(".pdf")]
+    if shutil.which("chromium") and shutil.which("pdftotext"):
+        assert pdfs, "a PDF renderer is installed, so the PDF must be attached"
+        pdf = tmp_path / "got.pdf"
+        pdf.write_bytes(files[pdfs[0]])
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode()
+        assert "Springfield" in text and "November 2026" in text
+    assert [a.event for a in agent.outbox(agent.cfg.cities["springfield"]).history()] == ["queued", "sent"]
+
+
+def test_dry_run_writes_the_email_to_a_file(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", [_springfield(scan="off", report_day=1)])
+    clock = ManualClock(dt.datetime(2026, 12, 1, 5, 0, tzinfo=CHI))
+    agent = Agent(cfg, clock=clock, poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI))
+    eml = tmp_path / "data" / "springfield" / "reports" / "2026-11" / "springfield-monthly-2026-11.eml"
+    assert eml.exists()
+    from itaudit.delivery import read_message
+
+    msg = read_message(eml)
+    assert msg["To"] == "manager@springfield.example.org"
+    assert "No scan was run" in msg.get_body(("plain",)).get_content()
+    assert [a.event for a in agent.outbox(agent.cfg.cities["springfield"]).history()] == ["dry-run"]
+
+
+def test_reload_refuses_a_bad_config_and_keeps_the_last_good_one(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="itaudit")
+    path = write_config(tmp_path / "c.toml", [_springfield(scan="daily", scan_at="02:00", report=False)])
+    clock = ManualClock(dt.datetime(2026, 3, 3, 12, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None)
+    good = agent.cfg
+
+    text = path.read_text()
+    path.write_text(text.replace('scan_at = "02:00"', 'scan_at = "25:00"'))
+    agent.request_reload()  # what SIGHUP does
+    assert agent.maybe_reload() is False
+    assert agent.cfg is good
+    assert [n.when.hour for n in agent.next_runs()] == [2]
+    assert "config reload refused" in caplog.text and "cities.springfield.schedule.scan_at" in caplog.text
+    assert agent.maybe_reload() is False  # refused once, not at every tick
+
+    # A good edit is noticed by the file's mtime alone (no signal).
+    path.write_text(text.replace('scan_at = "02:00"', 'scan_at = "03:30"') + "\n")
+    assert agent.maybe_reload() is True
+    assert [(n.when.hour, n.when.minute) for n in agent.next_runs()] == [(3, 30)]
+
+
+def test_reload_in_the_loop_survives_a_broken_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.toml", [_springfield(scan="daily", scan_at="02:00", report=False)])
+    clock = ManualClock(dt.datetime(2026, 3, 3, 12, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None)
+    path.write_text("this is [not toml")
+    agent.run(until=dt.datetime(2026, 3, 5, 12, 0, tzinfo=CHI))  # two 02:00 scans on the last good config
+    store = Store(agent.cfg.cities["springfield"].database, readonly=True)
+    assert [s.as_of[:10] for s in store.scans()] == ["2026-03-05", "2026-03-04"]
+    store.close()
+
+
+def test_agent_lock_refuses_a_second_agent_and_takes_over_a_stale_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="itaudit")
+    lock_path = tmp_path / "agent.lock"
+    now = dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC)
+    lock_path.write_text("4000000 2026-03-01T00:00:00+00:00\n")  # left by a killed agent
+    first = AgentLock(lock_path)
+    first.acquire(now)
+    assert "stale agent lock" in caplog.text and "4000000" in caplog.text
+    with pytest.raises(AgentRunning, match=r"pid \d+"):
+        AgentLock(lock_path).acquire(now)
+    first.release()
+    caplog.clear()
+    again = AgentLock(lock_path)
+    again.acquire(now)  # a clean release leaves nothing stale behind
+    assert "stale" not in caplog.text
+    again.release()
+
+
+def test_a_cut_scan_is_redone_when_the_agent_starts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="itaudit")
+    targets = [local_target(f"pc-{i}", address=f"host-{i}") for i in range(4)]
+    path = write_config(tmp_path / "c.toml", [city_block("springfield", targets=targets)])
+    cfg = load(path)
+    city = cfg.cities["springfield"]
+    stop = threading.Event()
+    cut = run_scan(cfg, city, as_of=dt.date(2026, 3, 2), stop=stop, progress=lambda r, d, n: stop.set())
+    assert cut.interrupted
+    clock = ManualClock(dt.datetime(2026, 3, 3, 12, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None)
+    agent.run(until=clock.now())
+    store = Store(city.database, readonly=True)
+    scans = store.scans()
+    store.close()
+    assert [s.status for s in scans] == ["complete", "incomplete"]
+    assert scans[0].n_targets == 4 and scans[0].as_of[:10] == "2026-03-03"
+    assert "was cut short: redoing it now" in caplog.text
+
+
+def test_status_without_a_running_agent(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.toml", [_springfield(scan="daily", scan_at="02:00")])
+    doc = status(path, clock=ManualClock(dt.datetime(2026, 3, 3, 12, 0, tzinfo=CHI)))
+    assert doc["agent_running"] is False
+    (c,) = doc["cities"]
+    assert c["last_scan"] is None and c["emails_pending"] == 0
+    assert [n["what"] for n in c["next"]] == ["scan", "monthly report (2026-03)"]
+    assert c["next"][0]["when"] == "2026-03-04T02:00:00-06:00"

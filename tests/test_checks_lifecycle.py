@@ -1,0 +1,82 @@
+"""EOL-00x through run_checks, on real version strings."""
+
+from __future__ import annotations
+
+import pytest
+from checkhelp import ctx, facts, run
+
+from itaudit.policy import Policy
+
+WIN10_PRO = {
+    "os_family": "windows",
+    "os_name": "Microsoft Windows 10 Pro",
+    "os_version": "10.0.19045",
+    "edition": "Professional",
+}
+UBUNTU_2204 = {"os_family": "linux", "os_name": "Ubuntu", "os_version": "22.04.4", "product": "ubuntu"}
+UBUNTU_2404 = {"os_family": "linux", "os_name": "Ubuntu", "os_version": "24.04.1", "product": "ubuntu"}
+CENTOS7 = {"os_family": "linux", "os_name": "CentOS Linux", "os_version": "7.9.2009"}
+FORTI_72 = {"os_family": "fortios", "os_version": "7.2.5"}
+DEBIAN12 = {"os_family": "linux", "os_name": "Debian GNU/Linux", "os_version": "12.5"}
+SERVER_2012R2 = {
+    "os_family": "windows",
+    "os_name": "Microsoft Windows Server 2012 R2 Standard",
+    "os_version": "6.3.9600",
+}
+UNKNOWN_OS = {"os_family": "linux", "os_name": "Ubuntu", "os_version": "foo"}
+
+CASES = [
+    ("EOL-001", "fail", facts(software=WIN10_PRO), ctx("workstation")),
+    ("EOL-001", "fail", facts(software=CENTOS7), ctx("server")),
+    ("EOL-001", "fail", facts(software=SERVER_2012R2), ctx("server")),
+    ("EOL-001", "pass", facts(software=UBUNTU_2204), ctx("server")),
+    ("EOL-001", "pass", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True))),
+    ("EOL-001", "unknown", facts(software=UNKNOWN_OS), ctx("server")),
+    ("EOL-001", "unknown", facts(), ctx("server")),
+    ("EOL-002", "fail", facts(software=UBUNTU_2204), ctx("server")),
+    ("EOL-002", "pass", facts(software=UBUNTU_2404), ctx("server")),
+    ("EOL-002", "pass", facts(software=CENTOS7), ctx("server")),
+    ("EOL-002", "unknown", facts(software=UNKNOWN_OS), ctx("server")),
+    ("EOL-003", "fail", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True))),
+    ("EOL-003", "fail", facts(software=DEBIAN12), ctx("server")),
+    ("EOL-003", "pass", facts(software=UBUNTU_2404), ctx("server")),
+    ("EOL-003", "unknown", facts(), ctx("server")),
+]
+
+
+@pytest.mark.parametrize(
+    ("check_id", "status", "f", "c"), CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_lifecycle_cases(check_id, status, f, c):
+    finding = run(check_id, f, c)
+    assert finding.status.value == status, finding.summary
+    if status == "unknown":
+        assert "missing facts:" in finding.detail or "Could not be checked: missing" in finding.summary
+
+
+def test_eol001_plain_words_and_critical_on_firewall():
+    f = run("EOL-001", facts(software=FORTI_72), ctx("firewall"))
+    assert f.status.value == "fail"
+    assert "unsupported software" in f.summary and "no longer receives security fixes" in f.summary
+    assert f.severity.value == "critical"
+    assert f.cost.kind == "operating" and f.cost.basis.startswith("2 h")  # firmware upgrade effort
+    assert "CISA CPG 1.E" in f.references and "CIS v8 2.2" in f.references
+
+
+def test_eol001_windows10_mentions_esu_option_and_hw004():
+    f = run("EOL-001", facts(software=WIN10_PRO), ctx("workstation"))
+    assert "Extended Security Updates" in f.remediation and "HW-004" in f.remediation
+    assert f.severity.value == "high"
+
+
+def test_eol001_unknown_names_missing_edition_for_windows_build_with_editions():
+    sw = {"os_family": "windows", "os_name": "Windows", "os_version": "10.0.26100"}
+    f = run("EOL-001", facts(software=sw), ctx("workstation"))
+    assert f.status.value == "unknown"
+    assert "edition" in f.summary
+
+
+def test_eol003_esu_cost_is_year_two_price():
+    # Windows 10 left support 2025-10-14; on 2026-11-23 the city is in its second ESU year.
+    f = run("EOL-003", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True)))
+    assert f.cost.amount == 122 and f.cost.kind == "operating"

@@ -1,0 +1,125 @@
+"""Policy defaults, department overrides, TOML validation naming the key, fiscal years."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from itaudit.errors import ConfigError
+from itaudit.policy import Policy, fiscal_year_bounds, fiscal_year_of, parse_policy, windows11_requirements
+
+P = "cities.springfield.policy"
+
+
+def test_defaults_from_shipped_table():
+    pol = Policy()
+    assert pol.refresh_for("desktop").years == 5 and pol.refresh_for("workstation").cost == 1200
+    assert pol.refresh_for("laptop").cost == 1600
+    assert pol.refresh_for("laptop", tags=["rugged"]).cost == 4500
+    assert pol.refresh_for("switch", tags=["core"]).cost == 20000
+    assert pol.refresh_for("server").capital and not pol.refresh_for("wireless").capital
+    assert pol.refresh_for("ups-battery").years == 4
+    assert pol.refresh_for("toaster").years == pol.refresh["other"].years
+    assert windows11_requirements()["tpm_min"] == "2.0"
+
+
+def test_parse_policy_overrides_and_departments():
+    pol = parse_policy(
+        {
+            "fiscal_year_start_month": 10,
+            "labour_rate": 95,
+            "esu_purchased": True,
+            "extended_support": ["Ubuntu"],
+            "capital_budget_line": "101-1410-5740",
+            "operating_budget_line": "101-1410-5310",
+            "refresh": {
+                "server": {"years": 7},
+                "camera": {"years": 8, "cost": 900, "budget_line": "101-2110-5310"},
+            },
+            "criticality_weights": {"water": 2},
+            "departments": {
+                "police": {"budget_line": "101-2110-5740", "refresh": {"laptop": {"years": 3, "cost": 4800}}}
+            },
+        },
+        P,
+    )
+    assert pol.refresh_for("server").years == 7 and pol.refresh_for("server").cost == 9000
+    assert pol.refresh_for("server").budget_line == "101-1410-5740"
+    assert pol.refresh_for("workstation").budget_line == "101-1410-5310"
+    assert pol.refresh_for("camera").budget_line == "101-2110-5310"
+    police = pol.refresh_for("laptop", "police")
+    assert (police.years, police.cost, police.budget_line) == (3, 4800, "101-2110-5740")
+    assert pol.refresh_for("laptop", "finance").years == 4
+    assert pol.refresh_for("workstation", "police").budget_line == "101-2110-5740"
+    assert pol.paid_extended("windows") and pol.paid_extended("ubuntu") and not pol.paid_extended("rhel")
+    assert pol.criticality_weight(["water", "finance"]) == 2 and pol.criticality_weight([]) == 1.0
+    assert pol.fiscal_year(dt.date(2026, 10, 1)) == 2027
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"patch_max_dayz": 30}, f"{P}.patch_max_dayz"),
+        ({"patch_max_days": "30"}, f"{P}.patch_max_days"),
+        ({"esu_purchased": 1}, f"{P}.esu_purchased"),
+        ({"labour_rate": True}, f"{P}.labour_rate"),
+        ({"fiscal_year_start_month": 13}, f"{P}.fiscal_year_start_month"),
+        ({"refresh": {"laptop": {"yeers": 3}}}, f"{P}.refresh.laptop.yeers"),
+        ({"refresh": {"laptop": {"years": 0}}}, f"{P}.refresh.laptop.years"),
+        ({"refresh": {"kiosk": {"years": 3}}}, f"{P}.refresh.kiosk"),
+        ({"departments": {"police": {"budgetline": "x"}}}, f"{P}.departments.police.budgetline"),
+        (
+            {"departments": {"police": {"refresh": {"laptop": {"cost": "a lot"}}}}},
+            f"{P}.departments.police.refresh.laptop.cost",
+        ),
+        ({"extended_support": "ubuntu"}, f"{P}.extended_support"),
+        ({"criticality_weights": {"water": "high"}}, f"{P}.criticality_weights.water"),
+    ],
+)
+def test_parse_policy_errors_name_the_key(table, key):
+    with pytest.raises(ConfigError) as exc:
+        parse_policy(table, P)
+    assert exc.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "fy"),
+    [
+        (dt.date(2026, 7, 1), 7, 2027),
+        (dt.date(2026, 6, 30), 7, 2026),
+        (dt.date(2027, 6, 30), 7, 2027),
+        (dt.date(2026, 10, 1), 10, 2027),
+        (dt.date(2026, 9, 30), 10, 2026),
+        (dt.date(2026, 1, 1), 1, 2026),
+        (dt.date(2026, 12, 31), 1, 2026),
+    ],
+)
+def test_fiscal_year_of(day, start, fy):
+    assert fiscal_year_of(day, start) == fy
+
+
+def test_fiscal_year_bounds():
+    assert fiscal_year_bounds(2027, 7) == (dt.date(2026, 7, 1), dt.date(2027, 6, 30))
+    assert fiscal_year_bounds(2027, 1) == (dt.date(2027, 1, 1), dt.date(2027, 12, 31))
+    with pytest.raises(ValueError):
+        fiscal_year_of(dt.date(2026, 1, 1), 0)
+
+
+def test_budget_line_refs_name_their_keys():
+    pol = parse_policy(
+        {
+            "capital_budget_line": "cap",
+            "refresh": {"camera": {"years": 8, "cost": 900, "budget_line": "cam"}},
+            "departments": {"police": {"budget_line": "pd", "refresh": {"laptop": {"budget_line": "pdl"}}}},
+        },
+        P,
+    )
+    assert sorted(pol.budget_line_refs()) == sorted(
+        [
+            ("capital_budget_line", "cap"),
+            ("refresh.camera.budget_line", "cam"),
+            ("departments.police.budget_line", "pd"),
+            ("departments.police.refresh.laptop.budget_line", "pdl"),
+        ]
+    )

@@ -1,0 +1,159 @@
+"""The monthly manager summary: numbers, words, escaping, empty months, formats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import report_city
+from markupsafe import escape
+
+from itaudit.store import Store
+from reports.model import build_monthly, month_bounds, risk_sentence, shift_month
+from reports.model import month_label as report_city_month_label
+from reports.monthly import summary_rows, write_monthly
+
+AS_OF = dt.date(2026, 10, 25)
+
+
+@pytest.fixture(scope="module")
+def city_store(tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("monthly") / "city.db"
+    city, store = report_city.build(db, n=40, months=14, skip_months=(5,))
+    yield city, store
+    store.close()
+
+
+def _refresh_share(store: Store, scan_id: int) -> float:
+    """The refresh KPI worked out independently, straight from the verdict rows."""
+    rows = store.db.execute(
+        "select status, count(*) from check_results where scan_id = ? and check_id = 'HW-001' "
+        "group by status",
+        [scan_id],
+    ).fetchall()
+    counts = dict(rows)
+    return 100.0 * counts.get("pass", 0) / (counts.get("pass", 0) + counts.get("fail", 0))
+
+
+def test_monthly_numbers_match_the_store(city_store):
+    city, store = city_store
+    rep = build_monthly(city, store, as_of=AS_OF)
+    last = store.report_scans()[-1]
+    assert rep.has_data and rep.scan_date == last.as_of
+    kpi = {k.key: k for k in rep.kpis}
+    assert kpi["refresh"].actual == pytest.approx(_refresh_share(store, last.id))
+    assert kpi["uncheckable"].actual == 2 and kpi["uncheckable"].rag in ("amber", "red")
+    assert len(kpi["refresh"].trend) == 12
+    assert rep.devices_checked == 38 and rep.devices_total == 40
+    open_cost = store.db.execute(
+        "select sum(cost_amount) from findings where resolved_at is null or last_scan_id > ?", [last.id]
+    ).fetchone()[0]
+    assert rep.total_cost == pytest.approx(open_cost)
+    assert sum(r.cost for r in rep.top_risks) <= rep.total_cost + 0.01
+    # Every top risk names who pays and what it costs.
+    for r in rep.top_risks:
+        assert r.devices >= 1 and r.sentence.endswith(".")
+        if r.cost:
+            assert r.budget_lines
+
+
+def test_html_has_key_numbers_escaped_device_text_and_gaps(city_store, tmp_path: Path):
+    city, store = city_store
+    paths = write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "md", "json"))
+    page = paths[0].read_text()
+    rep = build_monthly(city, store, as_of=AS_OF)
+    assert f">{rep.score:.0f}<" in page  # the score in the ring
+    for k in rep.kpis:
+        assert k.actual_text in page
+    assert rep.total_cost and f"${rep.total_cost:,.0f}" in page
+    # The hostile hostname is shown as text, never as markup.
+    assert "<script>alert" not in page and "onerror=alert(1)>" not in page
+    assert str(escape(report_city.HOSTILE)) in page
+    # The unreachable devices are listed with the reason.
+    assert "Could not be checked" in page and page.count("timeout: no answer within 20 s") == 2
+    assert "2026-08-22" in page or "lifecycle" in page  # data dates line present
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
+    md = paths[1].read_text()
+    assert "<script>" not in md and "Top risks" in md
+    data = json.loads(paths[2].read_text())
+    assert data["score"] == rep.score and data["month"] == "2026-10"
+
+
+def test_data_dates_come_from_the_knowledge(city_store, tmp_path: Path):
+    from itaudit.knowledge import Knowledge
+
+    city, store = city_store
+    dates = Knowledge.load().data_dates()
+    page = write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path)[0].read_text()
+    assert f"lifecycle (end of support) {dates['lifecycle']}" in page
+    assert dates["kev"] in page
+
+
+def test_month_without_scans_says_so(city_store, tmp_path: Path):
+    city, store = city_store
+    skipped = shift_month("2026-10", -(14 - 1 - 5))
+    rep = build_monthly(city, store, as_of=AS_OF, month=skipped)
+    assert not rep.has_data and not rep.kpis and rep.score is None
+    assert "No scan was run in" in rep.headline and rep.last_scan_date
+    page = write_monthly(city, store, as_of=AS_OF, month=skipped, out_dir=tmp_path)[0].read_text()
+    body = page.split("<body>", 1)[1]
+    assert "No scan was run in" in body and "Scorecard" not in body and "0%" not in body
+    # The month after the gap compares with the last month that had a scan.
+    after = build_monthly(city, store, as_of=AS_OF, month=shift_month(skipped, 1))
+    assert after.has_data and after.prev_label == report_city_month_label(shift_month(skipped, -1))
+    assert after.kpis[0].trend[-2] is None and after.kpis[0].trend[-1] is not None  # a gap, not a zero
+
+
+def test_score_change_is_in_words(city_store):
+    city, store = city_store
+    rep = build_monthly(city, store, as_of=AS_OF)
+    assert rep.prev_score is not None
+    delta = round(rep.score - rep.prev_score)
+    if delta > 0:
+        assert "safer" in rep.score_words and "up" in rep.headline
+    elif delta < 0:
+        assert "less safe" in rep.score_words and "down" in rep.headline
+    else:
+        assert "unchanged" in rep.headline
+
+
+def test_changes_count_new_and_resolved(city_store):
+    city, store = city_store
+    rep = build_monthly(city, store, as_of=AS_OF)
+    scans = store.report_scans()
+    prev, last = scans[-2], scans[-1]
+    new = store.db.execute(
+        "select count(*) from findings where first_scan_id > ? and first_scan_id <= ?", [prev.id, last.id]
+    ).fetchone()[0]
+    assert rep.new_count == new
+    assert rep.resolved_count == len(store.findings_changed(prev.id, last.id)["resolved"])
+    assert rep.resolved_count > 0  # the synthetic city fixes patches every month
+
+
+def test_summary_rows_for_the_terminal(city_store):
+    city, store = city_store
+    rows = dict(summary_rows(city, store, AS_OF))
+    assert rows["Month"] == "October 2026" and rows["Could not check"] == "2"
+    assert rows["Score"].endswith("/ 100")
+
+
+def test_risk_sentences_are_plain_and_agree_in_number():
+    assert risk_sentence("EOL-001", "OS past end of life", 1) == (
+        "1 device runs unsupported software that no longer receives security fixes."
+    )
+    assert "are due for replacement" in risk_sentence("HW-001", "Past refresh age", 3)
+    assert "being actively exploited by criminals" in risk_sentence("VULN-001", "KEV", 2)
+    assert "SNMP answers" in risk_sentence("SEC-004", "SNMP answers the default community", 2)
+
+
+def test_month_helpers():
+    assert month_bounds("2024-02") == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    assert shift_month("2026-01", -1) == "2025-12" and shift_month("2025-12", 1) == "2026-01"
+
+
+def test_unknown_format_is_refused(city_store, tmp_path: Path):
+    city, store = city_store
+    with pytest.raises(ValueError, match="unknown report format"):
+        write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("docx",))

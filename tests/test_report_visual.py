@@ -1,0 +1,87 @@
+"""Look at the reports as a person would: PDF pages, page count, text on the page, PNGs.
+
+Needs headless Chromium and poppler-utils (Debian packages); skipped locally without
+them, a failure under CI=true.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import report_city
+from conftest import need_peer
+
+from reports.model import build_monthly
+from reports.monthly import write_monthly
+from reports.pdf import find_chromium, screenshot
+from reports.plan import write_plan
+
+AS_OF = dt.date(2026, 10, 25)
+
+
+def _tools() -> None:
+    need_peer(find_chromium() is not None, "headless Chromium not installed (apt-get install chromium)")
+    need_peer(
+        all(shutil.which(t) for t in ("pdftoppm", "pdfinfo", "pdftotext")),
+        "poppler-utils not installed (apt-get install poppler-utils)",
+    )
+
+
+def _pages(pdf: Path) -> int:
+    out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
+
+
+def _png_size(png: Path) -> tuple[int, int]:
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("visual") / "city.db"
+    # 120 devices: enough that lists are long and the layout must cope with it.
+    city, store = report_city.build(db, n=120, months=13)
+    yield city, store
+    store.close()
+
+
+def test_monthly_pdf_is_two_pages_with_the_numbers(city, tmp_path: Path):
+    _tools()
+    c, store = city
+    paths = write_monthly(c, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "pdf"))
+    pdf = paths[-1]
+    assert pdf.suffix == ".pdf" and _pages(pdf) <= 2
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    rep = build_monthly(c, store, as_of=AS_OF)
+    assert f"{rep.score:.0f}" in text and "October 2026" in text
+    assert f"${rep.total_cost:,.0f}" in text
+    for k in rep.kpis:
+        assert k.actual_text in text
+    assert "Could not be checked" in text and "timeout" in text
+    assert '<script>alert("x")</script>' in text  # shown as text on the page, not run
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pngs = sorted(tmp_path.glob("page-*.png"))
+    assert len(pngs) == _pages(pdf)
+    w, h = _png_size(pngs[0])
+    assert 400 < w < h  # portrait Letter pages
+
+
+def test_html_screenshot_and_plan_pdf(city, tmp_path: Path):
+    _tools()
+    c, store = city
+    html = write_monthly(c, store, as_of=AS_OF, out_dir=tmp_path)[0]
+    png = screenshot(html, tmp_path / "monthly.png", width=900, height=1200)
+    assert _png_size(png) == (900, 1200) and png.stat().st_size > 20_000  # not a blank page
+    plan_pdf = write_plan(c, store, as_of=AS_OF, out_dir=tmp_path, formats=("pdf",))[-1]
+    text = subprocess.run(
+        ["pdftotext", str(plan_pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "FY2027" in text and "FY2031" in text and "Deferral scenario" in text
