@@ -38,7 +38,7 @@ SYS = {
 ENT = "1.3.6.1.2.1.47.1.1.1.1"
 ENT_COLUMNS = {
     "descr": 2, "class": 5, "name": 7, "hardware": 8, "firmware": 9, "software": 10,
-    "serial": 11, "mfg": 12, "model": 13, "mfg_date": 17,
+    "serial": 11, "model": 13, "mfg_date": 17,
 }
 IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"

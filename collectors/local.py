@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from collectors.base import Collector, CollectContext, now_iso
+from collectors.base import CollectContext, Collector, now_iso
 from itaudit.model import CollectResult, DeviceFacts, Disk, Kind, ResultStatus, Service, Target, clip
 
 

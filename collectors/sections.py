@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 
 
-
 @dataclass
 class ProbeOutput:
     """Sections of one probe run: name -> text, plus whether the run ended cleanly."""

@@ -82,7 +82,7 @@ def cli(log_format: str | None, verbose: int) -> None:
 def scan(config_path: str, city_id: str | None, as_of: dt.date | None, concurrency: int | None,
          timeout: float | None, fail_on: str | None, as_json: bool) -> None:
     """Collect, check and store every target of a city."""
-    from itaudit.scan import install_signal_stop, run_scan
+    from itaudit.scan import install_signal_stop
 
     cfg = _config(config_path, concurrency=concurrency, timeout=timeout)
     cities = [cfg.city(city_id)] if city_id or len(cfg.cities) == 1 else list(cfg.cities.values())

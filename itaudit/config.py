@@ -198,7 +198,12 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
                        "departments", "known_hosts", "schedule", "delivery"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
-        policy = parse_policy(v.table(ct, "policy", k), f"{k}.policy")
+        try:
+            policy = parse_policy(v.table(ct, "policy", k), f"{k}.policy")
+        except ConfigError as exc:
+            if exc.path:
+                raise
+            raise ConfigError(str(exc).removeprefix(f"key '{exc.key}': "), key=exc.key, path=str(path)) from None
         departments = v.table(ct, "departments", k)
         for dname, dtab in departments.items():
             if not isinstance(dtab, dict):
@@ -271,7 +276,7 @@ def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credent
         for secret in _SECRET_KEYS & set(c):
             raise ConfigError(
                 f"secrets never sit in the config file: use {secret}_env (an environment variable)"
-                + (", key_file, or a keyring entry" if secret == "password" else ""),
+                + (", key_file, or a keyring entry" if secret == "password" else ""),  # noqa: S105
                 key=f"{ck}.{secret}", path=v.path,
             )
         ctype = v.choice(c, "type", ("ssh", "snmp"), ck, None)

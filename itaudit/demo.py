@@ -12,6 +12,7 @@ parsers read the same files), so the demo runs from a source checkout.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -129,6 +130,32 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
         f"[cities.{CITY_ID}]",
         'name = "City of Lakeside"',
         "",
+        # The city's chart of accounts: fund-department-object, as on its budget.
+        f'[cities.{CITY_ID}.budget_lines."101-1410-5740"]',
+        'name = "General Fund · IT · capital equipment"',
+        'kind = "capital"',
+        f'[cities.{CITY_ID}.budget_lines."101-1410-5310"]',
+        'name = "General Fund · IT · operating services"',
+        'kind = "operating"',
+        f'[cities.{CITY_ID}.budget_lines."101-2110-5740"]',
+        'name = "General Fund · Police · equipment"',
+        'kind = "capital"',
+        f'[cities.{CITY_ID}.budget_lines."601-7110-5740"]',
+        'name = "Water Fund · plant equipment"',
+        'kind = "capital"',
+        "",
+        f"[cities.{CITY_ID}.policy]",
+        "fiscal_year_start_month = 7",
+        "labour_rate = 85",
+        'capital_budget_line = "101-1410-5740"',
+        'operating_budget_line = "101-1410-5310"',
+        f'[cities.{CITY_ID}.policy.departments."Police".refresh.laptop]',
+        "years = 4",
+        "cost = 4500",
+        'budget_line = "101-2110-5740"',
+        f'[cities.{CITY_ID}.policy.departments."Water Utility"]',
+        'budget_line = "601-7110-5740"',
+        "",
         f"[cities.{CITY_ID}.credentials.servers]",
         'type = "ssh"',
         'username = "itaudit"',
@@ -243,15 +270,18 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
         _print_summary(console, cfg_path, summary, store, paths, city_cfg, as_of)
         store.close()
         if keep_running:
+            # The demo's secrets go to an owner-only file, not to the terminal.
+            env_file = out_dir / "demo.env"
+            fd = os.open(env_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.writelines(f"export {k}={v}\n" for k, v in city.env().items())
             console.print(f"\nThe simulated city stays up. Scan it yourself with:\n"
-                          f"  export {' '.join(f'{k}={v}' for k, v in city.env().items())}\n"
+                          f"  . {env_file}\n"
                           f"  itaudit scan -c {cfg_path}\nPress Ctrl-C to stop.")
             done = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: done.set())
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 done.wait()
-            except KeyboardInterrupt:
-                pass
     # One host is switched off on purpose; any other failure is a real problem.
     unexpected = [e for e in summary.errors if not e[0].startswith(f"ssh://{SSH_NET}250")]
     return 3 if unexpected else 0

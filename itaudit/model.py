@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 # Bounds for device-supplied text, so a hostile device cannot bloat the database.
@@ -23,7 +23,7 @@ MAX_TEXT = 1024
 MAX_EVIDENCE = 4096
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a device is, in the words of a refresh policy."""
 
     SERVER = "server"
@@ -40,7 +40,7 @@ class Kind(str, Enum):
     OTHER = "other"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Outcome of one check on one device."""
 
     FAIL = "fail"
@@ -49,7 +49,7 @@ class Status(str, Enum):
     ERROR = "error"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a failed check is. ``rank`` orders them (higher is worse)."""
 
     INFO = "info"
@@ -72,7 +72,7 @@ _SEVERITY_RANK = {
 }
 
 
-class ResultStatus(str, Enum):
+class ResultStatus(StrEnum):
     """Outcome of collecting one target."""
 
     OK = "ok"

@@ -20,16 +20,10 @@ from typing import Any
 from itaudit import plugins
 from itaudit.checking import CheckContext, run_checks
 from itaudit.config import CityConfig, Config
-from itaudit.model import CollectResult, Finding, ResultStatus, Severity, Status, Target
+from itaudit.model import CollectResult, Finding, ResultStatus, Status, Target
 from itaudit.store import Store
 
 log = logging.getLogger("itaudit.scan")
-
-# Checks a collector can raise itself, when what it saw is the finding (no facts needed).
-_COLLECTOR_FINDING_DEFAULTS = {
-    "SEC-001": ("SSH host key changed", Severity.HIGH),
-}
-
 
 @dataclass
 class ScanSummary:
@@ -137,27 +131,26 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
 
 
 def _knowledge() -> Any:
-    from itaudit.knowledge import Knowledge
+    from itaudit.knowledge import load_preferred
 
-    return Knowledge.load()
+    knowledge, warning = load_preferred()
+    if warning:
+        log.warning(warning)
+    return knowledge
+
+
+# Checks that still mean something when a device could not be reached this time.
+_CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
 
 
 def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: dt.date, knowledge: Any,
                   specs: dict[str, Any]) -> list[Finding]:
-    findings: list[Finding] = []
-    if result.status != ResultStatus.ERROR:
-        record = store.device_record(result)
-        ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
-        findings = run_checks(result.facts, ctx, sorted(specs.values(), key=lambda s: s.id))
-    for check_id, detail in result.collector_findings.items():
-        spec = specs.get(check_id)
-        title, severity = (spec.title, spec.severity) if spec else _COLLECTOR_FINDING_DEFAULTS.get(
-            check_id, (check_id, Severity.HIGH))
-        findings = [f for f in findings if f.check_id != check_id]
-        findings.append(Finding(check_id=check_id, status=Status.FAIL, severity=severity, title=title,
-                                summary=detail, detail=result.error or detail, evidence=detail,
-                                references=spec.references if spec else []))
-    return findings
+    record = store.device_record(result)
+    ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
+    chosen = sorted(specs.values(), key=lambda s: s.id)
+    if result.status == ResultStatus.ERROR:
+        chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS]
+    return run_checks(result.facts, ctx, chosen)
 
 
 def _tally(summary: ScanSummary, result: CollectResult, findings: list[Finding]) -> None:

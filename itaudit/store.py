@@ -207,6 +207,13 @@ class Store:
             first_seen=row["first_seen"] if row else None,
             last_seen=row["last_seen"] if row else None,
             budget_line=row["budget_line"] if row else None,
+            tags=list(t.tags),
+            last_successful_scan=row["last_success"] if row else None,
+            # This result counts: a failure now is one more in the run of failures.
+            consecutive_failures=(((row["consecutive_failures"] or 0) if row else 0) + 1
+                                  if result.status == ResultStatus.ERROR else 0),
+            last_error=result.error if result.status == ResultStatus.ERROR else (row["last_error"] if row else None),
+            collector_findings=dict(result.collector_findings),
         )
 
     def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
@@ -452,6 +459,15 @@ class Store:
         row = self.db.execute(sql, [*args, scan_id]).fetchone()
         names = ["checked", "critical", "score"] + [f"{n}_{k}" for n in groups for k in ("known", "fail")]
         return {k: (v or 0) for k, v in zip(names, row, strict=True)}
+
+    def device_penalties(self, scan_id: int, weights: dict[str, float]) -> dict[int, float]:
+        """Per device checked in ``scan_id``: the severity points of its failed checks (0 when none)."""
+        wcase = " ".join("when ? then ?" for _ in weights)
+        args: list[Any] = [x for sev, w in weights.items() for x in (sev, w)]
+        sql = (f"select device_id, sum(case when status = 'fail' then (case severity {wcase} else 0 end) "  # noqa: S608
+               "else 0 end) from check_results where scan_id = ? group by device_id")
+        rows = self.db.execute(sql, [*args, scan_id]).fetchall()
+        return {int(d): float(p or 0) for d, p in rows}
 
     def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
         """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then).

@@ -108,17 +108,26 @@ def refresh_rule(
     return RefreshRule(years, cost, None, cost >= 5000)
 
 
-def score_weights(policy: Any) -> dict[str, float]:
-    """Severity weights for the city score: the score module's when present, else ours."""
+def score_weights(policy: Any = None) -> dict[str, float]:
+    """Severity points per failed check: ``itaudit.score``'s shipped table when present, else ours."""
     try:
         from itaudit import score as score_mod
 
-        weights = getattr(score_mod, "SEVERITY_WEIGHTS", None)
-        if isinstance(weights, dict) and weights:
-            return {str(getattr(k, "value", k)): float(v) for k, v in weights.items()}
-    except ImportError:
-        pass
-    return dict(SEVERITY_WEIGHT)
+        points = score_mod.default_weights()["severity_points"]
+        return {str(k): float(v) for k, v in dict(points).items()}
+    except Exception:  # noqa: BLE001 - missing or broken weights: fall back to the documented defaults
+        return dict(SEVERITY_WEIGHT)
+
+
+def criticality_weight(policy: Any, tags: list[str]) -> float:
+    """A device's criticality weight (``Policy.criticality_weight``; 1.0 without a policy)."""
+    fn = getattr(policy, "criticality_weight", None)
+    if callable(fn):
+        try:
+            return float(fn(tags))
+        except (TypeError, ValueError, KeyError):
+            pass
+    return 1.0
 
 
 def data_dates() -> dict[str, str]:

@@ -19,6 +19,7 @@ from reports.common import (
     KPI_CHECKS,
     SEVERITY_RANK,
     budget_line_label,
+    criticality_weight,
     data_dates,
     device_label,
     plural,
@@ -176,8 +177,15 @@ def _measures(
     scan: ScanInfo,
     weights: dict[str, float],
     freshness: dict[int, tuple[int, int]] | None = None,
+    device_weights: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     m = store.scan_measures(scan.id, KPI_CHECKS, weights)
+    # City score as itaudit.score defines it: the mean of device scores, where a device loses
+    # its failed checks' severity points times its criticality weight, floored at 0.
+    pen = store.device_penalties(scan.id, weights)
+    dw = device_weights or {}
+    if pen:
+        m["score"] = sum(100.0 - min(100.0, p * dw.get(d, 1.0)) for d, p in pen.items()) / len(pen)
     if freshness is None or scan.id not in freshness:
         freshness = store.inventory_freshness([scan.id])
     fresh, known = freshness[scan.id]
@@ -327,10 +335,16 @@ def build_monthly(
         prev_scan = earlier[-1] if earlier else None
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
     freshness = store.inventory_freshness(sorted(ids))
-    trend = {m: _measures(store, s, weights, freshness) if s else None for m, s in picked.items()}
+    policy = getattr(city, "policy", None)
+    dweights: dict[int, float] = {}
+    for device_id, crit in store.db.execute(
+        "select id, criticality from devices where criticality is not null"
+    ):
+        dweights[int(device_id)] = criticality_weight(policy, json.loads(crit) if crit else [])
+    trend = {m: _measures(store, s, weights, freshness, dweights) if s else None for m, s in picked.items()}
     now = trend[month]
     assert now is not None
-    prev = _measures(store, prev_scan, weights, freshness) if prev_scan else None
+    prev = _measures(store, prev_scan, weights, freshness, dweights) if prev_scan else None
 
     rep.devices_checked = int(now["checked"])
     rep.devices_total = int(now["devices_known"])

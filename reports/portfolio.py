@@ -39,8 +39,11 @@ PEER_WORDS = {
     "uncheckable": "coverage (devices we could not check)",
 }
 # Size bands for "similar cities": devices known to the audit.
-SIZE_BANDS = ((0, 99, "under 100 devices"), (100, 499, "100–499 devices"),
-              (500, 10**9, "500 devices or more"))
+SIZE_BANDS = (
+    (0, 99, "under 100 devices"),
+    (100, 499, "100–499 devices"),
+    (500, 10**9, "500 devices or more"),
+)
 MIN_BAND = 3  # a band with fewer cities than this compares with every city instead
 MIN_MEDIAN = 3  # peers needed before a median is shown
 
@@ -63,6 +66,7 @@ class PeerLine:
     of: int
     sentence: str
     median: float | None = None
+    level: int = 0  # peers with the same value
 
 
 @dataclass
@@ -133,11 +137,22 @@ def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
     store = Store(city.database, readonly=True)
     try:
         r = build_monthly(city, store, as_of=as_of, month=month)
-        col = CityColumn(city.id, city.name, r.has_data, r.headline, scan_date=r.scan_date,
-                         scan_status=r.scan_status, score=r.score, prev_score=r.prev_score,
-                         score_trend=list(r.score_trend), devices_total=r.devices_total,
-                         devices_checked=r.devices_checked, not_checked=len(r.not_checked),
-                         fix_cost=r.total_cost, top_risk=r.top_risks[0].sentence if r.top_risks else None)
+        col = CityColumn(
+            city.id,
+            city.name,
+            r.has_data,
+            r.headline,
+            scan_date=r.scan_date,
+            scan_status=r.scan_status,
+            score=r.score,
+            prev_score=r.prev_score,
+            score_trend=list(r.score_trend),
+            devices_total=r.devices_total,
+            devices_checked=r.devices_checked,
+            not_checked=len(r.not_checked),
+            fix_cost=r.total_cost,
+            top_risk=r.top_risks[0].sentence if r.top_risks else None,
+        )
         col.kpis = [KpiCell(k.key, k.label, k.actual, k.actual_text, k.target_text, k.rag) for k in r.kpis]
         if r.has_data:
             col.capital_years, col.capital, col.overdue = _capital(city, store, as_of)
@@ -174,15 +189,18 @@ def peer_lines(col: CityColumn, peers: list[CityColumn], *, similar: str) -> lis
             continue
         lower = key in better_lower
         beaten = sum(1 for v in theirs if (mine < v if lower else mine > v))
+        level = sum(1 for v in theirs if abs(mine - v) < 1e-9)
         n = len(theirs)
-        sentence = f"Your {words} is better than {beaten} of {n} {similar} {'city' if n == 1 else 'cities'}."
+        sentence = f"Your {words} is better than {beaten} of {n} {similar} {'city' if n == 1 else 'cities'}"
+        sentence += f" (level with {level})." if level else "."
         median = statistics.median(theirs) if n >= MIN_MEDIAN else None
-        lines.append(PeerLine(key, words, beaten, n, sentence, median))
+        lines.append(PeerLine(key, words, beaten, n, sentence, median, level))
     return lines
 
 
-def build_portfolio(cfg: Any, *, as_of: dt.date, cities: list[str] | None = None,
-                    month: str | None = None) -> Portfolio:
+def build_portfolio(
+    cfg: Any, *, as_of: dt.date, cities: list[str] | None = None, month: str | None = None
+) -> Portfolio:
     """The portfolio across ``cities`` (default: every city in the config)."""
     from reports.common import data_dates
     from reports.model import shift_month
@@ -193,6 +211,7 @@ def build_portfolio(cfg: Any, *, as_of: dt.date, cities: list[str] | None = None
     with_data = [c for c in cols if c.has_data]
     for col in with_data:
         col.size_band = _band(col.devices_total)
+    for col in with_data:
         band = [p for p in with_data if p is not col and p.size_band == col.size_band]
         if len(band) + 1 >= MIN_BAND:
             peers, similar = band, "similar"
@@ -202,11 +221,16 @@ def build_portfolio(cfg: Any, *, as_of: dt.date, cities: list[str] | None = None
         col.peers = peer_lines(col, peers, similar=similar)
     months = [shift_month(month, -i) for i in range(11, -1, -1)]
     return Portfolio(
-        as_of=as_of.isoformat(), month=month, month_label=month_label(month), cities=cols,
+        as_of=as_of.isoformat(),
+        month=month,
+        month_label=month_label(month),
+        cities=cols,
         kpi_labels=[(key, label) for key, label, *_ in KPI_DEFS],
         trend_labels=[month_label(m)[:3] for m in months],
-        total_devices=sum(c.devices_total for c in cols), total_fix_cost=sum(c.fix_cost for c in cols),
-        total_capital=sum(c.capital_total for c in cols), data_dates=data_dates(),
+        total_devices=sum(c.devices_total for c in cols),
+        total_fix_cost=sum(c.fix_cost for c in cols),
+        total_capital=sum(c.capital_total for c in cols),
+        data_dates=data_dates(),
     )
 
 
@@ -215,25 +239,39 @@ def build_portfolio(cfg: Any, *, as_of: dt.date, cities: list[str] | None = None
 
 def portfolio_markdown(p: Portfolio) -> str:
     """The portfolio as a Markdown table per topic."""
-    out = [f"# Portfolio — {p.month_label}", "",
-           f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix every open finding: "
-           f"{money(p.total_fix_cost)}. Five-year capital refresh need: {money(p.total_capital)}.", "",
-           "| City | Score | Change | Checked | Could not check | Cost to fix | 5-year capital |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        f"# Portfolio — {p.month_label}",
+        "",
+        f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix every open finding: "
+        f"{money(p.total_fix_cost)}. Five-year capital refresh need: {money(p.total_capital)}.",
+        "",
+        "| City | Score | Change | Checked | Could not check | Cost to fix | 5-year capital |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in p.cities:
         if not c.has_data:
             out.append(f"| {export.md_text(c.city_name)} | — | — | — | — | — | — |")
             continue
         change = "—" if c.prev_score is None or c.score is None else f"{c.score - c.prev_score:+.0f}"
         score = "n/a" if c.score is None else f"{c.score:.0f}"
-        out.append(f"| {export.md_text(c.city_name)} | {score} | {change} | {c.devices_checked} of "
-                   f"{c.devices_total} | {c.not_checked} | {money(c.fix_cost)} | {money(c.capital_total)} |")
-    out += ["", "## Scorecard", "", "| City | " + " | ".join(label for _, label in p.kpi_labels) + " |",
-            "|---|" + "---|" * len(p.kpi_labels)]
+        out.append(
+            f"| {export.md_text(c.city_name)} | {score} | {change} | {c.devices_checked} of "
+            f"{c.devices_total} | {c.not_checked} | {money(c.fix_cost)} | {money(c.capital_total)} |"
+        )
+    out += [
+        "",
+        "## Scorecard",
+        "",
+        "| City | " + " | ".join(label for _, label in p.kpi_labels) + " |",
+        "|---|" + "---|" * len(p.kpi_labels),
+    ]
     for c in p.cities:
         cells = {k.key: k.text for k in c.kpis}
-        out.append(f"| {export.md_text(c.city_name)} | "
-                   + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels) + " |")
+        out.append(
+            f"| {export.md_text(c.city_name)} | "
+            + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels)
+            + " |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -243,8 +281,10 @@ def peer_markdown(p: Portfolio, col: CityColumn) -> str:
     if not col.peers:
         out.append("There are not yet enough other cities with data to compare with.")
         return "\n".join(out) + "\n"
-    out.append(f"Compared with {col.peer_group} other {'city' if col.peer_group == 1 else 'cities'} "
-               f"audited the same way ({col.size_band or 'all sizes'}); no city is named.")
+    out.append(
+        f"Compared with {col.peer_group} other {'city' if col.peer_group == 1 else 'cities'} "
+        f"audited the same way ({col.size_band or 'all sizes'}); no city is named."
+    )
     out.append("")
     for line in col.peers:
         median = f" (peer median {line.median:.0f})" if line.median is not None else ""
@@ -256,15 +296,34 @@ def _csv_rows(p: Portfolio) -> list[list[Any]]:
     rows = []
     for c in p.cities:
         kpis = {k.key: k.actual for k in c.kpis}
-        rows.append([c.city_id, c.city_name, c.scan_date or "", c.scan_status or "",
-                     "" if c.score is None else round(c.score, 1), c.devices_total, c.devices_checked,
-                     c.not_checked, round(c.fix_cost, 2), round(c.capital_total, 2), c.overdue]
-                    + ["" if kpis.get(k) is None else round(kpis[k], 1) for k, _ in p.kpi_labels])
+        rows.append(
+            [
+                c.city_id,
+                c.city_name,
+                c.scan_date or "",
+                c.scan_status or "",
+                "" if c.score is None else round(c.score, 1),
+                c.devices_total,
+                c.devices_checked,
+                c.not_checked,
+                round(c.fix_cost, 2),
+                round(c.capital_total, 2),
+                c.overdue,
+            ]
+            + ["" if kpis.get(k) is None else round(kpis[k], 1) for k, _ in p.kpi_labels]
+        )
     return rows
 
 
-def write_portfolio(cfg: Any, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "json"),
-                    cities: list[str] | None = None, month: str | None = None) -> list[Path]:
+def write_portfolio(
+    cfg: Any,
+    *,
+    as_of: dt.date,
+    out_dir: Path,
+    formats: tuple[str, ...] = ("html", "json"),
+    cities: list[str] | None = None,
+    month: str | None = None,
+) -> list[Path]:
     """Write the portfolio (and, with "peers", one anonymised comparison per city); return the paths."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -281,8 +340,19 @@ def write_portfolio(cfg: Any, *, as_of: dt.date, out_dir: Path, formats: tuple[s
     if "md" in formats:
         paths.append(export.write_text(stem.with_suffix(".md"), portfolio_markdown(p)))
     if "csv" in formats:
-        header = ["city", "name", "scan_date", "scan_status", "score", "devices", "checked",
-                  "could_not_check", "cost_to_fix", "capital_5y", "overdue"] + [k for k, _ in p.kpi_labels]
+        header = [
+            "city",
+            "name",
+            "scan_date",
+            "scan_status",
+            "score",
+            "devices",
+            "checked",
+            "could_not_check",
+            "cost_to_fix",
+            "capital_5y",
+            "overdue",
+        ] + [k for k, _ in p.kpi_labels]
         paths.append(export.write_csv(stem.with_suffix(".csv"), header, _csv_rows(p)))
     if "peers" in formats:
         for col in p.cities:
@@ -291,7 +361,17 @@ def write_portfolio(cfg: Any, *, as_of: dt.date, out_dir: Path, formats: tuple[s
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{col.city_id}-peers-{p.month}"
             paths.append(export.write_text(folder / f"{name}.md", peer_markdown(p, col)))
-            paths.append(export.write_json(folder / f"{name}.json", {
-                "city": col.city_id, "name": col.city_name, "month": p.month, "peer_group": col.peer_group,
-                "size_band": col.size_band, "comparisons": [asdict(x) for x in col.peers]}))
+            paths.append(
+                export.write_json(
+                    folder / f"{name}.json",
+                    {
+                        "city": col.city_id,
+                        "name": col.city_name,
+                        "month": p.month,
+                        "peer_group": col.peer_group,
+                        "size_band": col.size_band,
+                        "comparisons": [asdict(x) for x in col.peers],
+                    },
+                )
+            )
     return paths

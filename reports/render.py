@@ -126,8 +126,10 @@ def rag_dot(rag: str, size: int = 12) -> Markup:
     """A red/amber/green dot; the word beside it carries the meaning in black and white."""
     colour = RAG_COLOURS.get(rag, RAG_COLOURS["none"])
     r = size / 2
-    dot = (f'<svg width="{size}" height="{size}" aria-hidden="true">'
-           f'<circle cx="{r}" cy="{r}" r="{r - 0.5}" fill="{colour}"/></svg>')
+    dot = (
+        f'<svg width="{size}" height="{size}" aria-hidden="true">'
+        f'<circle cx="{r}" cy="{r}" r="{r - 0.5}" fill="{colour}"/></svg>'
+    )
     return Markup(dot)  # noqa: S704 - numbers and constants only
 
 

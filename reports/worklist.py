@@ -15,7 +15,7 @@ from typing import Any
 
 from itaudit.store import Store
 from reports import export
-from reports.common import budget_line_label, device_label, parse_day, score_weights
+from reports.common import budget_line_label, criticality_weight, device_label, parse_day, score_weights
 from reports.pdf import html_to_pdf
 from reports.render import render
 
@@ -66,16 +66,6 @@ class Worklist:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def _criticality_weight(policy: Any, tags: list[str]) -> float:
-    fn = getattr(policy, "criticality_weight", None)
-    if callable(fn):
-        try:
-            return float(fn(tags))
-        except (TypeError, ValueError, KeyError):
-            pass
-    return 1.5 if tags else 1.0
-
-
 def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
     """Every finding open now, grouped by device, riskiest first."""
     policy = getattr(city, "policy", None)
@@ -96,7 +86,7 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
                 risk=0.0,
             )
         first = parse_day(f["first_seen"])
-        risk = weights.get(f["severity"], 0.0) * _criticality_weight(policy, tags)
+        risk = weights.get(f["severity"], 0.0) * criticality_weight(policy, tags)
         dev.items.append(
             WorkItem(
                 check_id=f["check_id"],

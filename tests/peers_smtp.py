@@ -172,14 +172,14 @@ class SilentServer:
         self.sock.close()
 
 
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+@pytest.fixture(scope="session", name="tls_files")
+def tls_files_fixture(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     pytest.importorskip("cryptography")
     return make_cert(tmp_path_factory.mktemp("smtp-tls"))
 
 
-@pytest.fixture
-def smtp_peer(tls_files: TLSFiles) -> Iterator[SMTPPeer]:
+@pytest.fixture(name="smtp_peer")
+def smtp_peer_fixture(tls_files: TLSFiles) -> Iterator[SMTPPeer]:
     """STARTTLS with AUTH (user "itaudit", password "relay-secret")."""
     pytest.importorskip("aiosmtpd")
     peer = SMTPPeer(tls_files, security="starttls", username="itaudit", password="relay-secret").start()

@@ -58,6 +58,7 @@ KINDS = [  # kind, share, refresh years, cost, line, os choices
     ("printer", 0.04, 6, 2000, "101-1410-5310", ["HP FutureSmart 5"]),
     ("ups", 0.03, 10, 2500, "101-1410-5740", ["APC AOS 6.8"]),
 ]
+CRITICALITY = {"Police": ["public-safety"], "Water": ["water"], "Finance": ["finance"]}
 DEPTS = ["City Hall", "Police", "Fire", "Water", "Library", "Finance", "Public Works"]
 EOL_OS = {
     "Ubuntu 18.04": "2023-05-31",
@@ -292,6 +293,7 @@ def build(
                 department=d.dept,
                 kind=d.kind,
                 purchase_date=d.purchase,
+                criticality=CRITICALITY.get(d.dept, []),
             )
             if d.unreachable and m >= months - 3:
                 res = CollectResult(

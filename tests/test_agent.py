@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from agentkit import REFUSED_SSH_HOST, city_block, local_target, write_config
-from peers_smtp import SMTPPeer, TLSFiles, tls_files  # noqa: F401
+from peers_smtp import SMTPPeer, TLSFiles, tls_files_fixture  # noqa: F401
 
 from itaudit.agent import Agent, AgentLock, AgentRunning, ManualClock, next_report, previous_month, status
 from itaudit.config import load
@@ -65,7 +65,7 @@ def test_report_calendar() -> None:
 
 
 @pytest.mark.peers
-def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSFiles,  # noqa: F811
+def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSFiles,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Nov 1 07:00 to Dec 1 07:00 on an injected clock: 30 daily scans at 02:00, and on Dec 1
     at 06:00 the November summary, written to disk and emailed (STARTTLS, AUTH) with the PDF

@@ -1,7 +1,7 @@
 """The agent as a real process: SIGTERM stops it between devices, SIGKILL mid-scan loses
 nothing already stored, and the next start redoes the cut scan and finishes it.
 
-The city has this host (``local``) and SNMP devices that never answer (each takes about a
+The city has this host (``local``) and SNMP devices that never answer (each takes under a
 second to give up on), scanned one at a time, so a signal lands in the middle of a scan.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from agentkit import SNMP_CRED, SilentUDP, city_block, local_target, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
-N_SILENT = 6
+N_SILENT = 5
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def _config(tmp_path: Path, silent: SilentUDP) -> Path:
         "springfield", credentials={"net": SNMP_CRED},
         schedule={"scan": "daily", "scan_at": "02:00", "report": False},
         targets=[local_target("city-hall-server")] + silent.targets("core"))],
-        settings={"concurrency": 1, "timeout": 1.5})
+        settings={"concurrency": 1, "timeout": 0.6})
 
 
 def _agent(cfg: Path, *args: str) -> subprocess.Popen[str]:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from peers_smtp import SMTP_HOST, SilentServer, SMTPPeer, TLSFiles, free_port, smtp_peer, tls_files  # noqa: F401
+from peers_smtp import SMTP_HOST, SilentServer, SMTPPeer, TLSFiles, free_port, smtp_peer_fixture, tls_files_fixture  # noqa: F401,E501
 
 from itaudit.config import SMTPConfig
 from itaudit.delivery import Outbox, backoff, build_message, read_message, send

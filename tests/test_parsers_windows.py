@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_parsers_linux import compare
 
 from collectors.windows import decode_output, parse_windows
 from itaudit.model import DeviceFacts
-from test_parsers_linux import compare
 
 FIX = Path(__file__).parent / "fixtures" / "windows"
 CASES = sorted(p for p in FIX.iterdir() if (p / "probe.txt").exists())
@@ -33,7 +33,8 @@ def test_at_least_the_required_cases() -> None:
 @pytest.mark.parametrize(("build", "edition", "release"), [
     (19045, "Professional", "10-22h2"), (19044, "Enterprise", "10-21h2-e"), (19044, "EnterpriseS", "10-21h2-e-lts"),
     (22631, "Professional", "11-23h2-w"), (22631, "Education", "11-23h2-e"), (26100, "Core", "11-24h2-w"),
-    (26100, "IoTEnterpriseS", "11-24h2-iot-lts"), (17763, "Professional", "10-1809-w"), (19041, "Professional", "10-2004"),
+    (26100, "IoTEnterpriseS", "11-24h2-iot-lts"), (17763, "Professional", "10-1809-w"),
+    (19041, "Professional", "10-2004"),
 ])
 def test_client_release_cycles(build: int, edition: str, release: str) -> None:
     probe = ("=== SECTION os ===\n" + json.dumps({"Caption": "Microsoft Windows", "BuildNumber": str(build),

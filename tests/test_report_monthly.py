@@ -157,3 +157,20 @@ def test_unknown_format_is_refused(city_store, tmp_path: Path):
     city, store = city_store
     with pytest.raises(ValueError, match="unknown report format"):
         write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("docx",))
+
+
+def test_city_score_agrees_with_the_score_module(city_store):
+    from itaudit import score
+
+    city, store = city_store
+    rep = build_monthly(city, store, as_of=AS_OF)
+    last = store.report_scans()[-1]
+    by_device: dict[int, list[dict]] = {}
+    for r in store.check_results(last.id):
+        by_device.setdefault(r["device_id"], []).append(r)
+    crit = {d["id"]: json.loads(d["criticality"]) if d["criticality"] else [] for d in store.devices()}
+    expected = score.city_score(
+        score.device_score(rows, crit[dev], weights=city.policy.criticality_weights)
+        for dev, rows in by_device.items()
+    )
+    assert rep.score == pytest.approx(expected.score, abs=0.1)

@@ -44,7 +44,8 @@ def test_new_database_is_wal_versioned_and_private(tmp_path: Path) -> None:
 def test_finding_episodes_open_refresh_resolve(tmp_path: Path) -> None:
     store = Store(tmp_path / "city.db")
     s1 = store.begin_scan("c", AS_OF, 1)
-    store.record_result(s1, result("10.0.0.1", "SN1"), [finding("EOL-001", Status.FAIL), finding("HW-001", Status.PASS)])
+    store.record_result(s1, result("10.0.0.1", "SN1"),
+                        [finding("EOL-001", Status.FAIL), finding("HW-001", Status.PASS)])
     store.finish_scan(s1)
     first = store.open_findings()
     assert [f["check_id"] for f in first] == ["EOL-001"]

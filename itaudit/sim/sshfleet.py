@@ -24,8 +24,10 @@ Run standalone (used by ``bench/``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import ipaddress
+import logging
 import os
 import selectors
 import socket
@@ -39,6 +41,9 @@ from functools import cache
 from pathlib import Path
 
 import paramiko
+
+# Clients hanging up mid-handshake (timeouts, fault tests) make paramiko log tracebacks.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_PORT = 2222
 FAULTS = ("tarpit", "drop", "stall", "flood")
@@ -204,10 +209,8 @@ class SSHFleet:
             conns = list(self._open)
             self._open.clear()
         for c in conns:
-            try:
+            with contextlib.suppress(Exception):  # best effort while shutting down
                 c.close()
-            except Exception:  # noqa: S110 - best effort while shutting down
-                pass
         for s in self._listeners:
             s.close()
         self._listeners.clear()
@@ -282,10 +285,8 @@ class SSHFleet:
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the client went away: nothing to answer
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 chan.close()
-            except Exception:  # noqa: S110 - best effort
-                pass
 
     def _answer_inner(self, host: SimHost, chan: paramiko.Channel, command: str) -> None:
         cmd = command.strip()
@@ -295,6 +296,9 @@ class SSHFleet:
         else:
             is_probe = cmd in ("sh -s", "/bin/sh -s")
             not_found = f"sh: 1: {cmd.split()[0] if cmd else ''}: not found\n"
+        # Wait for the client's end of input first: it sends that only after our exec
+        # reply, so answering (and closing) can never overtake the reply itself.
+        _drain_stdin(chan)
         if cmd == "true":
             chan.send_exit_status(0)
             return
@@ -306,7 +310,6 @@ class SSHFleet:
             chan.sendall_stderr(not_found.encode())
             chan.send_exit_status(127 if host.platform == "linux" else 1)
             return
-        _drain_stdin(chan)
         out = _probe_output(Path(host.case_dir))
         if host.fault in ("drop", "stall"):
             chan.sendall(out[: len(out) * 2 // 5])

@@ -1,0 +1,118 @@
+"""SSHCollector end to end against a real OpenSSH sshd on 127.0.2.1:2222 (this very machine)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from collectors.base import CollectContext
+from collectors.known_hosts import fingerprint, open_known_hosts
+from collectors.ssh import SSHCollector
+from itaudit.credentials import SSHCredential
+from itaudit.errors import AuthError, ConnectError, HostKeyMismatch
+from itaudit.model import ResultStatus, Target
+
+pytestmark = pytest.mark.peers
+
+
+def key_ctx(sshd, tmp_path, timeout: float = 120.0) -> CollectContext:
+    cred = SSHCredential("local", sshd.username, key_file=str(sshd.client_key))
+    return CollectContext("test", credentials={"local": cred}, known_hosts=tmp_path / "known_hosts",
+                          timeout=timeout)
+
+
+def local_target(sshd, port: int | None = None) -> Target:
+    return Target(sshd.address, "ssh", port=port or sshd.port, credential="local", tags=["linux"])
+
+
+def os_release() -> dict[str, str]:
+    out = {}
+    with open("/etc/os-release", encoding="utf-8") as fh:
+        for line in fh:
+            k, _, v = line.strip().partition("=")
+            out[k] = v.strip('"')
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_result(sshd, tmp_path_factory):
+    """One full collection of this machine through the real sshd (the probe takes a few seconds)."""
+    tmp = tmp_path_factory.mktemp("local")
+    return SSHCollector().collect(local_target(sshd), key_ctx(sshd, tmp)), tmp
+
+
+def test_facts_of_this_machine(local_result) -> None:
+    result, _ = local_result
+    assert result.status is ResultStatus.OK, result.facts.gaps
+    facts = result.facts
+    osr = os_release()
+    assert facts.software.os_family == "linux"
+    assert facts.software.os_version.split(".")[0] == osr["VERSION_ID"].split(".")[0]
+    assert facts.software.os_name == osr.get("PRETTY_NAME")
+    assert facts.software.kernel == platform.release()
+    assert facts.software.arch == platform.machine()
+    assert facts.identity.hostname == socket.gethostname()
+    assert facts.identity.uptime_seconds and facts.identity.uptime_seconds > 0
+    assert facts.posture.uid0_accounts and "root" in facts.posture.uid0_accounts
+    if shutil.which("dpkg-query"):
+        out = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\n"], capture_output=True, text=True,
+                             check=True).stdout
+        assert facts.patching.installed_count == sum(1 for ln in out.splitlines() if ln[:2] in ("ii", "hi"))
+        assert facts.patching.package_manager == "apt"
+    listening = {(s.proto, s.port, s.address) for s in facts.posture.listening or []}
+    assert ("tcp", 2222, "127.0.2.1") in listening  # the test sshd itself
+
+
+def test_first_contact_pinned_the_real_host_key(sshd, local_result) -> None:
+    result, tmp = local_result
+    key_type, b64 = sshd.host_key_pub.split()[:2]
+    expected = fingerprint(key_type, base64.b64decode(b64))
+    assert result.facts.identity.ssh_host_key == expected
+    assert open_known_hosts(tmp / "known_hosts").lookup(sshd.address, sshd.port) == [
+        (key_type, base64.b64decode(b64))]
+
+
+def test_changed_host_key_is_refused_before_authentication(sshd, tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    impostor = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).split()
+    open_known_hosts(tmp_path / "known_hosts").pin(sshd.address, sshd.port, impostor[0].decode(),
+                                                   base64.b64decode(impostor[1]))
+    mark = len(sshd.log_text())
+    with pytest.raises(HostKeyMismatch):
+        SSHCollector().collect(local_target(sshd), key_ctx(sshd, tmp_path))
+    time.sleep(0.3)
+    log = sshd.log_text()[mark:]
+    assert "Connection" in log  # sshd saw us ...
+    assert not any(w in log for w in ("Accepted", "Failed", "Postponed", "Invalid user"))  # ... but no auth
+
+
+def test_wrong_password_is_an_auth_error(sshd, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ITAUDIT_TEST_SSHD_PW", "wrong-" + os.urandom(4).hex())
+    cred = SSHCredential("local", sshd.username, password_env="ITAUDIT_TEST_SSHD_PW")
+    ctx = CollectContext("test", credentials={"local": cred}, known_hosts=tmp_path / "kh", timeout=20)
+    with pytest.raises(AuthError):
+        SSHCollector().collect(local_target(sshd), ctx)
+
+
+def test_refused_port_is_a_connect_error(sshd, tmp_path) -> None:
+    with pytest.raises(ConnectError):
+        SSHCollector().collect(local_target(sshd, port=2223), key_ctx(sshd, tmp_path))
+
+
+def test_probe_cut_by_the_deadline_keeps_early_sections(sshd, tmp_path) -> None:
+    """The package-update simulation takes seconds; a short deadline stops the probe part-way."""
+    result = SSHCollector().collect(local_target(sshd), key_ctx(sshd, tmp_path, timeout=2.5))
+    assert result.status is ResultStatus.PARTIAL
+    assert result.facts.software.kernel == platform.release()
+    assert result.facts.posture.listening is None
+    assert "posture.listening" in result.facts.gaps
