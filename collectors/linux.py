@@ -433,7 +433,7 @@ def _packages(facts: DeviceFacts, text: str, ctx: dict) -> None:
         pkgs = [Package(n, v, a or None) for n, v, a in _PKG_LINE.findall(text)]
     pt.packages = pkgs
     pt.installed_count = len(pkgs)
-    ctx["packages"] = {p.name for p in pkgs}
+    ctx["unattended-upgrades"] = "\nunattended-upgrades\t" in text
 
 
 def _rc_blocks(text: str) -> list[tuple[list[str], int | None]]:
@@ -585,11 +585,10 @@ def _autoupdate(facts: DeviceFacts, text: str, ctx: dict) -> None:
     apply = re.search(r"^apply_updates\s*=\s*(\S+)", text, re.M)
     apply_yes = bool(apply and apply.group(1).lower() in ("yes", "true", "1"))
     pm = facts.patching.package_manager
-    pkgs = ctx.get("packages") or set()
     if pm == "apt":
         uu = re.search(r'APT::Periodic::Unattended-Upgrade "(\d+)"', text)
         enabled = bool(uu and uu.group(1) != "0")
-        installed = "unattended-upgrades" in pkgs or units.get("unattended-upgrades.service") == "enabled"
+        installed = bool(ctx.get("unattended-upgrades")) or units.get("unattended-upgrades.service") == "enabled"
         facts.patching.auto_updates = enabled and installed
     elif pm in ("dnf", "yum", "rpm"):
         if units.get("dnf-automatic-install.timer") == "enabled":

@@ -79,9 +79,6 @@ _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
 # ready-made numeric varbinds: hlapi resolves every OID through a MIB view, which cost a
 # quarter of the client CPU for nothing since we only use numeric OIDs.
 _LCD = CommandGeneratorLcdConfigurator()
-_GET = _cmdgen.GetCommandGenerator()
-_NEXT = _cmdgen.NextCommandGeneratorSingleRun()
-_BULK = _cmdgen.BulkCommandGeneratorSingleRun()
 _NULL = rfc1902.Null("")
 
 
@@ -231,9 +228,12 @@ class _Session:
 
         binds = [(_name(o), _NULL) for o in oids]
         if op == "bulk":
-            _BULK.send_varbinds(self.engine, addr, None, b"", 0, reps, binds, done)
+            _cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
+                self.engine, addr, None, b"", 0, reps, binds, done)
+        elif op == "next":
+            _cmdgen.NextCommandGeneratorSingleRun().send_varbinds(self.engine, addr, None, b"", binds, done)
         else:
-            (_NEXT if op == "next" else _GET).send_varbinds(self.engine, addr, None, b"", binds, done)
+            _cmdgen.GetCommandGenerator().send_varbinds(self.engine, addr, None, b"", binds, done)
         ei, es, ix, vbs = await future
         if ei:
             if isinstance(ei, errind.RequestTimedOut):

@@ -60,3 +60,45 @@ def test_defaults_and_implicit_tls_port(tmp_path: Path) -> None:
 def test_recipients_without_smtp_is_a_warning(tmp_path: Path) -> None:
     cfg = _load(tmp_path, delivery={"recipients": ["manager@springfield.example.org"]})
     assert any("no [smtp] table" in w for w in cfg.warnings)  # type: ignore[attr-defined]
+
+
+CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
+
+
+def _unit(name: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    section = ""
+    for line in (CONTRIB / name).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            out[section] = {}
+        elif line and not line.startswith("#") and "=" in line:
+            k, _, v = line.partition("=")
+            out[section][k.strip()] = v.strip()
+    return out
+
+
+@pytest.mark.parametrize("name", ["itaudit-agent.service", "itaudit-scan.service"])
+def test_systemd_units_are_hardened(name: str) -> None:
+    svc = _unit(name)["Service"]
+    assert svc["User"] == "itaudit" and svc["NoNewPrivileges"] == "yes" and svc["ProtectSystem"] == "strict"
+    assert svc["PrivateTmp"] == "yes" and svc["ProtectHome"] == "yes" and svc["CapabilityBoundingSet"] == ""
+    assert svc["ReadWritePaths"] == "/var/lib/itaudit" and svc["UMask"] == "0077"
+    assert " agent -c /etc/itaudit/config.toml" in svc["ExecStart"]
+
+
+def test_systemd_units_verify() -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed")
+    assert _unit("itaudit-scan.timer")["Timer"]["OnCalendar"] == "*-*-* 02:00:00"
+    for name in ("itaudit-agent.service", "itaudit-scan.service", "itaudit-scan.timer"):
+        res = subprocess.run(["systemd-analyze", "verify", str(CONTRIB / name)], capture_output=True, text=True,
+                             timeout=60)
+        # The venv path does not exist on a build machine; anything else is a real error.
+        problems = [line for line in (res.stdout + res.stderr).splitlines()
+                    if line.strip() and "is not executable" not in line]
+        assert not problems, problems
