@@ -127,12 +127,13 @@ def main() -> int:
     os.environ["ITAUDIT_EVAL_COMMUNITY"] = "public"
     cred = SNMPCredential("eval", version="v2c", community_env="ITAUDIT_EVAL_COMMUNITY")
     ctx = CollectContext(city_id="eval", credentials={"eval": cred}, timeout=20, concurrency=16)
-    fleet = SNMPFleet(args.corpus, names=names, base_address=args.base_address, port=args.port, v3=False)
+    fleet = SNMPFleet(args.corpus, names=names, base_address=args.base_address, port=args.port, v3=False,
+                      ready_timeout=180)
     with fleet:
         targets = [Target(d.address, "snmp", port=d.port, name=d.name, credential="eval")
                    for d in fleet.devices.values()]
         t0 = time.monotonic()
-        collector = SNMPCollector(exposure=args.exposure)
+        collector = SNMPCollector(exposure=args.exposure, request_timeout=3, retries=2)
         results = {r.target.name: r for r in collector.collect_many(targets, ctx)}
         wall = time.monotonic() - t0
 

@@ -545,7 +545,9 @@ class Agent:
         extra = {"city": city.id}
         store = Store(city.database)
         try:
-            paths = _write_report("monthly", city, store, out_dir, MONTHLY_FORMATS, as_of=today, month=month)
+            # The PDF costs a headless browser run: made when it is mailed (the default).
+            formats = tuple(f for f in MONTHLY_FORMATS if f != "pdf" or "pdf" in city.delivery.attach)
+            paths = _write_report("monthly", city, store, out_dir, formats, as_of=today, month=month)
             plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=today)
         finally:
             store.close()

@@ -67,6 +67,27 @@ def cli(log_format: str | None, verbose: int) -> None:
     setup_logging(log_format or "text", logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
 
+# --- init --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False), default="itaudit.toml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a starter config (every key documented) to PATH, readable by you only."""
+    from importlib.resources import files
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; use --force to overwrite")
+    text = files("itaudit").joinpath("data/config.example.toml").read_text(encoding="utf-8")
+    fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    console.print(f"wrote {target}: edit the city, credentials and targets, then run "
+                  f"'itaudit scan -c {target}'")
+
+
 # --- scan --------------------------------------------------------------------------
 
 

@@ -139,3 +139,15 @@ def test_cli_exit_code_2_names_key(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 2
     assert "settings.concurency" in proc.stderr and str(path) in proc.stderr
+
+
+def test_init_writes_a_private_valid_starter_config(tmp_path: Path) -> None:
+    path = tmp_path / "itaudit.toml"
+    proc = subprocess.run([sys.executable, "-m", "itaudit.cli", "init", str(path)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert path.stat().st_mode & 0o077 == 0
+    assert load(path, env={}).cities
+    again = subprocess.run([sys.executable, "-m", "itaudit.cli", "init", str(path)], capture_output=True, text=True,
+                           cwd=ROOT)
+    assert again.returncode == 2 and "exists" in again.stderr

@@ -27,7 +27,7 @@ def _city(cid: str, *, credential: str | None = None) -> str:
         cid, name=f"City of {cid.title()}",
         credentials={f"{cid}-servers": {"type": "ssh", "username": f"{cid}-audit",
                                         "password_env": f"{cid.upper()}_SSH_PW"}},
-        delivery={"recipients": [f"manager@{cid}.example.org"]},
+        delivery={"recipients": [f"manager@{cid}.example.org"], "attach": ["xlsx", "json"]},
         schedule={"scan": "daily", "report_day": 1},
         targets=[local_target(f"{cid}-city-hall"),
                  {"address": REFUSED_SSH_HOST, "port": 2222, "protocol": "ssh", "credential": cred,

@@ -72,6 +72,7 @@ class SNMPFleet:
     names: list[str] | None = None
     v3: bool = True
     log_file: Path | None = None
+    ready_timeout: float = 60.0
     devices: dict[str, SimDevice] = field(default_factory=dict, init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
@@ -170,9 +171,11 @@ class SNMPFleet:
             self._tmp = None
 
     def __enter__(self) -> SNMPFleet:
+        if self._proc is not None:
+            return self  # already started (and waited for) by the caller
         self.start()
         try:
-            self.wait_ready()
+            self.wait_ready(self.ready_timeout)
         except BaseException:
             self.stop()
             raise
