@@ -68,7 +68,7 @@ def main() -> int:
         full_cpu, full_wall = measure(lambda: list(full.collect_many(targets, ctx)), args.runs)
         trips = [int(r.facts.evidence.get("snmp_round_trips", 0)) for r in ident.collect_many(targets, ctx)]
 
-    print(f"{n} device collections ({n // args.repeat} simulated devices x {args.repeat}), best of {args.runs} runs, client CPU only")
+    print(f"{n} collections ({n // args.repeat} devices x {args.repeat}), best of {args.runs} runs, client CPU only")
     print(f"  baseline (1 GET sysDescr)  {1000 * base_cpu / n:6.2f} ms/device  wall {base_wall:5.2f}s")
     print(f"  identify                   {1000 * id_cpu / n:6.2f} ms/device  wall {id_wall:5.2f}s"
           f"  x{id_cpu / base_cpu:4.1f} baseline  round trips/device {sum(trips) / n:.1f}")

@@ -43,6 +43,7 @@ ENT_COLUMNS = {
 IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
 HR_DEVICE_DESCR = "1.3.6.1.2.1.25.3.2.1.3"
+ENT_CLASS = ENT + ".5"
 ETHERNET_TYPES = {6, 62, 117, 69}  # ethernetCsmacd, fastEther, gigabitEthernet, fastEtherFX
 ENTERPRISES = "1.3.6.1.4.1."
 
@@ -183,10 +184,36 @@ def plan(system: Mapping[str, Any]) -> Plan:
             gets += list(clause.get("match", {}))
             gets += clause.get("has", [])
         extra_walks += rule.get("walk", [])
-    walks = [f"{ENT}.{n}" for n in ENT_COLUMNS.values()] + [HR_DEVICE_DESCR]
-    walks += [w for w in dict.fromkeys(extra_walks) if w not in walks]
-    return Plan(list(dict.fromkeys(g for g in gets if g not in SYS.values())), walks,
-                [IF_TYPE, IF_HIGH_SPEED])
+    # ENTITY-MIB: walk only entPhysicalClass to find the chassis, then GET that row
+    # (``entity_row_oids``): a tenth of the varbinds of walking every column.
+    walks = [ENT_CLASS] + [w for w in dict.fromkeys(extra_walks) if w != ENT_CLASS]
+    return Plan(list(dict.fromkeys(g for g in gets if g not in SYS.values())), walks, [IF_TYPE])
+
+
+def chassis_candidates(snap: Mapping[str, Any], limit: int = 2) -> list[str] | None:
+    """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3), else the first row.
+
+    None when the agent has no entPhysicalClass column at all (then walk a few columns).
+    """
+    prefix = ENT_CLASS + "."
+    rows = sorted(((_index_key(o[len(prefix):]), o[len(prefix):], v) for o, v in snap.items()
+                   if o.startswith(prefix)), key=lambda r: r[0])
+    if not rows:
+        return None
+    chassis = [idx for _, idx, cls in rows if cls == 3][:limit]
+    return chassis or [rows[0][1]]
+
+
+def entity_row_oids(indexes: list[str]) -> list[str]:
+    """The ENTITY-MIB columns we use, for the given rows."""
+    return [f"{ENT}.{n}.{idx}" for idx in indexes for n in ENT_COLUMNS.values() if n != 5]
+
+
+ENTITY_FALLBACK_WALK = [f"{ENT}.{ENT_COLUMNS[c]}" for c in ("descr", "software", "serial", "model")]
+
+
+def _index_key(idx: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in idx.split(".") if x.isdigit())
 
 
 # --- identification ------------------------------------------------------------------

@@ -314,6 +314,7 @@ class SNMPCollector(Collector):
     exposure_timeout: float = 1.0
     entity_rows: int = 10  # the chassis row comes first or nearly (stack, chassis, ...)
     if_rows: int = 256
+    if_speeds: bool = False  # also walk ifHighSpeed (port speeds): more varbinds
     default_port: int = 161
 
     # --- public API --------------------------------------------------------------------
@@ -401,13 +402,19 @@ class SNMPCollector(Collector):
         exposure_task = None
         if self.exposure:
             exposure_task = asyncio.ensure_future(self._exposure(engine, target, cred, auth))
+        if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if self.if_speeds else [])
         try:
             scalars, rows, if_rows = await asyncio.gather(
                 session.get(plan.gets),
                 session.walk(plan.walks, self.entity_rows),
-                session.walk(plan.if_walks, self.if_rows),
+                session.walk(if_walks, self.if_rows),
             )
             rows.update(if_rows)
+            chassis = fingerprint.chassis_candidates(rows)
+            if chassis is not None:
+                rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+            else:  # no entPhysicalClass: a few rows of the useful columns instead
+                rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
             partial = None
         except _NoAnswer:
             scalars, rows, partial = {}, {}, "device stopped answering after the system group"
@@ -538,3 +545,34 @@ def _shutdown(loop: asyncio.AbstractEventLoop, engines: _Engines) -> None:
         loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
+
+
+# --- discovery probe (issue 9; owned by the discovery helper) ---------------------------
+
+
+class SysObjectIDProbe:
+    """One SNMP GET of sysObjectID per address, on the caller's asyncio loop (discovery).
+
+    One request, no retry: a sweep counts packets. Secrets are read at use by ``make_auth``.
+    Call ``close()`` on the same loop when the sweep ends.
+    """
+
+    def __init__(self) -> None:
+        self._engines = _Engines()
+
+    async def get(self, address: str, port: int, cred: SNMPCredential, timeout: float) -> str | None:
+        """sysObjectID as a dotted string, or None (no answer, refused, or no such object)."""
+        try:
+            auth = make_auth(cred)
+            transport = await UdpTransportTarget.create((address, port), timeout=timeout, retries=0)
+            vals = await _Session(self._engines, auth, transport).get([SYSTEM_OIDS[1]])
+        except (_NoAnswer, CollectError, ConfigError):
+            return None
+        value = vals.get(SYSTEM_OIDS[1])
+        return clip(str(value), 200) if value is not None else None
+
+    def close(self) -> None:
+        """Close the engines' sockets (pending pysnmp timers are cancelled with the loop)."""
+        self._engines.close()
+
+# --- end of the discovery probe block ----------------------------------------------------

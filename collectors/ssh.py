@@ -144,7 +144,15 @@ class SSHCollector(Collector):
             if why == "timeout":
                 raise CollectTimeout(f"probe sent nothing within {ctx.timeout:g} s")
             raise ProtocolError("the probe produced no output")
+        if b"=== ITAUDIT " not in data[:4096] and b"=== SECTION " not in data:
+            # Not a shell that runs our probe (restricted CLI, wrong platform): say what it said.
+            first = decode_output(data[:300]).strip().splitlines()
+            raise ProtocolError(f"the {platform} probe did not run: {clip(first[0] if first else '', 200)}")
         facts = parse_probe(data, platform)
+        # Our clock, not the device's (which may be wrong); the device's stays as evidence.
+        if facts.collected_at:
+            facts.add_evidence("device-clock", facts.collected_at)
+        facts.collected_at = started
         facts.identity.address = target.address
         facts.identity.ssh_host_key = host_fp
         facts.add_evidence("ssh-banner", banner)
@@ -267,7 +275,10 @@ def _authenticate(transport: paramiko.Transport, cred: SSHCredential, deadline: 
         def answer(title, instructions, prompts):  # type: ignore[no-untyped-def]
             return [password or "" for _ in prompts]
 
-        if attempt("keyboard-interactive", lambda: transport.auth_interactive(cred.username, answer)):
+        # Servers that take passwords only through PAM's keyboard-interactive method
+        # reject "password" as a type; a wrong password is not retried another way.
+        if allowed is not None and "password" not in allowed and attempt(
+                "keyboard-interactive", lambda: transport.auth_interactive(cred.username, answer)):
             return
     methods = ", ".join(dict.fromkeys(tried)) or "none configured"
     raise AuthError(f"authentication failed for user {cred.username!r} (tried: {methods})")

@@ -447,6 +447,8 @@ class Agent:
                 elif summary.failed:
                     code = max(code, 3)
                 local = self._local_now(ZoneInfo(city.timezone)).date()
+                if self.stop.is_set():
+                    break
                 if report or (city.schedule.report
                               and local == report_date(local.year, local.month, city.schedule.report_day)):
                     self.monthly(city.id)
@@ -459,6 +461,8 @@ class Agent:
     # jobs ----------------------------------------------------------------------------
 
     def _job(self, city_id: str, what: str) -> None:
+        if self.stop.is_set():  # stopping: nothing new starts
+            return
         # A job that raises would end schedule's run_pending and the agent with it.
         try:
             if what == "scan":
@@ -622,10 +626,10 @@ def _write_report(name: str, city: CityConfig, store: Store, out_dir: Path, form
 # --- status ---------------------------------------------------------------------------
 
 
-def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str, str] | None = None
-           ) -> dict[str, Any]:
+def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str, str] | None = None,
+           city_ids: list[str] | None = None) -> dict[str, Any]:
     """What ``itaudit agent --status`` shows: running agent, next runs, last scan and email per city."""
-    agent = Agent(config_path, clock=clock, env=env)
+    agent = Agent(config_path, clock=clock, env=env, city_ids=city_ids)
     pid = agent.lock.holder()
     cities = []
     nexts = agent.next_runs()
@@ -666,7 +670,7 @@ def format_status(doc: dict[str, Any]) -> str:
     for c in doc["cities"]:
         lines.append(f"{c['city']} ({c['name']}, {c['timezone']})")
         for n in c["next"]:
-            when = dt.datetime.fromisoformat(n["when"])
+            when = dt.datetime.fromisoformat(n["when"]).astimezone(ZoneInfo(c["timezone"]))
             lines.append(f"  next {n['what']}: {when:%Y-%m-%d %H:%M %Z}")
         s = c["last_scan"]
         if s is None:

@@ -338,7 +338,7 @@ def agent_cmd(ctx: click.Context, config_path: str, city_ids: tuple[str, ...], s
     from itaudit.agent import Agent, format_status, status
 
     if show_status:
-        doc = status(config_path)
+        doc = status(config_path, city_ids=list(city_ids) or None)
         click.echo(json.dumps(doc, indent=2) if as_json else format_status(doc))
         return
     agent = Agent(config_path, dry_run=dry_run, echo=click.echo, city_ids=list(city_ids) or None)
@@ -346,7 +346,7 @@ def agent_cmd(ctx: click.Context, config_path: str, city_ids: tuple[str, ...], s
     parent = ctx.parent.params if ctx.parent else {}
     level = logging.getLogger("itaudit").level
     setup_logging(parent.get("log_format") or agent.cfg.settings.log_format,
-                  min(level, logging.INFO) if level else logging.INFO)
+                  min(level, logging.INFO) if level else logging.INFO, stream=sys.stdout)
     agent.install_signals()
     sys.exit(agent.run_once(report=force_report) if once else agent.run())
 
@@ -376,6 +376,51 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
         console.print(str(p))
 
 # --- end of the agent block ------------------------------------------------------------
+
+
+# --- discover (issue 9; owned by the discovery helper) --------------------------------
+
+
+@cli.command("discover")
+@config_option
+@city_option
+@click.option("--force", is_flag=True, help="Sweep overlapping or enormous ranges anyway (never outside the config).")
+@json_option
+@click.argument("cidrs", nargs=-1, metavar="[CIDR ...]")
+def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bool, cidrs: tuple[str, ...]) -> None:
+    """Sweep the city's configured ranges; list what answered, managed or not."""
+    from rich.markup import escape
+
+    from itaudit.discover import plan_sweep, run_discovery
+
+    cfg = _config(config_path)
+    city = cfg.city(city_id)
+    plan = plan_sweep(city, cidrs, force=force)
+    if not as_json:
+        err.print(f"{city.id}: sweeping {len(plan.addresses)} addresses in {', '.join(plan.ranges)} "
+                  f"at {city.discovery.rate:g} probes/s")
+    result = run_discovery(cfg, city, plan)
+    keys = ("address", "open_ports", "snmp_sysobjectid", "ssh_banner", "managed", "protocol", "port",
+            "credential", "device_id", "guess")
+    if as_json:
+        click.echo(json.dumps({
+            "city": city.id, "discovery_id": result.discovery_id, "ranges": plan.ranges,
+            "addresses": len(plan.addresses), "auto_add": city.discovery.auto_add,
+            "sightings": [{k: s.get(k) for k in keys} for s in result.sightings],
+            "register": result.register}, indent=2))
+        return
+    table = Table("address", "status", "open ports", "what it is")
+    for s in result.sightings:
+        status = f"managed ({s['protocol']})" if s["managed"] else "[yellow]found, not managed[/]"
+        what = s["ssh_banner"] or (f"sysObjectID {s['snmp_sysobjectid']}" if s["snmp_sysobjectid"] else "")
+        # Banners are device-supplied text: never let them act as rich markup.
+        table.add_row(s["address"], status, ", ".join(map(str, s["open_ports"])), escape(what or s["guess"] or ""))
+    console.print(table)
+    console.print(f"{len(result.sightings)} answered: {len(result.managed)} reachable with the city's "
+                  f"credentials, {len(result.unmanaged)} found, not managed"
+                  + (" (auto_add: managed ones join the next scan)" if city.discovery.auto_add else ""))
+
+# --- end of the discover block -----------------------------------------------------------
 
 
 def main() -> None:

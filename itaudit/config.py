@@ -93,6 +93,21 @@ _EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """``[cities.<id>.discovery]``: which ranges to sweep and how gently (issue 9)."""
+
+    ranges: tuple[str, ...] = ()  # CIDR blocks (or single addresses) the city owns
+    exclude: tuple[str, ...] = ()
+    ports: tuple[int, ...] = (22, 23, 80, 443, 445, 3389, 5985, 5986, 9100)
+    snmp_port: int = 161
+    rate: float = 50.0  # probes per second
+    concurrency: int = 32
+    timeout: float = 1.0  # per probe, seconds
+    auto_add: bool = False  # add devices reachable with the city's credentials to the next scan
+    max_addresses: int = 4096  # larger sweeps need --force
+
+
 @dataclass
 class CityConfig:
     id: str
@@ -107,6 +122,7 @@ class CityConfig:
     timezone: str = "UTC"
     schedule: Schedule = field(default_factory=Schedule)
     delivery: Delivery = field(default_factory=Delivery)
+    discovery: Discovery = field(default_factory=Discovery)
 
 
 @dataclass
@@ -195,7 +211,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts", "schedule", "delivery"})
+                       "departments", "known_hosts", "schedule", "delivery", "discovery"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         try:
@@ -222,6 +238,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         city.targets = _targets(v, ct, k, city, Target)
         city.schedule = _schedule(v, ct, k)
         city.delivery = _delivery(v, ct, k)
+        city.discovery = _discovery(v, ct, k)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
@@ -449,6 +466,43 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
                           path=v.path) from None
     return Delivery(recipients=_addresses(v, d, "recipients", dk), cc=_addresses(v, d, "cc", dk),
                     subject=subject, attach=tuple(attach))
+
+
+def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
+    """``[cities.<id>.discovery]``: sweep ranges, ports and pace; each value checked here."""
+    dk = f"{k}.discovery"
+    d = v.table(ct, "discovery", k)
+    v.keys(d, dk, {"ranges", "exclude", "ports", "snmp_port", "rate", "concurrency", "timeout", "auto_add",
+                   "max_addresses"})
+    for key in ("ranges", "exclude"):
+        for i, r in enumerate(v.str_list(d, key, dk)):
+            try:
+                ipaddress.ip_network(r, strict=False)
+            except ValueError:
+                raise ConfigError(f"not an address range: {r!r} (use CIDR like \"10.1.0.0/24\")",
+                                  key=f"{dk}.{key}[{i}]", path=v.path) from None
+    ports = d.get("ports", list(Discovery.ports))
+    if not isinstance(ports, list) or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
+                                              for p in ports):
+        raise ConfigError("must be a list of port numbers 1-65535", key=f"{dk}.ports", path=v.path)
+    out = Discovery(
+        ranges=tuple(v.str_list(d, "ranges", dk)), exclude=tuple(v.str_list(d, "exclude", dk)),
+        ports=tuple(dict.fromkeys(ports)), snmp_port=v.opt(d, "snmp_port", int, dk, 161),
+        rate=float(v.opt(d, "rate", (int, float), dk, 50)), concurrency=v.opt(d, "concurrency", int, dk, 32),
+        timeout=float(v.opt(d, "timeout", (int, float), dk, 1.0)), auto_add=v.opt(d, "auto_add", bool, dk, False),
+        max_addresses=v.opt(d, "max_addresses", int, dk, 4096),
+    )
+    if not 0 < out.snmp_port < 65536:
+        raise ConfigError("must be 1-65535", key=f"{dk}.snmp_port", path=v.path)
+    if not 0 < out.rate <= 10000:
+        raise ConfigError("must be between 0 and 10000 probes per second", key=f"{dk}.rate", path=v.path)
+    if not 1 <= out.concurrency <= 1024:
+        raise ConfigError("must be between 1 and 1024", key=f"{dk}.concurrency", path=v.path)
+    if not 0 < out.timeout <= 30:
+        raise ConfigError("must be between 0 and 30 seconds", key=f"{dk}.timeout", path=v.path)
+    if out.max_addresses < 1:
+        raise ConfigError("must be at least 1", key=f"{dk}.max_addresses", path=v.path)
+    return out
 
 
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,12 +27,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def setup_logging(fmt: str = "text", level: int = logging.WARNING) -> None:
-    """Configure the ``itaudit`` logger once; later calls replace the handler."""
+def setup_logging(fmt: str = "text", level: int = logging.WARNING, stream: Any = None) -> None:
+    """Configure the ``itaudit`` logger once; later calls replace the handler.
+
+    Commands log to stderr so their stdout stays clean for ``--json``; the agent, a daemon
+    with no other output, logs to stdout where journald and log shippers expect it.
+    """
     logger = logging.getLogger("itaudit")
     for h in list(logger.handlers):
         logger.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

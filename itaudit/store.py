@@ -27,7 +27,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> str:
@@ -85,7 +85,29 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
     db["findings"].create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1}
+# --- discovery (issue 9; owned by the discovery helper) -------------------------------
+
+
+def _migrate_v2(db: sqlite_utils.Database) -> None:
+    """Discovery sweeps and what each responding address answered (issue 9)."""
+    db["discoveries"].create(
+        {"id": int, "city_id": str, "started_at": str, "finished_at": str, "status": str, "ranges": str,
+         "n_addresses": int, "n_responding": int, "n_managed": int, "n_unmanaged": int},
+        pk="id", if_not_exists=True,
+    )
+    # One row per responding address per sweep. ``managed``: reachable with the city's
+    # credentials (``protocol``/``port``/``credential`` say how); else "found, not managed".
+    db["sightings"].create(
+        {"id": int, "discovery_id": int, "address": str, "seen_at": str, "open_ports": str,
+         "snmp_sysobjectid": str, "ssh_banner": str, "ssh_host_key": str, "managed": int, "protocol": str,
+         "port": int, "credential": str, "device_id": int, "guess": str},
+        pk="id", foreign_keys=[("discovery_id", "discoveries", "id")], if_not_exists=True,
+    )
+    db["sightings"].create_index(["address", "discovery_id"], if_not_exists=True)
+    db["sightings"].create_index(["discovery_id"], if_not_exists=True)
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
 
 
 class Store:
@@ -395,8 +417,9 @@ class Store:
         return list(self.db.query("select * from observations where scan_id = ?", [scan_id]))
 
     # --- report queries (reports helper) ----------------------------------------------
-    # Read-only queries for reports/. They aggregate in SQL so a 5,000-device city with
-    # two years of monthly history still renders in well under a second.
+    # Read-only queries for reports/. They aggregate in SQL and reach observations through
+    # the (device_id, scan_id) index, so a 5,000-device city with two years of monthly
+    # history renders in about a second.
 
     def report_scans(self) -> list[ScanInfo]:
         """Every finished scan (complete or incomplete), oldest first."""
@@ -427,75 +450,72 @@ class Store:
                                       "and f.last_scan_id <= ?", [after_scan_id, upto_scan_id]))
         return {"new": new, "resolved": resolved}
 
-    def scan_measures(self, scan_id: int, groups: dict[str, list[str]],
-                      weights: dict[str, float]) -> dict[str, float]:
-        """Per-scan device counts for the KPI scorecard, aggregated in SQL.
+    def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
+                             weights: dict[str, float]) -> dict[int, list[tuple[Any, ...]]]:
+        """Per scan, one row per device checked: (device_id, penalty, critical, then for each
+        group of check IDs: known, fail).
 
-        For each group of check IDs: how many devices have a known verdict (pass or fail)
-        and how many fail any of them. Also: devices checked, devices with a critical
-        failure, and the mean device score (100 minus severity ``weights`` of failures).
-        """
-        cols, args = [], []
-        for name, ids in groups.items():
-            marks = ",".join("?" * len(ids)) or "''"
-            cols.append(f"max(case when check_id in ({marks}) and status in ('pass','fail') "
-                        f"then 1 else 0 end) as {name}_known")
-            args += ids
-            cols.append(f"max(case when check_id in ({marks}) and status = 'fail' then 1 else 0 end)"
-                        f" as {name}_fail")
-            args += ids
-        wcase = " ".join("when ? then ?" for _ in weights)
-        for sev, w in weights.items():
-            args += [sev, w]
-        cols.append(f"sum(case when status = 'fail' then (case severity {wcase} else 0 end) else 0 end)"
-                    " as penalty")
-        cols.append("max(case when status = 'fail' and severity = 'critical' then 1 else 0 end) as crit")
-        outer = ["count(*) as checked", "sum(crit) as critical",
-                 "avg(100.0 - min(100.0, penalty)) as score"]
-        for name in groups:
-            outer += [f"sum({name}_known) as {name}_known", f"sum({name}_fail) as {name}_fail"]
-        sql = (f"select {', '.join(outer)} from (select device_id, {', '.join(cols)} "  # noqa: S608
-               "from check_results where scan_id = ? group by device_id)")
-        row = self.db.execute(sql, [*args, scan_id]).fetchone()
-        names = ["checked", "critical", "score"] + [f"{n}_{k}" for n in groups for k in ("known", "fail")]
-        return {k: (v or 0) for k, v in zip(names, row, strict=True)}
-
-    def device_penalties(self, scan_id: int, weights: dict[str, float]) -> dict[int, float]:
-        """Per device checked in ``scan_id``: the severity points of its failed checks (0 when none)."""
-        wcase = " ".join("when ? then ?" for _ in weights)
-        args: list[Any] = [x for sev, w in weights.items() for x in (sev, w)]
-        sql = (f"select device_id, sum(case when status = 'fail' then (case severity {wcase} else 0 end) "  # noqa: S608
-               "else 0 end) from check_results where scan_id = ? group by device_id")
-        rows = self.db.execute(sql, [*args, scan_id]).fetchall()
-        return {int(d): float(p or 0) for d, p in rows}
-
-    def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
-        """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then).
-
-        One query for all scans: SQLite builds a temporary index on observations.scan_id.
+        ``penalty`` sums ``weights`` (severity -> points) over the device's failed checks;
+        ``critical`` is 1 when one of them is critical; a group is "known" when one of its
+        checks passed or failed, and "fail" when one failed. One query for every scan.
         """
         if not scan_ids:
             return {}
-        marks = ",".join("?" * len(scan_ids))
-        fresh = dict(self.db.execute(
-            f"""select s.id, count(distinct o.device_id) from scans s
-                join scans x on x.as_of > date(s.as_of, ?) and x.as_of <= s.as_of and x.id <= s.id
-                 and x.status != 'running'
-                join observations o on o.scan_id = x.id
-                where o.status != 'error' and s.id in ({marks}) group by s.id""",  # noqa: S608 - marks only
-            [f"-{int(window_days)} days", *scan_ids]).fetchall())
-        known = dict(self.db.execute(
-            f"""select s.id, (select count(*) from devices d where d.first_seen is null
-                 or d.first_seen <= coalesce(s.finished_at, s.started_at)) from scans s
-                where s.id in ({marks})""", scan_ids).fetchall())  # noqa: S608 - marks only
-        return {i: (int(fresh.get(i, 0)), int(known.get(i, 0))) for i in scan_ids}
+        cols, args = [], []
+        wcase = " ".join("when ? then ?" for _ in weights)
+        for sev, w in weights.items():
+            args += [sev, w]
+        cols.append(f"sum(case when status = 'fail' then (case severity {wcase} else 0 end) else 0 end)")
+        cols.append("max(case when status = 'fail' and severity = 'critical' then 1 else 0 end)")
+        for ids in groups.values():
+            marks = ",".join("?" * len(ids)) or "''"
+            cols.append(f"max(case when check_id in ({marks}) and status in ('pass','fail') then 1 else 0 end)")
+            cols.append(f"max(case when check_id in ({marks}) and status = 'fail' then 1 else 0 end)")
+            args += [*ids, *ids]
+        sql = (f"select scan_id, device_id, {', '.join(cols)} from check_results "  # noqa: S608 - marks only
+               f"where scan_id in ({','.join('?' * len(scan_ids))}) group by scan_id, device_id")
+        out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in scan_ids}
+        for row in self.db.execute(sql, [*args, *scan_ids]):
+            out[row[0]].append(tuple(row[1:]))
+        return out
+
+    def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
+        """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then)."""
+        if not scan_ids:
+            return {}
+        scans = {r[0]: (r[1][:10], r[2] or "") for r in self.db.execute(
+            "select id, as_of, coalesce(finished_at, started_at) from scans where status != 'running'")}
+        ok_by_scan: dict[int, set[int]] = {}
+        lo = min(scan_ids)
+        window_start = {i: (dt.date.fromisoformat(scans[i][0]) - dt.timedelta(days=window_days)).isoformat()
+                        for i in scan_ids if i in scans}
+        earliest = min(window_start.values(), default="9999")
+        wanted = [i for i, (as_of, _) in scans.items() if i <= max(scan_ids) and as_of > earliest] or [lo]
+        # Driven from devices so SQLite walks the (device_id, scan_id) index, never the whole table.
+        for device_id, scan_id in self.db.execute(
+                f"select d.id, o.scan_id from devices d join observations o on o.device_id = d.id "  # noqa: S608
+                f"and o.scan_id in ({','.join('?' * len(wanted))}) where o.status != 'error'", wanted):
+            ok_by_scan.setdefault(scan_id, set()).add(device_id)
+        firsts = sorted((r[0] or "") for r in self.db.execute("select first_seen from devices"))
+        out = {}
+        for i in scan_ids:
+            if i not in scans:
+                out[i] = (0, 0)
+                continue
+            as_of, t = scans[i]
+            fresh: set[int] = set()
+            for j, (j_as_of, _) in scans.items():
+                if j <= i and window_start[i] < j_as_of <= as_of:
+                    fresh |= ok_by_scan.get(j, set())
+            out[i] = (len(fresh), sum(1 for f in firsts if f <= t))
+        return out
 
     def unreachable_devices(self, scan_id: int) -> list[dict[str, Any]]:
         """Devices whose collection failed in ``scan_id``, with the names a person knows them by."""
         return list(self.db.query(
             "select o.target, o.error_kind, o.error, d.name as device_name, d.hostname, d.address, d.kind, "
-            "d.department, d.last_success from observations o join devices d on d.id = o.device_id "
-            "where o.scan_id = ? and o.status = 'error' order by d.department, d.address", [scan_id]))
+            "d.department, d.last_success from devices d join observations o on o.device_id = d.id "
+            "and o.scan_id = ? where o.status = 'error' order by d.department, d.address", [scan_id]))
 
     def device_inventory(self) -> list[dict[str, Any]]:
         """Every device with the dates a refresh plan needs, taken from its latest facts."""
@@ -508,8 +528,97 @@ class Store:
                json_extract(o.facts, '$.software.release') as release,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version
                from devices d left join observations o on o.id =
-                 (select max(id) from observations where device_id = d.id and facts is not null)
+                 (select id from observations where device_id = d.id and facts is not null
+                  order by scan_id desc limit 1)
                order by d.id"""))
+
+    # --- end of report queries (reports helper) -----------------------------------------
+
+
+    # --- discovery (issue 9; owned by the discovery helper) ----------------------------
+    # Sweeps write through ``_insert``/``_update`` inside ``tx()`` like scans do: one
+    # transaction per responding address, so a killed sweep keeps what it recorded.
+
+    def begin_discovery(self, city_id: str, ranges: list[str], n_addresses: int, *, now: str | None = None) -> int:
+        """Open a discovery run over ``ranges`` (CIDR strings); return its id."""
+        with self.tx():
+            return self._insert("discoveries", {"city_id": city_id, "started_at": now or utcnow(),
+                                                "status": "running", "ranges": json.dumps(ranges),
+                                                "n_addresses": n_addresses, "n_responding": 0,
+                                                "n_managed": 0, "n_unmanaged": 0})
+
+    def record_sighting(self, discovery_id: int, sighting: dict[str, Any], *, now: str | None = None) -> int:
+        """Store what one responding address answered (one transaction); return the row id."""
+        values = {k: sighting.get(k) for k in ("address", "snmp_sysobjectid", "ssh_banner", "ssh_host_key",
+                                                "protocol", "port", "credential", "device_id", "guess")}
+        values.update({"discovery_id": discovery_id, "seen_at": now or utcnow(),
+                       "open_ports": json.dumps(sorted(sighting.get("open_ports") or [])),
+                       "managed": 1 if sighting.get("managed") else 0})
+        with self.tx():
+            return self._insert("sightings", values)
+
+    def finish_discovery(self, discovery_id: int, *, complete: bool = True, now: str | None = None) -> None:
+        """Close a discovery run with its counts."""
+        with self.tx():
+            n, managed = self.db.execute(
+                "select count(*), coalesce(sum(managed), 0) from sightings where discovery_id = ?",
+                [discovery_id]).fetchone()
+            self._update("discoveries", discovery_id, {
+                "finished_at": now or utcnow(), "status": "complete" if complete else "incomplete",
+                "n_responding": n, "n_managed": managed, "n_unmanaged": n - managed})
+
+    def discoveries(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent discovery runs, newest first."""
+        return list(self.db.query("select * from discoveries order by id desc limit ?", [limit]))
+
+    def sightings(self, discovery_id: int) -> list[dict[str, Any]]:
+        """What each responding address answered in one run (``open_ports`` decoded)."""
+        rows = list(self.db.query("select * from sightings where discovery_id = ? order by id", [discovery_id]))
+        for r in rows:
+            r["open_ports"] = json.loads(r["open_ports"] or "[]")
+            r["managed"] = bool(r["managed"])
+        return rows
+
+    def device_for_sighting(self, address: str, ssh_host_key: str | None = None) -> dict[str, Any] | None:
+        """The known device behind a sighting: SSH host key first (DHCP moves it), then address."""
+        if ssh_host_key:
+            rows = list(self.db.query("select * from devices where ssh_host_key = ? order by last_seen desc "
+                                      "limit 1", [ssh_host_key]))
+            if rows:
+                return rows[0]
+        rows = list(self.db.query("select * from devices where address = ? order by last_seen desc limit 1",
+                                  [address]))
+        return rows[0] if rows else None
+
+    def discovered_candidates(self) -> list[dict[str, Any]]:
+        """Managed sightings of the latest complete discovery: reachable with a city credential."""
+        row = self.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
+        if not row or row[0] is None:
+            return []
+        return [r for r in self.sightings(int(row[0])) if r["managed"] and r["protocol"]]
+
+    def inventory_completeness(self, as_of: dt.date) -> tuple[int, int]:
+        """KPI for the monthly summary: ``(managed, found_not_managed)`` as of a date.
+
+        ``managed``: devices in the inventory (first seen by then). ``found_not_managed``:
+        addresses that answered the latest discovery finished by then and match no device.
+        """
+        end = (as_of + dt.timedelta(days=1)).isoformat()
+        managed = self.db.execute("select count(*) from devices where first_seen is null or first_seen < ?",
+                                  [end]).fetchone()[0]
+        if "discoveries" not in self.db.table_names():
+            return int(managed), 0
+        row = self.db.execute("select max(id) from discoveries where status = 'complete' and finished_at < ?",
+                              [end]).fetchone()
+        if not row or row[0] is None:
+            return int(managed), 0
+        unmanaged = self.db.execute(
+            "select count(distinct s.address) from sightings s where s.discovery_id = ? and s.device_id is null "
+            "and s.address not in (select address from devices where address is not null "
+            "and (first_seen is null or first_seen < ?))", [row[0], end]).fetchone()[0]
+        return int(managed), int(unmanaged)
+
+    # --- end of the discovery block -----------------------------------------------------
 
 
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",

@@ -173,25 +173,23 @@ def _pct(num: float, den: float) -> float | None:
 
 
 def _measures(
-    store: Store,
     scan: ScanInfo,
-    weights: dict[str, float],
-    freshness: dict[int, tuple[int, int]] | None = None,
-    device_weights: dict[int, float] | None = None,
+    rows: list[tuple[Any, ...]],
+    freshness: tuple[int, int],
+    device_weights: dict[int, float],
 ) -> dict[str, Any]:
-    m = store.scan_measures(scan.id, KPI_CHECKS, weights)
+    """One month's scorecard figures from the per-device rows of its report scan."""
+    checked = len(rows)
     # City score as itaudit.score defines it: the mean of device scores, where a device loses
     # its failed checks' severity points times its criticality weight, floored at 0.
-    pen = store.device_penalties(scan.id, weights)
-    dw = device_weights or {}
-    if pen:
-        m["score"] = sum(100.0 - min(100.0, p * dw.get(d, 1.0)) for d, p in pen.items()) / len(pen)
-    if freshness is None or scan.id not in freshness:
-        freshness = store.inventory_freshness([scan.id])
-    fresh, known = freshness[scan.id]
-    checked = m["checked"]
+    score = sum(100.0 - min(100.0, r[1] * device_weights.get(r[0], 1.0)) for r in rows) / checked if checked else None
+    m: dict[str, int] = {"critical": sum(r[2] for r in rows)}
+    for g, name in enumerate(KPI_CHECKS):
+        m[f"{name}_known"] = sum(r[3 + 2 * g] for r in rows)
+        m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
+    fresh, known = freshness
     return {
-        "score": round(m["score"], 1) if checked else None,
+        "score": round(score, 1) if score is not None else None,
         "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
         "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
         "patched": _pct(m["patched_known"] - m["patched_fail"], m["patched_known"]),
@@ -210,9 +208,35 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "is due for replacement (older than the city's refresh age)",
         "are due for replacement (older than the city's refresh age)",
     ),
+    "HW-002": (
+        "falls due for replacement by the end of next fiscal year",
+        "fall due for replacement by the end of next fiscal year",
+    ),
+    "HW-003": ("is of unknown age, so it cannot be planned for", "are of unknown age, so they cannot be planned for"),
     "HW-004": (
         "cannot run a supported operating system, so it must be replaced",
         "cannot run a supported operating system, so they must be replaced",
+    ),
+    "HW-005": ("has a UPS battery past its replacement date", "have UPS batteries past their replacement date"),
+    "EOL-001": (
+        "runs unsupported software that no longer receives security fixes",
+        "run unsupported software that no longer receives security fixes",
+    ),
+    "EOL-002": (
+        "runs software that stops receiving security fixes within a year",
+        "run software that stops receiving security fixes within a year",
+    ),
+    "EOL-003": ("runs on paid extended support", "run on paid extended support"),
+    "PATCH-001": ("is missing security updates", "are missing security updates"),
+    "PATCH-002": ("has not been patched within the city's policy", "have not been patched within the city's policy"),
+    "PATCH-003": (
+        "has waited too long for a restart to finish updating",
+        "have waited too long for a restart to finish updating",
+    ),
+    "PATCH-004": ("has automatic updates turned off", "have automatic updates turned off"),
+    "SEC-001": (
+        "answered with a changed identity key, which can mean an impostor",
+        "answered with changed identity keys, which can mean an impostor",
     ),
     "EOL": (
         "runs unsupported software that no longer receives security fixes",
@@ -255,15 +279,11 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
             Risk(
                 check_id=check_id,
                 title=worst["title"] or check_id,
-                sentence=risk_sentence(
-                    check_id, worst["title"] or check_id, len({r["device_id"] for r in rows})
-                ),
+                sentence=risk_sentence(check_id, worst["title"] or check_id, len({r["device_id"] for r in rows})),
                 severity=worst["severity"],
                 devices=len({r["device_id"] for r in rows}),
                 cost=cost,
-                cost_kind=" + ".join(
-                    sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]})
-                )
+                cost_kind=" + ".join(sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]}))
                 or "operating",
                 budget_lines=[budget_line_label(city, a) for a, _ in lines.most_common() if a] or [],
                 examples=sorted({device_label(r) for r in rows})[:3],
@@ -290,10 +310,7 @@ def _score_words(score: float | None, prev: float | None, prev_label: str | None
 
 def _changes(rows: list[dict[str, Any]]) -> list[Change]:
     rows = sorted(rows, key=lambda r: (-SEVERITY_RANK.get(r["severity"], 0), r["check_id"], device_label(r)))
-    return [
-        Change(device=device_label(r), title=r["title"] or r["check_id"], severity=r["severity"])
-        for r in rows
-    ]
+    return [Change(device=device_label(r), title=r["title"] or r["check_id"], severity=r["severity"]) for r in rows]
 
 
 def build_monthly(
@@ -318,9 +335,7 @@ def build_monthly(
         before = [s for s in scans if s.as_of[:10] < month + "-01"]
         rep.last_scan_date = before[-1].as_of[:10] if before else None
         rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + (
-            f" The last scan was on {rep.last_scan_date}."
-            if rep.last_scan_date
-            else " No scan has been run yet."
+            f" The last scan was on {rep.last_scan_date}." if rep.last_scan_date else " No scan has been run yet."
         )
         return rep
 
@@ -337,16 +352,20 @@ def build_monthly(
     freshness = store.inventory_freshness(sorted(ids))
     policy = getattr(city, "policy", None)
     dweights: dict[int, float] = {}
-    for device_id, crit in store.db.execute(
-        "select id, criticality from devices where criticality is not null"
-    ):
+    for device_id, crit in store.db.execute("select id, criticality from devices where criticality is not null"):
         dweights[int(device_id)] = criticality_weight(policy, json.loads(crit) if crit else [])
-    trend = {m: _measures(store, s, weights, freshness, dweights) if s else None for m, s in picked.items()}
+    per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
+
+    def measures(s: ScanInfo) -> dict[str, Any]:
+        return _measures(s, per_device[s.id], freshness[s.id], dweights)
+
+    trend = {m: measures(s) if s else None for m, s in picked.items()}
     now = trend[month]
     assert now is not None
-    prev = _measures(store, prev_scan, weights, freshness, dweights) if prev_scan else None
+    prev = measures(prev_scan) if prev_scan else None
 
-    rep.devices_checked = int(now["checked"])
+    # Devices we collected facts from in the report scan (a failed target may still get verdicts).
+    rep.devices_checked = int(scan.n_ok)
     rep.devices_total = int(now["devices_known"])
     rep.score = now["score"]
     rep.prev_score = prev["score"] if prev else None
@@ -366,9 +385,7 @@ def build_monthly(
     rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
     rep.total_cost = sum(lines.values())
     sev = Counter(r["severity"] for r in open_rows)
-    rep.score_why = [
-        f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]
-    ]
+    rep.score_why = [f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]]
 
     targets = _kpi_targets(city)
     labels = [month_label(m)[:3] for m in months]
@@ -414,9 +431,7 @@ def build_monthly(
     from reports.plan import build_plan  # the plan module renders too; import it only when needed
 
     plan = build_plan(city, store, as_of=as_of)
-    rep.plan = [
-        (f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)
-    ]
+    rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
     return rep
 

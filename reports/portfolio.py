@@ -191,8 +191,12 @@ def peer_lines(col: CityColumn, peers: list[CityColumn], *, similar: str) -> lis
         beaten = sum(1 for v in theirs if (mine < v if lower else mine > v))
         level = sum(1 for v in theirs if abs(mine - v) < 1e-9)
         n = len(theirs)
-        sentence = f"Your {words} is better than {beaten} of {n} {similar} {'city' if n == 1 else 'cities'}"
-        sentence += f" (level with {level})." if level else "."
+        cities = "city" if n == 1 else "cities"
+        if level == n:
+            sentence = f"Your {words} is level with {'the' if n == 1 else 'all'} {n} {similar} {cities}."
+        else:
+            sentence = f"Your {words} is better than {beaten} of {n} {similar} {cities}"
+            sentence += f" (level with {level})." if level else "."
         median = statistics.median(theirs) if n >= MIN_MEDIAN else None
         lines.append(PeerLine(key, words, beaten, n, sentence, median, level))
     return lines
@@ -287,7 +291,7 @@ def peer_markdown(p: Portfolio, col: CityColumn) -> str:
     )
     out.append("")
     for line in col.peers:
-        median = f" (peer median {line.median:.0f})" if line.median is not None else ""
+        median = f" Peer median: {line.median:.0f}." if line.median is not None else ""
         out.append(f"- {line.sentence}{median}")
     return "\n".join(out) + "\n"
 

@@ -69,7 +69,7 @@ def sparkline(
     target line, and a dot on the latest value."""
     points = [(i, v) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
     known = [v for _, v in points] + ([target] if target is not None else [])
-    if not known:
+    if not points:
         empty = f'<svg class="spark" width="{width}" height="{height}" role="img" aria-label="no data"></svg>'
         return Markup(empty)  # noqa: S704 - numbers only
     lo = min(known) if lo is None else lo

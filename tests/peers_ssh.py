@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -20,9 +21,9 @@ import pytest
 __all__ = ["SSHD", "SSH_FLEET_CASES", "SimFleetPeer", "SSHDPeer", "sshd", "ssh_fleet", "write_ed25519"]
 
 SSHD = "/usr/sbin/sshd"
-SSHD_ADDRESS = "127.0.2.1"
+SSHD_PREFIX = "127.0.2."
 SSHD_PORT = 2222
-SIM_BASE = "127.0.3."
+SIM_PREFIX = "127.0.3."
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Cases the ssh_fleet fixture serves, one address each (127.0.3.1, .2, ...).
 SSH_FLEET_CASES = ("linux/debian-12", "linux/rocky-8", "linux/ubuntu-18.04", "windows/win11-23h2",
@@ -62,6 +63,27 @@ class SSHDPeer:
         return self.log_path.read_text(errors="replace")
 
 
+def free_address(prefix: str, port: int, count: int = 1) -> str:
+    """A random run of ``count`` addresses ``prefix.N`` whose ``port`` is free on all, so two
+    test runs on one machine (a developer's and CI's, say) do not answer each other."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(1, 255 - count)
+        socks = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind((f"{prefix}{first + i}", port))
+            return f"{prefix}{first}"
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no free address in {prefix}0/24 for port {port}")
+
+
 def _wait_banner(address: str, port: int, proc: subprocess.Popen, log: Path, timeout: float = 10) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -78,7 +100,8 @@ def _wait_banner(address: str, port: int, proc: subprocess.Popen, log: Path, tim
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
-    """A real OpenSSH sshd on 127.0.2.1:2222 with its own host key; key-only login as the test user."""
+    """A real OpenSSH sshd on 127.0.2.N:2222 (N random, free) with its own host key; key-only
+    login as the test user (root here: PermitRootLogin prohibit-password, this sshd only)."""
     from conftest import need_peer  # conftest is loaded by now; imported late to avoid a cycle
 
     need_peer(os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None,
@@ -92,9 +115,10 @@ def sshd(tmp_path_factory):
     auth_keys.write_text(client_pub + "\n")
     auth_keys.chmod(0o600)
     user = getpass.getuser()
+    address = free_address(SSHD_PREFIX, SSHD_PORT)
     conf = work / "sshd_config"
     conf.write_text(
-        f"ListenAddress {SSHD_ADDRESS}:{SSHD_PORT}\n"
+        f"ListenAddress {address}:{SSHD_PORT}\n"
         f"HostKey {host_key}\n"
         "PidFile none\nStrictModes no\nUsePAM no\n"
         # Root may log in here with the test key only (the test user is root on CI).
@@ -109,8 +133,11 @@ def sshd(tmp_path_factory):
     with open(log, "wb") as logfh:
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=logfh, stderr=subprocess.STDOUT)
     try:
-        _wait_banner(SSHD_ADDRESS, SSHD_PORT, proc, log)
-        yield SSHDPeer(SSHD_ADDRESS, SSHD_PORT, user, client_key, host_pub.rsplit(" ", 1)[0], log, work)
+        _wait_banner(address, SSHD_PORT, proc, log)
+        time.sleep(0.1)
+        if proc.poll() is not None:  # lost a race for the address: someone else answered
+            raise RuntimeError(f"sshd exited: {log.read_text(errors='replace')[-2000:]}")
+        yield SSHDPeer(address, SSHD_PORT, user, client_key, host_pub.rsplit(" ", 1)[0], log, work)
     finally:
         proc.terminate()
         try:
@@ -136,17 +163,29 @@ class SimFleetPeer:
 
 @pytest.fixture(scope="session")
 def ssh_fleet(tmp_path_factory):
-    """The simulated fleet on 127.0.3.x:2222 serving ``SSH_FLEET_CASES`` (plus fault hosts)."""
+    """The simulated fleet on a free run of 127.0.3.x:2222 serving ``SSH_FLEET_CASES``, plus one
+    host per fault (``tarpit``, ``drop``, ``stall``, ``flood``, all debian-12)."""
     from itaudit.sim.sshfleet import SimHost, SSHFleet
 
     work = tmp_path_factory.mktemp("sshfleet")
     env = "ITAUDIT_TEST_SIM_PASSWORD"
     os.environ[env] = "sim-" + os.urandom(6).hex()
-    hosts: dict[str, SimHost] = {}
-    for i, case in enumerate(SSH_FLEET_CASES, start=1):
-        hosts[case.split("/")[1]] = SimHost(f"{SIM_BASE}{i}", FIXTURES / case)
-    for j, fault in enumerate(("tarpit", "drop", "stall", "flood"), start=100):
-        hosts[fault] = SimHost(f"{SIM_BASE}{j}", FIXTURES / "linux" / "debian-12", fault=fault)
-    fleet = SSHFleet(hosts.values(), username="auditor", password=os.environ[env], key_dir=work / "keys")
-    with fleet:
-        yield SimFleetPeer(fleet, hosts, "auditor", env, work)
+    names = [c.split("/")[1] for c in SSH_FLEET_CASES] + ["tarpit", "drop", "stall", "flood"]
+    for _attempt in range(5):
+        first = int(free_address(SIM_PREFIX, 2222, len(names)).rsplit(".", 1)[1])
+        hosts: dict[str, SimHost] = {}
+        for i, name in enumerate(names):
+            case = FIXTURES / SSH_FLEET_CASES[i] if i < len(SSH_FLEET_CASES) else FIXTURES / "linux/debian-12"
+            fault = None if i < len(SSH_FLEET_CASES) else name
+            hosts[name] = SimHost(f"{SIM_PREFIX}{first + i}", case, fault=fault)
+        fleet = SSHFleet(hosts.values(), username="auditor", password=os.environ[env], key_dir=work / "keys")
+        try:
+            fleet.start()
+        except OSError:  # another run took an address in between: pick again
+            continue
+        try:
+            yield SimFleetPeer(fleet, hosts, "auditor", env, work)
+        finally:
+            fleet.stop()
+        return
+    raise RuntimeError("could not bind the simulated fleet")

@@ -97,14 +97,15 @@ def test_sigkill_mid_scan_then_restart_completes_without_losing_data(tmp_path: P
         assert doc["agent_running"] is True and doc["pid"] == second.pid
     finally:
         second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=30)
+        log_out, err = second.communicate(timeout=30)
     assert second.returncode == 0, err
     scans = _query(db, "select id, status, n_targets from scans order by id")
     assert scans == [(1, "incomplete", N_SILENT + 1), (2, "complete", N_SILENT + 1)]
     after = _observations(db)
     assert after[:len(before)] == before  # every row stored before the kill is still there
     assert len([o for o in after if o[0] == 2]) == N_SILENT + 1
-    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    # The agent logs to stdout, one JSON object per line (journald, log shippers).
+    logs = [json.loads(line) for line in log_out.splitlines() if line.startswith("{")]
     messages = [m["message"] for m in logs]
     assert any("stale agent lock" in m for m in messages), messages
     assert any("was cut short: redoing it now" in m for m in messages), messages
@@ -125,6 +126,6 @@ def test_sigterm_stops_between_devices_and_the_scan_is_marked_incomplete(tmp_pat
     assert scans == [("incomplete", N_SILENT + 1)], err
     stored = len(_observations(db))
     assert stored < N_SILENT + 1  # it stopped early, after a whole device
-    assert "stopping after the current device" in err
-    assert "cut short (marked incomplete)" in err
+    assert "stopping after the current device" in out
+    assert "cut short (marked incomplete)" in out
     assert (tmp_path / "data" / "agent.lock").read_text() == ""  # a clean stop leaves no stale lock

@@ -82,3 +82,14 @@ def test_worklist_csv_and_xlsx_are_safe(tmp_path: Path):
 def test_cell_and_markdown_guards():
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("ok") == "ok" and safe_cell(3) == 3
     assert md_text("<b>|x|</b>") == "&lt;b&gt;\\|x\\|&lt;/b&gt;"
+
+
+def test_sparkline_copes_with_gaps_and_no_data():
+    from reports.render import sparkline
+
+    assert "no data" in sparkline([None] * 12, target=90.0)
+    one = sparkline([None] * 11 + [50.0], target=90.0)
+    assert one.count("<circle") == 2 and "polyline" not in one  # the lone point, and the latest-value dot
+    gap = sparkline([10.0, 20.0, None, 30.0, 40.0])
+    assert gap.count("<polyline") == 2  # a month without data breaks the line
+    assert "<script" not in sparkline([1.0, 2.0])

@@ -14,7 +14,7 @@ from collectors.base import CollectContext
 from collectors.known_hosts import open_known_hosts
 from collectors.ssh import SSHCollector
 from itaudit.credentials import SSHCredential
-from itaudit.errors import AuthError, CollectTimeout, ConnectError, HostKeyMismatch
+from itaudit.errors import AuthError, CollectTimeout, ConnectError, HostKeyMismatch, ProtocolError
 from itaudit.model import ResultStatus, Target
 
 pytestmark = pytest.mark.peers
@@ -131,3 +131,15 @@ def test_collect_many_mixes_good_and_bad_hosts(ssh_fleet, tmp_path) -> None:
     assert results[ssh_fleet.address("win11-23h2")].facts.software.product == "windows"
     assert results[ssh_fleet.address("tarpit")].error_kind == "timeout"
     assert os.environ[ssh_fleet.password_env] not in repr(results)
+
+
+def test_pwsh_tag_runs_the_probe_with_powershell_7(ssh_fleet, tmp_path) -> None:
+    t = Target(ssh_fleet.address("win11-23h2"), "ssh", port=2222, credential="fleet", tags=["pwsh"])
+    result = SSHCollector().collect(t, ctx_for(ssh_fleet, tmp_path))
+    assert result.status is ResultStatus.OK and result.facts.software.release == "11-23h2-e"
+
+
+def test_wrong_platform_is_a_protocol_error_with_the_shells_words(ssh_fleet, tmp_path) -> None:
+    t = Target(ssh_fleet.address("debian-12"), "ssh", port=2222, credential="fleet", tags=["windows"])
+    with pytest.raises(ProtocolError, match="powershell: not found"):
+        SSHCollector().collect(t, ctx_for(ssh_fleet, tmp_path))

@@ -9,7 +9,6 @@ sec() { echo "=== SECTION $1 ==="; }
 S=""
 if [ "${ITAUDIT_SUDO:-0}" = 1 ] && [ "$(id -u)" != 0 ] && has sudo && sudo -n true >/dev/null 2>&1; then S="sudo -n"; fi
 T=""; if has timeout && timeout 1 true >/dev/null 2>&1; then T="timeout 40"; fi
-kv() { if [ -r "$2" ]; then printf '%s=' "$1"; tr -d '\n' < "$2" 2>/dev/null; echo; elif [ -e "$2" ]; then echo "$1=!unreadable"; else echo "$1=!missing"; fi; }
 
 echo "=== ITAUDIT linux-probe 1 ==="
 sec meta
