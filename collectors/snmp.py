@@ -47,7 +47,9 @@ SYSTEM_OIDS = (
     "1.3.6.1.2.1.1.4.0",  # sysContact
     "1.3.6.1.2.1.1.5.0",  # sysName
     "1.3.6.1.2.1.1.6.0",  # sysLocation
+    "1.3.6.1.2.1.2.1.0",  # ifNumber: sizes the IF-MIB walk so it does not overshoot
 )
+IF_NUMBER = SYSTEM_OIDS[-1]
 SYS_DESCR = SYSTEM_OIDS[0]
 DEFAULT_COMMUNITIES = ("public", "private")
 MAX_OCTETS = 16384  # raw bytes kept from one value, before any decoding
@@ -179,7 +181,7 @@ class _Session:
                 break
         return out
 
-    async def walk(self, columns: Sequence[str], max_rows: int) -> dict[str, Any]:
+    async def walk(self, columns: Sequence[str], max_rows: int, reps: int | None = None) -> dict[str, Any]:
         """Bulk-walk table columns together, at most ``max_rows`` rows each.
 
         Stops a column when it leaves its subtree, repeats or goes backwards (a looping
@@ -190,9 +192,9 @@ class _Session:
         counts = dict.fromkeys(columns, 0)
         while active:
             cols = list(active)
-            reps = max(1, min(max_rows, MAX_VARBINDS // len(cols)))
+            per_col = max(1, min(max_rows, MAX_VARBINDS // len(cols), reps or max_rows))
             op = "next" if self.auth.version == "v1" else "bulk"  # v1 has no GETBULK
-            ei, es, ix, vbs = await self._call(op, [active[c] for c in cols], reps)
+            ei, es, ix, vbs = await self._call(op, [active[c] for c in cols], per_col)
             if es or not vbs:
                 break
             progressed = False
@@ -403,11 +405,14 @@ class SNMPCollector(Collector):
         if self.exposure:
             exposure_task = asyncio.ensure_future(self._exposure(engine, target, cred, auth))
         if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if self.if_speeds else [])
+        if_count = system.get(IF_NUMBER)
+        # Bulk responses run past the end of a column: ask for about as many rows as exist.
+        if_reps = min(self.if_rows, if_count + 1) if isinstance(if_count, int) and if_count > 0 else 8
         try:
             scalars, rows, if_rows = await asyncio.gather(
                 session.get(plan.gets),
-                session.walk(plan.walks, self.entity_rows),
-                session.walk(if_walks, self.if_rows),
+                session.walk(plan.walks, self.entity_rows, 6),
+                session.walk(if_walks, self.if_rows, if_reps),
             )
             rows.update(if_rows)
             chassis = fingerprint.chassis_candidates(rows)

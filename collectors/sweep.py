@@ -66,8 +66,8 @@ class OutsideRange(Exception):  # noqa: N818 - a programming error, never expect
 class Pacer:
     """Hands out probe slots at most ``rate`` per second, evenly spaced.
 
-    Spacing is measured from the previous slot actually handed out (not from a schedule),
-    so a late wake-up never turns into a catch-up burst.
+    Slots follow an even schedule, but a late wake-up never turns into a catch-up burst:
+    at most one slot is made up.
     """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
@@ -79,10 +79,14 @@ class Pacer:
     async def slot(self) -> None:
         """Wait for the next free slot (waiters queue on the lock, in order)."""
         async with self._lock:
-            wait = self._last + self.interval - self.clock()
+            due = self._last + self.interval
+            wait = due - self.clock()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self._last = self.clock()
+            now = self.clock()
+            # Keep to the schedule despite sleep overshoot, but never bank more than one
+            # slot: a wake-up later than a whole interval restarts the schedule from now.
+            self._last = due if now - due < self.interval else now
 
 
 async def tcp_connect(address: str, port: int, timeout: float, read_banner: bool) -> tuple[bool, str | None]:

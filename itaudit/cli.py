@@ -399,7 +399,16 @@ def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bo
     if not as_json:
         err.print(f"{city.id}: sweeping {len(plan.addresses)} addresses in {', '.join(plan.ranges)} "
                   f"at {city.discovery.rate:g} probes/s")
-    result = run_discovery(cfg, city, plan)
+    if sys.stderr.isatty() and not as_json:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn(f"[bold]{city.id}[/] probes"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err) as bar:
+            task = bar.add_task("sweep", total=None)
+            result = run_discovery(cfg, city, plan,
+                                   progress=lambda done, n: bar.update(task, completed=done, total=n))
+    else:
+        result = run_discovery(cfg, city, plan)
     keys = ("address", "open_ports", "snmp_sysobjectid", "ssh_banner", "managed", "protocol", "port",
             "credential", "device_id", "guess")
     if as_json:

@@ -178,7 +178,11 @@ def run_discovery(cfg: Config, city: CityConfig, plan: SweepPlan, *, store: Stor
     store = store or Store(city.database)
     try:
         discovery_id = store.begin_discovery(city.id, plan.ranges, len(plan.addresses), now=now)
-        answers = sweep.sweep(plan.addresses, plan.allows, opts, tcp=tcp, snmp=snmp, progress=progress)
+        try:
+            answers = sweep.sweep(plan.addresses, plan.allows, opts, tcp=tcp, snmp=snmp, progress=progress)
+        except BaseException:
+            store.finish_discovery(discovery_id, complete=False, now=now)  # interrupted: marked, not lost
+            raise
         verified = _verify_ssh(cfg, city, answers, plan) if verify_ssh else {}
         configured = {t.address: t for t in city.targets}
         sightings = []

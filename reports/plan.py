@@ -26,6 +26,7 @@ from reports.common import (
     PULL_NOW,
     PULL_SOON,
     budget_line_label,
+    data_dates,
     device_label,
     fiscal_year_of,
     fy_start_month,
@@ -106,6 +107,7 @@ class PlanReport:
     overdue: int
     deferral: Deferral | None
     headline: str
+    data_dates: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -127,9 +129,7 @@ def _basis(row: dict[str, Any]) -> tuple[dt.date | None, str]:
     return None, ""
 
 
-def _budgeted_for(
-    city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None
-) -> dict[str, dict[int, float]]:
+def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
     """Amounts already budgeted, account -> fiscal year -> amount (argument first, then the policy)."""
     source = budgeted if budgeted is not None else getattr(getattr(city, "policy", None), "budgeted", None)
     out: dict[str, dict[int, float]] = {}
@@ -244,6 +244,7 @@ def build_plan(
         overdue=n_overdue,
         deferral=_deferral(city, win10, as_of, current),
         headline="",
+        data_dates=data_dates(),
     )
     rep.headline = _plan_headline(rep)
     return rep
@@ -255,9 +256,7 @@ def _rows(items: list[PlanItem], years: list[int], key: Any, label: Any) -> list
         k = key(it)
         row = groups.get(k)
         if row is None:
-            row = groups[k] = PlanRow(
-                label=label(k), kind=k, devices=[0] * len(years), cost=[0.0] * len(years)
-            )
+            row = groups[k] = PlanRow(label=label(k), kind=k, devices=[0] * len(years), cost=[0.0] * len(years))
         idx = years.index(it.fiscal_year)
         row.devices[idx] += 1
         row.cost[idx] += it.cost

@@ -272,9 +272,7 @@ def portfolio_markdown(p: Portfolio) -> str:
     for c in p.cities:
         cells = {k.key: k.text for k in c.kpis}
         out.append(
-            f"| {export.md_text(c.city_name)} | "
-            + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels)
-            + " |"
+            f"| {export.md_text(c.city_name)} | " + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels) + " |"
         )
     return "\n".join(out) + "\n"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from itaudit.store import Store
 from reports import export
-from reports.common import budget_line_label, criticality_weight, device_label, parse_day, score_weights
+from reports.common import budget_line_label, criticality_weight, data_dates, device_label, parse_day, score_weights
 from reports.pdf import html_to_pdf
 from reports.render import render
 
@@ -61,6 +61,7 @@ class Worklist:
     devices: list[WorkDevice]
     total_findings: int
     unreachable: list[tuple[str, str]]
+    data_dates: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -123,6 +124,7 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
         devices=ordered,
         total_findings=sum(len(d.items) for d in ordered),
         unreachable=unreachable,
+        data_dates=data_dates(),
     )
 
 

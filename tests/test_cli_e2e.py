@@ -35,7 +35,7 @@ def city(tmp_path_factory: pytest.TempPathFactory, sshd, snmpd, snmpsim_fleet):
     cfg.write_text(f"""
 [settings]
 data_dir = "data"
-timeout = 6
+timeout = 12
 concurrency = 8
 
 [cities.testville]
@@ -132,7 +132,7 @@ def test_scan_exit_code_3_and_json_summary(city) -> None:
     assert proc.returncode == 3, proc.stderr
     summary = json.loads(proc.stdout)[0]
     assert summary["targets"] == 6
-    assert summary["failed"] == 2  # switched-off PC and wrong community
+    assert summary["failed"] == 2, summary["errors"]  # switched-off PC and wrong community
     reasons = {e["target"]: e["reason"] for e in summary["errors"]}
     assert any("127.0.2.77" in t and "refused" in r.lower() for t, r in reasons.items()), reasons
 

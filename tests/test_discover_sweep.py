@@ -130,6 +130,7 @@ def test_discover_cli_with_ssh_and_snmp_peers(tmp_path: Path, listeners: dict[st
     import sys
 
     from conftest import FIXTURES, need_peer
+
     from itaudit.cli import cli
     from itaudit.sim.snmpfleet import SNMPFleet
     from itaudit.sim.sshfleet import SimHost, SSHFleet

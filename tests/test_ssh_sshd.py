@@ -1,4 +1,4 @@
-"""SSHCollector end to end against a real OpenSSH sshd on 127.0.2.1:2222 (this very machine)."""
+"""SSHCollector end to end against a real OpenSSH sshd on 127.0.2.N:2222 (this very machine)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def local_result(sshd, tmp_path_factory):
     return SSHCollector().collect(local_target(sshd), key_ctx(sshd, tmp)), tmp
 
 
-def test_facts_of_this_machine(local_result) -> None:
+def test_facts_of_this_machine(sshd, local_result) -> None:
     result, _ = local_result
     assert result.status is ResultStatus.OK, result.facts.gaps
     facts = result.facts
@@ -67,7 +67,7 @@ def test_facts_of_this_machine(local_result) -> None:
         assert facts.patching.installed_count == sum(1 for ln in out.splitlines() if ln[:2] in ("ii", "hi"))
         assert facts.patching.package_manager == "apt"
     listening = {(s.proto, s.port, s.address) for s in facts.posture.listening or []}
-    assert ("tcp", 2222, "127.0.2.1") in listening  # the test sshd itself
+    assert ("tcp", sshd.port, sshd.address) in listening  # the test sshd itself
 
 
 def test_first_contact_pinned_the_real_host_key(sshd, local_result) -> None:

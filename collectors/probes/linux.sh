@@ -76,7 +76,7 @@ echo "boot_kernels=$(ls /boot 2>/dev/null | grep -E '^vmlinu[xz]-' | tr '\n' ' '
 sec autoupdate
 if has apt-config; then apt-config dump 2>/dev/null | grep -E '^APT::Periodic::(Unattended-Upgrade|Update-Package-Lists) '; fi
 if has systemctl; then for u in unattended-upgrades.service apt-daily-upgrade.timer dnf-automatic.timer dnf-automatic-install.timer yum-cron.service; do
-  echo "unit $u $(systemctl is-enabled $u 2>/dev/null || echo missing)"; done; fi
+  s=$(systemctl is-enabled "$u" 2>/dev/null | head -n 1); echo "unit $u ${s:-missing}"; done; fi
 [ -r /etc/dnf/automatic.conf ] && grep -E '^apply_updates' /etc/dnf/automatic.conf
 [ -r /etc/yum/yum-cron.conf ] && grep -E '^apply_updates' /etc/yum/yum-cron.conf
 sec sshd
@@ -88,7 +88,8 @@ if has ss; then echo "tool=ss"; ss -tuln 2>/dev/null
 elif has netstat; then echo "tool=netstat"; netstat -tuln 2>/dev/null
 else echo "tool=proc"; for p in tcp tcp6 udp udp6; do echo "--- $p"; cat /proc/net/$p 2>/dev/null; done; fi
 sec firewall
-if has systemctl; then for u in firewalld ufw nftables netfilter-persistent iptables; do echo "unit $u $(systemctl is-active $u 2>/dev/null || echo inactive)"; done; fi
+if has systemctl; then for u in firewalld ufw nftables netfilter-persistent iptables; do
+  s=$(systemctl is-active "$u" 2>/dev/null | head -n 1); echo "unit $u ${s:-inactive}"; done; fi
 [ -r /etc/ufw/ufw.conf ] && grep -E '^ENABLED=' /etc/ufw/ufw.conf
 if [ "$(id -u)" = 0 ] || [ -n "$S" ]; then
   has nft && echo "nft_rules=$($S nft list ruleset 2>/dev/null | grep -cE '^[[:space:]]+(ip|tcp|udp|ct|iif|oif|meta|counter|jump|drop|accept|reject)')"
