@@ -62,18 +62,21 @@ def main() -> int:
         n = len(targets)
         ping_many(targets, ctx)  # warm-up: imports, first engine
         base_cpu, base_wall = measure(lambda: ping_many(targets, ctx), args.runs)
-        ident = SNMPCollector(exposure=False)
-        id_cpu, id_wall = measure(lambda: list(ident.collect_many(targets, ctx)), args.runs)
-        full = SNMPCollector(exposure_timeout=0.5)
-        full_cpu, full_wall = measure(lambda: list(full.collect_many(targets, ctx)), args.runs)
-        trips = [int(r.facts.evidence.get("snmp_round_trips", 0)) for r in ident.collect_many(targets, ctx)]
+        modes = {
+            "identify": SNMPCollector(exposure=False, interfaces=False),
+            "identify + exposure": SNMPCollector(interfaces=False, exposure_timeout=0.5),
+            "identify + exposure + IF-MIB": SNMPCollector(exposure_timeout=0.5),
+        }
+        measured = {name: measure(lambda c=c: list(c.collect_many(targets, ctx)), args.runs)
+                    for name, c in modes.items()}
+        trips = {name: sum(int(r.facts.evidence.get("snmp_round_trips", 0)) for r in c.collect_many(targets, ctx)) / n
+                 for name, c in modes.items()}
 
     print(f"{n} collections ({n // args.repeat} devices x {args.repeat}), best of {args.runs} runs, client CPU only")
-    print(f"  baseline (1 GET sysDescr)  {1000 * base_cpu / n:6.2f} ms/device  wall {base_wall:5.2f}s")
-    print(f"  identify                   {1000 * id_cpu / n:6.2f} ms/device  wall {id_wall:5.2f}s"
-          f"  x{id_cpu / base_cpu:4.1f} baseline  round trips/device {sum(trips) / n:.1f}")
-    print(f"  identify + exposure        {1000 * full_cpu / n:6.2f} ms/device  wall {full_wall:5.2f}s"
-          f"  x{full_cpu / base_cpu:4.1f} baseline")
+    print(f"  {'baseline (1 GET sysDescr)':30s} {1000 * base_cpu / n:6.2f} ms/device  wall {base_wall:5.2f}s")
+    for name, (cpu, wall) in measured.items():
+        print(f"  {name:30s} {1000 * cpu / n:6.2f} ms/device  wall {wall:5.2f}s  x{cpu / base_cpu:4.1f} baseline"
+              f"  collection round trips/device {trips[name]:.1f}")
     return 0
 
 

@@ -190,7 +190,7 @@ def plan(system: Mapping[str, Any]) -> Plan:
     return Plan(list(dict.fromkeys(g for g in gets if g not in SYS.values())), walks, [IF_TYPE])
 
 
-def chassis_candidates(snap: Mapping[str, Any], limit: int = 2) -> list[str] | None:
+def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:
     """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3), else the first row.
 
     None when the agent has no entPhysicalClass column at all (then walk a few columns).

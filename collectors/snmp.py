@@ -317,6 +317,7 @@ class SNMPCollector(Collector):
     entity_rows: int = 10  # the chassis row comes first or nearly (stack, chassis, ...)
     if_rows: int = 256
     if_speeds: bool = False  # also walk ifHighSpeed (port speeds): more varbinds
+    interfaces: bool = True  # IF-MIB summary (port count): about one varbind per interface
     default_port: int = 161
 
     # --- public API --------------------------------------------------------------------
@@ -412,7 +413,7 @@ class SNMPCollector(Collector):
             scalars, rows, if_rows = await asyncio.gather(
                 session.get(plan.gets),
                 session.walk(plan.walks, self.entity_rows, 6),
-                session.walk(if_walks, self.if_rows, if_reps),
+                session.walk(if_walks, self.if_rows, if_reps) if self.interfaces else _nothing(),
             )
             rows.update(if_rows)
             chassis = fingerprint.chassis_candidates(rows)
@@ -467,25 +468,33 @@ class SNMPCollector(Collector):
                 return False
             return SYS_DESCR in vals
 
-        probes: dict[str, Any] = {}
         # Auditing exposure means trying the insecure versions on purpose (read-only GET).
+        # v2c first; v1 only for what v2c did not answer (fewer probes, less client CPU).
+        configured = cred.community() if auth.version in ("v1", "v2c") else None
+        results: dict[str, bool] = {}
+        probes: dict[str, Any] = {}
         for com in DEFAULT_COMMUNITIES:
-            probes[f"v2c:{com}"] = answers(_Auth(CommunityData(com, mpModel=1), "v2c"))  # noqa: S508
-            probes[f"v1:{com}"] = answers(_Auth(CommunityData(com, mpModel=0), "v1"))  # noqa: S508
-        if auth.version in ("v1", "v2c"):
-            other = "v2c" if auth.version == "v1" else "v1"
-            probes[f"{other}:configured"] = answers(
-                _Auth(CommunityData(cred.community() or "", mpModel=1 if other == "v2c" else 0), other))
+            if com == configured and auth.version == "v2c":
+                results[f"v2c:{com}"] = True  # our own request already proved it
+            else:
+                probes[f"v2c:{com}"] = answers(_Auth(CommunityData(com, mpModel=1), "v2c"))  # noqa: S508
+        if auth.version == "v2c":
+            probes["v1:configured"] = answers(_Auth(CommunityData(configured or "", mpModel=0), "v1"))  # noqa: S508
+            probes["v3"] = self._v3_answers(engine, target)
+        elif auth.version == "v1":
+            probes["v2c:configured"] = answers(_Auth(CommunityData(configured or "", mpModel=1), "v2c"))  # noqa: S508
             probes["v3"] = self._v3_answers(engine, target)
         elif auth.level == "authPriv":
             probes["v3:nopriv"] = answers(make_auth(cred, level="authNoPriv"))
-        keys = list(probes)
-        results = dict(zip(keys, await asyncio.gather(*probes.values()), strict=True))
+        results.update(zip(probes, await asyncio.gather(*probes.values()), strict=True))
+        v1_probes = {f"v1:{com}": answers(_Auth(CommunityData(com, mpModel=0), "v1"))  # noqa: S508
+                     for com in DEFAULT_COMMUNITIES if not results.get(f"v2c:{com}")}
+        results.update(zip(v1_probes, await asyncio.gather(*v1_probes.values()), strict=True))
         versions = {auth.version}
         for key, ok in results.items():
             if ok and key != "v3:nopriv":
                 versions.add(key.split(":")[0])
-        defaults = [c for c in DEFAULT_COMMUNITIES if results[f"v2c:{c}"] or results[f"v1:{c}"]]
+        defaults = [c for c in DEFAULT_COMMUNITIES if results.get(f"v2c:{c}") or results.get(f"v1:{c}")]
         nopriv: bool | None = None
         if auth.version == "v3":
             nopriv = auth.level != "authPriv" or bool(results.get("v3:nopriv"))
@@ -581,3 +590,7 @@ class SysObjectIDProbe:
         self._engines.close()
 
 # --- end of the discovery probe block ----------------------------------------------------
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}

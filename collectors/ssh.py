@@ -288,13 +288,14 @@ def _load_key(cred: SSHCredential) -> paramiko.PKey:
     path = cred.key_file or ""
     try:
         return paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+    except (paramiko.PasswordRequiredException, TypeError):
+        # An encrypted key: paramiko says so, or (OpenSSH-format keys) cryptography's TypeError.
         passphrase = cred.password()
         if not passphrase:
             raise AuthError(f"key file {path} is encrypted and no passphrase is configured") from None
         try:
             return paramiko.PKey.from_path(path, passphrase=passphrase)
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, ValueError, TypeError) as exc:
             raise AuthError(f"cannot decrypt key file {path}") from exc
     except (OSError, paramiko.SSHException, ValueError) as exc:
         raise AuthError(f"cannot load key file {path}: {clip(exc, 120)}") from exc

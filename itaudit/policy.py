@@ -144,6 +144,10 @@ class Policy:
     scan_max_age_days: int = 30
     scan_failure_threshold: int = 3
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
+    # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
+    kpi_targets: dict[str, float] = field(default_factory=dict)
+    # Amounts already budgeted: account -> fiscal year -> amount (the plan shows the gap).
+    budgeted: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def refresh_class(self, kind: str | None, tags: list[str] | tuple[str, ...] = ()) -> str:
         """The refresh class of a device: its kind, refined by tags ("core", "rugged")."""
@@ -179,6 +183,7 @@ class Policy:
         refs += [
             (f"refresh.{c}.budget_line", r.budget_line) for c, r in self.refresh.items() if r.budget_line
         ]
+        refs += [(f'budgeted."{account}"', account) for account in self.budgeted]
         for name, dept in self.departments.items():
             if dept.budget_line:
                 refs.append((f"departments.{name}.budget_line", dept.budget_line))
@@ -251,7 +256,8 @@ _SCALARS: dict[str, type] = {
     "scan_max_age_days": int,
     "scan_failure_threshold": int,
 }
-_TABLES = ("refresh", "departments", "criticality_weights", "extended_support")
+_TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
+KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable")
 _RULE_KEYS = {"years": float, "cost": float, "budget_line": str, "capital": bool}
 
 
@@ -316,6 +322,25 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
         raise ConfigError("expected a table of tag = weight", key=f"{key_prefix}.criticality_weights")
     for tag, w in weights.items():
         pol.criticality_weights[tag.lower()] = _typed(w, float, f"{key_prefix}.criticality_weights.{tag}")
+    kpis = table.get("kpi_targets", {})
+    if not isinstance(kpis, dict):
+        raise ConfigError("expected a table of measure = target", key=f"{key_prefix}.kpi_targets")
+    for name, target in kpis.items():
+        if name not in KPI_KEYS:
+            raise ConfigError(f"unknown measure (one of {', '.join(KPI_KEYS)})", key=f"{key_prefix}.kpi_targets.{name}")
+        pol.kpi_targets[name] = _typed(target, float, f"{key_prefix}.kpi_targets.{name}")
+    budgeted = table.get("budgeted", {})
+    if not isinstance(budgeted, dict):
+        raise ConfigError('expected a table of account = { FY2027 = amount }', key=f"{key_prefix}.budgeted")
+    for account, years in budgeted.items():
+        bkey = f'{key_prefix}.budgeted."{account}"'
+        if not isinstance(years, dict):
+            raise ConfigError('expected a table like { FY2027 = 60000 }', key=bkey)
+        for fy, amount in years.items():
+            digits = fy.upper().removeprefix("FY")
+            if not (digits.isdigit() and len(digits) == 4):
+                raise ConfigError("fiscal years are written FY2027", key=f"{bkey}.{fy}")
+            pol.budgeted.setdefault(account, {})[int(digits)] = _typed(amount, float, f"{bkey}.{fy}")
     refresh = table.get("refresh", {})
     if not isinstance(refresh, dict):
         raise ConfigError("expected a table of device classes", key=f"{key_prefix}.refresh")

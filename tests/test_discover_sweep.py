@@ -183,3 +183,19 @@ community_env = "ITAUDIT_TEST_DISC_COMMUNITY"
         assert linked["127.0.7.10"] and linked["127.0.7.12"]
         assert store.inventory_completeness(dt.date.today()) == (2, 0)
         store.close()
+
+
+def test_failed_sweep_is_marked_incomplete_and_adds_nothing(tmp_path: Path) -> None:
+    cfg = load(_city(tmp_path, discovery="auto_add = false"))
+    city = cfg.city("testville")
+
+    async def broken(address: str, port: int, timeout: float, banner: bool) -> tuple[bool, str | None]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        run_discovery(cfg, city, plan_sweep(city), tcp=broken, verify_ssh=False)
+    store = Store(city.database)
+    assert [d["status"] for d in store.discoveries()] == ["incomplete"]
+    assert discovered_targets(city, store) == []
+    assert store.inventory_completeness(dt.date.today()) == (0, 0)  # an incomplete run is not counted
+    store.close()

@@ -123,3 +123,19 @@ def test_budget_line_refs_name_their_keys():
             ("departments.police.refresh.laptop.budget_line", "pdl"),
         ]
     )
+
+
+def test_kpi_targets_and_budgeted_amounts_parse_and_name_bad_keys() -> None:
+    from itaudit.policy import parse_policy as _parse
+
+    pol = _parse({"kpi_targets": {"patched": 90, "uncheckable": 2},
+                  "budgeted": {"101-1410-5740": {"FY2027": 60000, "fy2028": 45000.5}}}, "cities.x.policy")
+    assert pol.kpi_targets == {"patched": 90.0, "uncheckable": 2.0}
+    assert pol.budgeted == {"101-1410-5740": {2027: 60000.0, 2028: 45000.5}}
+    assert ('budgeted."101-1410-5740"', "101-1410-5740") in pol.budget_line_refs()
+    for bad, key in (({"kpi_targets": {"speed": 1}}, "cities.x.policy.kpi_targets.speed"),
+                     ({"kpi_targets": {"patched": "high"}}, "cities.x.policy.kpi_targets.patched"),
+                     ({"budgeted": {"101": {"next": 5}}}, 'cities.x.policy.budgeted."101".next')):
+        with pytest.raises(ConfigError) as exc:
+            _parse(bad, "cities.x.policy")
+        assert exc.value.key == key

@@ -118,3 +118,51 @@ def test_output_over_the_bound_is_cut_and_early_sections_kept(sshd, tmp_path) ->
     assert result.facts.software.kernel == platform.release()
     assert result.facts.posture.listening is None
     assert "posture.listening" in result.facts.gaps
+
+
+def _auth_only_ctx(cred: SSHCredential, tmp_path) -> CollectContext:
+    # A small output bound ends the probe early: these tests are about logging in.
+    return CollectContext("test", credentials={"local": cred}, known_hosts=tmp_path / "kh", timeout=30,
+                          max_output=600)
+
+
+def test_login_through_ssh_agent(sshd, tmp_path, monkeypatch) -> None:
+    if not shutil.which("ssh-agent") or not shutil.which("ssh-add"):
+        pytest.skip("ssh-agent not installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.02)
+        env = dict(os.environ, SSH_AUTH_SOCK=str(sock))
+        subprocess.run(["ssh-add", str(sshd.client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        cred = SSHCredential("local", sshd.username, use_agent=True)
+        result = SSHCollector().collect(local_target(sshd), _auth_only_ctx(cred, tmp_path))
+        assert result.status is ResultStatus.PARTIAL and result.facts.software.os_family == "linux"
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
+def test_login_with_an_encrypted_key_file(sshd, tmp_path, monkeypatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    passphrase = "pass-" + os.urandom(4).hex()
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "enc_key"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                       serialization.BestAvailableEncryption(passphrase.encode())))
+    pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    with open(sshd.workdir / "authorized_keys", "a") as fh:  # sshd reads it at every login
+        fh.write(pub.decode() + " encrypted-test-key\n")
+    monkeypatch.setenv("ITAUDIT_TEST_KEY_PASSPHRASE", passphrase)
+    cred = SSHCredential("local", sshd.username, key_file=str(path), password_env="ITAUDIT_TEST_KEY_PASSPHRASE")
+    result = SSHCollector().collect(local_target(sshd), _auth_only_ctx(cred, tmp_path))
+    assert result.status is ResultStatus.PARTIAL and "cut at 600" in result.facts.gaps["probe"]
+    monkeypatch.setenv("ITAUDIT_TEST_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(AuthError, match="cannot decrypt"):
+        SSHCollector().collect(local_target(sshd), _auth_only_ctx(cred, tmp_path))
