@@ -294,7 +294,7 @@ def _load_key(cred: SSHCredential) -> paramiko.PKey:
         if not passphrase:
             raise AuthError(f"key file {path} is encrypted and no passphrase is configured") from None
         try:
-            return paramiko.PKey.from_path(path, passphrase=passphrase)
+            return paramiko.PKey.from_path(path, passphrase.encode())  # type: ignore[arg-type]
         except (paramiko.SSHException, ValueError, TypeError) as exc:
             raise AuthError(f"cannot decrypt key file {path}") from exc
     except (OSError, paramiko.SSHException, ValueError) as exc:

@@ -36,7 +36,9 @@ class SweepOptions:
 
     ports: tuple[int, ...] = DEFAULT_PORTS
     rate: float = 50.0  # probes (packets that open a conversation) per second
-    concurrency: int = 32
+    # In flight at once. A silent address holds its slot for the whole timeout, so this
+    # must be at least rate x timeout for the rate to be reachable on a sparse network.
+    concurrency: int = 64
     connect_timeout: float = 1.0
     snmp_port: int = 161
     snmp_timeout: float = 1.0
@@ -168,7 +170,11 @@ async def sweep_async(addresses: Iterable[str], allowed: Callable[[str], bool], 
     for port in opts.ports:
         jobs += [one_tcp(a, port) for a in addresses]
     if opts.snmp_credentials:
-        jobs += [one_snmp(a) for a in addresses]
+        # Spread the SNMP GETs through the sweep: silent agents hold a slot for the whole
+        # timeout, and mixed with quick TCP answers they do not stall the pace.
+        step = max(1, len(jobs) // max(1, len(addresses)))
+        for i, a in enumerate(addresses):
+            jobs.insert(min(len(jobs), i * (step + 1)), one_snmp(a))
     try:
         await asyncio.gather(*jobs)
     finally:

@@ -304,6 +304,43 @@ def demo(out_dir: str, keep_running: bool, as_of: dt.date | None) -> None:
     sys.exit(run_demo(Path(out_dir), keep_running=keep_running, as_of=as_of, console=console))
 
 
+# --- asset register -----------------------------------------------------------------
+
+
+@cli.group()
+def assets() -> None:
+    """The city's asset register."""
+
+
+@assets.command("import")
+@config_option
+@city_option
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+def assets_import(config_path: str, city_id: str | None, csv_file: Path, as_json: bool) -> None:
+    """Import an asset register CSV (address/serial/hostname, purchase_date, cost, department,
+    budget_line, criticality); list rows that could not be matched or were skipped, and why."""
+    from itaudit.assets import import_register
+
+    city = _config(config_path).city(city_id)
+    store = Store(city.database)
+    try:
+        result = import_register(store, csv_file, budget_lines=set(city.budget_lines))
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(f"{result.imported} rows imported, {result.matched} matched to known devices, "
+                  f"{len(result.unmatched)} not (yet) seen, {len(result.skipped)} skipped.")
+    if result.ignored_columns:
+        console.print("ignored columns: " + ", ".join(result.ignored_columns), markup=False)
+    for number, why in result.skipped:
+        console.print(f"  row {number} skipped: {why}", markup=False)
+    for number, what in result.unmatched:
+        console.print(f"  row {number} ({what}) matches no device seen so far", markup=False)
+
+
 def _register_optional() -> None:
     """Commands that live in their own modules (registered here, the one CLI)."""
     from itaudit import knowledge_cli

@@ -102,7 +102,7 @@ class Discovery:
     ports: tuple[int, ...] = (22, 23, 80, 443, 445, 3389, 5985, 5986, 9100)
     snmp_port: int = 161
     rate: float = 50.0  # probes per second
-    concurrency: int = 32
+    concurrency: int = 64  # >= rate x timeout, or silent addresses slow the sweep
     timeout: float = 1.0  # per probe, seconds
     auto_add: bool = False  # add devices reachable with the city's credentials to the next scan
     max_addresses: int = 4096  # larger sweeps need --force
@@ -488,7 +488,7 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
     out = Discovery(
         ranges=tuple(v.str_list(d, "ranges", dk)), exclude=tuple(v.str_list(d, "exclude", dk)),
         ports=tuple(dict.fromkeys(ports)), snmp_port=v.opt(d, "snmp_port", int, dk, 161),
-        rate=float(v.opt(d, "rate", (int, float), dk, 50)), concurrency=v.opt(d, "concurrency", int, dk, 32),
+        rate=float(v.opt(d, "rate", (int, float), dk, 50)), concurrency=v.opt(d, "concurrency", int, dk, 64),
         timeout=float(v.opt(d, "timeout", (int, float), dk, 1.0)), auto_add=v.opt(d, "auto_add", bool, dk, False),
         max_addresses=v.opt(d, "max_addresses", int, dk, 4096),
     )

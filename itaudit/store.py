@@ -27,7 +27,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> str:
@@ -107,7 +107,19 @@ def _migrate_v2(db: sqlite_utils.Database) -> None:
     db["sightings"].create_index(["discovery_id"], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
+def _migrate_v3(db: sqlite_utils.Database) -> None:
+    """The asset register as imported (issue 6): one row per register line, matched or not."""
+    db["assets"].create(
+        {"id": int, "key": str, "address": str, "serial": str, "hostname": str, "purchase_date": str,
+         "cost": float, "department": str, "budget_line": str, "criticality": str, "device_id": int,
+         "source": str, "source_row": int, "imported_at": str},
+        pk="id", if_not_exists=True,
+    )
+    db["assets"].create_index(["key"], unique=True, if_not_exists=True)
+    db["observations"].create_index(["scan_id"], if_not_exists=True)
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
 
 
 class Store:
