@@ -27,10 +27,12 @@ from typing import Any
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*deprecated.*")
     from pysnmp.entity.rfc3413 import cmdgen as _cmdgen
+    from pysnmp.entity.rfc3413 import config as _target_config
     from pysnmp.hlapi.v3arch.asyncio import CommunityData, SnmpEngine, UdpTransportTarget, UsmUserData
     from pysnmp.hlapi.v3arch.asyncio import auth as _auth
     from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
     from pysnmp.proto import errind, rfc1902, rfc1905
+    from pysnmp.proto.proxy import rfc2576 as _rfc2576
     from pysnmp.smi import builder as _mib_builder
     from pysnmp.smi import view as _mib_view
 
@@ -77,11 +79,57 @@ _V3_AUTH_ERRORS = (
     errind.NotInTimeWindow, errind.UnsupportedAuthProtocol, errind.UnsupportedPrivProtocol,
 )
 _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
-# The command generators are used directly (not through hlapi's get_cmd/bulk_cmd) with
-# ready-made numeric varbinds: hlapi resolves every OID through a MIB view, which cost a
-# quarter of the client CPU for nothing since we only use numeric OIDs.
+# The command generators are used directly (not through hlapi's get_cmd/bulk_cmd), for
+# client CPU: hlapi resolves every numeric OID through a MIB view (a quarter of the CPU),
+# and writes a row in the engine's target tables for every new (device, auth, timeout),
+# then reads it back on every request (about 6 ms per device). ``_Direct`` sends to an
+# explicit target instead; the engine only learns each credential and transport once.
 _LCD = CommandGeneratorLcdConfigurator()
 _NULL = rfc1902.Null("")
+
+
+class _Direct:
+    """Mixin for pysnmp command generators: send to ``self.target`` (no target tables).
+
+    Mirrors ``CommandGenerator.send_pdu`` of pysnmp 7.1 minus the target-table lookup;
+    retries and responses are still handled by pysnmp's own ``process_response_pdu``.
+    """
+
+    target: tuple[Any, ...]
+
+    def send_pdu(self, snmpEngine: Any, targetName: Any, contextEngineId: Any, contextName: Any,  # noqa: N803
+                 PDU: Any, cbFun: Any, cbCtx: Any) -> Any:  # noqa: N803
+        domain, address, timeout, retries, mp_model, sec_model, sec_name, sec_level = self.target
+        dispatcher = snmpEngine.transport_dispatcher
+        ticks = float(timeout) / 100 / dispatcher.get_timer_resolution()
+        contextName = rfc1902.OctetString(contextName)  # noqa: N806 - pysnmp's name
+        orig = PDU
+        if mp_model == 0:
+            PDU, pdu_version = _rfc2576.v2_to_v1(PDU), 0
+        else:
+            pdu_version = 1
+        handle = _cmdgen.getNextHandle()
+        pdu_handle = snmpEngine.message_dispatcher.send_pdu(
+            snmpEngine, domain, address, mp_model, sec_model, sec_name, sec_level,
+            contextEngineId, contextName, pdu_version, PDU, True, ticks,
+            self.process_response_pdu, (handle, cbFun, cbCtx))  # type: ignore[attr-defined]
+        dispatcher.job_started(id(self))
+        self._CommandGenerator__pendingReqs[pdu_handle] = (  # type: ignore[attr-defined]
+            domain, address, mp_model, sec_model, sec_name, sec_level, contextEngineId, contextName,
+            pdu_version, orig, ticks, retries, 0, 0)
+        return handle
+
+
+class _Get(_Direct, _cmdgen.GetCommandGenerator):
+    pass
+
+
+class _Next(_Direct, _cmdgen.NextCommandGeneratorSingleRun):
+    pass
+
+
+class _Bulk(_Direct, _cmdgen.BulkCommandGeneratorSingleRun):
+    pass
 
 
 @functools.lru_cache(maxsize=4096)
@@ -221,21 +269,25 @@ class _Session:
 
     async def _call(self, op: str, oids: Sequence[str], reps: int = 0) -> tuple[Any, Any, Any, Any]:
         self.round_trips += 1
-        addr, _ = _LCD.configure(self.engine, self.auth.data, self.transport, b"")
+        data, tr = self.auth.data, self.transport
+        key = (data.securityName, data.security_level, data.message_processing_model)
+        params = self.engine.cache.setdefault("itaudit_params", {})
+        if key not in params:  # once per engine and credential: auth, params, transport
+            _, params_name = _LCD.configure(self.engine, data, tr, b"")
+            params[key] = _target_config.get_target_parameters(self.engine, params_name)
         future: asyncio.Future[tuple[Any, Any, Any, Any]] = asyncio.get_running_loop().create_future()
 
         def done(engine: Any, handle: Any, ei: Any, es: Any, ix: Any, vbs: Any, ctx: Any) -> None:
             if not future.done():
                 future.set_result((ei, es, ix, vbs))
 
+        gen = _Bulk() if op == "bulk" else _Next() if op == "next" else _Get()
+        gen.target = (tr.TRANSPORT_DOMAIN, tr.transport_address, tr.timeout * 100, tr.retries, *params[key])
         binds = [(_name(o), _NULL) for o in oids]
         if op == "bulk":
-            _cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
-                self.engine, addr, None, b"", 0, reps, binds, done)
-        elif op == "next":
-            _cmdgen.NextCommandGeneratorSingleRun().send_varbinds(self.engine, addr, None, b"", binds, done)
+            gen.send_varbinds(self.engine, None, None, b"", 0, reps, binds, done)
         else:
-            _cmdgen.GetCommandGenerator().send_varbinds(self.engine, addr, None, b"", binds, done)
+            gen.send_varbinds(self.engine, None, None, b"", binds, done)
         ei, es, ix, vbs = await future
         if ei:
             if isinstance(ei, errind.RequestTimedOut):

@@ -263,6 +263,12 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
         city_cfg = cfg.city(CITY_ID)
         console.print(f"Simulated city of Lakeside: {len(city.ssh_hosts)} SSH hosts on {SSH_NET}x:{SSH_PORT}, "
                       f"{len(city.snmp_devices)} SNMP devices on {SNMP_NET}x:{SNMP_PORT}, 1 host switched off.")
+        # Two earlier monthly scans of the same fleet, each judged on its own date, give the
+        # report a history: nothing was fixed meanwhile, so risk grew as devices aged and
+        # patches got older. This is what a city that defers gets, month after month.
+        for months_back in (2, 1):
+            past = _months_before(as_of, months_back)
+            run_scan(cfg, city_cfg, as_of=past, now=f"{past.isoformat()}T02:00:00+00:00")
         summary = run_scan(cfg, city_cfg, as_of=as_of)
         store = Store(city_cfg.database, readonly=True)
         paths = plugins.report_writer("monthly")(city_cfg, store, as_of=as_of, out_dir=out_dir,
@@ -315,6 +321,19 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
     for p in paths:
         console.print(f"Report: [bold]{p}[/]")
     console.print(f"Config: {cfg_path}   Database: {city.database}")
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` earlier (clamped to the month's length)."""
+    month = day.month - months
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=d)
+        except ValueError:
+            continue
+    raise ValueError(day)
 
 
 def _color(severity: str) -> str:

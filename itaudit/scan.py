@@ -98,8 +98,13 @@ def _results(targets: list[Target], ctx: Any, stop: threading.Event) -> Iterable
 
 def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
              targets: list[Target] | None = None, progress: ProgressFn | None = None,
-             stop: threading.Event | None = None, store: Store | None = None) -> ScanSummary:
-    """Scan one city. Raises ``ScanLocked`` if another scan of it runs, ``StoreError`` on disk trouble."""
+             stop: threading.Event | None = None, store: Store | None = None,
+             now: str | None = None) -> ScanSummary:
+    """Scan one city. Raises ``ScanLocked`` if another scan of it runs, ``StoreError`` on disk trouble.
+
+    ``now`` (UTC ISO) stamps the stored rows instead of the clock: the demo uses it to build
+    a history of earlier months; a real scan leaves it unset.
+    """
     as_of = as_of or dt.date.today()
     targets = list(city.targets if targets is None else targets)
     stop = stop or threading.Event()
@@ -109,21 +114,21 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     knowledge = _knowledge()
     try:
         with store.scan_lock():
-            scan_id = store.begin_scan(city.id, as_of, len(targets))
+            scan_id = store.begin_scan(city.id, as_of, len(targets), now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
             ctx = _context(cfg, city)
             seen = 0
             for result in _results(targets, ctx, stop):
                 seen += 1
-                findings = _findings_for(result, store, city, as_of, knowledge, specs)
-                store.record_result(scan_id, result, findings)
+                findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
+                store.record_result(scan_id, result, findings, now=now)
                 _tally(summary, result, findings)
                 if progress:
                     progress(result, seen, len(targets))
                 if stop.is_set():
                     break
             summary.interrupted = stop.is_set() and seen < len(targets)
-            store.finish_scan(scan_id, complete=not summary.interrupted)
+            store.finish_scan(scan_id, complete=not summary.interrupted, now=now)
             return summary
     finally:
         if own_store:
@@ -144,8 +149,8 @@ _CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
 
 
 def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: dt.date, knowledge: Any,
-                  specs: dict[str, Any]) -> list[Finding]:
-    record = store.device_record(result)
+                  specs: dict[str, Any], now: str | None = None) -> list[Finding]:
+    record = store.device_record(result, now=now)
     ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
     chosen = sorted(specs.values(), key=lambda s: s.id)
     if result.status == ResultStatus.ERROR:

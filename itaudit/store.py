@@ -227,8 +227,12 @@ class Store:
 
     # --- devices ----------------------------------------------------------------------
 
-    def device_record(self, result: CollectResult) -> DeviceRecord:
-        """The record a check sees for this target: config facts merged with history."""
+    def device_record(self, result: CollectResult, *, now: str | None = None) -> DeviceRecord:
+        """The record a check sees for this target: config facts merged with history.
+
+        The result being judged counts as history already: a successful one is the latest
+        successful scan, a failed one adds to the run of failures.
+        """
         row = self._match_device(result)
         t = result.target
         return DeviceRecord(
@@ -242,7 +246,8 @@ class Store:
             last_seen=row["last_seen"] if row else None,
             budget_line=row["budget_line"] if row else None,
             tags=list(t.tags),
-            last_successful_scan=row["last_success"] if row else None,
+            last_successful_scan=(row["last_success"] if row else None) if result.status == ResultStatus.ERROR
+            else (now or result.facts.collected_at or utcnow()),
             # This result counts: a failure now is one more in the run of failures.
             consecutive_failures=(((row["consecutive_failures"] or 0) if row else 0) + 1
                                   if result.status == ResultStatus.ERROR else 0),
@@ -316,7 +321,7 @@ class Store:
                 "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
                 "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
                 "duration_ms": result.duration_ms,
-                "facts": json.dumps(facts.to_dict(), separators=(",", ":")) if ok else None,
+                "facts": _facts_json(facts) if ok else None,
             })
             self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
@@ -631,6 +636,17 @@ class Store:
         return int(managed), int(unmanaged)
 
     # --- end of the discovery block -----------------------------------------------------
+
+
+def _facts_json(facts: DeviceFacts) -> str:
+    """Facts as stored. The full package list (often 2,000 entries) would multiply the
+    database by every scan; the count is kept and the list is left out, saying so."""
+    doc = facts.to_dict()
+    packages = doc.get("patching", {}).get("packages") or []
+    if packages:
+        doc["patching"]["packages"] = []
+        doc.setdefault("gaps", {})["patching.packages"] = f"not stored: {len(packages)} packages (count kept)"
+    return json.dumps(doc, separators=(",", ":"))
 
 
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",
