@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +68,11 @@ class Collector:
         if not targets:
             return
         with ThreadPoolExecutor(max_workers=max(1, min(ctx.concurrency, len(targets)))) as pool:
-            futures = [pool.submit(self.safe_collect, t, ctx) for t in targets]
-            for fut in as_completed(futures):
-                yield fut.result()
+            pending = {pool.submit(self.safe_collect, t, ctx) for t in targets}
+            while pending:
+                # Forget each future once yielded: holding every finished result (facts with
+                # thousands of packages) until the last host made memory grow with the city.
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                del done

@@ -184,10 +184,19 @@ def plan(system: Mapping[str, Any]) -> Plan:
             gets += list(clause.get("match", {}))
             gets += clause.get("has", [])
         extra_walks += rule.get("walk", [])
-    # ENTITY-MIB: walk only entPhysicalClass to find the chassis, then GET that row
-    # (``entity_row_oids``): a tenth of the varbinds of walking every column.
-    walks = [ENT_CLASS] + [w for w in dict.fromkeys(extra_walks) if w != ENT_CLASS]
+    walks = list(dict.fromkeys(extra_walks))
     return Plan(list(dict.fromkeys(g for g in gets if g not in SYS.values())), walks, [IF_TYPE])
+
+
+def needs_entity(snap: Mapping[str, Any]) -> bool:
+    """Whether the ENTITY-MIB is still worth two requests after the vendor objects.
+
+    It is read when the vendor objects left model, serial or version unknown. Then only
+    entPhysicalClass is walked to find the chassis, and that one row is read with a GET
+    (``chassis_candidates``, ``entity_row_oids``): a tenth of the varbinds of a full walk.
+    """
+    ident = identify(snap)
+    return not (ident.model and ident.serial and ident.os_version)
 
 
 def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,7 +40,7 @@ with warnings.catch_warnings():
 from collectors import fingerprint
 from collectors.base import CollectContext, Collector, now_iso
 from itaudit.credentials import SNMPCredential
-from itaudit.errors import AuthError, CollectError, CollectTimeout, ConfigError, ProtocolError
+from itaudit.errors import AuthError, CollectError, CollectTimeout, ConfigError, ConnectError, ProtocolError
 from itaudit.model import MAX_EVIDENCE, CollectResult, DeviceFacts, ResultStatus, Target, clip
 
 SYSTEM_OIDS = (
@@ -432,12 +433,21 @@ class SNMPCollector(Collector):
         return cred
 
     async def _transport(self, target: Target, timeout: float, retries: int) -> UdpTransportTarget:
+        addr = (target.address, target.port or self.default_port)
         try:
-            return await UdpTransportTarget.create(
-                (target.address, target.port or self.default_port), timeout=timeout, retries=retries)
+            ipaddress.IPv4Address(target.address)
+        except ValueError:
+            pass
+        else:
+            # An IP literal needs no resolver: skip create()'s getaddrinfo, which runs in a
+            # thread pool and cost more client CPU than a whole SNMP request.
+            transport = UdpTransportTarget.__new__(UdpTransportTarget)
+            transport.transport_address = addr
+            transport.__init__(timeout=timeout, retries=retries)  # type: ignore[misc]
+            return transport
+        try:
+            return await UdpTransportTarget.create(addr, timeout=timeout, retries=retries)
         except Exception as exc:  # resolver errors come back as several types
-            from itaudit.errors import ConnectError
-
             raise ConnectError(f"cannot resolve {clip(target.address, 100)}: {exc}") from exc
 
     async def _device(self, engine: _Engines, target: Target, ctx: CollectContext) -> CollectResult:
@@ -468,11 +478,13 @@ class SNMPCollector(Collector):
                 session.walk(if_walks, self.if_rows, if_reps) if self.interfaces else _nothing(),
             )
             rows.update(if_rows)
-            chassis = fingerprint.chassis_candidates(rows)
-            if chassis is not None:
-                rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
-            else:  # no entPhysicalClass: a few rows of the useful columns instead
-                rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+            if fingerprint.needs_entity({**system, **scalars, **rows}):
+                rows.update(await session.walk([fingerprint.ENT_CLASS], self.entity_rows, 6))
+                chassis = fingerprint.chassis_candidates(rows)
+                if chassis is not None:
+                    rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+                else:  # no entPhysicalClass: a few rows of the useful columns instead
+                    rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
             partial = None
         except _NoAnswer:
             scalars, rows, partial = {}, {}, "device stopped answering after the system group"

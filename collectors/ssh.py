@@ -159,7 +159,8 @@ class SSHCollector(Collector):
         status = ResultStatus.OK
         if not complete_read or not _complete(data):
             status = ResultStatus.PARTIAL
-            reasons = {"timeout": "probe timed out part-way", "cut": f"output cut at {ctx.max_output} bytes"}
+            reasons = {"timeout": "probe timed out part-way", "cut": f"output cut at {ctx.max_output} bytes",
+                       "dropped": "connection dropped mid-probe"}
             facts.gaps.setdefault("probe", reasons.get(why or "", "probe ended early"))
         return CollectResult(
             target=target, status=status, facts=facts, started_at=started,

@@ -295,15 +295,22 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
 
 def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store, paths: list[Path],
                    city: Any, as_of: dt.date) -> None:
-    table = Table(title=f"City of Lakeside — audit of {as_of.isoformat()}", show_lines=False)
-    table.add_column("device")
-    table.add_column("department")
-    table.add_column("system")
-    table.add_column("worst open finding")
+    # One screen: one line per device, long text cut rather than wrapped.
+    table = Table(title=f"City of Lakeside — audit of {as_of.isoformat()}", show_lines=False, pad_edge=False)
+    table.add_column("device", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("department", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("system", no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_column("worst open finding", no_wrap=True, overflow="ellipsis", ratio=1)
     worst: dict[int, dict[str, Any]] = {}
     for f in store.open_findings():
         worst.setdefault(f["device_id"], f)
-    for d in store.devices():
+    rank = {"critical": 5, "high": 4, "medium": 3, "low": 2, "info": 1}
+
+    def order(d: dict[str, Any]) -> tuple[int, str]:
+        w = worst.get(d["id"])
+        return (-(9 if d["last_status"] == "error" else rank.get(w["severity"], 0) if w else 0), d["name"] or "")
+
+    for d in sorted(store.devices(), key=order):
         w = worst.get(d["id"])
         status = d["last_status"]
         system = " ".join(x for x in (d["os_name"] or "", d["model"] or "") if x) or "—"

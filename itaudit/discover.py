@@ -269,7 +269,7 @@ def discovered_targets(city: CityConfig, store: Store) -> list[Target]:
 
 def reconcile_register(store: Store, sightings: list[dict[str, Any]], *, as_of: dt.date,
                        stale_days: int = 30) -> dict[str, Any] | None:
-    """Compare the asset register (table ``assets`` with an ``address`` column) with what was seen.
+    """Compare the asset register (table ``assets``, issue 6) with what discovery saw.
 
     Returns ``{"not_seen": [...], "not_in_register": [...]}``: register rows whose address no
     discovery saw in ``stale_days``, and addresses seen now that the register lacks. None
@@ -279,11 +279,20 @@ def reconcile_register(store: Store, sightings: list[dict[str, Any]], *, as_of: 
     if "assets" not in tables or "address" not in store.db["assets"].columns_dict:
         return None
     since = (as_of - dt.timedelta(days=stale_days)).isoformat()
-    seen_recently = {r[0] for r in store.db.execute(
-        "select distinct address from sightings where seen_at >= ?", [since]).fetchall()}
+    recent = store.db.execute("select address, device_id from sightings where seen_at >= ?", [since]).fetchall()
+    seen_addresses = {a for a, _ in recent}
+    seen_devices = {d for _, d in recent if d is not None}
     register = list(store.db.query("select * from assets"))
     in_register = {r.get("address") for r in register if r.get("address")}
+    register_devices = {r.get("device_id") for r in register if r.get("device_id")}
+
+    def seen(r: dict[str, Any]) -> bool:
+        # A register line is seen at its address, or as its device wherever DHCP put it.
+        return r.get("address") in seen_addresses or (r.get("device_id") or -1) in seen_devices
+
     return {
-        "not_seen": [r for r in register if r.get("address") and r["address"] not in seen_recently],
-        "not_in_register": [s["address"] for s in sightings if s["address"] not in in_register],
+        "not_seen": [{k: r.get(k) for k in ("key", "address", "hostname", "serial", "department")}
+                     for r in register if (r.get("address") or r.get("device_id")) and not seen(r)],
+        "not_in_register": [s["address"] for s in sightings
+                            if s["address"] not in in_register and s.get("device_id") not in register_devices],
     }

@@ -305,6 +305,8 @@ class Knowledge:
         self._aliases = {k.lower(): v for k, v in (tables.curated.get("aliases") or {}).items()}
         self._extended = tables.curated.get("extended_support") or {}
         self._kev = [self._kev_entry(v) for v in tables.kev["vulnerabilities"]]
+        # (product key, vendor) -> the family's entries: one catalogue pass per family, not per device.
+        self._kev_family: dict[tuple[str, str], list[KevEntry]] = {}
 
     # loading ---------------------------------------------------------------------------
 
@@ -616,18 +618,20 @@ class Knowledge:
         ``vendor`` limits to that KEV vendorProject when given.
         """
         key = self.product_key(product) or (product or "").lower()
-        pats = (self._t.kev_map.get("products") or {}).get(key) or []
-        out = []
-        for e in self._kev:
-            if vendor and e.vendor.lower() != vendor.lower():
-                continue
-            for p in pats:
-                if e.vendor.lower() == p["vendor"].lower() and re.search(p["product"], e.product, re.I):
-                    if since is None or (e.date_added is not None and e.date_added > since):
-                        out.append(e)
-                    break
-        out.sort(key=lambda e: (e.date_added or dt.date.min, e.cve), reverse=True)
-        return out
+        family = self._kev_family.get((key, (vendor or "").lower()))
+        if family is None:
+            pats = (self._t.kev_map.get("products") or {}).get(key) or []
+            family = []
+            for e in self._kev:
+                if vendor and e.vendor.lower() != vendor.lower():
+                    continue
+                for p in pats:
+                    if e.vendor.lower() == p["vendor"].lower() and re.search(p["product"], e.product, re.I):
+                        family.append(e)
+                        break
+            family.sort(key=lambda e: (e.date_added or dt.date.min, e.cve), reverse=True)
+            self._kev_family[(key, (vendor or "").lower())] = family
+        return [e for e in family if since is None or (e.date_added is not None and e.date_added > since)]
 
     def kev_entry(self, cve: str) -> KevEntry | None:
         """Look one CVE up in the KEV catalog."""

@@ -257,7 +257,7 @@ _SCALARS: dict[str, type] = {
     "scan_failure_threshold": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
-KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable")
+KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
 _RULE_KEYS = {"years": float, "cost": float, "budget_line": str, "capital": bool}
 
 

@@ -106,10 +106,15 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     a history of earlier months; a real scan leaves it unset.
     """
     as_of = as_of or dt.date.today()
-    targets = list(city.targets if targets is None else targets)
     stop = stop or threading.Event()
     own_store = store is None
     store = store or Store(city.database)
+    if targets is None:
+        from itaudit.discover import discovered_targets
+
+        # With discovery's auto_add, what the last sweep reached with a city credential joins the scan.
+        targets = list(city.targets) + discovered_targets(city, store)
+    targets = list(targets)
     specs = plugins.load_checks()
     knowledge = _knowledge()
     try:

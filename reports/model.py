@@ -34,6 +34,8 @@ KPI_DEFS: list[tuple[str, str, float, str, str]] = [
     ("exposure", "Devices with no critical exposure", 100.0, "%", "higher"),
     ("freshness", "Inventory checked in the last 30 days", 95.0, "%", "higher"),
     ("uncheckable", "Devices we could not check", 0.0, "", "lower"),
+    # Of the devices found on the city's networks, the share itaudit manages (needs a discovery sweep).
+    ("completeness", "Inventory completeness (found devices we manage)", 95.0, "%", "higher"),
 ]
 _ALL_CHECKED = "Every device was checked and dated."
 AMBER_BAND = 10.0  # percentage points (or, for counts, % of devices) short of target = amber
@@ -357,7 +359,12 @@ def build_monthly(
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
 
     def measures(s: ScanInfo) -> dict[str, Any]:
-        return _measures(s, per_device[s.id], freshness[s.id], dweights)
+        m = _measures(s, per_device[s.id], freshness[s.id], dweights)
+        managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
+        # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
+        m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
+        m["unmanaged"] = unmanaged
+        return m
 
     trend = {m: measures(s) if s else None for m, s in picked.items()}
     now = trend[month]
@@ -423,6 +430,9 @@ def build_monthly(
         parts.append(f"we could not check {plural(len(rep.not_checked), 'device')} this month")
     if rep.unknown_age:
         parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown")
+    if now.get("unmanaged"):
+        parts.append(f"{plural(now['unmanaged'], 'device')} found on the city's networks "
+                     f"{'is' if now['unmanaged'] == 1 else 'are'} not managed by anyone (see the worklist)")
     if scan.status != "complete":
         parts.append("the last scan of the month did not finish")
     text = "; ".join(parts)
@@ -434,6 +444,12 @@ def build_monthly(
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
     return rep
+
+
+def _swept(store: Store) -> bool:
+    """Has a discovery sweep of this city ever finished?"""
+    return "discoveries" in store.db.table_names() and store.db.execute(
+        "select 1 from discoveries where status = 'complete' limit 1").fetchone() is not None
 
 
 def _short_month(label: str | None, current: str) -> str:

@@ -61,6 +61,8 @@ class Worklist:
     devices: list[WorkDevice]
     total_findings: int
     unreachable: list[tuple[str, str]]
+    # Found on the city's networks by discovery, not managed: (address, what its ports suggest, open ports)
+    unmanaged: list[tuple[str, str, str]] = field(default_factory=list)
     data_dates: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -117,8 +119,16 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
             (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
             for r in store.unreachable_devices(latest.id)
         ]
+    unmanaged = []
+    if "discoveries" in store.db.table_names():
+        last = store.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
+        if last and last[0] is not None:
+            unmanaged = [(r["address"], r["guess"] or "unknown device",
+                          ", ".join(str(p) for p in r["open_ports"]))
+                         for r in store.sightings(int(last[0])) if not r["managed"] and r["device_id"] is None]
     return Worklist(
         city_id=city.id,
+        unmanaged=unmanaged,
         city_name=city.name,
         as_of=as_of.isoformat(),
         devices=ordered,

@@ -101,3 +101,26 @@ def test_inventory_completeness_counts(tmp_path: Path) -> None:
     assert store.inventory_completeness(dt.date(2026, 10, 31)) == (1, 2)
     assert store.inventory_completeness(dt.date(2026, 10, 4)) == (1, 0)  # before the sweep
     assert store.discoveries()[0]["n_unmanaged"] == 3
+
+
+def test_register_reconciled_by_address_and_device(tmp_path: Path) -> None:
+    from itaudit.discover import reconcile_register
+
+    store = Store(tmp_path / "r.db")
+    with store.tx():
+        dev = store._insert("devices", {"city_id": "t", "identity_key": "k", "protocol": "ssh", "address": "10.0.0.50"})
+        for key, addr, device in (("A1", "10.0.0.1", None), ("A2", "10.0.0.2", None), ("A3", "10.0.0.3", dev)):
+            store._insert("assets", {"key": key, "address": addr, "device_id": device})
+    d = store.begin_discovery("t", ["10.0.0.0/24"], 254, now="2026-11-20T00:00:00+00:00")
+    sightings = [{"address": "10.0.0.1", "open_ports": [22]}, {"address": "10.0.0.9", "open_ports": [80]},
+                 {"address": "10.0.0.50", "open_ports": [22], "device_id": dev}]  # A3 moved by DHCP
+    for s in sightings:
+        store.record_sighting(d, s, now="2026-11-20T00:00:00+00:00")
+    store.finish_discovery(d)
+    out = reconcile_register(store, sightings, as_of=dt.date(2026, 11, 23))
+    assert out is not None
+    assert [r["key"] for r in out["not_seen"]] == ["A2"]
+    assert out["not_in_register"] == ["10.0.0.9"]
+    # 30 days later nothing was seen: every register line is stale.
+    late = reconcile_register(store, [], as_of=dt.date(2027, 1, 1))
+    assert late is not None and len(late["not_seen"]) == 3
