@@ -566,51 +566,56 @@ class SNMPCollector(Collector):
         return [v for v in order if v in versions], defaults, nopriv
 
     async def _v3_answers(self, engine: _Engines, target: Target) -> bool:
-        """True when an SNMPv3 agent answers engine discovery (no credentials needed)."""
-        transport = await self._transport(target, self.exposure_timeout, 0)
-        probe = _Auth(UsmUserData("itaudit-discovery"), "v3", "noAuthNoPriv")  # noqa: S509 - no data asked
+        """True when an SNMPv3 agent answers engine discovery (no credentials needed).
+
+        The discovery request is a fixed message (RFC 3414 section 4: empty engine ID and
+        user, reportable flag), so it is sent as raw bytes and any datagram back counts:
+        one message, no decoding, instead of pysnmp's discovery plus a refused request.
+        """
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[bool] = loop.create_future()
+
+        class _Probe(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if not answered.done():
+                    answered.set_result(data[:1] == b"\x30")
+
+            def error_received(self, exc: Exception) -> None:  # ICMP port unreachable
+                if not answered.done():
+                    answered.set_result(False)
+
         try:
-            await _Session(engine, probe, transport).get([SYS_DESCR])
-        except AuthError:
-            return True  # unknownUserName report: the agent speaks v3
-        except (_NoAnswer, CollectError):
+            transport, _ = await loop.create_datagram_endpoint(
+                _Probe, remote_addr=(target.address, target.port or self.default_port))
+        except OSError:
             return False
-        return True
-
-
-
-def ping_many(targets: Iterable[Target], ctx: CollectContext, timeout: float = 1.0) -> dict[int, bool]:
-    """One bare GET of sysDescr per target, all on one loop: ``{index in targets: answered}``.
-
-    A cheap reachability check (and the baseline of ``bench/snmp_cpu.py``).
-    """
-    targets = list(targets)
-    loop = asyncio.new_event_loop()
-    engines = _Engines()
-    collector = SNMPCollector(exposure=False)
-
-    async def one(i: int, t: Target) -> tuple[int, bool]:
         try:
-            auth = make_auth(collector._credential(t, ctx))
-            transport = await collector._transport(t, timeout, 0)
-            vals = await _Session(engines, auth, transport).get([SYS_DESCR])
-        except (_NoAnswer, CollectError):
-            return i, False
-        return i, vals.get(SYS_DESCR) is not None
+            transport.sendto(V3_DISCOVERY)
+            return await asyncio.wait_for(answered, self.exposure_timeout)
+        except TimeoutError:
+            return False
+        finally:
+            transport.close()
 
-    async def run() -> dict[int, bool]:
-        limit = asyncio.Semaphore(max(1, ctx.concurrency))
 
-        async def bounded(i: int, t: Target) -> tuple[int, bool]:
-            async with limit:
-                return await one(i, t)
+def _ber(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    length = bytes([n]) if n < 0x80 else bytes([0x81, n])
+    return bytes([tag]) + length + body
 
-        return dict(await asyncio.gather(*(bounded(i, t) for i, t in enumerate(targets))))
 
-    try:
-        return loop.run_until_complete(run())
-    finally:
-        _shutdown(loop, engines)
+def _v3_discovery_message(msg_id: int = 0x1A2B) -> bytes:
+    """SNMPv3 engine-discovery GetRequest: noAuthNoPriv, empty engine ID and user name."""
+    ints = {v: _ber(0x02, v.to_bytes(4, "big")) for v in (msg_id, 65507)}
+    header = _ber(0x30, ints[msg_id] + ints[65507] + _ber(0x04, b"\x04") + _ber(0x02, b"\x03"))
+    usm = _ber(0x30, _ber(0x04, b"") + _ber(0x02, b"\x00") + _ber(0x02, b"\x00")
+               + _ber(0x04, b"") + _ber(0x04, b"") + _ber(0x04, b""))
+    pdu = _ber(0xA0, ints[msg_id] + _ber(0x02, b"\x00") + _ber(0x02, b"\x00") + _ber(0x30, b""))
+    scoped = _ber(0x30, _ber(0x04, b"") + _ber(0x04, b"") + pdu)
+    return _ber(0x30, _ber(0x02, b"\x03") + header + _ber(0x04, usm) + scoped)
+
+
+V3_DISCOVERY = _v3_discovery_message()
 
 
 def _shutdown(loop: asyncio.AbstractEventLoop, engines: _Engines) -> None:

@@ -51,9 +51,11 @@ def write_city_config(path: Path, *, ssh: Iterable[tuple[str, int]] = (), snmp: 
     return path
 
 
-def database(config_path: Path, data_dir: str = "data") -> Path:
-    """Where the city of a ``write_city_config`` file keeps its database."""
-    return config_path.parent / data_dir / CITY / "itaudit.db"
+def database(config_path: Path) -> Path:
+    """Where the city of a ``write_city_config`` file keeps its database (as the config says)."""
+    from itaudit.config import load
+
+    return load(config_path, env={}).city(CITY).database
 
 
 class FleetProcess:
