@@ -7,6 +7,7 @@ scanned, so a credential of one city can never reach another city's target.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -27,6 +28,7 @@ class CollectContext:
     concurrency: int = 16
     max_output: int = 4 * 1024 * 1024  # bytes kept from one probe
     allow_sudo: bool = False
+    stop: threading.Event | None = None  # set when the scan stops: start no further host
 
 
 def now_iso() -> str:
@@ -62,17 +64,28 @@ class Collector:
             result.duration_ms = int((time.monotonic() - t0) * 1000)
         return result
 
+    def _collect_unless_stopped(self, target: Target, ctx: CollectContext) -> CollectResult | None:
+        if ctx.stop is not None and ctx.stop.is_set():
+            return None  # the scan is stopping: a queued host is not started
+        return self.safe_collect(target, ctx)
+
     def collect_many(self, targets: Iterable[Target], ctx: CollectContext) -> Iterator[CollectResult]:
         """Collect many targets on a bounded thread pool, yielding results as they finish."""
         targets = list(targets)
         if not targets:
             return
-        with ThreadPoolExecutor(max_workers=max(1, min(ctx.concurrency, len(targets)))) as pool:
-            pending = {pool.submit(self.safe_collect, t, ctx) for t in targets}
+        pool = ThreadPoolExecutor(max_workers=max(1, min(ctx.concurrency, len(targets))))
+        try:
+            pending = {pool.submit(self._collect_unless_stopped, t, ctx) for t in targets}
             while pending:
                 # Forget each future once yielded: holding every finished result (facts with
                 # thousands of packages) until the last host made memory grow with the city.
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    yield fut.result()
+                    if (result := fut.result()) is not None:
+                        yield result
                 del done
+        finally:
+            # A stopped scan (closed generator) drops the hosts not yet started; those in
+            # flight end within their deadline. Without this, exit waited for every host.
+            pool.shutdown(wait=False, cancel_futures=True)

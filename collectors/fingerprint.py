@@ -44,6 +44,7 @@ IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
 HR_DEVICE_DESCR = "1.3.6.1.2.1.25.3.2.1.3"
 ENT_CLASS = ENT + ".5"
+HR_MEMORY_SIZE = "1.3.6.1.2.1.25.2.2.0"
 ETHERNET_TYPES = {6, 62, 117, 69}  # ethernetCsmacd, fastEther, gigabitEthernet, fastEtherFX
 ENTERPRISES = "1.3.6.1.4.1."
 
@@ -75,6 +76,7 @@ class Identification:
     hardware_rev: str | None = None
     manufacture_date: dt.date | None = None
     port_count: int | None = None
+    memory_bytes: int | None = None
     port_speeds: dict[str, int] = field(default_factory=dict)  # "1G" -> ports
     battery_replace_date: dt.date | None = None
     battery_status: str | None = None
@@ -377,6 +379,9 @@ def identify(snap: Mapping[str, Any]) -> Identification:
                               or parse_date(snap.get(rule.get("manufacture_date_oid", ""))))
     _interfaces(ident, snap)
     _ups(ident, snap, rule)
+    memory = snap.get(HR_MEMORY_SIZE)  # HOST-RESOURCES-MIB hrMemorySize, in KiB
+    if isinstance(memory, int) and 0 < memory < 2**40:
+        ident.memory_bytes = memory * 1024
     return ident
 
 
@@ -478,6 +483,7 @@ def apply(ident: Identification, facts: DeviceFacts, *, address: str | None = No
     h.vendor, h.model, h.serial = ident.vendor, ident.model, ident.serial
     h.manufacture_date = ident.manufacture_date
     h.port_count = ident.port_count
+    h.memory_bytes = ident.memory_bytes
     h.battery_replace_date, h.battery_status = ident.battery_replace_date, ident.battery_status
     if ident.rule is None:
         facts.gaps["software.os_family"] = "no fingerprint rule matched this device"

@@ -1,14 +1,18 @@
 """SNMP collector: identify network gear and judge its SNMP exposure (pysnmp 7, asyncio).
 
-The only module of the project that imports pysnmp. One device costs a handful of round
-trips: a GET of the system group, then (concurrently) one GET of the scalars the candidate
-fingerprint rules need and bounded bulk walks of the few table columns used (ENTITY-MIB
-physical table, IF-MIB types and speeds, HOST-RESOURCES devices), plus the exposure
-probes (default communities, SNMP versions answered, SNMPv3 without privacy).
+The only module of the project that imports pysnmp. A device costs three or four round
+trips: a GET of the system group (and ifNumber); then, concurrently, one GET of the vendor
+scalars the candidate fingerprint rules name, a walk of ifType sized by ifNumber, and any
+short column a rule asks for (hrDeviceDescr for printers); then, only when the vendor
+objects left model, serial or version unknown, a walk of entPhysicalClass and a GET of the
+chassis row. The exposure probes (default communities, versions answered, SNMPv3 without
+privacy) run alongside with a short timeout. Walks are bounded (rows per column, loops and
+non-increasing OIDs stop them); values are clipped before anything else sees them.
 
-``collect_many`` runs every target on ONE asyncio loop and one SNMP engine, bounded by
-``ctx.concurrency`` with a per-device deadline of ``ctx.timeout``; it is a plain generator
-(called from a worker thread) that drives the loop and yields results as they finish.
+``collect_many`` runs every target on ONE asyncio loop, bounded by ``ctx.concurrency``
+with a per-device deadline of ``ctx.timeout``; it is a plain generator (called from a
+worker thread) that drives the loop and yields results as they finish. It uses one SNMP
+engine for all community-based requests and one per SNMPv3 credential and security level.
 What the values mean is decided in ``collectors.fingerprint`` (pure, rules as data).
 """
 
@@ -204,6 +208,7 @@ class _Session:
         self.auth = auth
         self.transport = transport
         self.round_trips = 0
+        self.too_big: list[str] = []  # OIDs whose value did not fit in a response
 
     async def get(self, oids: Sequence[str]) -> dict[str, Any]:
         """GET many OIDs; a missing object is None. v1 noSuchName drops the OID and retries."""
@@ -218,7 +223,11 @@ class _Session:
                 if es and int(es) == 2 and self.auth.version == "v1" and 0 < int(ix) <= len(chunk):
                     out[chunk.pop(int(ix) - 1)] = None  # noSuchName
                     continue
-                if es and int(es) == 1 and len(chunk) > 1:  # tooBig: halve
+                if es and int(es) == 1:  # tooBig: halve; a single huge value is dropped
+                    if len(chunk) == 1:
+                        out[chunk[0]] = None
+                        self.too_big.append(chunk[0])
+                        break
                     half = len(chunk) // 2
                     out.update(await self.get(chunk[:half]))
                     chunk = chunk[half:]
@@ -460,9 +469,6 @@ class SNMPCollector(Collector):
             system = await session.get(SYSTEM_OIDS)
         except _NoAnswer:
             raise await self._no_answer(engine, target, auth) from None
-        if system.get(SYS_DESCR) is None and system.get("1.3.6.1.2.1.1.2.0") is None:
-            # Answered, but nothing readable: a restrictive view still proves we got in.
-            pass
         plan = fingerprint.plan(system)
         exposure_task = None
         if self.exposure:
@@ -506,6 +512,8 @@ class SNMPCollector(Collector):
         if partial:
             facts.gaps["hardware"] = partial
         facts.evidence["snmp_round_trips"] = str(session.round_trips)
+        if session.too_big:
+            facts.gaps["snmp"] = clip("values too big for one SNMP response: " + ", ".join(session.too_big), 300)
         return CollectResult(target, status, facts=facts)
 
     async def _no_answer(self, engine: _Engines, target: Target, auth: _Auth) -> CollectError:
@@ -663,3 +671,37 @@ class SysObjectIDProbe:
 
 async def _nothing() -> dict[str, Any]:
     return {}
+
+
+def ping_many(targets: Iterable[Target], ctx: CollectContext, timeout: float = 1.0) -> dict[int, bool]:
+    """One bare GET of sysDescr per target, all on one loop: ``{index in targets: answered}``.
+
+    A cheap reachability check (and the baseline of ``bench/snmp_cpu.py``).
+    """
+    targets = list(targets)
+    loop = asyncio.new_event_loop()
+    engines = _Engines()
+    collector = SNMPCollector(exposure=False)
+
+    async def one(i: int, t: Target) -> tuple[int, bool]:
+        try:
+            auth = make_auth(collector._credential(t, ctx))
+            transport = await collector._transport(t, timeout, 0)
+            vals = await _Session(engines, auth, transport).get([SYS_DESCR])
+        except (_NoAnswer, CollectError):
+            return i, False
+        return i, vals.get(SYS_DESCR) is not None
+
+    async def run() -> dict[int, bool]:
+        limit = asyncio.Semaphore(max(1, ctx.concurrency))
+
+        async def bounded(i: int, t: Target) -> tuple[int, bool]:
+            async with limit:
+                return await one(i, t)
+
+        return dict(await asyncio.gather(*(bounded(i, t) for i, t in enumerate(targets))))
+
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        _shutdown(loop, engines)

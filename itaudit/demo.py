@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ CITY_ID = "lakeside"
 ENV_SSH_PASSWORD = "ITAUDIT_DEMO_SSH_PASSWORD"  # noqa: S105 - a variable name, not a secret
 ENV_SNMP_AUTH = "ITAUDIT_DEMO_SNMP_AUTH"
 ENV_SNMP_PRIV = "ITAUDIT_DEMO_SNMP_PRIV"
+# Devices nobody listed: a printer (raw printing) and a Windows box with remote desktop open.
+STRAYS = ((f"{SSH_NET}20", 9100), (f"{SSH_NET}21", 3389))
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,13 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
         f'[cities.{CITY_ID}.policy.departments."Water Utility"]',
         'budget_line = "601-7110-5740"',
         "",
+        # The city hall server network, swept monthly for devices nobody listed (CPG 1.A).
+        f"[cities.{CITY_ID}.discovery]",
+        f'ranges = ["{SSH_NET}0/27"]',
+        f"ports = [{SSH_PORT}, 3389, 5985, 9100]",
+        "rate = 200",
+        "timeout = 0.5",
+        "",
         f"[cities.{CITY_ID}.credentials.servers]",
         'type = "ssh"',
         'username = "itaudit"',
@@ -205,6 +215,7 @@ class SimulatedCity:
         self.ssh_hosts: list[tuple[str, Path]] = []
         self.snmp_devices: list[tuple[str, str, int]] = []
         self._fleets: list[Any] = []
+        self._strays: list[socket.socket] = []
 
     def env(self) -> dict[str, str]:
         return {ENV_SSH_PASSWORD: self.password, ENV_SNMP_AUTH: self.auth_key, ENV_SNMP_PRIV: self.priv_key}
@@ -221,6 +232,10 @@ class SimulatedCity:
                        username="itaudit", password=self.password, key_dir=self.workdir / "sim-host-keys")
         ssh.start()
         self._fleets.append(ssh)
+        # Two devices on the network that nobody put in the inventory: discovery finds them.
+        for address, port in STRAYS:
+            sock = socket.create_server((address, port))
+            self._strays.append(sock)
         names = demo_snmp_names()
         if names:
             fleet = SNMPFleet(FIXTURES / "snmp", names=names, base_address=f"{SNMP_NET}1", port=SNMP_PORT,
@@ -239,6 +254,9 @@ class SimulatedCity:
         for fleet in reversed(self._fleets):
             fleet.stop()
         self._fleets.clear()
+        for sock in self._strays:
+            sock.close()
+        self._strays.clear()
 
 
 def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None = None,
@@ -269,6 +287,10 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
         for months_back in (2, 1):
             past = _months_before(as_of, months_back)
             run_scan(cfg, city_cfg, as_of=past, now=f"{past.isoformat()}T02:00:00+00:00")
+        found = _discover(cfg, city_cfg)
+        console.print(f"Discovery of {', '.join(city_cfg.discovery.ranges)}: {len(found.sightings)} addresses "
+                      f"answered, {len(found.unmanaged)} not managed by anyone: "
+                      + ", ".join(f"{s['address']} ({escape(s.get('guess') or '?')})" for s in found.unmanaged))
         summary = run_scan(cfg, city_cfg, as_of=as_of)
         store = Store(city_cfg.database, readonly=True)
         paths = plugins.report_writer("monthly")(city_cfg, store, as_of=as_of, out_dir=out_dir,
@@ -328,6 +350,13 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
     for p in paths:
         console.print(f"Report: [bold]{p}[/]")
     console.print(f"Config: {cfg_path}   Database: {city.database}")
+
+
+def _discover(cfg: Any, city: Any) -> Any:
+    """Sweep the city's configured range, as the monthly discovery would."""
+    from itaudit.discover import plan_sweep, run_discovery
+
+    return run_discovery(cfg, city, plan_sweep(city), verify_ssh=False)
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:

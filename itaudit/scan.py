@@ -46,7 +46,7 @@ class ScanSummary:
 ProgressFn = Callable[[CollectResult, int, int], None]
 
 
-def _context(cfg: Config, city: CityConfig) -> Any:
+def _context(cfg: Config, city: CityConfig, stop: threading.Event | None = None) -> Any:
     """The context collectors get: only this city's credentials and known_hosts."""
     base = plugins._load("collectors.base")
     city.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -57,6 +57,7 @@ def _context(cfg: Config, city: CityConfig) -> Any:
         timeout=cfg.settings.timeout,
         concurrency=cfg.settings.concurrency,
         max_output=cfg.settings.max_output_bytes,
+        stop=stop,
     )
 
 
@@ -121,17 +122,21 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         with store.scan_lock():
             scan_id = store.begin_scan(city.id, as_of, len(targets), now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
-            ctx = _context(cfg, city)
+            ctx = _context(cfg, city, stop)
             seen = 0
-            for result in _results(targets, ctx, stop):
-                seen += 1
-                findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
-                store.record_result(scan_id, result, findings, now=now)
-                _tally(summary, result, findings)
-                if progress:
-                    progress(result, seen, len(targets))
-                if stop.is_set():
-                    break
+            try:
+                for result in _results(targets, ctx, stop):
+                    seen += 1
+                    findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
+                    store.record_result(scan_id, result, findings, now=now)
+                    _tally(summary, result, findings)
+                    if progress:
+                        progress(result, seen, len(targets))
+                    if stop.is_set():
+                        break
+            except BaseException:
+                stop.set()  # a failed writer (full disk...) stops the collectors too
+                raise
             summary.interrupted = stop.is_set() and seen < len(targets)
             store.finish_scan(scan_id, complete=not summary.interrupted, now=now)
             return summary

@@ -178,7 +178,7 @@ class Store:
             with conn:
                 yield
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot write {self.path}: {exc}") from None
+            raise StoreError(f"cannot write {self.path}: {exc}{_hint(str(exc))}") from None
 
     def close(self) -> None:
         self.db.conn.close()
@@ -650,6 +650,17 @@ def _facts_json(facts: DeviceFacts) -> str:
     if packages:
         doc.setdefault("gaps", {})["patching.packages"] = f"not stored: {len(packages)} packages (count kept)"
     return json.dumps(doc, separators=(",", ":"))
+
+
+def _hint(message: str) -> str:
+    """What a person can do about an SQLite write error (devices stored so far are kept)."""
+    m = message.lower()
+    if "full" in m or "disk i/o" in m:
+        return " (is the disk full, or a file size limit reached? free space and scan again; devices stored " \
+               "so far are kept)"
+    if "readonly" in m or "read-only" in m:
+        return " (the database file or its folder is read-only: check permissions and attributes)"
+    return ""
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -1,11 +1,11 @@
 """Real SNMP peers for the tests: Net-SNMP ``snmpd`` and snmpsim, on 127.0.4.0/24.
 
-- ``snmpd``: real snmpd on 127.0.4.1:1161 with a v2c community and a v3 authPriv user
-  (SHA + AES-128) that is refused without privacy.
-- ``snmpd_v1only``: real snmpd on 127.0.4.2:1161 whose access rules answer SNMPv1 only.
+- ``snmpd``: real snmpd on 127.0.4.1:1161 (or .3/.5/.7 when another test run holds it),
+  a v2c community and a v3 user with SHA + AES-128 that is refused without privacy.
+- ``snmpd_v1only``: real snmpd on 127.0.4.2:1161 (or .4/.6/.8) answering SNMPv1 only.
 - ``snmpsim_fleet``: the project's recordings (tests/fixtures/snmp) served by snmpsim, one
-  loopback address per recording from 127.0.4.10 on port 1161, community ``public``,
-  v3 user ``itaudit`` (SHA/AES, keys in ``SimDevice``).
+  loopback address per recording from 127.0.4.10 (or .200, .225) on port 1161,
+  community ``public``, v3 user ``itaudit`` (SHA/AES, keys in ``SimDevice``).
 Readiness is polled with an SNMP GET, never a blind sleep.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,25 @@ class SnmpdPeer:
     priv_key: str
     auth_protocol: str = "sha"
     priv_protocol: str = "aes128"
+
+
+def _free(addresses: list[str], port: int) -> bool:
+    """True when nothing listens on any of these UDP endpoints (another test run may)."""
+    for address in addresses:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def _pick(candidates: list[list[str]], port: int) -> list[str]:
+    """The first group of addresses that is free, so parallel test runs do not collide."""
+    for group in candidates:
+        if _free(group, port):
+            return group
+    pytest.fail(f"no free address in 127.0.4.0/24 on UDP port {port}")
 
 
 def _need_snmpd() -> None:
@@ -82,13 +102,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer]:
-    """Real Net-SNMP snmpd with a v2c community and a v3 authPriv (SHA/AES) user."""
+    """Real Net-SNMP snmpd: a v2c community; v3 users ``itaudit`` (SHA/AES-128, authPriv),
+    ``itaudit256`` (SHA-256/AES-256, authPriv) and ``itaudit-np`` (SHA, authNoPriv)."""
     _need_snmpd()
-    peer = SnmpdPeer("127.0.4.1", 1161, "city-ro-7Qx", "itaudit", "auth-pass-7Qx", "priv-pass-7Qx")
+    address = _pick([[f"127.0.4.{n}"] for n in (1, 3, 5, 7)], 1161)[0]
+    peer = SnmpdPeer(address, 1161, "city-ro-7Qx", "itaudit", "auth-pass-7Qx", "priv-pass-7Qx")
     conf = (
         f"rocommunity {peer.community} 127.0.0.0/8\n"
         f'createUser {peer.v3_user} SHA "{peer.auth_key}" AES "{peer.priv_key}"\n'
         f"rouser {peer.v3_user} priv\n"
+        # SHA-2 + AES-256 (Blumenthal key extension) and an authNoPriv-only user
+        f'createUser {peer.v3_user}256 SHA-256 "{peer.auth_key}" AES-256 "{peer.priv_key}"\n'
+        f"rouser {peer.v3_user}256 priv\n"
+        f'createUser {peer.v3_user}-np SHA "{peer.auth_key}"\n'
+        f"rouser {peer.v3_user}-np auth\n"
         "sysLocation City Hall server room <b>2</b>\n"
         "sysContact it@city.example\n"
         "sysName snmpd-test\n"
@@ -102,7 +129,8 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer]:
 def snmpd_v1only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer]:
     """Real snmpd whose VACM answers the community over SNMPv1 only (like an old printer)."""
     _need_snmpd()
-    peer = SnmpdPeer("127.0.4.2", 1161, "old-v1-only", "", "", "")
+    address = _pick([[f"127.0.4.{n}"] for n in (2, 4, 6, 8)], 1161)[0]
+    peer = SnmpdPeer(address, 1161, "old-v1-only", "", "", "")
     conf = (
         f"com2sec oldsec 127.0.0.0/8 {peer.community}\n"
         "group oldgrp v1 oldsec\n"
@@ -123,7 +151,9 @@ def snmpsim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SNMPFlee
     need_peer(shutil.which("snmpsim-command-responder") is not None
               or Path(sys.executable).with_name("snmpsim-command-responder").exists(),
               "snmpsim-command-responder is not installed")
-    fleet = SNMPFleet(SNMP_FIXTURES, base_address="127.0.4.10", port=1161,
+    count = len(list(SNMP_FIXTURES.glob("*.snmprec")))
+    group = _pick([[f"127.0.4.{b + i}" for i in range(count)] for b in (10, 200, 225)], 1161)
+    fleet = SNMPFleet(SNMP_FIXTURES, base_address=group[0], port=1161,
                       cache_dir=tmp_path_factory.mktemp("snmpsim-cache"))
     with fleet:
         yield fleet

@@ -20,12 +20,14 @@ def v2c(monkeypatch, community: str, version: str = "v2c") -> CollectContext:
     return CollectContext("test", {"c": cred}, timeout=8)
 
 
-def v3(monkeypatch, peer, auth_key: str | None = None) -> CollectContext:
+def v3(monkeypatch, peer, auth_key: str | None = None, user: str | None = None,
+       auth: str | None = None, priv: str | None = "default") -> CollectContext:
     monkeypatch.setenv("ITAUDIT_TEST_AUTH", auth_key or peer.auth_key)
     monkeypatch.setenv("ITAUDIT_TEST_PRIV", peer.priv_key)
-    cred = SNMPCredential("c", version="v3", username=peer.v3_user, auth_protocol=peer.auth_protocol,
-                          auth_key_env="ITAUDIT_TEST_AUTH", priv_protocol=peer.priv_protocol,
-                          priv_key_env="ITAUDIT_TEST_PRIV")
+    priv_protocol = peer.priv_protocol if priv == "default" else priv
+    cred = SNMPCredential("c", version="v3", username=user or peer.v3_user, auth_protocol=auth or peer.auth_protocol,
+                          auth_key_env="ITAUDIT_TEST_AUTH", priv_protocol=priv_protocol,
+                          priv_key_env="ITAUDIT_TEST_PRIV" if priv_protocol else None)
     return CollectContext("test", {"c": cred}, timeout=8)
 
 
@@ -54,6 +56,20 @@ def test_v3_authpriv(snmpd, monkeypatch):
     assert result.facts.identity.hostname == "snmpd-test"
     assert "v3" in result.facts.posture.snmp_versions
     assert result.facts.posture.snmp_v3_nopriv is False  # 'rouser ... priv' refuses authNoPriv
+
+
+def test_v3_sha256_aes256(snmpd, monkeypatch):
+    ctx = v3(monkeypatch, snmpd, user=f"{snmpd.v3_user}256", auth="sha256", priv="aes256")
+    result = SNMPCollector(exposure=False).collect(target(snmpd), ctx)
+    assert result.status is ResultStatus.OK, result.error
+    assert result.facts.identity.hostname == "snmpd-test"
+
+
+def test_v3_auth_without_privacy_is_flagged(snmpd, monkeypatch):
+    ctx = v3(monkeypatch, snmpd, user=f"{snmpd.v3_user}-np", auth="sha", priv=None)
+    result = SNMPCollector().collect(target(snmpd), ctx)
+    assert result.status is ResultStatus.OK, result.error
+    assert result.facts.posture.snmp_v3_nopriv is True
 
 
 def test_v3_wrong_auth_key_is_an_auth_error(snmpd, monkeypatch):
@@ -100,10 +116,10 @@ def test_nothing_listening_times_out_with_a_clear_reason(monkeypatch):
 def test_collect_many_yields_every_target(snmpd, monkeypatch):
     ctx = v2c(monkeypatch, snmpd.community)
     targets = [target(snmpd), Target("127.0.4.251", "snmp", port=1169, credential="c"),
-               Target("127.0.4.1", "snmp", port=1161, credential="missing")]
+               Target(snmpd.address, "snmp", port=snmpd.port, credential="missing")]
     results = list(SNMPCollector(exposure=False, request_timeout=0.4, retries=0).collect_many(targets, ctx))
     assert len(results) == 3
     by_addr = {(r.target.address, r.target.credential): r for r in results}
-    assert by_addr[("127.0.4.1", "c")].status is ResultStatus.OK
+    assert by_addr[(snmpd.address, "c")].status is ResultStatus.OK
     assert by_addr[("127.0.4.251", "c")].error_kind == "timeout"
-    assert by_addr[("127.0.4.1", "missing")].error_kind == "auth"
+    assert by_addr[(snmpd.address, "missing")].error_kind == "auth"

@@ -1,0 +1,39 @@
+"""`itaudit demo`: the simulated city is scanned for real and a report a person can read is written."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_demo_scans_the_simulated_city_and_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "demo-output"
+    proc = subprocess.run([sys.executable, "-m", "itaudit.cli", "demo", "--out", str(out), "--as-of", "2026-11-23"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=240,
+                          env={**os.environ, "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = out / "lakeside-monthly-2026-11.html"
+    assert f"Report: {report}" in proc.stdout.replace("\n", "")
+    assert "not managed by anyone" in proc.stdout and "could not be checked" in proc.stdout
+    html = report.read_text()
+    assert "City of Lakeside" in html and "since October" in html  # three months of history
+    db = sqlite3.connect(out / "data" / "lakeside" / "itaudit.db")
+    try:
+        kinds = dict(db.execute("select protocol, count(*) from devices group by protocol").fetchall())
+        assert kinds["ssh"] >= 13 and kinds["snmp"] >= 6  # issue 2: at least 12 SSH hosts and 6 network devices
+        statuses = dict(db.execute("select status, count(*) from scans group by status").fetchall())
+        assert statuses == {"complete": 3}
+        failed = db.execute("select d.name from devices d where d.last_status = 'error'").fetchall()
+        assert failed == [("animal-shelter-pc",)]  # the one switched-off host, with its reason
+        n_os = db.execute("select count(distinct os_name) from devices where protocol = 'ssh'").fetchone()[0]
+        assert n_os >= 12
+    finally:
+        db.close()
