@@ -44,6 +44,7 @@ def test_v2c_identifies_linux_and_judges_exposure(snmpd, monkeypatch):
     assert facts.identity.vendor == "Net-SNMP"
     assert facts.identity.hostname == "snmpd-test"
     assert facts.identity.location == "City Hall server room <b>2</b>"
+    assert facts.hardware.memory_bytes and facts.hardware.memory_bytes > 64 * 2**20  # hrMemorySize
     assert facts.hardware.port_count is None or facts.hardware.port_count >= 0
     assert facts.posture.snmp_default_communities == []
     assert {"v1", "v2c", "v3"} <= set(facts.posture.snmp_versions)
