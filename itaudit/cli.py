@@ -271,7 +271,12 @@ def _report_cmd(name: str, doc: str, default_formats: str, month: bool = False) 
             if not month_ok(month):
                 raise click.BadParameter("expected YYYY-MM", param_hint="--month")
             kwargs["month"] = month
-        paths = writer(city, store, **kwargs)
+        try:
+            paths = writer(city, store, **kwargs)
+        except ValueError as exc:
+            if "report format" not in str(exc):
+                raise
+            raise click.BadParameter(str(exc), param_hint="--format") from None
         for p in paths:
             console.print(str(p))
 

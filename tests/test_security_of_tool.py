@@ -35,7 +35,7 @@ def test_ruff_security_rules_are_selected() -> None:
 
 
 def test_no_ssh_client_accepts_unknown_host_keys_blindly() -> None:
-    banned = ("Auto" + "AddPolicy", "Warning" + "Policy", "StrictHostKeyChecking=no")
+    banned = ("Auto" + "AddPolicy", "Warning" + "Policy", "StrictHostKeyChecking" + "=no")
     offenders = []
     for folder in CODE_DIRS:
         for path in (ROOT / folder).rglob("*.py"):
@@ -111,7 +111,7 @@ def test_cli_creates_database_and_reports_owner_only(tmp_path: Path, monkeypatch
                           timeout=120, preexec_fn=lambda: os.umask(0o022))
     assert scan.returncode == 3, scan.stderr
     report = subprocess.run(itaudit_cmd("report", "monthly", "-c", str(cfg), "--out", str(tmp_path / "reports"),
-                                        "--format", "html,json,csv"),
+                                        "--format", "html,json,md"),
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                             preexec_fn=lambda: os.umask(0o022))
     assert report.returncode == 0, report.stderr
