@@ -129,6 +129,7 @@ def enterprise_numbers() -> dict[str, str]:
 
 _NUMERIC_OID = re.compile(r"\d+(?:\.\d+){1,127}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BINARY_BYTES = bytes([*range(9), *range(14, 32), 127])  # counted with translate(): C speed
 
 
 def text(value: Any, limit: int = 512) -> str | None:
@@ -140,7 +141,7 @@ def text(value: Any, limit: int = 512) -> str | None:
             s = value.decode("utf-8")
         except UnicodeDecodeError:
             s = value.decode("latin-1")
-        if value and sum(1 for b in value if b < 9 or 13 < b < 32 or b == 127) > len(value) // 4:
+        if value and len(value) - len(value.translate(None, _BINARY_BYTES)) > len(value) // 4:
             s = "0x" + value[:64].hex()  # binary: hex, like snmpget does
     else:
         s = str(value)
@@ -385,7 +386,8 @@ def identify(snap: Mapping[str, Any]) -> Identification:
     return ident
 
 
-_VERSION_CORE = re.compile(r"\d+(?:\.\d+)*\(\d+[a-zA-Z]?\)[\w().]*|\d+(?:\.\d+)+[a-zA-Z]?|\d+")
+_VERSION_CORE = re.compile(r"\d+(?:\.\d+)*\(\d+[a-zA-Z]?\)[\w().]*|\d+(?:\.\d+)+[a-zA-Z]?")
+_BARE_NUMBER = re.compile(r"\d+")
 
 
 def normalize_version(raw: str | None, style: str | None = None) -> str | None:
@@ -396,7 +398,9 @@ def normalize_version(raw: str | None, style: str | None = None) -> str | None:
     if style == "raw":
         return clip(s, 64)
     s = re.sub(r"^[vV](?=\d)", "", s)
-    m = _VERSION_CORE.search(s)
+    # A dotted or IOS-style core anywhere beats a bare leading number: Kyocera's
+    # "2S0_2000.003.504" is version 2000.003.504, not 2.
+    m = _VERSION_CORE.search(s) or _BARE_NUMBER.search(s)
     return clip(m.group(0) if m else s, 64)
 
 

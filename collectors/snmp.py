@@ -11,8 +11,10 @@ non-increasing OIDs stop them); values are clipped before anything else sees the
 
 ``collect_many`` runs every target on ONE asyncio loop, bounded by ``ctx.concurrency``
 with a per-device deadline of ``ctx.timeout``; it is a plain generator (called from a
-worker thread) that drives the loop and yields results as they finish. It uses one SNMP
-engine for all community-based requests and one per SNMPv3 credential and security level.
+worker thread) that drives the loop and yields results as they finish. It uses one pysnmp
+engine per SNMPv3 credential and security level.
+SNMPv1/v2c requests skip pysnmp: ``collectors.snmpwire`` encodes and decodes them as bytes
+over one UDP socket per run (``_Wire``), a quarter of the client CPU; SNMPv3 uses pysnmp.
 What the values mean is decided in ``collectors.fingerprint`` (pure, rules as data).
 """
 
@@ -21,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import itertools
+import random
+import socket
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,7 +46,7 @@ with warnings.catch_warnings():
     from pysnmp.smi import builder as _mib_builder
     from pysnmp.smi import view as _mib_view
 
-from collectors import fingerprint
+from collectors import fingerprint, snmpwire
 from collectors.base import CollectContext, Collector, now_iso
 from itaudit.credentials import SNMPCredential
 from itaudit.errors import AuthError, CollectError, CollectTimeout, ConfigError, ConnectError, ProtocolError
@@ -164,16 +169,98 @@ class _Engines:
 
     def __init__(self) -> None:
         self._engines: dict[str, SnmpEngine] = {}
+        self._wire: _Wire | None = None
+        self._wire_lock: asyncio.Lock | None = None
 
     def get(self, key: str) -> SnmpEngine:
         if key not in self._engines:
             self._engines[key] = new_engine()
         return self._engines[key]
 
+    async def wire(self) -> _Wire:
+        """The run's one UDP socket for SNMPv1/v2c requests (opened on first use)."""
+        if self._wire is None:
+            if self._wire_lock is None:
+                self._wire_lock = asyncio.Lock()
+            async with self._wire_lock:
+                if self._wire is None:
+                    loop = asyncio.get_running_loop()
+                    _, protocol = await loop.create_datagram_endpoint(_Wire, family=socket.AF_INET)
+                    self._wire = protocol
+        return self._wire
+
     def close(self) -> None:
         for engine in self._engines.values():
             engine.close_dispatcher()
         self._engines.clear()
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
+
+
+_REQUEST_IDS = itertools.count(random.randrange(1, 2**30))  # noqa: S311 - an ID, not a secret
+
+
+class _Wire(asyncio.DatagramProtocol):
+    """SNMPv1/v2c without pysnmp: requests and responses as bytes (``collectors.snmpwire``).
+
+    One unconnected socket serves every community-based request of a run; a response is
+    accepted only from the address asked, with the same request ID, version and community
+    (anything else, or a malformed datagram, is dropped as pysnmp would drop it).
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[asyncio.Future[Any], tuple[str, int], int, bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            version, community, rid, es, ix, vbs = snmpwire.decode_response(data, MAX_OCTETS)
+        except (snmpwire.WireError, ValueError, IndexError):
+            return
+        entry = self.pending.get(rid)
+        if entry is None:
+            return
+        future, want_addr, want_version, want_community = entry
+        if (addr[0], addr[1]) != want_addr or version != want_version or community != want_community:
+            return
+        if not future.done():
+            future.set_result((es, ix, vbs))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors cannot be tied to a request on an unconnected socket: timeouts tell
+
+    async def request(self, address: tuple[str, int], version: int, community: bytes, pdu: int,
+                      oids: Sequence[str], reps: int, timeout: float, retries: int) -> tuple[int, int, list[Any]]:
+        """Send one request (re-sent ``retries`` times on silence); (error-status, index, varbinds)."""
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectError("the SNMP socket is closed")
+        rid = next(_REQUEST_IDS) % 2**31
+        message = snmpwire.encode_request(version, community, pdu, rid, list(oids), 0, reps)
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(retries + 1):
+                future: asyncio.Future[tuple[int, int, list[Any]]] = loop.create_future()
+                self.pending[rid] = (future, address, version, community)
+                self.transport.sendto(message, address)
+                try:
+                    return await asyncio.wait_for(future, timeout)
+                except TimeoutError:
+                    continue
+        finally:
+            self.pending.pop(rid, None)
+        raise _NoAnswer("no response to the SNMP request")
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        for future, *_ in self.pending.values():
+            if not future.done():
+                future.cancel()
+        self.pending.clear()
 
 
 class _NoAnswer(Exception):  # noqa: N818 - internal signal, mapped at the boundary
@@ -204,7 +291,9 @@ class _Session:
     """One device: an auth, a transport, and GET / bounded bulk-walk helpers."""
 
     def __init__(self, engines: _Engines, auth: _Auth, transport: UdpTransportTarget):
-        self.engine = engines.get(auth.engine_key)
+        self.engines = engines
+        # pysnmp only for SNMPv3; SNMPv1/v2c go through the run's raw socket (``_Wire``)
+        self.engine = engines.get(auth.engine_key) if auth.version == "v3" else None
         self.auth = auth
         self.transport = transport
         self.round_trips = 0
@@ -219,11 +308,11 @@ class _Session:
             for _ in range(len(chunk) + 1):  # v1 removes one bad OID per attempt
                 if not chunk:
                     break
-                ei, es, ix, vbs = await self._call("get", chunk)
-                if es and int(es) == 2 and self.auth.version == "v1" and 0 < int(ix) <= len(chunk):
-                    out[chunk.pop(int(ix) - 1)] = None  # noSuchName
+                es, ix, vbs = await self._call("get", chunk)
+                if es == 2 and self.auth.version == "v1" and 0 < ix <= len(chunk):
+                    out[chunk.pop(ix - 1)] = None  # noSuchName
                     continue
-                if es and int(es) == 1:  # tooBig: halve; a single huge value is dropped
+                if es == 1:  # tooBig: halve; a single huge value is dropped
                     if len(chunk) == 1:
                         out[chunk[0]] = None
                         self.too_big.append(chunk[0])
@@ -233,9 +322,9 @@ class _Session:
                     chunk = chunk[half:]
                     continue
                 if es:
-                    raise ProtocolError(f"agent returned error-status {int(es)} to a GET")
+                    raise ProtocolError(f"agent returned error-status {es} to a GET")
                 for oid, val in vbs:
-                    out[_oid(oid)] = _value(val)
+                    out[oid] = None if val is snmpwire.END else val
                 break
         return out
 
@@ -252,22 +341,21 @@ class _Session:
             cols = list(active)
             per_col = max(1, min(max_rows, MAX_VARBINDS // len(cols), reps or max_rows))
             op = "next" if self.auth.version == "v1" else "bulk"  # v1 has no GETBULK
-            ei, es, ix, vbs = await self._call(op, [active[c] for c in cols], per_col)
+            es, _, vbs = await self._call(op, [active[c] for c in cols], per_col)
             if es or not vbs:
                 break
             progressed = False
-            for i, (name, val) in enumerate(vbs):
+            for i, (oid, val) in enumerate(vbs):
                 col = cols[i % len(cols)]
                 if col not in active:
                     continue
-                oid = _oid(name)
-                if isinstance(val, rfc1905.EndOfMibView) or not oid.startswith(col + "."):
+                if val is snmpwire.END or not oid.startswith(col + "."):
                     del active[col]
                     continue
                 if _oid_key(oid) <= _oid_key(active[col]):
                     del active[col]  # not increasing: a looping agent
                     continue
-                out[oid] = _value(val)
+                out[oid] = val
                 active[col] = oid
                 counts[col] += 1
                 progressed = True
@@ -277,9 +365,17 @@ class _Session:
                 break
         return out
 
-    async def _call(self, op: str, oids: Sequence[str], reps: int = 0) -> tuple[Any, Any, Any, Any]:
+    async def _call(self, op: str, oids: Sequence[str], reps: int = 0) -> tuple[int, int, list[tuple[str, Any]]]:
+        """One request: (error-status, error-index, [(OID, plain value or snmpwire.END)])."""
         self.round_trips += 1
         data, tr = self.auth.data, self.transport
+        if self.engine is None:  # SNMPv1/v2c: bytes on the wire, no pysnmp
+            wire = await self.engines.wire()
+            pdu = snmpwire.GETBULK if op == "bulk" else snmpwire.GETNEXT if op == "next" else snmpwire.GET
+            address = (str(tr.transport_address[0]), int(tr.transport_address[1]))
+            community = str(data.communityName).encode("utf-8")
+            return await wire.request(address, int(data.message_processing_model), community, pdu, oids,
+                                      reps, float(tr.timeout), int(tr.retries))
         key = (data.securityName, data.security_level, data.message_processing_model)
         params = self.engine.cache.setdefault("itaudit_params", {})
         if key not in params:  # once per engine and credential: auth, params, transport
@@ -305,7 +401,8 @@ class _Session:
             if isinstance(ei, _V3_AUTH_ERRORS):
                 raise AuthError(f"SNMPv3 agent refused our credentials: {ei}")
             raise ProtocolError(f"SNMP error: {clip(str(ei), 200)}")
-        return ei, es, ix, vbs
+        return (int(es) if es else 0, int(ix) if ix else 0,
+                [(_oid(n), snmpwire.END if isinstance(v, rfc1905.EndOfMibView) else _value(v)) for n, v in vbs])
 
 
 def new_engine() -> SnmpEngine:

@@ -152,7 +152,7 @@ def snmpsim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SNMPFlee
               or Path(sys.executable).with_name("snmpsim-command-responder").exists(),
               "snmpsim-command-responder is not installed")
     count = len(list(SNMP_FIXTURES.glob("*.snmprec")))
-    group = _pick([[f"127.0.4.{b + i}" for i in range(count)] for b in (10, 200, 225)], 1161)
+    group = _pick([[f"127.0.4.{b + i}" for i in range(count)] for b in (10, 100, 200) if b + count <= 255], 1161)
     fleet = SNMPFleet(SNMP_FIXTURES, base_address=group[0], port=1161,
                       cache_dir=tmp_path_factory.mktemp("snmpsim-cache"))
     with fleet:

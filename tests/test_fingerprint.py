@@ -42,6 +42,8 @@ def test_enterprise_numbers_are_dated_with_a_source():
     ("9.12(3)", "9.12(3)"),
     ("WC.16.10.0009", "16.10.0009"),
     ("10.1.14-h6", "10.1.14"),
+    ("2S0_2000.003.504", "2000.003.504"),  # Kyocera: a dotted core beats a bare prefix digit
+    ("Build 42", "42"),
 ])
 def test_normalize_version(raw, want):
     assert fp.normalize_version(raw) == want

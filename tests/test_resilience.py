@@ -119,7 +119,7 @@ def addr_of(label: str) -> str:
 
 # --- SIGKILL --------------------------------------------------------------------------------
 
-KILL_BUDGET_S = 40.0
+KILL_BUDGET_S = 30.0
 KILLS_WANTED = 20
 
 
