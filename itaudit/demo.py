@@ -60,39 +60,44 @@ class Role:
     kind: str | None = None
     purchased: str | None = None  # ISO date, as an asset register would have it; None = unknown
     criticality: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # "core" switch, "rugged" laptop, "internet-facing"
 
 
 # Recording case -> its role in the city of Lakeside (pop. 48,000). Unknown cases get a default.
 ROSTER: dict[str, Role] = {
-    "debian-10": Role("library-catalog", "Library", "server", "2016-05-10"),
-    "debian-11": Role("gis-web", "Public Works", "server", "2019-09-01"),
-    "debian-12": Role("backup-01", "Information Technology", "server", "2023-08-15"),
-    "ubuntu-18.04": Role("water-scada-hist", "Water Utility", "server", "2015-04-20", ("water",)),
-    "ubuntu-20.04": Role("permits-app", "Community Development", "server", "2020-06-30"),
-    "ubuntu-22.04": Role("cad-gateway", "Police", "server", "2022-11-03", ("public-safety",)),
-    "ubuntu-24.04": Role("web-01", "Information Technology", "server", "2024-07-12"),
-    "rocky-8": Role("utility-billing-db", "Finance", "server", "2018-02-14", ("finance",)),
-    "rhel-9": Role("erp-app", "Finance", "server", "2022-03-01", ("finance",)),
-    "rocky-9": Role("erp-app", "Finance", "server", "2022-03-01", ("finance",)),
-    "centos-7": Role("records-mgmt", "Police", "server", "2014-10-01", ("public-safety",)),
-    "win10-22h2": Role("clerk-pc-03", "City Clerk", "workstation", "2017-01-20"),
-    "win11-23h2": Role("finance-pc-07", "Finance", "workstation", "2023-02-10", ("finance",)),
-    "win11-24h2": Role("patrol-laptop-12", "Police", "laptop", "2024-09-05", ("public-safety",)),
-    "winserver-2012r2": Role("payroll-01", "Finance", "server", "2013-11-18", ("finance",)),
-    "winserver-2016": Role("dc-01", "Information Technology", "server", "2017-06-01"),
-    "winserver-2019": Role("fire-rms", "Fire", "server", "2019-12-10", ("public-safety",)),
-    "winserver-2022": Role("file-01", "Information Technology", "server", "2022-05-20"),
+    "centos-7": Role("cad-gw01", "Police", "server", "2015-10-01", ("public-safety",)),
+    "debian-10": Role("cityhall-fs01", "Information Technology", "server", "2017-05-10"),
+    "debian-11": Role("gis-app01", "Public Works", "server"),  # a VM: no purchase of its own
+    "debian-12": Role("web-city01", "Information Technology", "server", "2019-08-15"),
+    "no-dmi-access": Role("court-app01", "Municipal Court", "server"),  # age unknown: DMI locked
+    "rhel-9": Role("fin-db01", "Finance", "server", "2023-02-01", ("finance",)),
+    "rocky-8": Role("wtp-hist01", "Water Utility", "server", "2020-03-01", ("water",)),
+    "ubuntu-18.04": Role("pd-rms01", "Police", "server", "2016-06-01", ("public-safety",)),
+    "ubuntu-20.04": Role("lib-kiosk-srv", "Library", "workstation", "2019-09-01"),
+    "ubuntu-22.04": Role("ub-billing01", "Finance", "server", None, ("finance",)),  # a VM
+    "ubuntu-24.04": Role("it-lt07", "Information Technology", "laptop", "2024-07-12"),
+    "non-english-de": Role("kasse-01", "Finance", "workstation", "2016-11-01", ("finance",)),
+    "ps51-single-object": Role("lib-kiosk2", "Library", "workstation", "2018-10-01"),
+    "win10-22h2": Role("clerk-pc03", "City Clerk", "workstation", "2017-09-01"),
+    "win11-23h2": Role("fin-pc07", "Finance", "workstation", "2020-11-01", ("finance",)),
+    "win11-24h2": Role("pd-car12", "Police", "laptop", "2023-09-05", ("public-safety",), ("rugged",)),
+    "winserver-2012r2": Role("payroll01", "Finance", "server", "2013-11-18", ("finance",)),
+    "winserver-2016": Role("dc01", "Information Technology", "server", "2016-06-01"),
+    "winserver-2019": Role("fire-rms01", "Fire", "server", None, ("public-safety",)),  # a VM
+    "winserver-2022": Role("file01", "Information Technology", "server", "2022-05-20"),
 }
 NETWORK_ROSTER: dict[str, Role] = {
-    "cisco_c3750x_ios122": Role("core-sw-cityhall", "Information Technology", "switch", "2012-04-01"),
-    "cisco_c9300_iosxe": Role("core-sw-waterplant", "Water Utility", "switch", "2021-05-01", ("water",)),
-    "aruba_2930f": Role("access-sw-police", "Police", "switch", "2019-08-01", ("public-safety",)),
-    "fortigate_60e_fortios6": Role("fw-cityhall", "Information Technology", "firewall", "2018-01-15"),
-    "paloalto_pa220_panos": Role("fw-police", "Police", "firewall", "2019-10-01", ("public-safety",)),
-    "hp_laserjet_m527": Role("mfp-clerk", "City Clerk", "printer", "2016-09-01"),
-    "apc_smt1500_ap9631": Role("ups-server-room", "Information Technology", "ups", "2014-06-01"),
-    "unifi_uap_ac_pro": Role("ap-library", "Library", "wireless", None),
-    "synology_ds918_dsm": Role("nas-records", "City Clerk", "storage", "2018-07-01"),
+    "cisco_c3750x_ios122": Role("pd-core-3750", "Police", "switch", "2012-04-01", ("public-safety",), ("core",)),
+    "cisco_c9300_iosxe": Role("ch-core-sw01", "Information Technology", "switch", "2021-05-01", (), ("core",)),
+    "aruba_2930f": Role("lib-access-01", "Library", "switch", "2019-08-01"),
+    "fortigate_60e_fortios6": Role("fgt60e-cityhall", "Information Technology", "firewall", "2018-01-15", (),
+                                   ("internet-facing",)),
+    "paloalto_pa220_panos": Role("pa220-fire-station-1", "Fire", "firewall", "2019-10-01", ("public-safety",),
+                                 ("internet-facing",)),
+    "hp_laserjet_m527": Role("finance-mfp", "Finance", "printer", "2016-09-01"),
+    "apc_smt1500_ap9631": Role("wtp-ups-01", "Water Utility", "ups", "2014-06-01", ("water",)),
+    "unifi_uap_ac_pro": Role("ap-library-lobby", "Library", "wireless", None),
+    "synology_ds918_dsm": Role("nas01", "City Clerk", "storage", "2018-07-01"),
 }
 
 
@@ -152,7 +157,7 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
         "labour_rate = 85",
         'capital_budget_line = "101-1410-5740"',
         'operating_budget_line = "101-1410-5310"',
-        f'[cities.{CITY_ID}.policy.departments."Police".refresh.laptop]',
+        f'[cities.{CITY_ID}.policy.departments."Police".refresh.rugged-laptop]',
         "years = 4",
         "cost = 4500",
         'budget_line = "101-2110-5740"',
@@ -192,6 +197,8 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
             out.append(f"purchase_date = {role.purchased}")
         if role.criticality:
             out.append("criticality = [" + ", ".join(f'"{c}"' for c in role.criticality) + "]")
+        if role.tags:
+            out.append("tags = [" + ", ".join(f'"{c}"' for c in role.tags) + "]")
         return out
 
     for address, case in ssh_hosts:
