@@ -62,6 +62,19 @@ def light_path(work: Path) -> Path:
     return folder
 
 
+def light_shell(work: Path, session_path: Path) -> Path:
+    """sshd's ForceCommand: ``sh -s`` sessions (the probe, from itaudit and from ssh alike) run
+    with ``session_path`` as PATH (the probe sets its own PATH first line: rewritten); any other
+    command (Ansible's) runs as sent."""
+    script = work / "light-shell"
+    script.write_text("#!/bin/sh\n"
+                      'if [ "$SSH_ORIGINAL_COMMAND" = "sh -s" ]; then\n'
+                      f"  sed 's#^PATH=.*#PATH={session_path}; export PATH#' | PATH={session_path} sh -s\n"
+                      'else exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"; fi\n')
+    script.chmod(0o755)
+    return script
+
+
 def start_sshd(work: Path, addresses: list[str], client_pub: str,
                session_path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """One sshd listening on every address, key-only login; return it and its host key line."""
@@ -76,7 +89,7 @@ def start_sshd(work: Path, addresses: list[str], client_pub: str,
                     "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
                     f"AuthorizedKeysFile {work / 'authorized_keys'}\n"
                     "LogLevel ERROR\nMaxStartups 1000\nMaxSessions 100\nUseDNS no\n"
-                    + (f"SetEnv PATH={session_path}\n" if session_path else ""))
+                    + (f"ForceCommand {light_shell(work, session_path)}\n" if session_path else ""))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=subprocess.DEVNULL,
@@ -172,8 +185,9 @@ def main() -> int:
         complete = sum(b"=== END ===" in (out / a).read_bytes() for a in addresses)
         print(f"{n} targets on one real OpenSSH sshd ({', '.join(addresses[:2])}, ...:{PORT}), concurrency {n}, "
               f"best of {args.repeat}, machine: {os.cpu_count()} CPUs")
-        print(f"  itaudit runs with every host ok: {ok}/{args.repeat}; OpenSSH loop outputs complete: {complete}/{n}; "
-              + ("full probe" if args.full_probe else f"sessions without {', '.join(sorted(HEAVY))} (see --full-probe)"))
+        how = "full probe" if args.full_probe else f"probe sessions without {', '.join(sorted(HEAVY))}"
+        print(f"  itaudit runs with every host ok: {ok}/{args.repeat}; OpenSSH loop outputs complete: "
+              f"{complete}/{n}; {how}")
         base = best(runs["openssh"])
         for arm, label in (("openssh", "OpenSSH: xargs -P N ssh host sh -s < probe"),
                            ("itaudit", "itaudit scan (collect, check, store)"),
