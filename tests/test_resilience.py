@@ -119,8 +119,8 @@ def addr_of(label: str) -> str:
 
 # --- SIGKILL --------------------------------------------------------------------------------
 
-KILL_BUDGET_S = 30.0
-KILLS_WANTED = 20
+KILLS_WANTED = 20  # the number: every round is a kill, however long the rounds take
+KILL_GUARD_S = 240.0  # only against a hang; 20 rounds take about 40 s here
 
 
 def complete_scans(db: Path) -> dict[int, tuple]:
@@ -146,7 +146,8 @@ def test_sigkill_at_random_moments_never_corrupts(tmp_path: Path, password: str)
         assert len(before) == 1 and next(iter(before.values()))[0] == n
 
         kills, mid_scan, start = 0, 0, time.monotonic()
-        while kills < KILLS_WANTED and time.monotonic() - start < KILL_BUDGET_S:
+        while kills < KILLS_WANTED:
+            assert time.monotonic() - start < KILL_GUARD_S, f"{kills} kills so far: rounds hang"
             proc = subprocess.Popen(itaudit_cmd("scan", "-c", str(cfg), "--json"), cwd=ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.2, 0.9 * full_s))
@@ -172,7 +173,8 @@ def test_sigkill_at_random_moments_never_corrupts(tmp_path: Path, password: str)
 
         print(f"{kills} SIGKILLs ({mid_scan} mid-scan) in {time.monotonic() - start:.1f} s "
               f"(a full scan takes {full_s:.1f} s)")
-        assert mid_scan >= 8, "too few kills landed mid-scan to mean anything"
+        assert kills == KILLS_WANTED
+        assert mid_scan >= 15, "too few kills landed mid-scan to mean anything"
         after = cli("scan", "-c", str(cfg), "--json")
     assert after.returncode == 0, after.stderr[-2000:]
     assert json.loads(after.stdout)[0]["ok"] == n
