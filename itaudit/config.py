@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import os
 import re
 import stat
@@ -25,6 +26,7 @@ from itaudit.policy import Policy, parse_policy
 
 PROTOCOLS = ("ssh", "snmp", "local")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that would put a secret in the file: refused with a pointer to the *_env form.
 _SECRET_KEYS = {"password", "community", "auth_key", "priv_key", "passphrase", "secret"}
 
@@ -106,6 +108,9 @@ class Discovery:
     timeout: float = 1.0  # per probe, seconds
     auto_add: bool = False  # add devices reachable with the city's credentials to the next scan
     max_addresses: int = 4096  # larger sweeps need --force
+    # Unmanaged SSH servers are logged in to with key-based credentials only: a password sent
+    # to an unknown host is a password given to it. True also tries password credentials.
+    verify_with_passwords: bool = False
 
 
 @dataclass
@@ -196,8 +201,11 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
             _set_setting(settings, attr, value, f"option --{attr.replace('_', '-')}", str(path))
     if settings.concurrency < 1 or settings.concurrency > 1024:
         raise ConfigError("must be between 1 and 1024", key="settings.concurrency", path=str(path))
-    if settings.timeout <= 0:
-        raise ConfigError("must be positive", key="settings.timeout", path=str(path))
+    if not 0 < settings.timeout <= 3600:  # (NaN fails this too)
+        raise ConfigError("must be between 0 and 3600 seconds", key="settings.timeout", path=str(path))
+    if settings.max_output_bytes < 64 * 1024:
+        raise ConfigError("must be at least 65536 (a device's probe output is cut at this size)",
+                          key="settings.max_output_bytes", path=str(path))
 
     cities_doc = v.table(doc, "cities", "cities")
     if not cities_doc:
@@ -473,7 +481,7 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
     dk = f"{k}.discovery"
     d = v.table(ct, "discovery", k)
     v.keys(d, dk, {"ranges", "exclude", "ports", "snmp_port", "rate", "concurrency", "timeout", "auto_add",
-                   "max_addresses"})
+                   "max_addresses", "verify_with_passwords"})
     for key in ("ranges", "exclude"):
         for i, r in enumerate(v.str_list(d, key, dk)):
             try:
@@ -491,6 +499,7 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
         rate=float(v.opt(d, "rate", (int, float), dk, 50)), concurrency=v.opt(d, "concurrency", int, dk, 64),
         timeout=float(v.opt(d, "timeout", (int, float), dk, 1.0)), auto_add=v.opt(d, "auto_add", bool, dk, False),
         max_addresses=v.opt(d, "max_addresses", int, dk, 4096),
+        verify_with_passwords=v.opt(d, "verify_with_passwords", bool, dk, False),
     )
     if not 0 < out.snmp_port < 65536:
         raise ConfigError("must be 1-65535", key=f"{dk}.snmp_port", path=v.path)
@@ -646,6 +655,12 @@ class _Validator:
             name = typ.__name__ if isinstance(typ, type) else "/".join(x.__name__ for x in typ)
             raise ConfigError(f"must be of type {name}, got {type(value).__name__}",
                               key=self._full(prefix, key), path=self.path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError("must be a finite number", key=self._full(prefix, key), path=self.path)
+        if key.endswith("_env") and not _ENV_NAME.fullmatch(value):
+            # Most likely the secret itself pasted in place of the variable's name: never echoed.
+            raise ConfigError("must be the NAME of an environment variable (letters, digits, _), not the secret "
+                              "itself; put the secret in that variable", key=self._full(prefix, key), path=self.path)
         return value
 
     def choice(self, t: dict[str, Any], key: str, choices: tuple[str, ...], prefix: str, default: Any) -> Any:

@@ -221,10 +221,15 @@ def _today() -> str:
 def _verify_ssh(cfg: Config, city: CityConfig, answers: list[Any], plan: SweepPlan) -> dict[str, tuple[str, str, int]]:
     """Log in to answering SSH ports with the city's SSH credentials, first that works wins.
 
+    Only key-based credentials (key file or agent) unless ``verify_with_passwords``: an
+    unmanaged SSH server may be a rogue one, and a password tried on it is a password given
+    to it. A key login proves the key without revealing it.
+
     Returns ``{address: (host key fingerprint, credential name, port)}``. Addresses the
     config already lists are skipped: they are managed by definition.
     """
-    creds = [c for c in city.credentials.values() if isinstance(c, SSHCredential)]
+    creds = [c for c in city.credentials.values() if isinstance(c, SSHCredential)
+             and (city.discovery.verify_with_passwords or c.key_file or c.use_agent)]
     listed = {t.address for t in city.targets}
     todo = [a for a in answers if a.ssh_banner and a.address not in listed and plan.allows(a.address)]
     if not creds or not todo:

@@ -91,6 +91,11 @@ def test_good_config_loads_typed(tmp_path: Path) -> None:
          "cities.springfield.credentials.linux.password"),
         (('purchase_date = 2017-03-01', 'purchase_date = "March 2017"'),
          "cities.springfield.targets[0].purchase_date"),
+        (("concurrency = 8", "timeout = nan"), "settings.timeout"),
+        (("concurrency = 8", "timeout = inf"), "settings.timeout"),
+        (("concurrency = 8", "max_output_bytes = 0"), "settings.max_output_bytes"),
+        (('auth_key_env = "SPRINGFIELD_SNMP_AUTH"', 'auth_key_env = "correct horse battery"'),
+         "cities.springfield.credentials.net.auth_key_env"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
@@ -106,6 +111,22 @@ def test_secret_value_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load(path, env={})
     assert "hunter2" not in str(exc.value)
+
+
+def test_secret_pasted_as_env_name_is_refused_and_never_echoed(tmp_path: Path) -> None:
+    """The secret typed where the variable's NAME belongs: refused at load, so it can never
+    reach an error line ("environment variable S3cr3t! is not set") in the database or a report."""
+    path = write(tmp_path, GOOD.replace('password_env = "SPRINGFIELD_SSH_PASSWORD"', 'password_env = "S3cr3t!x"'))
+    with pytest.raises(ConfigError) as exc:
+        load(path, env={})
+    assert exc.value.key == "cities.springfield.credentials.linux.password_env"
+    assert "S3cr3t" not in str(exc.value)
+
+
+def test_timeout_from_environment_must_be_finite(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(write(tmp_path, GOOD), env={"ITAUDIT_TIMEOUT": "nan"})
+    assert exc.value.key == "settings.timeout"
 
 
 def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:

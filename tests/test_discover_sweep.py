@@ -123,9 +123,13 @@ def test_pacer_spaces_slots() -> None:
 
 
 @pytest.mark.peers
-def test_discover_cli_with_ssh_and_snmp_peers(tmp_path: Path, listeners: dict[str, int]) -> None:
+@pytest.mark.parametrize("passwords", [True, False], ids=["verify_with_passwords", "key_logins_only"])
+def test_discover_cli_with_ssh_and_snmp_peers(tmp_path: Path, listeners: dict[str, int], passwords: bool) -> None:
     """SSH fleet host and snmpsim device are reachable with the city's credentials: managed;
-    the printer-like listener is found, not managed; auto_add hands the managed ones to the scan."""
+    the printer-like listener is found, not managed; auto_add hands the managed ones to the scan.
+
+    The fleet's credential is a password: without ``verify_with_passwords`` it is never sent
+    to the unlisted SSH server (no connection at all: its host key is not even pinned)."""
     import shutil
     import sys
 
@@ -150,7 +154,8 @@ type = "snmp"
 version = "v2c"
 community_env = "ITAUDIT_TEST_DISC_COMMUNITY"
 """
-    path = _city(tmp_path, extra, "auto_add = true\nsnmp_port = 1161")
+    opts = f"auto_add = true\nsnmp_port = 1161\nverify_with_passwords = {str(passwords).lower()}"
+    path = _city(tmp_path, extra, opts)
     ssh_host = SimHost("127.0.7.10", FIXTURES / "linux" / "debian-12")
     fleet = SSHFleet([ssh_host], username="auditor", password=pw, key_dir=tmp_path / "keys")
     snmp = SNMPFleet(FIXTURES / "snmp", names=["cisco_c9300_iosxe"],
@@ -161,8 +166,15 @@ community_env = "ITAUDIT_TEST_DISC_COMMUNITY"
         doc = json.loads(res.stdout)
         by = {s["address"]: s for s in doc["sightings"]}
         assert set(by) == {"127.0.7.2", "127.0.7.3", "127.0.7.4", "127.0.7.10", "127.0.7.12"}
+        assert by["127.0.7.10"]["ssh_banner"].startswith("SSH-2.0-")
+        known_hosts = load(path).city("testville").known_hosts
+        if not passwords:
+            assert not by["127.0.7.10"]["managed"] and by["127.0.7.12"]["managed"]
+            assert not known_hosts.exists() or "127.0.7.10" not in known_hosts.read_text()
+            return
+        assert "127.0.7.10" in known_hosts.read_text()
         assert by["127.0.7.10"]["managed"] and by["127.0.7.10"]["protocol"] == "ssh"
-        assert by["127.0.7.10"]["port"] == 2222 and by["127.0.7.10"]["ssh_banner"].startswith("SSH-2.0-")
+        assert by["127.0.7.10"]["port"] == 2222
         assert by["127.0.7.12"]["managed"] and by["127.0.7.12"]["credential"] == "snmp"
         assert by["127.0.7.12"]["snmp_sysobjectid"].startswith("1.3.6.1.4.1.9.")
         assert not any(by[a]["managed"] for a in listeners)
