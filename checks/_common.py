@@ -82,7 +82,7 @@ def labour(ctx: CheckContext, task: str, what: str) -> Cost:
     return Cost(
         amount=round(hours * pol.labour_rate, 2),
         kind="operating",
-        budget_line=ctx.device.budget_line or pol.operating_line(ctx.device.department),
+        budget_line=pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
         basis=f"{hours:g} h of staff time to {what} at {pol.currency} {pol.labour_rate:g}/h",
     )
 
@@ -95,7 +95,7 @@ def replacement(facts: DeviceFacts, ctx: CheckContext, why: str) -> Cost:
     return Cost(
         amount=rule.cost,
         kind="capital" if rule.capital else "operating",
-        budget_line=ctx.device.budget_line or rule.budget_line,
+        budget_line=pol.pay_line("replacement", rule=rule, device_line=ctx.device.budget_line),
         basis=f"replacement {cls} at the policy price of {pol.currency} {rule.cost:,.0f} ({why})",
     )
 

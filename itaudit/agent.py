@@ -215,6 +215,15 @@ def previous_month(day: dt.date) -> str:
     return first.strftime("%Y-%m")
 
 
+def report_as_of(month: str, today: dt.date) -> dt.date:
+    """The as-of date of a month's reports: its last day (today, for the month still running).
+
+    The summary and the plan attached to it share it, so a June report written on July 1
+    plans from the same fiscal year as the summary's "refresh plan at a glance"."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return min(today, dt.date(year, mon, calendar.monthrange(year, mon)[1]))
+
+
 def report_date(year: int, month: int, report_day: int) -> dt.date:
     """The report day of a month; days past the month's end fall on its last day."""
     return dt.date(year, month, min(report_day, calendar.monthrange(year, month)[1]))
@@ -545,14 +554,15 @@ class Agent:
         city = self.cfg.cities[city_id]
         today = self._local_now(ZoneInfo(city.timezone)).date()
         month = month or previous_month(today)
+        as_of = report_as_of(month, today)
         out_dir = city_dir(self.cfg, city) / "reports" / month
         extra = {"city": city.id}
         store = Store(city.database)
         try:
             # The PDF costs a headless browser run: made when it is mailed (the default).
             formats = tuple(f for f in MONTHLY_FORMATS if f != "pdf" or "pdf" in city.delivery.attach)
-            paths = _write_report("monthly", city, store, out_dir, formats, as_of=today, month=month)
-            plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=today)
+            paths = _write_report("monthly", city, store, out_dir, formats, as_of=as_of, month=month)
+            plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=as_of)
         finally:
             store.close()
         log.info("%s: monthly report for %s written: %s", city.id, month,
@@ -613,14 +623,19 @@ def _write_report(name: str, city: CityConfig, store: Store, out_dir: Path, form
         log.warning("%s: the %s report is not available: %s", city.id, name, exc, extra={"city": city.id})
         return []
     try:
-        return list(writer(city, store, out_dir=out_dir, formats=formats, **kwargs))
-    except ItauditError as exc:
-        if "pdf" not in formats:
-            log.error("%s: the %s report failed: %s", city.id, name, exc, extra={"city": city.id})
-            return []
-        log.warning("%s: no PDF of the %s report: %s", city.id, name, exc, extra={"city": city.id})
-        return list(writer(city, store, out_dir=out_dir, formats=tuple(f for f in formats if f != "pdf"),
-                           **kwargs))
+        try:
+            return list(writer(city, store, out_dir=out_dir, formats=formats, **kwargs))
+        except ItauditError as exc:
+            if "pdf" not in formats:
+                log.error("%s: the %s report failed: %s", city.id, name, exc, extra={"city": city.id})
+                return []
+            log.warning("%s: no PDF of the %s report: %s", city.id, name, exc, extra={"city": city.id})
+            return list(writer(city, store, out_dir=out_dir, formats=tuple(f for f in formats if f != "pdf"),
+                               **kwargs))
+    except Exception:  # noqa: BLE001 - a broken report (a bug, odd device text) must not lose the email
+        log.exception("%s: the %s report failed; the email goes without it", city.id, name,
+                      extra={"city": city.id})
+        return []
 
 
 # --- status ---------------------------------------------------------------------------

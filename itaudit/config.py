@@ -228,6 +228,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
             if exc.path:
                 raise
             raise ConfigError(str(exc).removeprefix(f"key '{exc.key}': "), key=exc.key, path=str(path)) from None
+        policy.line_kinds = {account: line.kind for account, line in budget_lines.items()}
         departments = v.table(ct, "departments", k)
         for dname, dtab in departments.items():
             if not isinstance(dtab, dict):
@@ -600,6 +601,9 @@ def _check_budget_refs(city: CityConfig, k: str, path: str) -> None:
         if account not in city.budget_lines:
             raise ConfigError(f"budget line '{account}' is not defined under [{k}.budget_lines]",
                               key=f"{k}.policy.{ref_key}", path=path)
+        if ref_key.endswith("operating_budget_line") and city.budget_lines[account].kind != "operating":
+            raise ConfigError(f"budget line '{account}' is a {city.budget_lines[account].kind} line; staff time "
+                              f"and subscriptions need an operating line", key=f"{k}.policy.{ref_key}", path=path)
 
 
 def _warn_permissions(cfg: Config, path: Path) -> None:

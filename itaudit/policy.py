@@ -26,11 +26,12 @@ TOML shape (every key optional)::
     years = 4
     cost = 1600
     budget_line = "101-1410-5310"
-    capital = false                    # default: cost >= capitalization_threshold
+    capital = false                    # default: cost >= the city's capitalization_threshold
     [cities.springfield.policy.criticality_weights]
     public-safety = 1.5
     [cities.springfield.policy.departments.police]
-    budget_line = "101-2110-5740"
+    budget_line = "101-2110-5740"            # the department's equipment (replacements)
+    operating_budget_line = "101-2110-5310"  # its staff time and subscriptions
     [cities.springfield.policy.departments.police.refresh.laptop]
     years = 3
     cost = 4500
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
+from itaudit import score
 from itaudit.errors import ConfigError, KnowledgeError
 from itaudit.knowledge import shipped_data_dir
 
@@ -85,41 +87,42 @@ def windows11_requirements() -> dict[str, Any]:
 
 @dataclass
 class RefreshRule:
-    """How often a device class is replaced, what it costs and which line pays."""
+    """How often a device class is replaced, what it costs and which line pays.
+
+    ``capital`` None means "by the city's capitalization threshold": ``Policy.refresh_for``
+    decides it against the city's own threshold, not the shipped one.
+    """
 
     years: float
     cost: float
     budget_line: str | None = None
-    capital: bool = False
+    capital: bool | None = None
 
 
 def _default_refresh() -> dict[str, RefreshRule]:
-    doc = defaults()
-    threshold = float(doc["capitalization_threshold"])
     return {
         name: RefreshRule(
             years=float(row["years"]),
             cost=float(row["cost"]),
-            capital=bool(row.get("capital", float(row["cost"]) >= threshold)),
+            capital=bool(row["capital"]) if "capital" in row else None,
         )
-        for name, row in doc["classes"].items()
+        for name, row in defaults()["classes"].items()
     }
 
 
 def _default_weights() -> dict[str, float]:
-    path = shipped_data_dir() / "score_weights.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return {k: float(v) for k, v in doc["criticality"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KnowledgeError(f"{path}: cannot read criticality weights ({exc})") from exc
+        return {k.lower(): float(v) for k, v in score.default_weights()["criticality"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise KnowledgeError(f"score_weights.json: cannot read criticality weights ({exc})") from exc
 
 
 @dataclass
 class Department:
-    """A department's overrides: its own budget line and refresh rules."""
+    """A department's overrides: its own budget lines and refresh rules."""
 
-    budget_line: str | None = None
+    budget_line: str | None = None  # its equipment: replacements of its devices
+    operating_budget_line: str | None = None  # its staff time and subscriptions (an operating line)
     refresh: dict[str, RefreshRule] = field(default_factory=dict)
 
 
@@ -131,7 +134,7 @@ class Policy:
     departments: dict[str, Department] = field(default_factory=dict)
     fiscal_year_start_month: int = 7
     currency: str = "USD"
-    capitalization_threshold: float = 5000.0
+    capitalization_threshold: float = field(default_factory=lambda: float(defaults()["capitalization_threshold"]))
     labour_rate: float = field(default_factory=lambda: float(defaults()["labour_rate"]))
     capital_budget_line: str | None = None
     operating_budget_line: str | None = None
@@ -148,6 +151,9 @@ class Policy:
     kpi_targets: dict[str, float] = field(default_factory=dict)
     # Amounts already budgeted: account -> fiscal year -> amount (the plan shows the gap).
     budgeted: dict[str, dict[int, float]] = field(default_factory=dict)
+    # Kind ("capital" or "operating") of each account of the city's [budget_lines], set by the
+    # config loader; ``pay_line`` keeps operating money off a capital line with it.
+    line_kinds: dict[str, str] = field(default_factory=dict)
 
     def refresh_class(self, kind: str | None, tags: list[str] | tuple[str, ...] = ()) -> str:
         """The refresh class of a device: its kind, refined by tags ("core", "rugged")."""
@@ -162,7 +168,12 @@ class Policy:
     def refresh_for(
         self, kind: str | None, department: str | None = None, *, tags: list[str] | tuple[str, ...] = ()
     ) -> RefreshRule:
-        """The refresh rule for a device: department override, else city rule, else default."""
+        """The refresh rule for a device class: department override, else city rule, else default.
+
+        ``capital`` is decided here (the rule's own flag, else cost >= the city's threshold), and
+        ``budget_line`` is the policy's line for the class, not yet the device's own line: use
+        ``pay_line("replacement", rule=..., device_line=...)`` for the line that pays one device.
+        """
         cls = kind if kind in self.refresh and kind not in KIND_CLASS else self.refresh_class(kind, tags)
         base = self.refresh.get(cls) or self.refresh.get("other") or RefreshRule(6, 1000)
         dept = self.departments.get(department or "") if department else None
@@ -171,11 +182,14 @@ class Policy:
         if dept is not None and cls in dept.refresh:
             rule = dept.refresh[cls]
             line = rule.budget_line
-        # A department's device is paid from the department's line before the city's class line.
-        line = line or (dept.budget_line if dept else None) or base.budget_line
+        capital = rule.capital if rule.capital is not None else rule.cost >= self.capitalization_threshold
+        if not line and dept is not None:
+            # A department's device is paid from the department's line before the city's class line.
+            line = dept.budget_line if capital else (dept.operating_budget_line or dept.budget_line)
+        line = line or base.budget_line
         if not line:
-            line = self.capital_budget_line if rule.capital else self.operating_budget_line
-        return replace(rule, budget_line=line)
+            line = self.capital_budget_line if capital else self.operating_budget_line
+        return replace(rule, budget_line=line, capital=capital)
 
     def budget_line_refs(self) -> list[tuple[str, str]]:
         """Every budget line the policy names, as (key relative to the policy table, account)."""
@@ -187,6 +201,8 @@ class Policy:
         for name, dept in self.departments.items():
             if dept.budget_line:
                 refs.append((f"departments.{name}.budget_line", dept.budget_line))
+            if dept.operating_budget_line:
+                refs.append((f"departments.{name}.operating_budget_line", dept.operating_budget_line))
             refs += [
                 (f"departments.{name}.refresh.{c}.budget_line", r.budget_line)
                 for c, r in dept.refresh.items()
@@ -194,10 +210,40 @@ class Policy:
             ]
         return refs
 
-    def operating_line(self, department: str | None = None) -> str | None:
-        """Budget line for labour and subscriptions (operating money)."""
+    def pay_line(
+        self,
+        cost: str,
+        *,
+        department: str | None = None,
+        device_line: str | None = None,
+        rule: RefreshRule | None = None,
+    ) -> str | None:
+        """The budget line that pays ``cost`` for one device: the one precedence checks and reports share.
+
+        ``cost`` is "replacement" (buying the device again; ``rule`` from ``refresh_for``) or
+        "operating" (staff time, subscriptions, extended support).
+
+        1. The device's own line from the asset register (``device_line``): the register names
+           the fund that owns the device (a water plant server is paid by the water fund). For
+           operating money it is used only when it is not a capital line.
+        2. A replacement: the refresh rule's line (department rule, department line, city class
+           line, then the city's capital or operating line by the rule's capital flag).
+        3. Operating money: the department's operating line, else the city's operating line.
+        """
+        if cost == "replacement":
+            if rule is None:
+                raise ValueError("a replacement needs the refresh rule of the device's class")
+            return device_line or rule.budget_line
+        if cost != "operating":
+            raise ValueError(f"unknown cost {cost!r} (replacement or operating)")
+        if device_line and self.line_kinds.get(device_line) != "capital":
+            return device_line
         dept = self.departments.get(department or "") if department else None
-        return (dept.budget_line if dept and dept.budget_line else None) or self.operating_budget_line
+        return (dept.operating_budget_line if dept else None) or self.operating_budget_line
+
+    def operating_line(self, department: str | None = None, device_line: str | None = None) -> str | None:
+        """Budget line for labour and subscriptions (operating money): ``pay_line("operating", ...)``."""
+        return self.pay_line("operating", department=department, device_line=device_line)
 
     def paid_extended(self, product: str | None) -> bool:
         """Did the city buy paid extended support for this lifecycle product?"""
@@ -208,9 +254,8 @@ class Policy:
         return product in self.extended_support
 
     def criticality_weight(self, tags: list[str] | tuple[str, ...]) -> float:
-        """The highest weight among a device's criticality tags (1.0 when none match)."""
-        w = [self.criticality_weights[t.lower()] for t in tags if t.lower() in self.criticality_weights]
-        return max(w, default=self.criticality_weights.get("default", 1.0))
+        """The highest weight among a device's criticality tags (``itaudit.score.criticality_weight``)."""
+        return score.criticality_weight(tags, self.criticality_weights)
 
     def fiscal_year(self, day: dt.date) -> int:
         """Fiscal year (named by the year it ends) that contains ``day``."""
@@ -276,7 +321,7 @@ def _typed(value: Any, want: type, key: str) -> Any:
     return float(value) if want is float else value
 
 
-def _parse_rule(table: Any, key: str, base: RefreshRule | None, threshold: float) -> RefreshRule:
+def _parse_rule(table: Any, key: str, base: RefreshRule | None) -> RefreshRule:
     if not isinstance(table, dict):
         raise ConfigError("expected a table with years, cost, budget_line, capital", key=key)
     vals: dict[str, Any] = {}
@@ -292,7 +337,8 @@ def _parse_rule(table: Any, key: str, base: RefreshRule | None, threshold: float
         raise ConfigError("a new device class needs both years and cost", key=key)
     years = vals.get("years", base.years if base else 0.0)
     cost = vals.get("cost", base.cost if base else 0.0)
-    capital = vals.get("capital", cost >= threshold)
+    # Without an explicit flag, refresh_for decides capital against the city's threshold.
+    capital = vals.get("capital", base.capital if base and "cost" not in vals else None)
     return RefreshRule(years=years, cost=cost, budget_line=vals.get("budget_line"), capital=capital)
 
 
@@ -345,9 +391,7 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
     if not isinstance(refresh, dict):
         raise ConfigError("expected a table of device classes", key=f"{key_prefix}.refresh")
     for cls, rule in refresh.items():
-        pol.refresh[cls] = _parse_rule(
-            rule, f"{key_prefix}.refresh.{cls}", pol.refresh.get(cls), pol.capitalization_threshold
-        )
+        pol.refresh[cls] = _parse_rule(rule, f"{key_prefix}.refresh.{cls}", pol.refresh.get(cls))
     depts = table.get("departments", {})
     if not isinstance(depts, dict):
         raise ConfigError("expected a table of departments", key=f"{key_prefix}.departments")
@@ -363,10 +407,12 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
                 if not isinstance(v, dict):
                     raise ConfigError("expected a table of device classes", key=f"{dkey}.refresh")
                 for cls, rule in v.items():
-                    dept.refresh[cls] = _parse_rule(
-                        rule, f"{dkey}.refresh.{cls}", pol.refresh.get(cls), pol.capitalization_threshold
-                    )
+                    dept.refresh[cls] = _parse_rule(rule, f"{dkey}.refresh.{cls}", pol.refresh.get(cls))
+            elif k == "operating_budget_line":
+                dept.operating_budget_line = _typed(v, str, f"{dkey}.operating_budget_line")
             else:
-                raise ConfigError("unknown key (allowed: budget_line, refresh)", key=f"{dkey}.{k}")
+                raise ConfigError(
+                    "unknown key (allowed: budget_line, operating_budget_line, refresh)", key=f"{dkey}.{k}"
+                )
         pol.departments[name] = dept
     return pol

@@ -1,15 +1,19 @@
-"""Small shared pieces of the reports: check groups, fiscal years, refresh rules, money.
+"""Small shared pieces of the reports: check groups, fiscal years, the city's policy, money.
 
-The reports read the city's policy (``itaudit.policy``), the score (``itaudit.score``)
-and the knowledge dates (``itaudit.knowledge``) through the adapters here, so a report
-still renders, with the documented defaults, where one of those is missing or older.
+The reports read the city's policy (``itaudit.policy``: refresh rules, budget lines,
+criticality weights, fiscal years), the score (``itaudit.score``) and the knowledge dates
+(``itaudit.knowledge``) through the adapters here; a city object without a policy gets the
+shipped defaults (``Policy()``), never a second copy of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
+
+from itaudit.policy import Policy, fiscal_year_of
+
+__all__ = ["fiscal_year_of"]  # re-exported: the reports' one fiscal-year rule is the policy's
 
 # Which checks answer which scorecard question. IDs are the stable catalogue IDs
 # (docs/checks.md); a KPI counts a device as "known" when any of its checks passed or failed.
@@ -20,92 +24,45 @@ KPI_CHECKS: dict[str, list[str]] = {
 }
 # Open findings of these checks pull a replacement forward in the refresh plan.
 PULL_NOW = {
-    "EOL-001": "its operating system no longer receives security fixes",
+    "EOL-001": "its software no longer receives security fixes",
     "HW-004": "it cannot run a supported operating system",
 }
-PULL_SOON = {"EOL-002": "its operating system stops receiving security fixes within a year"}
+PULL_SOON = {"EOL-002": "its software stops receiving security fixes within a year"}
+# Unsupported software pulls a replacement forward (EOL-001, EOL-002) only on these kinds: their
+# firmware is tied to the hardware, so only new hardware brings a supported release. A server or
+# PC gets a new operating system instead (staff time, on the worklist); a PC whose hardware cannot
+# run a supported one is HW-004, which pulls forward on any kind.
+FIRMWARE_BOUND_KINDS = frozenset(
+    {"switch", "core-switch", "router", "firewall", "wireless", "ups", "printer", "storage", "camera"}
+)
+# ``software.virtualization`` values that mean "runs on its own hardware" (checks/_common.is_virtual:
+# HW-001 passes every other value, a virtual machine has no hardware of its own to replace).
+PHYSICAL_PLATFORMS = frozenset({"", "none", "physical", "bare-metal", "baremetal"})
 
 # Penalty points per failed check, by severity: the fallback device score is 100 minus these.
 SEVERITY_WEIGHT = {"critical": 40.0, "high": 20.0, "medium": 8.0, "low": 3.0, "info": 0.0}
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-
-# CITY.md's rules of thumb: years, replacement cost (USD). Every city overrides them.
-DEFAULT_REFRESH: dict[str, tuple[float, float]] = {
-    "workstation": (5, 1200),
-    "laptop": (4, 1600),
-    "server": (6, 9000),
-    "switch": (7, 3500),
-    "router": (7, 6000),
-    "firewall": (5, 6000),
-    "wireless": (6, 700),
-    "ups": (10, 2500),
-    "printer": (6, 2000),
-    "storage": (5, 6000),
-    "camera": (7, 600),
-    "other": (6, 1000),
-}
 
 # Windows 10 Extended Security Updates: per device, doubling each year from 2025-10-14.
 ESU_START = dt.date(2025, 10, 14)
 ESU_PRICES = (61.0, 122.0, 244.0)
 
 
-@dataclass(frozen=True)
-class RefreshRule:
-    """How long a device class lasts, what replacing one costs and which line pays."""
+def is_virtual_platform(virtualization: Any) -> bool:
+    """Does a ``software.virtualization`` fact say the device is a virtual machine or container?"""
+    return str(virtualization or "").lower().replace(" ", "") not in PHYSICAL_PLATFORMS
 
-    years: float
-    cost: float
-    budget_line: str | None = None
-    capital: bool = False
+
+def policy_of(city: Any) -> Policy:
+    """The city's ``Policy`` (``city.policy``), else the shipped defaults."""
+    pol = getattr(city, "policy", None)
+    return pol if isinstance(pol, Policy) else Policy()
 
 
 def fy_start_month(policy: Any) -> int:
     """The month the city's fiscal year starts (default July)."""
     month = getattr(policy, "fiscal_year_start_month", None)
     return int(month) if isinstance(month, int) and 1 <= month <= 12 else 7
-
-
-def fiscal_year_of(day: dt.date, start_month: int) -> int:
-    """The fiscal year a date falls in, named by the year it ends (FY2027 = Jul 2026–Jun 2027)."""
-    try:
-        from itaudit.policy import fiscal_year_of as policy_fy
-
-        return int(policy_fy(day, start_month))
-    except (ImportError, AttributeError, TypeError):
-        if start_month == 1:
-            return day.year
-        return day.year + 1 if day.month >= start_month else day.year
-
-
-def fiscal_year_bounds(fy: int, start_month: int) -> tuple[dt.date, dt.date]:
-    """First and last day of fiscal year ``fy``."""
-    start_year = fy if start_month == 1 else fy - 1
-    start = dt.date(start_year, start_month, 1)
-    end = dt.date(start_year + 1, start_month, 1) - dt.timedelta(days=1)
-    return start, end
-
-
-def refresh_rule(
-    policy: Any, kind: str | None, department: str | None, tags: list[str] | tuple[str, ...] = ()
-) -> RefreshRule:
-    """The refresh rule for a device (``Policy.refresh_for``: department first), else the defaults."""
-    kind = kind or "other"
-    fn = getattr(policy, "refresh_for", None)
-    if callable(fn):
-        try:
-            r = fn(kind, department, tags=tuple(tags))
-        except (KeyError, TypeError, ValueError):
-            r = None
-        if r is not None and getattr(r, "years", None):
-            return RefreshRule(
-                float(r.years),
-                float(r.cost),
-                getattr(r, "budget_line", None),
-                bool(getattr(r, "capital", False)),
-            )
-    years, cost = DEFAULT_REFRESH.get(kind, DEFAULT_REFRESH["other"])
-    return RefreshRule(years, cost, None, cost >= 5000)
 
 
 def score_weights(policy: Any = None) -> dict[str, float]:
@@ -117,17 +74,6 @@ def score_weights(policy: Any = None) -> dict[str, float]:
         return {str(k): float(v) for k, v in dict(points).items()}
     except Exception:  # noqa: BLE001 - missing or broken weights: fall back to the documented defaults
         return dict(SEVERITY_WEIGHT)
-
-
-def criticality_weight(policy: Any, tags: list[str]) -> float:
-    """A device's criticality weight (``Policy.criticality_weight``; 1.0 without a policy)."""
-    fn = getattr(policy, "criticality_weight", None)
-    if callable(fn):
-        try:
-            return float(fn(tags))
-        except (TypeError, ValueError, KeyError):
-            pass
-    return 1.0
 
 
 def data_dates() -> dict[str, str]:

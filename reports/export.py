@@ -1,8 +1,10 @@
 """Tabular and text exports: CSV, XLSX (openpyxl), JSON and Markdown helpers.
 
 Spreadsheet cells are guarded against formula injection: device-supplied text that
-starts with ``=``, ``+``, ``-`` or ``@`` is prefixed with an apostrophe in CSV and stored
-as a plain string in XLSX, so a hostile hostname cannot run a formula in finance's Excel.
+starts with ``=``, ``+``, ``-`` or ``@`` is prefixed with an apostrophe in CSV, and in XLSX
+stored as a plain string with Excel's "quote prefix" (the text stays text even when someone
+edits the cell), so a hostile hostname cannot run a formula in finance's Excel. Control
+characters (which XML 1.0, hence XLSX, cannot hold) are dropped from XLSX cells.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What XML 1.0 cannot carry (openpyxl raises IllegalCharacterError on it): C0 controls but tab, LF, CR.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -72,14 +77,17 @@ def write_xlsx(
         widths = [len(h) for h in header]
         money_cols = (money_columns or {}).get(title, set())
         for row in rows:
-            values = list(row)
-            ws.append([v for v in values])
+            values = [_XML_ILLEGAL.sub("", v) if isinstance(v, str) else v for v in row]
+            ws.append(values)
             r = ws.max_row
             for i, v in enumerate(values):
                 cell = ws.cell(row=r, column=i + 1)
                 if isinstance(v, str):
                     cell.data_type = "s"  # never a formula, whatever the text starts with
-                    widths[i] = max(widths[i], min(len(v), 60))
+                    if v.startswith(_FORMULA_START):
+                        cell.quotePrefix = True  # and stays text when someone edits the cell
+                    if i < len(widths):
+                        widths[i] = max(widths[i], min(len(v), 60))
                 elif i in money_cols:
                     cell.number_format = '"$"#,##0'
         for i, w in enumerate(widths, 1):

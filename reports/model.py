@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,10 +20,10 @@ from reports.common import (
     KPI_CHECKS,
     SEVERITY_RANK,
     budget_line_label,
-    criticality_weight,
     data_dates,
     device_label,
     plural,
+    policy_of,
     score_weights,
 )
 
@@ -58,12 +59,31 @@ class Kpi:
     def actual_text(self) -> str:
         if self.actual is None:
             return "n/a"
-        return f"{self.actual:.0f}{self.unit}" if self.unit else f"{self.actual:,.0f}"
+        return shown_value(self.actual, self.target, self.better) + self.unit
 
     @property
     def target_text(self) -> str:
         sign = "≥ " if self.better == "higher" else "≤ "
         return sign + (f"{self.target:.0f}{self.unit}" if self.unit else f"{self.target:,.0f}")
+
+
+def _meets(value: float, target: float, better: str) -> bool:
+    return value >= target if better == "higher" else value <= target
+
+
+def shown_value(actual: float, target: float, better: str) -> str:
+    """``actual`` rounded for display, never rounded onto the target it missed.
+
+    249 of 250 (99.6%) against a 100% target shows "99.6", not "100": near a missed target the
+    value gets one decimal, rounded away from the target (down when higher is better, up when
+    lower is better), so it stays short of it (99.96% shows "99.9").
+    """
+    text = f"{actual:,.0f}"
+    if _meets(actual, target, better) or not _meets(float(text.replace(",", "")), target, better):
+        return text
+    # (1e-9: a share like 99.5 stored as 99.4999999… still floors to 99.5)
+    tenths = math.floor(actual * 10 + 1e-9) if better == "higher" else math.ceil(actual * 10 - 1e-9)
+    return f"{tenths / 10:,.1f}"
 
 
 @dataclass
@@ -352,10 +372,10 @@ def build_monthly(
         prev_scan = earlier[-1] if earlier else None
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
     freshness = store.inventory_freshness(sorted(ids))
-    policy = getattr(city, "policy", None)
+    policy = policy_of(city)
     dweights: dict[int, float] = {}
     for device_id, crit in store.db.execute("select id, criticality from devices where criticality is not null"):
-        dweights[int(device_id)] = criticality_weight(policy, json.loads(crit) if crit else [])
+        dweights[int(device_id)] = policy.criticality_weight(json.loads(crit) if crit else [])
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
 
     def measures(s: ScanInfo) -> dict[str, Any]:

@@ -39,11 +39,16 @@ def find_chromium() -> str | None:
 
 
 def chromium_args(chromium: str, profile: str) -> list[str]:
-    """Flags for a quiet, offline, sandbox-less (containers run as root) headless run."""
+    """Flags for a quiet, offline headless run.
+
+    Chromium keeps its sandbox (it opens HTML made from device text) except when running as
+    root, where it refuses to start with one (containers often run as root).
+    """
+    sandbox = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     return [
         chromium,
         "--headless",
-        "--no-sandbox",
+        *sandbox,
         "--disable-gpu",
         "--no-first-run",
         "--disable-background-networking",

@@ -2,10 +2,13 @@
 
 Each device is due in the fiscal year its refresh age runs out (purchase date, else the
 manufacture or BIOS date from its facts, plus the policy's years for its class). Risk pulls
-a replacement forward: an operating system that no longer receives security fixes, or
-hardware that cannot run a supported one, puts the device in the current fiscal year (one
-ending within a year: no later than the next). Items already overdue land in the current
-fiscal year. Devices of unknown age are listed, not guessed.
+a replacement forward: hardware that cannot run a supported operating system (HW-004), or,
+on network gear and appliances whose firmware is tied to the hardware, software that no
+longer receives security fixes, puts the device in the current fiscal year (fixes ending
+within a year: no later than the fiscal year six months ahead). A server or PC on old
+software gets a new operating system, not new hardware. Items already overdue land in the
+current fiscal year. Virtual machines have no hardware of their own and are left out.
+Devices of unknown age are listed, not guessed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from reports import export
 from reports.common import (
     ESU_PRICES,
     ESU_START,
+    FIRMWARE_BOUND_KINDS,
     PULL_NOW,
     PULL_SOON,
     budget_line_label,
@@ -30,10 +34,11 @@ from reports.common import (
     device_label,
     fiscal_year_of,
     fy_start_month,
+    is_virtual_platform,
     money,
     parse_day,
     plural,
-    refresh_rule,
+    policy_of,
 )
 from reports.pdf import html_to_pdf
 from reports.render import render
@@ -108,6 +113,7 @@ class PlanReport:
     deferral: Deferral | None
     headline: str
     data_dates: dict[str, str] = field(default_factory=dict)
+    virtual: int = 0  # virtual machines left out: no hardware of their own
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -129,6 +135,18 @@ def _basis(row: dict[str, Any]) -> tuple[dt.date | None, str]:
     return None, ""
 
 
+def _virtual_devices(store: Store) -> set[int]:
+    """Devices whose latest facts say they are virtual machines (the same facts as device_inventory)."""
+    rows = store.db.execute(
+        """select d.id, json_extract(o.facts, '$.software.virtualization') from devices d
+           join observations o on o.id =
+             (select id from observations where device_id = d.id and facts is not null
+              order by scan_id desc limit 1)
+           where json_extract(o.facts, '$.software.virtualization') is not null"""
+    )
+    return {int(device_id) for device_id, virt in rows if is_virtual_platform(virt)}
+
+
 def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
     """Amounts already budgeted, account -> fiscal year -> amount (argument first, then the policy)."""
     source = budgeted if budgeted is not None else getattr(getattr(city, "policy", None), "budgeted", None)
@@ -144,30 +162,39 @@ def build_plan(
     city: Any, store: Store, *, as_of: dt.date, budgeted: Mapping[str, Mapping[Any, float]] | None = None
 ) -> PlanReport:
     """Build the refresh plan model for the five fiscal years starting with the one containing ``as_of``."""
-    policy = getattr(city, "policy", None)
+    policy = policy_of(city)
     start_month = fy_start_month(policy)
     current = fiscal_year_of(as_of, start_month)
     years = list(range(current, current + HORIZON))
-    pulls: dict[int, tuple[int, str]] = {}  # device id -> (fiscal year, reason)
+    # device id -> [(fiscal year, reason, check id)]: the risks that could pull it forward.
+    pulls: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     soon_fy = fiscal_year_of(as_of + dt.timedelta(days=182), start_month)
     for f in store.open_findings():
         if f["check_id"] in PULL_NOW:
-            pulls[f["device_id"]] = (current, PULL_NOW[f["check_id"]])
-        elif f["check_id"] in PULL_SOON and f["device_id"] not in pulls:
-            pulls[f["device_id"]] = (soon_fy, PULL_SOON[f["check_id"]])
+            pulls[f["device_id"]].append((current, PULL_NOW[f["check_id"]], f["check_id"]))
+        elif f["check_id"] in PULL_SOON:
+            pulls[f["device_id"]].append((soon_fy, PULL_SOON[f["check_id"]], f["check_id"]))
+    virtual = _virtual_devices(store)
 
     items: list[PlanItem] = []
     unknown: list[tuple[str, str]] = []
     later_n, later_cost, n_pulled, n_overdue = 0, 0.0, 0, 0
     win10: list[tuple[dict[str, Any], Any]] = []
     for row in store.device_inventory():
+        if row["id"] in virtual:
+            continue  # no hardware of its own to replace (HW-001 passes it for the same reason)
         kind = row["kind"] or "other"
         tags = json.loads(row["criticality"]) if row["criticality"] else []
-        rule = refresh_rule(policy, kind, row["department"], tags)
+        rule = policy.refresh_for(kind, row["department"], tags=tags)
+        # Who pays: Policy.pay_line, the precedence the checks' costs use too (asset register first).
+        rule = replace(rule, budget_line=policy.pay_line("replacement", rule=rule, device_line=row["budget_line"]))
         if "windows 10" in (row["os_name"] or "").lower():
             win10.append((row, rule))
         basis, source = _basis(row)
-        pull = pulls.get(row["id"])
+        # Unsupported software means new hardware only where the firmware is tied to it.
+        firmware_bound = policy.refresh_class(kind, tags) in FIRMWARE_BOUND_KINDS
+        eligible = [(fy, why) for fy, why, cid in pulls.get(row["id"], []) if cid == "HW-004" or firmware_bound]
+        pull = min(eligible) if eligible else None
         if basis is None and pull is None:
             unknown.append((device_label(row), kind))
             continue
@@ -184,7 +211,7 @@ def build_plan(
             later_n += 1
             later_cost += rule.cost
             continue
-        line = rule.budget_line or row["budget_line"] or ""
+        line = rule.budget_line or ""
         items.append(
             PlanItem(
                 device=device_label(row),
@@ -245,6 +272,7 @@ def build_plan(
         deferral=_deferral(city, win10, as_of, current),
         headline="",
         data_dates=data_dates(),
+        virtual=len(virtual),
     )
     rep.headline = _plan_headline(rep)
     return rep
@@ -275,7 +303,7 @@ def _deferral(city: Any, win10: list[tuple[dict[str, Any], Any]], as_of: dt.date
     """Keep the Windows 10 PCs on paid extended updates for a year, or replace them now."""
     if not win10:
         return None
-    policy = getattr(city, "policy", None)
+    policy = policy_of(city)
     n = len(win10)
     year = esu_year(as_of)
     replace_total = sum(rule.cost for _, rule in win10)
@@ -283,9 +311,7 @@ def _deferral(city: Any, win10: list[tuple[dict[str, Any], Any]], as_of: dt.date
     for _, rule in win10:
         replace_lines[rule.budget_line or ""] += rule.cost
     replace_line = budget_line_label(city, max(replace_lines, key=lambda k: replace_lines[k]) or None)
-    op = getattr(policy, "operating_line", None)
-    esu_account = op(None) if callable(op) else getattr(policy, "operating_budget_line", None)
-    esu_line = budget_line_label(city, esu_account)
+    esu_line = budget_line_label(city, policy.operating_line())
     pcs = plural(n, "Windows 10 PC")
     replace_now = (
         f"Replace now: {pcs} cost {money(replace_total)} in FY{fy}, paid from {replace_line}. "
@@ -394,9 +420,9 @@ def write_plan(
                     ("Devices", ITEM_HEADER, _item_rows(rep)),
                 ],
                 money_columns={
-                    "Devices": {12},
-                    "By budget line": set(range(2, 2 + 4 * HORIZON)),
-                    "By department": set(range(2, 2 + 4 * HORIZON)),
+                    "Devices": {ITEM_HEADER.index("cost")},
+                    "By budget line": _summary_money_columns(rep),
+                    "By department": _summary_money_columns(rep),
                 },
             )
         )
@@ -450,6 +476,12 @@ def _summary_header(rep: PlanReport) -> list[str]:
     for fy in rep.fiscal_years:
         head += [f"FY{fy} devices", f"FY{fy} cost", f"FY{fy} budgeted", f"FY{fy} gap"]
     return head
+
+
+def _summary_money_columns(rep: PlanReport) -> set[int]:
+    """Cost, budgeted and gap columns of the summary sheets (not the device counts)."""
+    head = _summary_header(rep)
+    return {i for i, name in enumerate(head) if name.endswith((" cost", " budgeted", " gap"))}
 
 
 def _summary_rows(rep: PlanReport, rows: list[PlanRow]) -> list[list[Any]]:

@@ -6,9 +6,9 @@ Each city's figures come from the same report models the city's own reports use
 database, so the portfolio never disagrees with a city's monthly summary.
 
 The peer comparison is meant to be sent to one city: it names that city only and counts
-the others ("your patch currency is better than 4 of 6 similar cities"). A peer median is
-shown only when at least three peers have a value, so no single peer's figure can be
-read back from it.
+the others ("your patch currency is better than 4 of 6 similar cities"). A measure is
+compared (count and median) only when at least three peers have a value: "better than 0 of
+1 other city" would hand over that one city's figure.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ SIZE_BANDS = (
     (100, 499, "100–499 devices"),
     (500, 10**9, "500 devices or more"),
 )
-MIN_BAND = 3  # a band with fewer cities than this compares with every city instead
-MIN_MEDIAN = 3  # peers needed before a median is shown
+MIN_PEERS = 3  # peers with a value needed before a measure is compared at all (count and median)
+MIN_BAND = MIN_PEERS + 1  # a band with fewer cities (itself included) compares with every city instead
 
 
 @dataclass
@@ -185,19 +185,18 @@ def peer_lines(col: CityColumn, peers: list[CityColumn], *, similar: str) -> lis
     for key, words in PEER_WORDS.items():
         mine = _value(col, key)
         theirs = [v for v in (_value(p, key) for p in peers) if v is not None]
-        if mine is None or not theirs:
-            continue
+        if mine is None or len(theirs) < MIN_PEERS:
+            continue  # with one or two peers, a count or a median gives their figures away
         lower = key in better_lower
         beaten = sum(1 for v in theirs if (mine < v if lower else mine > v))
         level = sum(1 for v in theirs if abs(mine - v) < 1e-9)
-        n = len(theirs)
-        cities = "city" if n == 1 else "cities"
+        n = len(theirs)  # at least MIN_PEERS, so always "cities"
         if level == n:
-            sentence = f"Your {words} is level with {'the' if n == 1 else 'all'} {n} {similar} {cities}."
+            sentence = f"Your {words} is level with all {n} {similar} cities."
         else:
-            sentence = f"Your {words} is better than {beaten} of {n} {similar} {cities}"
+            sentence = f"Your {words} is better than {beaten} of {n} {similar} cities"
             sentence += f" (level with {level})." if level else "."
-        median = statistics.median(theirs) if n >= MIN_MEDIAN else None
+        median = statistics.median(theirs)
         lines.append(PeerLine(key, words, beaten, n, sentence, median, level))
     return lines
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from itaudit.store import Store
 from reports import export
-from reports.common import budget_line_label, criticality_weight, data_dates, device_label, parse_day, score_weights
+from reports.common import budget_line_label, data_dates, device_label, parse_day, policy_of, score_weights
 from reports.pdf import html_to_pdf
 from reports.render import render
 
@@ -71,7 +71,7 @@ class Worklist:
 
 def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
     """Every finding open now, grouped by device, riskiest first."""
-    policy = getattr(city, "policy", None)
+    policy = policy_of(city)
     weights = score_weights(policy)
     devices: dict[int, WorkDevice] = {}
     for f in store.open_findings():
@@ -89,7 +89,7 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
                 risk=0.0,
             )
         first = parse_day(f["first_seen"])
-        risk = weights.get(f["severity"], 0.0) * criticality_weight(policy, tags)
+        risk = weights.get(f["severity"], 0.0) * policy.criticality_weight(tags)
         dev.items.append(
             WorkItem(
                 check_id=f["check_id"],

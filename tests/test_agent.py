@@ -135,6 +135,52 @@ def test_dry_run_writes_the_email_to_a_file(tmp_path: Path) -> None:
     assert [a.event for a in agent.outbox(agent.cfg.cities["springfield"]).history()] == ["dry-run"]
 
 
+def test_the_plan_and_the_summary_share_the_report_month_as_of(tmp_path: Path) -> None:
+    """The June report, written on July 1 (a July fiscal year), plans from FY2026 like the
+    summary's "refresh plan at a glance", not from FY2027 (today's fiscal year)."""
+    import json
+
+    openpyxl = pytest.importorskip("openpyxl")
+    cfg = write_config(tmp_path / "c.toml", [_springfield(scan="off", report_day=1)])
+    agent = Agent(cfg, clock=ManualClock(dt.datetime(2026, 7, 1, 5, 0, tzinfo=CHI)), poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 7, 1, 7, 0, tzinfo=CHI))
+    month_dir = tmp_path / "data" / "springfield" / "reports" / "2026-06"
+    summary = json.loads((month_dir / "springfield-monthly-2026-06.json").read_text())
+    assert summary["as_of"] == "2026-06-30"
+    (plan,) = month_dir.glob("springfield-plan-*.xlsx")
+    assert plan.name == "springfield-plan-2026-06-30.xlsx"
+    head = [c.value for c in openpyxl.load_workbook(plan)["By budget line"][1]]
+    assert head[2] == "FY2026 devices"
+
+
+def test_a_report_that_breaks_does_not_lose_the_email(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Only ItauditError was caught: any other error in the plan (openpyxl's
+    IllegalCharacterError on device text) lost the month's email."""
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    import itaudit.agent as agent_mod
+
+    real = agent_mod._writer
+
+    def writer(name: str):
+        if name != "plan":
+            return real(name)
+
+        def broken(*args: object, **kwargs: object) -> list[Path]:
+            raise IllegalCharacterError("bell\x07host cannot be used in worksheets.")
+        return broken
+
+    monkeypatch.setattr(agent_mod, "_writer", writer)
+    caplog.set_level(logging.INFO, logger="itaudit")
+    cfg = write_config(tmp_path / "c.toml", [_springfield(scan="off", report_day=1)])
+    agent = Agent(cfg, clock=ManualClock(dt.datetime(2026, 12, 1, 5, 0, tzinfo=CHI)), poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI))
+    eml = tmp_path / "data" / "springfield" / "reports" / "2026-11" / "springfield-monthly-2026-11.eml"
+    assert eml.exists()
+    assert "the plan report failed; the email goes without it" in caplog.text
+
+
 def test_reload_refuses_a_bad_config_and_keeps_the_last_good_one(tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="itaudit")

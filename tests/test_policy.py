@@ -139,3 +139,96 @@ def test_kpi_targets_and_budgeted_amounts_parse_and_name_bad_keys() -> None:
         with pytest.raises(ConfigError) as exc:
             _parse(bad, "cities.x.policy")
         assert exc.value.key == key
+
+
+def test_capital_flag_follows_the_citys_threshold():
+    """The shipped classes are capital or not by the city's threshold, not the shipped $5,000."""
+    high = parse_policy({"capitalization_threshold": 10000}, P)
+    assert not high.refresh_for("server").capital  # $9,000 < $10,000
+    assert high.refresh_for("switch", tags=["core"]).capital  # $20,000
+    low = parse_policy({"capitalization_threshold": 1000}, P)
+    assert low.refresh_for("workstation").capital  # $1,200 >= $1,000
+    assert not Policy(capitalization_threshold=10000).refresh_for("server").capital
+    # An explicit flag still wins, and a department's cheaper rule is judged by the same threshold.
+    pol = parse_policy(
+        {
+            "capitalization_threshold": 10000,
+            "refresh": {"server": {"capital": True}},
+            "departments": {"police": {"refresh": {"server": {"cost": 4000}}}},
+        },
+        P,
+    )
+    assert pol.refresh_for("server").capital and not pol.refresh_for("server", "police").capital
+
+
+def test_pay_line_is_one_precedence_for_replacements_and_operating_money():
+    pol = parse_policy(
+        {
+            "capital_budget_line": "101-1410-5740",
+            "operating_budget_line": "101-1410-5310",
+            "departments": {
+                "police": {"budget_line": "101-2110-5740", "operating_budget_line": "101-2110-5310"},
+                "water": {"budget_line": "601-7110-5740"},
+            },
+        },
+        P,
+    )
+    pol.line_kinds = {"601-7110-5740": "capital", "601-7110-5310": "operating"}
+    server = pol.refresh_for("server", "police")
+    # Replacement: the asset register's line first, then the policy's line for the class.
+    assert pol.pay_line("replacement", rule=server, device_line="601-7110-5740") == "601-7110-5740"
+    assert pol.pay_line("replacement", rule=server) == "101-2110-5740"
+    # A PC under the threshold is operating money: the department's operating line when it has one.
+    assert pol.refresh_for("workstation", "police").budget_line == "101-2110-5310"
+    assert pol.refresh_for("workstation", "water").budget_line == "601-7110-5740"
+    # Staff time: never the department's capital line; the register's line only when it is not capital.
+    assert pol.operating_line("police") == "101-2110-5310"
+    assert pol.operating_line("water") == "101-1410-5310"
+    assert pol.operating_line("water", device_line="601-7110-5740") == "101-1410-5310"
+    assert pol.operating_line("water", device_line="601-7110-5310") == "601-7110-5310"
+    with pytest.raises(ValueError):
+        pol.pay_line("replacement")
+
+
+def test_staff_time_for_police_devices_goes_to_an_operating_line():
+    """With the shipped example config, a check's labour cost for a Police device lands on an
+    operating line (it went to "101-2110-5740 Police equipment", which the summary labels capital)."""
+    from pathlib import Path
+
+    from checks._common import labour, replacement
+    from itaudit.checking import CheckContext, DeviceRecord
+    from itaudit.config import load
+    from itaudit.model import DeviceFacts
+
+    cfg = load(Path(__file__).resolve().parents[1] / "config.example.toml", env={})
+    city = cfg.cities["springfield"]
+    kinds = {a: b.kind for a, b in city.budget_lines.items()}
+    ctx = CheckContext(as_of=dt.date(2026, 10, 1), device=DeviceRecord(kind="server", department="Police"),
+                       policy=city)
+    cost = labour(ctx, "os_upgrade", "upgrade the operating system")
+    assert cost.kind == "operating" and kinds[cost.budget_line] == "operating"
+    assert cost.budget_line == "101-2110-5310"
+    # A device the register puts on a capital line still gets its staff time from an operating line.
+    ctx.device.budget_line = "101-2110-5740"
+    assert kinds[labour(ctx, "patch", "patch").budget_line] == "operating"
+    facts = DeviceFacts()
+    facts.identity.kind = "server"
+    assert replacement(facts, ctx, "old").budget_line == "101-2110-5740"
+    for dept in [None, *city.policy.departments]:
+        assert kinds[city.policy.operating_line(dept)] == "operating", dept
+
+
+def test_config_refuses_a_capital_line_as_an_operating_line(tmp_path):
+    from itaudit.config import load
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[settings]\ndata_dir = "d"\n[cities.x]\nname = "X"\n'
+        '[cities.x.budget_lines."101-2110-5740"]\nname = "Police equipment"\nkind = "capital"\n'
+        '[cities.x.policy.departments.police]\noperating_budget_line = "101-2110-5740"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as exc:
+        load(path, env={})
+    assert exc.value.key == "cities.x.policy.departments.police.operating_budget_line"
+    assert "capital line" in str(exc.value)

@@ -99,11 +99,26 @@ def test_peer_comparison_counts_peers_and_names_none(portfolio_cfg: Config, tmp_
     assert [r["city"] for r in rows] == CITIES and rows[0]["patched"] == "100.0"
 
 
-def test_two_cities_only_compare_without_a_median(portfolio_cfg: Config) -> None:
-    p = build_portfolio(portfolio_cfg, as_of=dt.date(2026, 11, 30), cities=["ashford", "fairview"])
-    line = next(x for x in p.cities[1].peers if x.key == "patched")
-    assert line.sentence == "Your patch currency is better than 0 of 1 other client city."
-    assert line.median is None  # one peer's figure could be read back from a median
+@pytest.mark.parametrize("n_cities", [2, 3])
+def test_fewer_than_three_peers_are_not_compared(portfolio_cfg: Config, tmp_path: Path, n_cities: int) -> None:
+    """"Better than 0 of 1 other client city" hands over that city's figure: with one or two
+    peers no measure is compared at all (count or median), and the peer file says why."""
+    chosen = CITIES[:n_cities]
+    p = build_portfolio(portfolio_cfg, as_of=dt.date(2026, 11, 30), cities=chosen)
+    for col in p.cities:
+        assert col.has_data and col.peers == []
+    write_portfolio(portfolio_cfg, as_of=dt.date(2026, 11, 30), out_dir=tmp_path / "out", formats=("peers",),
+                    cities=chosen)
+    text = (tmp_path / "out" / "peers" / chosen[-1] / f"{chosen[-1]}-peers-2026-11.md").read_text()
+    assert "not yet enough" in text and "better than" not in text
+
+
+def test_three_peers_are_compared_with_a_median(portfolio_cfg: Config) -> None:
+    p = build_portfolio(portfolio_cfg, as_of=dt.date(2026, 11, 30), cities=CITIES[:4])
+    dunmore = next(c for c in p.cities if c.city_id == "dunmore")  # 70% patched; peers 100, 90, 80
+    line = next(x for x in dunmore.peers if x.key == "patched")
+    assert line.sentence == "Your patch currency is better than 0 of 3 similar cities."
+    assert line.median == 90.0
 
 
 def test_a_city_without_scans_is_shown_not_compared(portfolio_cfg: Config, tmp_path: Path) -> None:

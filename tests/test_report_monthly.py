@@ -174,3 +174,54 @@ def test_city_score_agrees_with_the_score_module(city_store):
         for dev, rows in by_device.items()
     )
     assert rep.score == pytest.approx(expected.score, abs=0.1)
+
+
+def test_a_city_without_policy_scores_with_the_shipped_weights(city_store):
+    """One criticality weight (itaudit.score): without a policy the reports used 1.0 for every
+    device, so a public-safety device's findings counted less than the score module says."""
+    from types import SimpleNamespace
+
+    from itaudit import score
+
+    city, store = city_store
+    bare = SimpleNamespace(id=city.id, name=city.name, budget_lines=city.budget_lines)
+    rep = build_monthly(bare, store, as_of=AS_OF)
+    last = store.report_scans()[-1]
+    by_device: dict[int, list[dict]] = {}
+    for r in store.check_results(last.id):
+        by_device.setdefault(r["device_id"], []).append(r)
+    crit = {d["id"]: json.loads(d["criticality"]) if d["criticality"] else [] for d in store.devices()}
+    assert any("public-safety" in c for c in crit.values())
+    expected = score.city_score(score.device_score(rows, crit[dev]) for dev, rows in by_device.items())
+    assert rep.score == pytest.approx(expected.score, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("actual", "target", "better", "unit", "shown", "rag"),
+    [
+        (100 * 249 / 250, 100.0, "higher", "%", "99.6%", "amber"),  # not "100%" next to "Near target"
+        (94.6, 95.0, "higher", "%", "94.6%", "amber"),
+        (99.96, 100.0, "higher", "%", "99.9%", "amber"),
+        (97.4, 95.0, "higher", "%", "97%", "green"),
+        (89.6, 95.0, "higher", "%", "90%", "amber"),  # 90 still misses 95: whole numbers do
+        (100.0, 100.0, "higher", "%", "100%", "green"),
+        (0.4, 0.0, "lower", "%", "0.4%", "amber"),  # lower is better: never rounded down onto 0
+        (2.0, 0.0, "lower", "", "2", "amber"),
+        (0.0, 0.0, "lower", "", "0", "green"),
+    ],
+)
+def test_kpi_actual_is_never_rounded_onto_a_missed_target(actual, target, better, unit, shown, rag):
+    from reports.model import Kpi, _rag
+
+    k = Kpi("m", "measure", target, actual, unit, better, _rag(actual, target, better, 10.0), [], [])
+    assert (k.actual_text, k.rag) == (shown, rag)
+
+
+@pytest.mark.parametrize(("euid", "sandboxed"), [(0, False), (1000, True)])
+def test_chromium_keeps_its_sandbox_unless_root(monkeypatch: pytest.MonkeyPatch, euid: int, sandboxed: bool):
+    import reports.pdf as pdf
+
+    monkeypatch.setattr(pdf.os, "geteuid", lambda: euid)
+    args = pdf.chromium_args("/usr/bin/chromium", "/tmp/profile")
+    assert ("--no-sandbox" not in args) == sandboxed
+    assert "--headless" in args and "--user-data-dir=/tmp/profile" in args
