@@ -65,8 +65,9 @@ def main() -> int:
             n = min(per, args.hosts - i * per)
             # Each process serves every case in turn, so the city is a mix of Linux and Windows.
             rotated = cases[(i * per) % len(cases):] + cases[:(i * per) % len(cases)]
-            fleets.append(FleetProcess(rotated, n, str(start + i * per), work / "keys", password=password,
-                                       username=USER).__enter__())
+            fleet = FleetProcess(rotated, n, str(start + i * per), work / "keys", password=password, username=USER)
+            fleet.cmd.append("--unique-serials")  # 1,000 distinct machines, not 20 cases seen 50 times
+            fleets.append(fleet.__enter__())
         print(f"fleet: {args.hosts} hosts in {args.fleets} processes, {len(cases)} recorded cases, "
               f"up in {time.perf_counter() - t:.1f} s")
         hosts = [str(start + i) for i in range(args.hosts)]

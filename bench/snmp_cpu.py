@@ -13,6 +13,9 @@ and prints ms of CPU per device and the ratio to the baseline. Target: full < 10
 Measured on the 2-core dev machine, the 13 original recordings x 8 (ms CPU per device):
   before the raw v1/v2c codec (pysnmp for every message): baseline 2.95, identify 11.16,
   + exposure 15.47, + IF-MIB 19.63; after (collectors/snmpwire.py): 0.29, 2.5, 4.2, 5.1.
+The 39 recordings x 8, best of 3: exposure probes in two rounds, v3 discovery on a socket
+of its own: 0.20, 1.38, 2.81, 3.21; all probes in one round on the run's one socket:
+0.13, 1.30, 1.54, 1.88.
 The baseline shrank with the codec too, so compare the absolute figures across versions.
 """
 

@@ -11,11 +11,15 @@ pinned host keys, and run at the same concurrency N:
    if ``ansible`` is installed (``.venv/bin/pip install ansible-core``: bench only).
 
 Each arm runs ``--repeat`` times after a warm-up (host keys pinned, caches warm); the best
-wall time counts. CPU is the client's (the driver and every child it waited for, from
-``os.wait4``); sshd's work is not counted. Targets (issue 8): itaudit within 1.2x of the
+wall time counts. Both Python clients (itaudit, Ansible) run with their bytecode cached, as
+installed software does (pip compiles at install): the bench gives them a ``PYTHONPYCACHEPREFIX``
+in its work folder, filled by the warm-up, even when the calling environment sets
+``PYTHONDONTWRITEBYTECODE`` (which would recompile itaudit's own modules at every start).
+CPU is the client's (the driver and every child it waited for, from ``os.wait4``); sshd's
+work is not counted. Targets (issue 8): itaudit within 1.2x of the
 OpenSSH loop; Ansible at least 10x slower than itaudit.
 
-    .venv/bin/python bench/vs_openssh_ansible.py [--hosts 16] [--repeat 3]
+    .venv/bin/python bench/vs_openssh_ansible.py [--hosts 16] [--repeat 3] [--full-probe] [--skip-bashrc]
 """
 
 from __future__ import annotations
@@ -75,27 +79,37 @@ def light_shell(work: Path, session_path: Path) -> Path:
     return script
 
 
-def start_sshd(work: Path, addresses: list[str], client_pub: str,
-               session_path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """One sshd listening on every address, key-only login; return it and its host key line."""
+def start_sshd(work: Path, addresses: list[str], client_pub: str, session_path: Path | None = None,
+               skip_bashrc: bool = False) -> tuple[list[subprocess.Popen[bytes]], str]:
+    """sshd listening on every address, key-only login; return the processes and the host key line.
+    One sshd listens on at most 16 sockets (OpenSSH's MAX_LISTEN_SOCKS): one process per 16
+    addresses, all with the same host key and configuration.
+
+    ``skip_bashrc``: bash, started by sshd as the login shell of every session (and Ansible opens
+    several per host), reads ``~/.bashrc`` when it thinks it is the top-level shell; ``SHLVL=1``
+    tells it that it is not, so a developer's heavy ``.bashrc`` does not time every session."""
     host_key = work / "ssh_host_ed25519_key"
     host_pub = write_ed25519(host_key, "bench-sshd").rsplit(" ", 1)[0]
     (work / "authorized_keys").write_text(client_pub + "\n")
     (work / "authorized_keys").chmod(0o600)
-    conf = work / "sshd_config"
-    conf.write_text("".join(f"ListenAddress {a}:{PORT}\n" for a in addresses)
-                    + f"HostKey {host_key}\nPidFile none\nStrictModes no\nUsePAM no\n"
-                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                    "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-                    f"AuthorizedKeysFile {work / 'authorized_keys'}\n"
-                    "LogLevel ERROR\nMaxStartups 1000\nMaxSessions 100\nUseDNS no\n"
-                    + (f"ForceCommand {light_shell(work, session_path)}\n" if session_path else ""))
+    common = (f"HostKey {host_key}\nPidFile none\nStrictModes no\nUsePAM no\n"
+              "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+              "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+              f"AuthorizedKeysFile {work / 'authorized_keys'}\n"
+              "LogLevel ERROR\nMaxStartups 1000\nMaxSessions 100\nUseDNS no\n"
+              + ("SetEnv SHLVL=1\n" if skip_bashrc else "")
+              + (f"ForceCommand {light_shell(work, session_path)}\n" if session_path else ""))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=open(work / "sshd.log", "wb"))  # noqa: SIM115 - lives as long as sshd
+    log = open(work / "sshd.log", "wb")  # noqa: SIM115 - lives as long as sshd
+    procs = []
+    for i in range(0, len(addresses), 16):
+        conf = work / f"sshd_config.{i // 16}"
+        conf.write_text("".join(f"ListenAddress {a}:{PORT}\n" for a in addresses[i:i + 16]) + common)
+        procs.append(subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=log))
     end = time.monotonic() + 10
-    for a in addresses:
+    for n, a in enumerate(addresses):
+        proc = procs[n // 16]
         while True:
             try:
                 with socket.create_connection((a, PORT), timeout=1) as s:
@@ -106,7 +120,7 @@ def start_sshd(work: Path, addresses: list[str], client_pub: str,
             if proc.poll() is not None or time.monotonic() > end:
                 raise RuntimeError(f"sshd did not start: {(work / 'sshd.log').read_text(errors='replace')[-1000:]}")
             time.sleep(0.05)
-    return proc, host_pub
+    return procs, host_pub
 
 
 def best(runs: list[Measured]) -> Measured:
@@ -119,6 +133,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--full-probe", action="store_true",
                     help="let sessions run the package manager's update check (times the targets' CPU)")
+    ap.add_argument("--skip-bashrc", action="store_true",
+                    help="sessions do not read the login user's ~/.bashrc (SetEnv SHLVL=1 in sshd_config)")
     args = ap.parse_args()
     if not os.path.exists(SSHD):
         print(f"{SSHD} not installed (apt-get install openssh-server)", file=sys.stderr)
@@ -129,7 +145,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="itaudit-vs-"))
     key = work / "client_ed25519"
     session_path = None if args.full_probe else light_path(work)
-    sshd, host_pub = start_sshd(work, addresses, write_ed25519(key, "bench-client"), session_path)
+    sshds, host_pub = start_sshd(work, addresses, write_ed25519(key, "bench-client"), session_path,
+                                skip_bashrc=args.skip_bashrc)
     try:
         known = work / "known_hosts"  # the same pinned keys for the OpenSSH and Ansible arms
         known.write_text("".join(f"[{a}]:{PORT} {host_pub}\n" for a in addresses))
@@ -158,17 +175,23 @@ def main() -> int:
         inventory.write_text("[targets]\n" + "".join(
             f"h{i} ansible_host={a} ansible_port={PORT} ansible_user={user} ansible_ssh_private_key_file={key} "
             f"ansible_python_interpreter=/usr/bin/python3\n" for i, a in enumerate(addresses)))
-        ansible_env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_LOCAL_TEMP=str(work / "ans-local"),
+        # Python clients as installed: bytecode cached (filled by the warm-up), for both alike.
+        py_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        py_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        ansible_env = dict(py_env, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_LOCAL_TEMP=str(work / "ans-local"),
                            ANSIBLE_REMOTE_TMP=str(work / "ans-remote"), ANSIBLE_SSH_ARGS=(
                                f"-o UserKnownHostsFile={known} -o GlobalKnownHostsFile=/dev/null "
                                "-o ControlMaster=auto -o ControlPersist=60s"),
-                           ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_GATHERING="explicit")
+                           ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_GATHERING="explicit",
+                           # This run's own ControlPersist masters: the default ~/.ansible/cp would let a
+                           # run within 60 s of the last one reuse masters logged in to the old sshd.
+                           ANSIBLE_SSH_CONTROL_PATH_DIR=str(work / "cp"))
         ansible_cmd = [ansible, "all", "-i", str(inventory), "-m", "setup", "-f", str(n)] if ansible else None
 
-        env = dict(os.environ)
+        env = dict(os.environ)  # the OpenSSH loop
         runs: dict[str, list[Measured]] = {"itaudit": [], "openssh": [], "ansible": []}
         # Warm-up: itaudit pins the host keys; every arm fills the page cache.
-        first = run_measured(scan, env=env, out_dir=work)
+        first = run_measured(scan, env=py_env, out_dir=work)
         if first.returncode != 0:
             print(first.stderr[-2000:], file=sys.stderr)
             return 1
@@ -176,7 +199,7 @@ def main() -> int:
         if ansible_cmd:
             run_measured(ansible_cmd, env=ansible_env, out_dir=work)
         for _ in range(args.repeat):
-            runs["itaudit"].append(run_measured(scan, env=env, out_dir=work))
+            runs["itaudit"].append(run_measured(scan, env=py_env, out_dir=work))
             runs["openssh"].append(run_measured(loop, env=env, out_dir=work))
             if ansible_cmd:
                 runs["ansible"].append(run_measured(ansible_cmd, env=ansible_env, out_dir=work))
@@ -186,6 +209,7 @@ def main() -> int:
         print(f"{n} targets on one real OpenSSH sshd ({', '.join(addresses[:2])}, ...:{PORT}), concurrency {n}, "
               f"best of {args.repeat}, machine: {os.cpu_count()} CPUs")
         how = "full probe" if args.full_probe else f"probe sessions without {', '.join(sorted(HEAVY))}"
+        how += "; sessions skip ~/.bashrc" if args.skip_bashrc else ""
         print(f"  itaudit runs with every host ok: {ok}/{args.repeat}; OpenSSH loop outputs complete: "
               f"{complete}/{n}; {how}")
         base = best(runs["openssh"])
@@ -210,11 +234,13 @@ def main() -> int:
             print("; Ansible arm skipped")
         return 0
     finally:
-        sshd.terminate()
-        try:
-            sshd.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            sshd.kill()
+        for sshd in sshds:
+            sshd.terminate()
+        for sshd in sshds:
+            try:
+                sshd.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                sshd.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

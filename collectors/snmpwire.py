@@ -137,6 +137,20 @@ def _value(tag: int, body: bytes, max_octets: int) -> Any:
     raise WireError(f"unexpected value tag 0x{tag:02x}")
 
 
+def message_version(data: bytes) -> int | None:
+    """The msgVersion of an SNMP message (0 = v1, 1 = v2c, 3 = v3), or None if it is not one."""
+    try:
+        tag, pos, end = _read(data, 0, len(data))
+        if tag != 0x30:
+            return None
+        tag, a, b = _read(data, pos, end)
+    except WireError:
+        return None
+    if tag != 0x02 or not 0 < b - a <= 4:
+        return None
+    return int.from_bytes(data[a:b], "big", signed=True)
+
+
 def decode_response(data: bytes, max_octets: int = 16384) -> tuple[int, bytes, int, int, int, list[tuple[str, Any]]]:
     """A Response message -> (version, community, request_id, error_status, error_index, varbinds)."""
     tag, pos, end = _read(data, 0, len(data))

@@ -5,7 +5,10 @@ The only module of itaudit that imports paramiko (besides the test simulator).
 Flow for one target, all inside one deadline (``ctx.timeout``):
 
 1. open the TCP socket ourselves with ``TCP_NODELAY`` (paramiko does not set it, which
-   costs ~44 ms per exec through Nagle + delayed ACK) and hand it to ``Transport(sock=)``;
+   costs ~44 ms per exec through Nagle + delayed ACK) and hand it to ``Transport(sock=)``
+   non-blocking and reading ahead (``_ReadAheadSocket``: half the system calls, each a
+   GIL hand-over), with a packetizer that times the key exchange without a thread of its
+   own (``_Packetizer``), asking for AES-GCM first (no per-packet HMAC in Python);
 2. key exchange, then verify the host key against itaudit's own known_hosts
    (``ctx.known_hosts``) BEFORE any authentication: unknown -> pinned (trust on first
    use); changed -> ``HostKeyMismatch`` and no credential is ever sent;
@@ -25,15 +28,17 @@ from __future__ import annotations
 
 import base64
 import logging
+import select
 import socket
 import time
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from pathlib import Path
 
 import paramiko
 
 from collectors.base import CollectContext, Collector, now_iso
-from collectors.known_hosts import fingerprint, import_known_hosts, open_known_hosts
+from collectors.known_hosts import KnownHosts, fingerprint, import_known_hosts, open_known_hosts
 from collectors.linux import parse_linux
 from collectors.windows import decode_output, parse_windows
 from itaudit.credentials import SSHCredential
@@ -58,6 +63,11 @@ _PS_BOOTSTRAP = "$ErrorActionPreference='Continue';$s=[Console]::In.ReadToEnd();
 _READ_CHUNK = 65536
 # paramiko names the RSA host key "ssh-rsa" but negotiates it as one of these algorithms.
 _KEY_ALGOS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
+# Ciphers asked for first (the rest of paramiko's list stays as fallback). AES-GCM is an
+# AEAD: no separate HMAC per packet, and so none of paramiko's pure-Python constant-time
+# MAC comparison (64 Python calls per packet) either. Key exchange stays paramiko's
+# default, the post-quantum hybrid mlkem768x25519 first: it costs ~0.1 ms per host.
+_CIPHERS_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 @cache
@@ -80,6 +90,98 @@ def windows_command(shell: str = "powershell") -> str:
     with an encoded bootstrap that reads the probe from stdin."""
     encoded = base64.b64encode(_PS_BOOTSTRAP.encode("utf-16-le")).decode()
     return f"{shell} -NoProfile -NonInteractive -EncodedCommand {encoded}"
+
+
+class _ReadAheadSocket:
+    """The TCP socket as paramiko's transport thread uses it, with fewer system calls.
+
+    paramiko reads each packet with several small ``recv`` calls (the first cipher block,
+    then the rest), and on a socket with a timeout (the transport sets 0.1 s) CPython
+    makes each one a ``poll`` and then a ``recv``, two system calls that each give up the
+    GIL and must win it back from the other collector threads. Here the socket is
+    non-blocking: a ``recv`` fetches whatever has arrived (up to 64 KiB) in one call,
+    later small reads are served from that buffer, and ``poll`` (with the transport's
+    timeout) runs only when nothing has arrived yet. The poll-then-read behaviour,
+    timeouts and end-of-file are what a socket with a timeout gives; ``paramiko.Transport``
+    documents socket-like objects (``send``, ``recv``, ``close``, ``settimeout``). Only the
+    transport's own thread reads, so the buffer needs no lock.
+    """
+
+    _CHUNK = 65536
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._data = b""
+        self._pos = 0
+        self._timeout_ms: int | None = None
+        sock.setblocking(False)
+        self._readable = select.poll()
+        self._readable.register(sock.fileno(), select.POLLIN)
+        self.getpeername = sock.getpeername
+        self.fileno = sock.fileno
+
+    @property
+    def _closed(self) -> bool:  # read by Transport.stop_thread
+        return bool(getattr(self._sock, "_closed", False))
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._timeout_ms = None if timeout is None else max(0, int(timeout * 1000))
+
+    def recv(self, n: int) -> bytes:
+        if self._pos < len(self._data):
+            start = self._pos
+            self._pos = min(start + n, len(self._data))
+            return self._data[start:self._pos]
+        try:
+            data = self._sock.recv(max(n, self._CHUNK))
+        except BlockingIOError:
+            if not self._readable.poll(self._timeout_ms):
+                raise TimeoutError("timed out") from None
+            try:
+                data = self._sock.recv(max(n, self._CHUNK))
+            except BlockingIOError:  # woken up with nothing to read after all: a timeout to paramiko
+                raise TimeoutError("timed out") from None
+        if len(data) <= n:
+            self._data, self._pos = b"", 0
+            return data
+        self._data, self._pos = data, n
+        return data[:n]
+
+    def send(self, data: bytes) -> int:
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            writable = select.poll()  # rare: the send buffer is full (any thread may send)
+            writable.register(self._sock.fileno(), select.POLLOUT)
+            if not writable.poll(self._timeout_ms):
+                raise TimeoutError("timed out") from None
+            return self._sock.send(data)
+
+    def close(self) -> None:
+        self._data, self._pos = b"", 0
+        self._sock.close()
+
+
+class _Packetizer(paramiko.Packetizer):
+    """paramiko's packetizer, timing the key exchange against a clock reading instead of
+    starting a ``threading.Timer`` thread per connection (its only use of the timer is to
+    answer ``handshake_timed_out``, which the transport asks on every read)."""
+
+    _handshake_deadline: float | None = None
+    _handshake_done = False
+
+    def start_handshake(self, timeout: float) -> None:
+        if self._handshake_deadline is None:
+            self._handshake_deadline = time.monotonic() + float(timeout)
+
+    def handshake_timed_out(self) -> bool:
+        if self._handshake_deadline is None or self._handshake_done:
+            return False
+        return time.monotonic() >= self._handshake_deadline
+
+    def complete_handshake(self) -> None:
+        if self._handshake_deadline is not None:
+            self._handshake_done = True
 
 
 class _Deadline:
@@ -114,13 +216,15 @@ class SSHCollector(Collector):
         transport: paramiko.Transport | None = None
         try:
             sock = _connect(target.address, port, deadline)
-            transport = paramiko.Transport(sock)
+            transport = paramiko.Transport(_ReadAheadSocket(sock), packetizer_class=_Packetizer)
             transport.banner_timeout = deadline.left()
-            pinned = open_known_hosts(ctx.known_hosts).lookup(target.address, port) if ctx.known_hosts else []
+            _prefer_ciphers(transport)
+            known = _known_hosts(ctx.known_hosts) if ctx.known_hosts else None
+            pinned = known.lookup(target.address, port) if known else []
             if pinned:
                 _prefer_key_types(transport, [t for t, _ in pinned])
             transport.start_client(timeout=deadline.need("key exchange"))
-            host_fp = _verify_host_key(transport, target.address, port, pinned, ctx)
+            host_fp = _verify_host_key(transport, target.address, port, pinned, known)
             _authenticate(transport, cred, deadline)
             platform = _platform(target, transport.remote_version or "")
             sudo = bool(cred.sudo and ctx.allow_sudo)
@@ -206,6 +310,20 @@ def _connect(address: str, port: int, deadline: _Deadline) -> socket.socket:
     return sock
 
 
+@lru_cache(maxsize=64)
+def _known_hosts(path: Path) -> KnownHosts:
+    """``open_known_hosts`` without resolving the path again for every host (five ``lstat``
+    calls, each a GIL hand-over). The shared object still reloads the file when it changes."""
+    return open_known_hosts(path)
+
+
+def _prefer_ciphers(transport: paramiko.Transport) -> None:
+    opts = transport.get_security_options()
+    current = list(opts.ciphers)
+    first = [c for c in _CIPHERS_FIRST if c in current]
+    opts.ciphers = first + [c for c in current if c not in first]
+
+
 def _prefer_key_types(transport: paramiko.Transport, pinned_types: list[str]) -> None:
     """Negotiate the pinned key type first, so a host with several keys is not a mismatch."""
     opts = transport.get_security_options()
@@ -220,7 +338,7 @@ def _prefer_key_types(transport: paramiko.Transport, pinned_types: list[str]) ->
 
 
 def _verify_host_key(transport: paramiko.Transport, address: str, port: int,
-                     pinned: list[tuple[str, bytes]], ctx: CollectContext) -> str:
+                     pinned: list[tuple[str, bytes]], known: KnownHosts | None) -> str:
     key = transport.get_remote_server_key()
     key_type, blob = key.get_name(), key.asbytes()
     offered = fingerprint(key_type, blob)
@@ -232,8 +350,8 @@ def _verify_host_key(transport: paramiko.Transport, address: str, port: int,
                 "no credentials were sent",
                 expected=expected, offered=offered,
             )
-    elif ctx.known_hosts:
-        open_known_hosts(ctx.known_hosts).pin(address, port, key_type, blob)
+    elif known is not None:
+        known.pin(address, port, key_type, blob)
     return offered
 
 

@@ -93,6 +93,34 @@ def _match(store: Store, row: dict[str, Any]) -> int | None:
     return None
 
 
+REGISTER_FIELDS = ("purchase_date", "department", "budget_line", "criticality")
+
+
+def _apply(store: Store, device_id: int, values: dict[str, Any]) -> None:
+    register = {k: values[k] for k in REGISTER_FIELDS if values.get(k) is not None}
+    if register:
+        store._update("devices", device_id, register)
+
+
+def apply_pending(store: Store) -> int:
+    """Register rows not matched at import ("not yet seen") that now match a device: tie them
+    to it and fill its register fields. Called after each scan; returns how many matched."""
+    if "assets" not in store.db.table_names():
+        return 0
+    matched = 0
+    pending = store.db.execute("select key, address, serial, hostname, purchase_date, department, budget_line, "
+                               "criticality from assets where device_id is null").fetchall()
+    for key, address, serial, hostname, *fields in pending:
+        with store.tx():
+            device_id = _match(store, {"address": address, "serial": serial, "hostname": hostname})
+            if device_id is None:
+                continue
+            store.db.execute("update assets set device_id = ? where key = ?", [device_id, key])
+            _apply(store, device_id, dict(zip(REGISTER_FIELDS, fields, strict=True)))
+        matched += 1
+    return matched
+
+
 def import_register(store: Store, path: Path, *, budget_lines: set[str] | None = None,
                     today: dt.date | None = None) -> ImportResult:
     """Import a CSV asset register row by row; return what was imported, matched and skipped."""
@@ -127,10 +155,7 @@ def import_register(store: Store, path: Path, *, budget_lines: set[str] | None =
                 store.db.execute("delete from assets where key = ?", [key])
                 store._insert("assets", values)
                 if device_id is not None:
-                    register = {k: values[k] for k in ("purchase_date", "department", "budget_line", "criticality")
-                                if values.get(k) is not None}
-                    if register:
-                        store._update("devices", device_id, register)
+                    _apply(store, device_id, values)
             result.imported += 1
             if device_id is None:
                 result.unmatched.append((number, row.get("serial") or row.get("address") or row.get("hostname") or ""))

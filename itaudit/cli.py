@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from itaudit import __version__, plugins
 from itaudit.config import Config, load
@@ -28,8 +26,26 @@ from itaudit.model import CollectResult, ResultStatus, Severity
 from itaudit.store import Store
 
 EXIT_FINDINGS, EXIT_USAGE, EXIT_TARGETS = 1, 2, 3
-console = Console(stderr=False, highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+class _LazyConsole:
+    """rich's ``Console``, created on first use: ``scan --json`` and plain (cron, CI) runs never
+    import rich, which is a sizeable part of the CLI's start-up."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False)
+        return getattr(self._console, name)
+
+
+console: Any = _LazyConsole(stderr=False)
+err: Any = _LazyConsole(stderr=True)
 log = logging.getLogger("itaudit")
 
 
@@ -194,6 +210,8 @@ def devices(config_path: str, city_id: str | None, as_json: bool) -> None:
                 "os_name", "os_version", "department", "first_seen", "last_seen", "last_status", "last_error")
         click.echo(json.dumps([{k: r.get(k) for k in keys} for r in rows], indent=2))
         return
+    from rich.table import Table
+
     table = Table("address", "name", "kind", "vendor / model", "OS", "department", "status")
     for r in rows:
         table.add_row(r["address"], r["name"] or r["hostname"] or "", r["kind"] or "",
@@ -222,6 +240,8 @@ def findings(config_path: str, city_id: str | None, as_json: bool, severity: str
         click.echo(json.dumps([{**{k: r.get(k) for k in keys}, "references": json.loads(r["refs"] or "[]")}
                                for r in rows], indent=2))
         return
+    from rich.table import Table
+
     table = Table("severity", "check", "device", "finding")
     for r in rows:
         table.add_row(r["severity"], r["check_id"], r["device_name"] or r["hostname"] or r["address"], r["summary"])
@@ -237,6 +257,8 @@ def checks_cmd(as_json: bool) -> None:
         click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value, "needs": list(s.needs),
                                 "references": s.references} for s in specs], indent=2))
         return
+    from rich.table import Table
+
     table = Table("id", "severity", "title", "references")
     for s in specs:
         table.add_row(s.id, s.severity.value, s.title, ", ".join(s.references))
@@ -460,6 +482,8 @@ def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bo
             "sightings": [{k: s.get(k) for k in keys} for s in result.sightings],
             "register": result.register}, indent=2))
         return
+    from rich.table import Table
+
     table = Table("address", "status", "open ports", "what it is")
     for s in result.sightings:
         status = f"managed ({s['protocol']})" if s["managed"] else "[yellow]found, not managed[/]"

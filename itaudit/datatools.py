@@ -20,7 +20,6 @@ import json
 import os
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +219,8 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 
 def urllib_fetch(url: str, timeout: float = 30.0) -> bytes:
     """Download ``url`` (https only), bounded in size."""
+    import urllib.request  # here, not at module level: http.client and ssl cost every CLI start
+
     if not url.startswith("https://"):
         raise KnowledgeError(f"refusing non-https URL {url}")
     req = urllib.request.Request(url, headers={"User-Agent": "itaudit-data-update"})  # noqa: S310

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from itaudit import datatools
 from itaudit.errors import KnowledgeError
 from itaudit.knowledge import load_preferred, user_data_dir
+
+if TYPE_CHECKING:  # datatools (urllib, http, ssl) is imported by `data update` only: not at every CLI start
+    from itaudit import datatools
 
 # Injectable for tests: no test may touch the network.
 FETCH: datatools.Fetch | None = None
@@ -106,6 +108,8 @@ def data_group() -> None:
 )
 def data_update_cmd(data_dir: Path | None) -> None:
     """Download fresh lifecycle (endoflife.date API v1) and CISA KEV data; keep the old copy on failure."""
+    from itaudit import datatools
+
     target = data_dir or user_data_dir()
     report = datatools.update_data(target, fetch=FETCH or datatools.urllib_fetch)
     for name, day in report.updated.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 BUILTIN_COLLECTORS: dict[str, str] = {
@@ -33,6 +32,13 @@ BUILTIN_REPORTS: dict[str, str] = {
     "worklist": "reports.worklist:write_worklist",
     "portfolio": "reports.portfolio:write_portfolio",
 }
+
+
+def entry_points(group: str) -> Any:
+    """Installed plugins of ``group`` (importlib.metadata is imported only when plugins are looked up)."""
+    from importlib.metadata import entry_points as eps
+
+    return eps(group=group)
 
 
 def _load(dotted: str) -> Any:

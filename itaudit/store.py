@@ -29,7 +29,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> str:
@@ -121,7 +121,14 @@ def _migrate_v3(db: sqlite_utils.Database) -> None:
     db["observations"].create_index(["scan_id"], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
+def _migrate_v4(db: sqlite_utils.Database) -> None:
+    """Index the identity columns a result is matched on (``Store._match_device``, twice per
+    device and scan): without them each lookup read the whole devices table (issue 8)."""
+    for column in ("serial", "ssh_host_key", "snmp_engine_id", "mac"):
+        db["devices"].create_index([column], if_not_exists=True)
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
 
 
 class Store:
@@ -163,6 +170,8 @@ class Store:
             with self.tx():
                 MIGRATIONS[version](self.db)
                 self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
+        if current < SCHEMA_VERSION:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def schema_version(self) -> int:
         if "meta" not in self.db.table_names():
@@ -265,14 +274,18 @@ class Store:
                               ("ssh_host_key", ident.ssh_host_key),
                               ("snmp_engine_id", ident.snmp_engine_id), ("mac", ident.mac)):
             if value and value.strip() and value.lower() not in _JUNK_IDS:
-                rows = list(self.db.query(f"select * from devices where {column} = ? "  # noqa: S608 - fixed names
-                                          "order by last_seen desc limit 1", [value]))
-                if rows:
-                    return rows[0]
-        rows = list(self.db.query(
-            "select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
-            "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0]))
-        return rows[0] if rows else None
+                row = self._one(f"select * from devices where {column} = ? "  # noqa: S608 - fixed names
+                                "order by last_seen desc limit 1", [value])
+                if row:
+                    return row
+        return self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
+                         "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+
+    def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        """The first row of a query as a dict (``db.query`` without sqlite-utils' per-call overhead)."""
+        cur = self.db.conn.execute(sql, params)
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
 
     def record_result(self, scan_id: int, result: CollectResult, findings: list[Finding], *,
                       now: str | None = None) -> int:
@@ -354,7 +367,7 @@ class Store:
                 "values (?, ?, ?, ?, ?, ?)",
                 [(scan_id, device_id, f.check_id, f.status.value, f.severity.value, f.summary) for f in findings],
             )
-        open_rows = {r["check_id"]: r for r in self.db.query(
+        open_ids = {check_id: row_id for row_id, check_id in self.db.conn.execute(
             "select id, check_id from findings where device_id = ? and resolved_at is null", [device_id])}
         for f in findings:
             if f.status == Status.FAIL:
@@ -366,13 +379,13 @@ class Store:
                     "cost_basis": f.cost.basis if f.cost else None, "refs": json.dumps(f.references),
                     "last_seen": now, "last_scan_id": scan_id,
                 }
-                if f.check_id in open_rows:
-                    self._update("findings", open_rows[f.check_id]["id"], values)
+                if f.check_id in open_ids:
+                    self._update("findings", open_ids[f.check_id], values)
                 else:
                     self._insert("findings", {**values, "device_id": device_id, "check_id": f.check_id,
                                                 "first_seen": now, "first_scan_id": scan_id})
-            elif f.status == Status.PASS and f.check_id in open_rows:
-                self._update("findings", open_rows[f.check_id]["id"], {"resolved_at": now, "last_scan_id": scan_id})
+            elif f.status == Status.PASS and f.check_id in open_ids:
+                self._update("findings", open_ids[f.check_id], {"resolved_at": now, "last_scan_id": scan_id})
 
     # --- reads ------------------------------------------------------------------------
 
@@ -644,12 +657,14 @@ def _facts_json(facts: DeviceFacts) -> str:
     """Facts as stored. The full package list (often 2,000 entries) would multiply the
     database by every scan; the count is kept and the list is left out, saying so."""
     packages = facts.patching.packages
-    # Leave the list out BEFORE converting: asdict on 2,000 packages was most of a scan's CPU.
-    light = dataclasses.replace(facts, patching=dataclasses.replace(facts.patching, packages=[]))
-    doc = _plain(light)
+    # The list is left out BEFORE converting (asdict on 2,000 packages was most of a scan's
+    # CPU), and json's C encoder walks the rest: only dataclasses, dates and enums come back
+    # to Python (``_jsonable``), the same JSON as ``DeviceFacts.to_dict`` gives.
+    doc = _fields(facts)
+    doc["patching"] = {**_fields(facts.patching), "packages": []}
     if packages:
-        doc.setdefault("gaps", {})["patching.packages"] = f"not stored: {len(packages)} packages (count kept)"
-    return json.dumps(doc, separators=(",", ":"))
+        doc["gaps"] = {**facts.gaps, "patching.packages": f"not stored: {len(packages)} packages (count kept)"}
+    return json.dumps(doc, separators=(",", ":"), default=_jsonable)
 
 
 def _hint(message: str) -> str:
@@ -666,25 +681,23 @@ def _hint(message: str) -> str:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _plain(obj: Any) -> Any:
-    """What ``DeviceFacts.to_dict`` returns, without ``asdict``'s deep copies (a third of
-    the writer's CPU at 1,000 hosts): dataclasses to dicts, dates to ISO, enums to values."""
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, dt.datetime | dt.date):
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a shallow dict (``asdict`` without its deep copies)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+    return {n: getattr(obj, n) for n in names}
+
+
+def _jsonable(obj: Any) -> Any:
+    """``json.dumps``'s ``default``: what the encoder cannot write itself, as ``to_dict`` does."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _fields(obj)
+    if isinstance(obj, dt.date):  # datetime too
         return obj.isoformat()
     if isinstance(obj, Enum):
         return obj.value
-    if dataclasses.is_dataclass(obj):
-        names = _FIELD_NAMES.get(type(obj))
-        if names is None:
-            names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
-        return {n: _plain(getattr(obj, n)) for n in names}
-    return obj
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",

@@ -4,8 +4,11 @@
   a v2c community and a v3 user with SHA + AES-128 that is refused without privacy.
 - ``snmpd_v1only``: real snmpd on 127.0.4.2:1161 (or .4/.6/.8) answering SNMPv1 only.
 - ``snmpsim_fleet``: the project's recordings (tests/fixtures/snmp) served by snmpsim, one
-  loopback address per recording from 127.0.4.10 (or .200, .225) on port 1161,
+  loopback address per recording from 127.0.4.10 (or .100, .200) on port 1161,
   community ``public``, v3 user ``itaudit`` (SHA/AES, keys in ``SimDevice``).
+- ``snmpsim_slow_agent``: one simulated device on 127.0.4.9 (or .99, .199) port 1162 that
+  takes ``SLOW_SYSDESCR_MS`` to answer any request for sysDescr, blocking in between, like
+  a busy embedded agent that answers in order (snmpsim's ``delay`` variation module).
 Readiness is polled with an SNMP GET, never a blind sleep.
 """
 
@@ -23,12 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from itaudit.sim.snmpfleet import SNMPFleet, probe
+from itaudit.sim.snmpfleet import SimDevice, SNMPFleet, probe
 
-__all__ = ["SnmpdPeer", "snmpd", "snmpd_v1only", "snmpsim_fleet", "SNMP_FIXTURES"]
+__all__ = ["SnmpdPeer", "snmpd", "snmpd_v1only", "snmpsim_fleet", "snmpsim_slow_agent", "SNMP_FIXTURES",
+           "SLOW_SYSDESCR_MS"]
 
 SNMPD = "/usr/sbin/snmpd"
 SNMP_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "snmp"
+SLOW_SYSDESCR_MS = 400
 
 
 @dataclass(frozen=True)
@@ -143,14 +148,40 @@ def snmpd_v1only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer
     _stop(proc)
 
 
-@pytest.fixture(scope="session")
-def snmpsim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SNMPFleet]:
-    """snmpsim serving the project's recordings, one loopback address per device."""
+def _need_snmpsim() -> None:
     from conftest import need_peer
 
     need_peer(shutil.which("snmpsim-command-responder") is not None
               or Path(sys.executable).with_name("snmpsim-command-responder").exists(),
               "snmpsim-command-responder is not installed")
+
+
+@pytest.fixture(scope="session")
+def snmpsim_slow_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimDevice]:
+    """One snmpsim device (the Linux recording) whose sysDescr costs ``SLOW_SYSDESCR_MS``."""
+    _need_snmpsim()
+    data = tmp_path_factory.mktemp("snmpsim-slow")
+    lines = (SNMP_FIXTURES / "linux_ubuntu2204_netsnmp.snmprec").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("1.3.6.1.2.1.1.1.0|4|")
+    lines[0] = f"1.3.6.1.2.1.1.1.0|4:delay|value=Slow agent Linux,wait={SLOW_SYSDESCR_MS}"
+    (data / "slow_agent.snmprec").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    address = _pick([[f"127.0.4.{n}"] for n in (9, 99, 199)], 1162)[0]
+    fleet = SNMPFleet(data, base_address=address, port=1162, cache_dir=data / "cache").start()
+    try:
+        # not wait_ready(): its 0.2 s polls would all time out (and each one block the agent)
+        deadline = time.monotonic() + 60
+        while not probe(address, 1162, "public", timeout=3 * SLOW_SYSDESCR_MS / 1000):
+            if time.monotonic() > deadline:
+                pytest.fail("the slow snmpsim agent did not start")
+        yield fleet.devices["slow_agent"]
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpsim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SNMPFleet]:
+    """snmpsim serving the project's recordings, one loopback address per device."""
+    _need_snmpsim()
     count = len(list(SNMP_FIXTURES.glob("*.snmprec")))
     group = _pick([[f"127.0.4.{b + i}" for i in range(count)] for b in (10, 100, 200) if b + count <= 255], 1161)
     fleet = SNMPFleet(SNMP_FIXTURES, base_address=group[0], port=1161,

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from itaudit.assets import import_register
+from itaudit.assets import apply_pending, import_register
 from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target
 from itaudit.store import Store
 
@@ -50,3 +50,22 @@ def test_import_matches_skips_and_reports(tmp_path: Path) -> None:
     assert json.loads(dev["CZC1234"]["criticality"]) == ["public-safety"]
     assert dev["MXQ999"]["purchase_date"] == "2019-06-01"  # the bad row before it changed nothing
     assert store.db.execute("select count(*) from assets").fetchone()[0] == 3
+
+
+def test_register_row_not_yet_seen_applies_when_the_device_appears(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    csv = tmp_path / "register.csv"
+    csv.write_text("serial,purchase_date,department,budget_line\nNEW777,2016-02-01,Water,601-4010-5740\n")
+    assert import_register(store, csv, today=TODAY).unmatched == [(2, "NEW777")]
+    assert apply_pending(store) == 0  # still not seen
+
+    scan = store.begin_scan("c", TODAY, 1)
+    facts = DeviceFacts()
+    facts.identity.serial = "NEW777"
+    store.record_result(scan, CollectResult(Target("10.0.0.7", "ssh", "c"), ResultStatus.OK, facts=facts), [])
+    store.finish_scan(scan)
+    assert apply_pending(store) == 1
+    dev = {d["serial"]: d for d in store.devices()}["NEW777"]
+    assert (dev["purchase_date"], dev["department"], dev["budget_line"]) == ("2016-02-01", "Water", "601-4010-5740")
+    assert store.db.execute("select device_id from assets").fetchone()[0] == dev["id"]
+    assert apply_pending(store) == 0  # applied once

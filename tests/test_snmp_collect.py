@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
-from peers_snmp import SNMP_FIXTURES
+from peers_snmp import SLOW_SYSDESCR_MS, SNMP_FIXTURES
 
 from collectors.base import CollectContext
 from collectors.snmp import SNMPCollector
@@ -59,6 +60,28 @@ def test_exposure_facts_on_simulated_devices(fleet_results):
     assert facts.posture.snmp_default_communities == ["public"]
     assert facts.posture.snmp_versions == ["v1", "v2c", "v3"]
     assert facts.posture.snmp_v3_nopriv is None  # collected over v2c: cannot tell
+
+
+def test_exposure_probes_of_a_slow_in_order_agent_still_count(snmpsim_slow_agent, monkeypatch):
+    """An agent slower than the exposure timeout, answering in order, is judged on its answers.
+
+    The v1 probe's answer (a GET of sysDescr) comes back after the 0.2 s exposure timeout;
+    it was sent before the identification requests that follow the system group, so it is
+    in by the time identification ends. (The flaky exposure test above failed this way when
+    a loaded machine made snmpsim late: v1 and v3 went missing from the facts.)
+    """
+    dev = snmpsim_slow_agent
+    monkeypatch.setenv("ITAUDIT_TEST_SLOW_COMMUNITY", dev.community)
+    cred = SNMPCredential("slow", version="v2c", community_env="ITAUDIT_TEST_SLOW_COMMUNITY")
+    ctx = CollectContext("test", {"slow": cred}, timeout=10)
+    t0 = time.monotonic()
+    result = SNMPCollector(exposure_timeout=0.2).collect(
+        Target(dev.address, "snmp", port=dev.port, credential="slow"), ctx)
+    assert result.status is ResultStatus.OK, result.error
+    assert time.monotonic() - t0 >= 2 * SLOW_SYSDESCR_MS / 1000  # the system group, then the v1 probe
+    assert result.facts.identity.description == "Slow agent Linux"
+    assert result.facts.posture.snmp_versions == ["v1", "v2c", "v3"]
+    assert result.facts.posture.snmp_default_communities == ["public"]
 
 
 def test_a_device_costs_a_handful_of_round_trips(fleet_results):

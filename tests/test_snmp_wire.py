@@ -86,3 +86,15 @@ def test_bad_oids_are_refused():
     for oid in ("", "1", "3.1.2", "1.40.1", "1.3.x"):
         with pytest.raises(ValueError):
             w.encode_oid(oid)
+
+
+def test_message_version_tells_v3_from_community_messages():
+    from collectors.snmp import V3_DISCOVERY
+
+    assert w.message_version(RESPONSE) == 1
+    assert w.message_version(GET_V1) == 0
+    assert w.message_version(V3_DISCOVERY) == 3
+    with pytest.raises(w.WireError):
+        w.decode_response(V3_DISCOVERY)  # v3 is not decoded, only recognised
+    for junk in (b"", b"\x30", b"\x04\x03abc", RESPONSE[:3], b"\x30\x03\x04\x01\x03"):
+        assert w.message_version(junk) is None

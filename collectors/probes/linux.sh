@@ -2,51 +2,89 @@
 # Prints delimited sections "=== SECTION name ===" and ends with "=== END ===".
 # Read-only: it never writes on the target. `sudo -n` (never a prompt) only when
 # the collector prepends ITAUDIT_SUDO=1 because the credential allows it.
+# Cheap on the target: small files are read with the shell's own `read` (no process),
+# each file is scanned once, and commands run once where the old probe ran them per item.
+# The output is unchanged (tests/fixtures/linux/* hold recordings the parser is tested on).
+# No blank lines and no lines starting with '#' inside code: the collector drops them.
 LC_ALL=C; LANG=C; export LC_ALL LANG
 PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"; export PATH
 has() { command -v "$1" >/dev/null 2>&1; }
 sec() { echo "=== SECTION $1 ==="; }
+nl='
+'
+# rd FILE: its first line into $v, no process; fails if FILE cannot be opened or is empty.
+rd() { v=; { IFS= read -r v || [ -n "$v" ]; } < "$1"; } 2>/dev/null
+# catf FILE [MAX]: print FILE (at most MAX lines) like cat/head; fails if it cannot be opened.
+catf() { i=0; { while [ $i -lt "${2:-999999}" ] && { IFS= read -r l || [ -n "$l" ]; }; do printf '%s\n' "$l"; i=$((i+1)); done; } < "$1"; } 2>/dev/null
+# tmo: T="timeout 40" when a working timeout(1) exists; only probed when a slow command needs it.
+tmo() { [ -n "$TD" ] && return 0; TD=1; T=""; if has timeout && timeout 1 true >/dev/null 2>&1; then T="timeout 40"; fi; }
+# units VERB DEFAULT UNIT...: "unit U STATE" per unit, in ONE systemctl call when it answers one line
+# per unit; otherwise (an old systemctl stops at the first error) one call per unit as before.
+units() {
+  uv=$1; ud=$2; shift 2
+  uo=$(systemctl "$uv" "$@" 2>/dev/null); un=0
+  set -f; IFS=$nl; for l in $uo; do un=$((un+1)); done; set +f; unset IFS
+  if [ "$un" -eq $# ]; then for u in "$@"; do echo "unit $u ${uo%%"$nl"*}"; uo=${uo#*"$nl"}; done
+  elif [ "$un" -eq 0 ] && [ "$uv" = is-active ]; then for u in "$@"; do echo "unit $u $ud"; done
+  else for u in "$@"; do s=$(systemctl "$uv" "$u" 2>/dev/null | head -n 1); echo "unit $u ${s:-$ud}"; done; fi
+}
+# unitfile U: true when some systemd unit folder holds U (is-enabled of a missing unit is an error).
+unitfile() {
+  for ufd in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system \
+    /lib/systemd/system /run/systemd/generator /run/systemd/generator.early /run/systemd/generator.late \
+    /run/systemd/transient /etc/systemd/system.control /run/systemd/system.control; do
+    if [ -e "$ufd/$1" ] || [ -L "$ufd/$1" ]; then return 0; fi
+  done; return 1
+}
+U=""; { while read -r k a b r; do if [ "$k" = Uid: ]; then U=$b; break; fi; done; } 2>/dev/null < /proc/self/status
+[ -n "$U" ] || U=$(id -u)
 S=""
-if [ "${ITAUDIT_SUDO:-0}" = 1 ] && [ "$(id -u)" != 0 ] && has sudo && sudo -n true >/dev/null 2>&1; then S="sudo -n"; fi
-T=""; if has timeout && timeout 1 true >/dev/null 2>&1; then T="timeout 40"; fi
+if [ "${ITAUDIT_SUDO:-0}" = 1 ] && [ "$U" != 0 ] && has sudo && sudo -n true >/dev/null 2>&1; then S="sudo -n"; fi
 
 echo "=== ITAUDIT linux-probe 1 ==="
 sec meta
-echo "uid=$(id -u)"; echo "sudo=${S:+1}"; echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"
+echo "uid=$U"; echo "sudo=${S:+1}"; echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"
 sec hostname
-hostname 2>/dev/null || cat /proc/sys/kernel/hostname 2>/dev/null
+if rd /proc/sys/kernel/hostname; then printf '%s\n' "$v"; else hostname 2>/dev/null; fi
 sec os-release
-cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+catf /etc/os-release || catf /usr/lib/os-release
 sec release-files
 for f in /etc/lsb-release /etc/redhat-release /etc/centos-release /etc/system-release /etc/debian_version /etc/SuSE-release /etc/alpine-release; do
-  [ -r "$f" ] && { echo "--- $f"; head -n 5 "$f"; }
+  [ -r "$f" ] && { echo "--- $f"; catf "$f" 5; }
 done
 sec uname
-echo "kernel_name=$(uname -s)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; echo "kernel_version=$(uname -v)"
+if rd /proc/sys/kernel/ostype; then KN=$v; else KN=$(uname -s); fi
+if rd /proc/sys/kernel/osrelease; then KR=$v; else KR=$(uname -r); fi
+if rd /proc/sys/kernel/arch; then KA=$v; else KA=$(uname -m); fi
+if rd /proc/sys/kernel/version; then KV=$v; else KV=$(uname -v); fi
+echo "kernel_name=$KN"; echo "kernel=$KR"; echo "arch=$KA"; echo "kernel_version=$KV"
 sec virt
 has systemd-detect-virt && echo "detect_virt=$(systemd-detect-virt 2>/dev/null)"
 [ -f /.dockerenv ] && echo "dockerenv=1"
-[ -r /run/systemd/container ] && echo "container=$(cat /run/systemd/container)"
-grep -q '^flags.* hypervisor' /proc/cpuinfo 2>/dev/null && echo "hypervisor_flag=1"
-[ -r /proc/1/cgroup ] && grep -qE 'docker|lxc|kubepods|containerd' /proc/1/cgroup 2>/dev/null && echo "cgroup_container=1"
+[ -r /run/systemd/container ] && { rd /run/systemd/container; echo "container=$v"; }
+C=$(awk '/^(model name|Processor|cpu model)/ && !m {m = 1; l = $0} /^processor/ {n++} /^flags.* hypervisor/ {h = 1} END {print h + 0; print n + 0; if (m) print l}' /proc/cpuinfo 2>/dev/null)
+[ "${C%%"$nl"*}" = 1 ] && echo "hypervisor_flag=1"
+[ -r /proc/1/cgroup ] && { while IFS= read -r l || [ -n "$l" ]; do case $l in *docker*|*lxc*|*kubepods*|*containerd*) echo "cgroup_container=1"; break;; esac; done; } 2>/dev/null < /proc/1/cgroup
 sec uptime
-cat /proc/uptime 2>/dev/null
+rd /proc/uptime && printf '%s\n' "$v"
 sec dmi
 d=/sys/class/dmi/id
 if [ -d $d ]; then
   for k in sys_vendor product_name product_version product_serial product_uuid board_vendor board_name chassis_type chassis_vendor bios_vendor bios_version bios_date; do
-    if [ -r $d/$k ] && v=$(cat $d/$k 2>/dev/null); then echo "$k=$v"
+    if [ -r $d/$k ] && rd $d/$k; then echo "$k=$v"
+    elif [ -r $d/$k ] && v=$(cat $d/$k 2>/dev/null); then echo "$k=$v"
     elif [ -n "$S" ] && v=$($S cat $d/$k 2>/dev/null); then echo "$k=$v"
     elif [ -e $d/$k ]; then echo "$k=!unreadable"; else echo "$k=!missing"; fi
   done
 else echo "!no-dmi"; fi
 sec cpu
-grep -m1 -E '^(model name|Processor|cpu model)' /proc/cpuinfo 2>/dev/null
-echo "processors=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)"
+C=${C#*"$nl"}
+case $C in *"$nl"*) printf '%s\n' "${C#*"$nl"}";; esac
+echo "processors=${C%%"$nl"*}"
 sec memory
-grep -E '^(MemTotal|SwapTotal):' /proc/meminfo 2>/dev/null
+{ while IFS= read -r l; do case $l in MemTotal:*) printf '%s\n' "$l";; SwapTotal:*) printf '%s\n' "$l"; break;; esac; done; } 2>/dev/null < /proc/meminfo
 sec disks
-if has lsblk; then lsblk -b -P -o NAME,KNAME,TYPE,SIZE,MODEL,FSTYPE,MOUNTPOINT 2>/dev/null; else echo "!no-lsblk"; cat /proc/partitions 2>/dev/null; fi
+if has lsblk; then lsblk -b -P -o NAME,KNAME,TYPE,SIZE,MODEL,FSTYPE,MOUNTPOINT 2>/dev/null; else echo "!no-lsblk"; catf /proc/partitions; fi
 [ -r /etc/crypttab ] && echo "crypttab_entries=$(grep -cvE '^[[:space:]]*(#|$)' /etc/crypttab)"
 sec packages
 if has dpkg-query; then echo "pm=dpkg"; dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' 2>/dev/null
@@ -54,51 +92,61 @@ elif has rpm; then echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t
 elif has apk; then echo "pm=apk"; apk info -v 2>/dev/null
 else echo "pm=none"; fi
 sec updates
-if has apt-get; then echo "tool=apt"; $T apt-get -s -o Debug::NoLocking=true upgrade 2>&1 | grep -E '^(Inst |E: |W: )|upgraded,'; echo "rc=$?"
-elif has dnf; then echo "tool=dnf"; $T dnf -q -C --setopt=cachedir=/var/cache/dnf check-update 2>&1; echo "rc=$?"
+if has apt-get; then tmo; echo "tool=apt"; $T apt-get -s -o Debug::NoLocking=true upgrade 2>&1 | grep -E '^(Inst |E: |W: )|upgraded,'; echo "rc=$?"
+elif has dnf; then tmo; echo "tool=dnf"; $T dnf -q -C --setopt=cachedir=/var/cache/dnf check-update 2>&1; echo "rc=$?"
   echo "--- security"; $T dnf -q -C --setopt=cachedir=/var/cache/dnf updateinfo list --security 2>&1; echo "rc=$?"
-elif has yum; then echo "tool=yum"; $T yum -q -C check-update 2>&1; echo "rc=$?"
+elif has yum; then tmo; echo "tool=yum"; $T yum -q -C check-update 2>&1; echo "rc=$?"
   echo "--- security"; $T yum -q -C updateinfo list security 2>&1; echo "rc=$?"
-elif has zypper; then echo "tool=zypper"; $T zypper -n --no-refresh -q list-updates 2>&1; echo "rc=$?"
+elif has zypper; then tmo; echo "tool=zypper"; $T zypper -n --no-refresh -q list-updates 2>&1; echo "rc=$?"
   echo "--- security"; $T zypper -n --no-refresh -q list-patches --category security 2>&1; echo "rc=$?"
 else echo "tool=none"; fi
 sec last-change
-[ -r /var/log/dpkg.log ] && echo "dpkg_log_last=$(grep -E ' (install|upgrade) ' /var/log/dpkg.log | tail -n 1 | cut -c1-19)"
-[ -r /var/log/apt/history.log ] && echo "apt_history_last=$(grep '^Start-Date:' /var/log/apt/history.log | tail -n 1 | cut -d' ' -f2)"
+set --; D=0; H=0
+[ -r /var/log/dpkg.log ] && { set -- "$@" /var/log/dpkg.log; D=1; }
+[ -r /var/log/apt/history.log ] && { set -- "$@" /var/log/apt/history.log; H=1; }
+[ $# -gt 0 ] && awk -v D=$D -v H=$H 'FILENAME == "/var/log/dpkg.log" && / (install|upgrade) / {d = $0} FILENAME == "/var/log/apt/history.log" && /^Start-Date:/ {h = $0} END {if (D) print "dpkg_log_last=" substr(d, 1, 19); if (H) {n = split(h, a, "[ ]"); print "apt_history_last=" (n > 1 ? a[2] : h)}}' "$@" 2>/dev/null
 [ -e /var/lib/dpkg/status ] && echo "dpkg_status_mtime=$(date -r /var/lib/dpkg/status +%s 2>/dev/null)"
 has rpm && echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"
 sec reboot
 [ -f /var/run/reboot-required ] && echo "reboot_required_file=1"
-[ -r /var/run/reboot-required.pkgs ] && echo "reboot_pkgs=$(tr '\n' ' ' < /var/run/reboot-required.pkgs)"
-if has needs-restarting; then $T needs-restarting -r >/dev/null 2>&1; echo "needs_restarting_rc=$?"; fi
-echo "running_kernel=$(uname -r)"
-echo "boot_kernels=$(ls /boot 2>/dev/null | grep -E '^vmlinu[xz]-' | tr '\n' ' ')"
+if [ -r /var/run/reboot-required.pkgs ]; then p=""; { while IFS= read -r l || [ -n "$l" ]; do p="$p$l "; done; } 2>/dev/null < /var/run/reboot-required.pkgs; echo "reboot_pkgs=$p"; fi
+if has needs-restarting; then tmo; $T needs-restarting -r >/dev/null 2>&1; echo "needs_restarting_rc=$?"; fi
+echo "running_kernel=$KR"
+b=""; for f in /boot/vmlinu[xz]-*; do if [ -e "$f" ] || [ -L "$f" ]; then b="$b${f#/boot/} "; fi; done
+echo "boot_kernels=$b"
 sec autoupdate
 if has apt-config; then apt-config dump 2>/dev/null | grep -E '^APT::Periodic::(Unattended-Upgrade|Update-Package-Lists) '; fi
-if has systemctl; then for u in unattended-upgrades.service apt-daily-upgrade.timer dnf-automatic.timer dnf-automatic-install.timer yum-cron.service; do
-  s=$(systemctl is-enabled "$u" 2>/dev/null | head -n 1); echo "unit $u ${s:-missing}"; done; fi
+if has systemctl; then set --; for u in unattended-upgrades.service apt-daily-upgrade.timer dnf-automatic.timer dnf-automatic-install.timer yum-cron.service; do
+  if unitfile $u; then set -- "$@" $u; fi; done
+  if [ $# -gt 0 ]; then u2=$(units is-enabled missing "$@"); fi
+  for u in unattended-upgrades.service apt-daily-upgrade.timer dnf-automatic.timer dnf-automatic-install.timer yum-cron.service; do
+    case "$nl$u2$nl" in *"${nl}unit $u "*) s=${u2#*"unit $u "}; echo "unit $u ${s%%"$nl"*}";; *) echo "unit $u missing";; esac; done; fi
 [ -r /etc/dnf/automatic.conf ] && grep -E '^apply_updates' /etc/dnf/automatic.conf
 [ -r /etc/yum/yum-cron.conf ] && grep -E '^apply_updates' /etc/yum/yum-cron.conf
 sec sshd
-if has sshd && o=$($S sshd -T 2>/dev/null) && [ -n "$o" ]; then echo "source=sshd-T"; echo "$o" | grep -iE '^(permitrootlogin|passwordauthentication|kbdinteractiveauthentication|challengeresponseauthentication|permitemptypasswords|pubkeyauthentication|ciphers|macs|kexalgorithms|port|protocol|x11forwarding) '
+if has sshd && o=$($S sshd -T 2>/dev/null) && [ -n "$o" ]; then echo "source=sshd-T"
+  set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|kbdinteractiveauthentication\ *|\
+    challengeresponseauthentication\ *|permitemptypasswords\ *|pubkeyauthentication\ *|ciphers\ *|macs\ *|kexalgorithms\ *|\
+    port\ *|protocol\ *|x11forwarding\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS
 else echo "source=config"; for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
   if [ -r "$f" ]; then echo "--- $f"; grep -vE '^[[:space:]]*(#|$)' "$f"; elif [ -e "$f" ]; then echo "!unreadable $f"; fi; done; fi
 sec listening
 if has ss; then echo "tool=ss"; ss -tuln 2>/dev/null
 elif has netstat; then echo "tool=netstat"; netstat -tuln 2>/dev/null
-else echo "tool=proc"; for p in tcp tcp6 udp udp6; do echo "--- $p"; cat /proc/net/$p 2>/dev/null; done; fi
+else echo "tool=proc"; for p in tcp tcp6 udp udp6; do echo "--- $p"; catf /proc/net/$p; done; fi
 sec firewall
-if has systemctl; then for u in firewalld ufw nftables netfilter-persistent iptables; do
-  s=$(systemctl is-active "$u" 2>/dev/null | head -n 1); echo "unit $u ${s:-inactive}"; done; fi
-[ -r /etc/ufw/ufw.conf ] && grep -E '^ENABLED=' /etc/ufw/ufw.conf
-if [ "$(id -u)" = 0 ] || [ -n "$S" ]; then
+if has systemctl; then units is-active inactive firewalld ufw nftables netfilter-persistent iptables; fi
+[ -r /etc/ufw/ufw.conf ] && { while IFS= read -r l || [ -n "$l" ]; do case $l in ENABLED=*) printf '%s\n' "$l";; esac; done; } 2>/dev/null < /etc/ufw/ufw.conf
+if [ "$U" = 0 ] || [ -n "$S" ]; then
   has nft && echo "nft_rules=$($S nft list ruleset 2>/dev/null | grep -cE '^[[:space:]]+(ip|tcp|udp|ct|iif|oif|meta|counter|jump|drop|accept|reject)')"
-  has iptables && echo "iptables_rules=$($S iptables -S 2>/dev/null | grep -c '^-A')"
-  has iptables && echo "iptables_policy=$($S iptables -S INPUT 2>/dev/null | head -n 1)"
+  if has iptables; then o=$($S iptables -S 2>/dev/null); n=0; p=""
+    set -f; IFS=$nl; for l in $o; do case $l in -A*) n=$((n+1));; "-P INPUT "*) [ -n "$p" ] || p=$l;; esac; done; set +f; unset IFS
+    echo "iptables_rules=$n"; echo "iptables_policy=$p"; fi
 else echo "!not-root"; fi
 sec accounts
-awk -F: '$3==0{print "uid0="$1}' /etc/passwd 2>/dev/null
-if [ -r /etc/shadow ]; then awk -F: '$2==""{print "empty="$1}' /etc/shadow; echo "shadow=read"
-elif [ -n "$S" ] && $S true 2>/dev/null; then $S awk -F: '$2==""{print "empty="$1}' /etc/shadow 2>/dev/null; echo "shadow=sudo"
-else echo "shadow=unreadable"; fi
+if [ -r /etc/shadow ]; then awk -F: 'FILENAME == "/etc/passwd" && $3 == 0 {print "uid0=" $1} FILENAME == "/etc/shadow" && $2 == "" {print "empty=" $1}' /etc/passwd /etc/shadow 2>/dev/null; echo "shadow=read"
+else awk -F: '$3==0{print "uid0="$1}' /etc/passwd 2>/dev/null
+  if [ -n "$S" ] && $S true 2>/dev/null; then $S awk -F: '$2==""{print "empty="$1}' /etc/shadow 2>/dev/null; echo "shadow=sudo"
+  else echo "shadow=unreadable"; fi
+fi
 echo "=== END ==="

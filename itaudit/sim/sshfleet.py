@@ -15,6 +15,11 @@ Faults for failure tests (``SimHost.fault``):
 - ``stall``: send part of the probe output, then go silent with the channel open;
 - ``flood``: send the probe header, then output without end.
 
+With ``SimHost.serial_tag`` (``--unique-serials`` standalone) each copy of a case reports
+its own serial number (``<recorded>-<tag>``), so a fleet of 1,000 copies of 20 cases is
+1,000 distinct machines to the store, as a real city is; without it, every copy of a case
+with a serial number is the same device.
+
 Run standalone (used by ``bench/``)::
 
     python -m itaudit.sim.sshfleet --case tests/fixtures/linux/debian-12 --count 50 \\
@@ -27,6 +32,7 @@ import argparse
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import selectors
@@ -59,6 +65,9 @@ class SimHost:
     case_dir: Path
     port: int = DEFAULT_PORT
     fault: str | None = None
+    # Appended to the recorded serial number (``-0042``), so copies of one case are distinct
+    # machines to the store, as in a real city (else every copy is the same device).
+    serial_tag: str | None = None
 
     @property
     def platform(self) -> str:
@@ -74,8 +83,27 @@ class SimHost:
 
 
 @cache
-def _probe_output(case_dir: Path) -> bytes:
-    return (Path(case_dir) / "probe.txt").read_bytes()
+def _probe_output(case_dir: Path, serial_tag: str | None = None) -> bytes:
+    out = (Path(case_dir) / "probe.txt").read_bytes()
+    return _tag_serial(out, serial_tag) if serial_tag else out
+
+
+def _tag_serial(out: bytes, tag: str) -> bytes:
+    """The probe output with the serial number the parser keeps made unique by ``tag``.
+
+    Serials the parser drops as junk (``0123456789``, ``!unreadable``) stay as recorded.
+    """
+    from itaudit import plugins
+
+    parse_probe = plugins._load("collectors.ssh:parse_probe")  # the project's parser decides what a serial is
+    serial = parse_probe(out).hardware.serial
+    if not serial:
+        return out
+    new = f"{serial}-{tag}"
+    for old_field, new_field in ((f"product_serial={serial}\n", f"product_serial={new}\n"),
+                                 (f'"SerialNumber":{json.dumps(serial)}', f'"SerialNumber":{json.dumps(new)}')):
+        out = out.replace(old_field.encode(), new_field.encode())
+    return out
 
 
 def host_key(key_dir: Path, address: str) -> paramiko.PKey:
@@ -310,7 +338,7 @@ class SSHFleet:
             chan.sendall_stderr(not_found.encode())
             chan.send_exit_status(127 if host.platform == "linux" else 1)
             return
-        out = _probe_output(Path(host.case_dir))
+        out = _probe_output(Path(host.case_dir), host.serial_tag)
         if host.fault in ("drop", "stall"):
             chan.sendall(out[: len(out) * 2 // 5])
             if host.fault == "drop":
@@ -362,9 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--username", default="itaudit")
     ap.add_argument("--password-env", default="ITAUDIT_SIM_PASSWORD")
     ap.add_argument("--authorized-key", action="append", default=[], type=Path)
+    ap.add_argument("--unique-serials", action="store_true",
+                    help="make each host's serial number unique (a city of distinct machines)")
     args = ap.parse_args(argv)
     count = args.count or len(args.case)
-    hosts = [SimHost(a, args.case[i % len(args.case)], args.port) for i, a in enumerate(addresses(args.base, count))]
+    hosts = [SimHost(a, args.case[i % len(args.case)], args.port,
+                     serial_tag=a.replace(".", "") if args.unique_serials else None)
+             for i, a in enumerate(addresses(args.base, count))]
     fleet = SSHFleet(hosts, username=args.username, password=os.environ.get(args.password_env),
                      key_dir=args.key_dir, authorized_keys=args.authorized_key)
     with fleet:
