@@ -319,7 +319,7 @@ def hw_ups_battery(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     cost = Cost(
         batt.cost,
         "capital" if batt.capital else "operating",
-        ctx.device.budget_line or batt.budget_line,
+        pol.pay_line("replacement", rule=batt, device_line=ctx.device.budget_line),
         f"UPS battery at the policy price of {pol.currency} {batt.cost:,.0f}",
     )
     evidence = f"battery replace date {hw.battery_replace_date}; battery status {hw.battery_status}"

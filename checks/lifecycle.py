@@ -160,7 +160,7 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         cost = Cost(
             price,
             "operating",
-            ctx.device.budget_line or pol.operating_line(ctx.device.department),
+            pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
             f"{ans.extended_name} year {year + 1} price per device ({prices['source']})",
         )
     paid = "paid " if ans.extended_kind == "paid" else ""
