@@ -7,13 +7,16 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
+	@echo "== Setting up $(VENV) (the first time takes about a minute; later runs skip this)"
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install --upgrade --progress-bar on pip
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
+	@echo "== $(VENV) is ready: the command is $(BIN)/itaudit (or run '. $(BIN)/activate' once, then 'itaudit')"
 
 demo: $(STAMP)
 	$(BIN)/itaudit demo --out demo-output
+	@echo "== itaudit is $(BIN)/itaudit; try: $(BIN)/itaudit findings -c demo-output/config.toml"
 
 test: $(STAMP)
 	$(BIN)/ruff check .

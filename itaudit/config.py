@@ -136,6 +136,8 @@ class Config:
     settings: Settings
     cities: dict[str, CityConfig]
     warnings: list[str] = field(default_factory=list)
+    # Warnings that matter only to the agent (it sends the email): other commands stay quiet.
+    agent_warnings: list[str] = field(default_factory=list)
     smtp: SMTPConfig | None = None
 
     def city(self, city_id: str | None) -> CityConfig:
@@ -580,8 +582,10 @@ def _check_agent(cfg: Config) -> None:
     if cfg.smtp is None:
         for city in cfg.cities.values():
             if city.delivery.recipients:
-                cfg.warnings.append(f"cities.{city.id}.delivery has recipients but there is no [smtp] table: "
-                                    "the monthly email can only be written to a file (--dry-run)")
+                text = (f"cities.{city.id}.delivery has recipients but there is no [smtp] table: "
+                        "the monthly email can only be written to a file (--dry-run)")
+                cfg.warnings.append(text)
+                cfg.agent_warnings.append(text)
                 break
 
 
@@ -684,3 +688,94 @@ class _Validator:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError("must be a list of strings", key=self._full(prefix, key), path=self.path)
         return list(value)
+
+
+# Documentation address ranges (RFC 5737, RFC 3849): never a real device. The starter config
+# written by `itaudit init` uses them, so an unedited starter config is recognised and refused.
+DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in
+                           ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def _documentation_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address.endswith(".example") or address.endswith(".example.org")
+    return any(ip in net for net in DOCUMENTATION_NETS)
+
+
+def check_scannable(city: CityConfig, targets: list[Any], path: str | None = None) -> None:
+    """Refuse to scan a city with targets at documentation addresses (192.0.2.0/24 and the like,
+    which no real device has): the starter config from ``itaudit init`` was not edited yet."""
+    examples = [t.address for t in targets if _documentation_address(t.address)]
+    if examples:
+        raise ConfigError(
+            f"{', '.join(examples[:3])}{' …' if len(examples) > 3 else ''}: documentation addresses from the "
+            f"starter config, not devices: edit [[cities.{city.id}.targets]] (addresses, "
+            f"credentials) and [cities.{city.id}.credentials] in the config first",
+            key=f"cities.{city.id}.targets", path=path)
+
+
+def check_sweepable(city: CityConfig, ranges: list[str], path: str | None = None) -> None:
+    """Refuse to sweep documentation ranges (the starter config's placeholders)."""
+    for r in ranges:
+        try:
+            net = ipaddress.ip_network(r, strict=False)
+        except ValueError:
+            continue
+        if any(net.version == d.version and net.subnet_of(d) for d in DOCUMENTATION_NETS):  # type: ignore[arg-type]
+            raise ConfigError(f"{r} is a documentation range from the starter config, not the city's network: "
+                              f"set [cities.{city.id}.discovery] ranges to the city's own address blocks",
+                              key=f"cities.{city.id}.discovery.ranges", path=path)
+
+
+def verify_secrets(city: CityConfig, targets: list[Any], path: str | None = None) -> None:
+    """Every secret the targets need can be read now, before any device is contacted.
+
+    A missing environment variable, key file or keyring entry is a config error naming the
+    credential and where its secret should come from (the value itself is read and dropped).
+    """
+
+    verify_credentials(city, {t.credential for t in targets if t.credential}, path)
+
+
+def verify_credentials(city: CityConfig, names: Any, path: str | None = None) -> None:
+    """The secrets of the named credentials of ``city`` can be read now (see ``verify_secrets``)."""
+    from itaudit.credentials import read_secret
+    from itaudit.errors import AuthError
+
+    for name in sorted(names):
+        cred = city.credentials.get(name)
+        if cred is None:
+            continue
+        base = f"cities.{city.id}.credentials.{name}"
+        refs: list[tuple[str, dict[str, str]]] = []
+        if isinstance(cred, SSHCredential):
+            if cred.password_env:
+                refs.append(("password_env", {"env": cred.password_env}))
+            if cred.password_keyring:
+                refs.append(("password_keyring", {"keyring_ref": cred.password_keyring}))
+            if cred.key_file:
+                refs.append(("key_file", {"file": cred.key_file}))
+            if cred.use_agent and not (cred.key_file or cred.password_env or cred.password_keyring) \
+                    and not os.environ.get("SSH_AUTH_SOCK"):
+                raise ConfigError(f"credential '{name}' uses the ssh-agent, but SSH_AUTH_SOCK is not set "
+                                  "(no agent is running for this user)", key=f"{base}.use_agent", path=path)
+        else:
+            for attr, kind in (("community_env", "env"), ("community_file", "file"),
+                               ("auth_key_env", "env"), ("priv_key_env", "env")):
+                value = getattr(cred, attr)
+                if value:
+                    refs.append((attr, {kind: value}))
+        for attr, ref in refs:
+            try:
+                if "file" in ref and attr == "key_file":
+                    with open(ref["file"], "rb"):  # a private key: readable is enough here
+                        pass
+                else:
+                    read_secret(**ref)
+            except AuthError as exc:
+                raise ConfigError(f"credential '{name}': {exc}", key=f"{base}.{attr}", path=path) from None
+            except OSError as exc:
+                raise ConfigError(f"credential '{name}': cannot read key file {ref['file']}: {exc.strerror}",
+                                  key=f"{base}.{attr}", path=path) from None

@@ -69,6 +69,11 @@ def load_checks() -> dict[str, Any]:
     return REGISTRY
 
 
+def terminal_summary() -> Any:
+    """The month's summary as (label, value) rows for the terminal (the monthly report's figures)."""
+    return _load("reports.monthly:summary_rows")
+
+
 def report_writer(name: str) -> Any:
     if name in BUILTIN_REPORTS:
         return _load(BUILTIN_REPORTS[name])

@@ -21,7 +21,7 @@ from typing import Any
 
 from itaudit import plugins
 from itaudit.checking import CheckContext, run_checks
-from itaudit.config import CityConfig, Config
+from itaudit.config import CityConfig, Config, check_scannable, verify_secrets
 from itaudit.model import CollectResult, Finding, ResultStatus, Status, Target
 from itaudit.store import Store
 
@@ -118,6 +118,10 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         # With discovery's auto_add, what the last sweep reached with a city credential joins the scan.
         targets = list(city.targets) + discovered_targets(city, store)
     targets = list(targets)
+    # Before any device is contacted: an unedited starter config or a missing secret is a
+    # config error, not a scan in which every device failed.
+    check_scannable(city, targets, str(cfg.path))
+    verify_secrets(city, targets, str(cfg.path))
     specs = plugins.load_checks()
     knowledge = _knowledge()
     try:

@@ -141,7 +141,7 @@ class Store:
             if readonly:
                 if not self.path.exists():
                     raise StoreError(f"no database at {self.path}: run 'itaudit scan' first")
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                conn = self._open_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not self.path.exists():
@@ -150,7 +150,9 @@ class Store:
                 conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             conn.execute("PRAGMA busy_timeout = 30000")
             self.db = sqlite_utils.Database(conn)
-            if not readonly:
+            if readonly:
+                self._check_readable()
+            else:
                 self.db.enable_wal()
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -159,6 +161,32 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A database in a folder we cannot write (a copy on read-only
+        media, another user's folder) cannot get its WAL index: read it as an immutable file."""
+        uri = f"file:{self.path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc) or os.access(self.path.parent, os.W_OK):
+                raise
+            conn.close()
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+        return conn
+
+    def _check_readable(self) -> None:
+        """A read-only open is an itaudit database of this version, or a clear error."""
+        version = self.schema_version()
+        if version == 0:
+            raise StoreError(f"{self.path} is not an itaudit database (it has no itaudit schema)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {version}, newer than this itaudit ({SCHEMA_VERSION}): "
+                             "upgrade itaudit to read it")
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {version}, older than this itaudit ({SCHEMA_VERSION}): "
+                             "run 'itaudit scan' once to upgrade it")
 
     # --- schema -----------------------------------------------------------------------
 
