@@ -280,7 +280,8 @@ def checks_cmd(as_json: bool, wide: bool, tsv: bool) -> None:
         click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value, "needs": list(s.needs),
                                 "references": s.references} for s in specs], indent=2))
         return
-    print_table((Column("id", keep=True), Column("severity"), Column("title", weight=2), Column("references", weight=1)),
+    print_table((Column("id", keep=True), Column("severity"), Column("title", weight=2),
+                 Column("references", weight=1)),
                 ([s.id, s.severity.value, s.title, ", ".join(s.references)] for s in specs), wide=wide, tsv=tsv)
 
 

@@ -312,6 +312,11 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
                                                  formats=("html",))
         _print_summary(console, cfg_path, summary, store, paths, city_cfg, as_of)
         store.close()
+        if not keep_running:
+            cmd = _itaudit_command()
+            console.print(Text(f"Next: open the report in a browser; '{cmd} findings -c {cfg_path}' lists the "
+                               f"findings; '{cmd} demo --keep-running' keeps the city up to scan it yourself."),
+                          soft_wrap=True)
         if keep_running:
             # The demo's secrets go to an owner-only file, not to the terminal.
             env_file = out_dir / "demo.env"

@@ -110,6 +110,10 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     """
     as_of = as_of or dt.date.today()
     stop = stop or threading.Event()
+    # Before any device is contacted or anything is recorded: an unedited starter config or a
+    # missing secret is a config error, not a scan in which every device failed.
+    check_scannable(city, list(targets if targets is not None else city.targets), str(cfg.path))
+    verify_secrets(city, list(targets if targets is not None else city.targets), str(cfg.path))
     own_store = store is None
     store = store or Store(city.database)
     if targets is None:
@@ -118,10 +122,7 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         # With discovery's auto_add, what the last sweep reached with a city credential joins the scan.
         targets = list(city.targets) + discovered_targets(city, store)
     targets = list(targets)
-    # Before any device is contacted: an unedited starter config or a missing secret is a
-    # config error, not a scan in which every device failed.
-    check_scannable(city, targets, str(cfg.path))
-    verify_secrets(city, targets, str(cfg.path))
+    verify_secrets(city, targets, str(cfg.path))  # (discovered targets use the city's credentials too)
     specs = plugins.load_checks()
     knowledge = _knowledge()
     try:

@@ -78,10 +78,9 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, wid
             out.write("\t".join(_tsv_cell(v) for v in r) + "\n")
         out.flush()
         return
+    from rich import box
     from rich.table import Table
     from rich.text import Text
-
-    from rich import box
 
     con = console()
     if not wide and _stacked(columns, rows, con.width):

@@ -25,6 +25,12 @@ CHI = ZoneInfo("America/Chicago")
 PW_ENV = "ITAUDIT_TEST_AGENT_SMTP_PW"  # noqa: S105 - a variable name
 
 
+@pytest.fixture(autouse=True)
+def _ssh_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The city's SSH secret is set (a missing one is a config error before any device)."""
+    monkeypatch.setenv("SPRINGFIELD_SSH_PW", "not-the-real-one")
+
+
 def _springfield(**schedule: object) -> str:
     return city_block(
         "springfield", schedule=schedule or None,
