@@ -310,13 +310,15 @@ def _report_cmd(name: str, doc: str, default_formats: str, month: bool = False) 
         kwargs: dict[str, Any] = {"as_of": as_of or dt.date.today(), "out_dir": Path(out_dir),
                                   "formats": tuple(f.strip() for f in formats.split(",") if f.strip())}
         if month:
+            if name != "monthly":
+                raise click.UsageError("--month is for the monthly summary; this report uses --as-of")
             if not month_ok(month):
                 raise click.BadParameter("expected YYYY-MM", param_hint="--month")
             kwargs["month"] = month
         try:
             paths = writer(city, store, **kwargs)
         except ValueError as exc:
-            if "report format" not in str(exc):
+            if "format" not in str(exc):
                 raise
             raise click.BadParameter(str(exc), param_hint="--format") from None
         for p in paths:

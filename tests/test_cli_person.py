@@ -313,3 +313,20 @@ def test_read_commands_refuse_a_bad_database_in_one_line(case: str, good_db: Pat
         assert run.code == 2, (case, args, run.text)
         assert len([ln for ln in run.err.splitlines() if ln.strip()]) == 1, run.err
         assert run.out == ""
+
+
+@pytest.mark.parametrize("args, words", [
+    (("report", "plan", "--format", "docx"), "unknown plan format docx"),
+    (("report", "plan", "--month", "2026-11"), "--month is for the monthly summary"),
+    (("report", "monthly", "--month", "2026-13"), "expected YYYY-MM"),
+    (("devices", "--city", "nope"), "no city 'nope'"),
+    (("report", "worklist", "--as-of", "yesterday"), "expected YYYY-MM-DD"),
+    (("findings", "--severity", "dire"), "Invalid value for '--severity'"),
+], ids=["format", "month-on-plan", "bad-month", "no-city", "bad-date", "bad-severity"])
+def test_bad_input_is_one_clear_error(args: tuple[str, ...], words: str, scanned, tmp_path: Path) -> None:
+    cfg, _, _ = scanned
+    extra = ("--out", str(tmp_path)) if args[0] == "report" else ()
+    run = run_piped(*args, "-c", str(cfg), *extra)
+    assert_clean(run)
+    assert run.code == 2 and words in run.err, run.text
+    assert "internal error" not in run.err
