@@ -532,9 +532,15 @@ class Agent:
         except ItauditError as exc:
             log.error("%s: scan failed: %s", city.id, exc, extra=extra)
             return None
-        log.info("%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
-                 summary.scan_id, "cut short (marked incomplete)" if summary.interrupted else "finished",
-                 summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
+        if summary.interrupted:
+            outcome = "cut short (marked incomplete)"
+        elif summary.incomplete_reason:
+            outcome = f"marked incomplete ({summary.incomplete_reason})"
+        else:
+            outcome = "finished"
+        (log.warning if summary.incomplete_reason and not summary.interrupted else log.info)(
+            "%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
+            summary.scan_id, outcome, summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
         return summary
 
     def outbox(self, city: CityConfig) -> Outbox:
@@ -655,13 +661,14 @@ def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str
                 store = Store(city.database, readonly=True)
                 try:
                     scans = store.scans(limit=1)
+                    reason = store.scan_incomplete_reason(scans[0].id) if scans else None
                 finally:
                     store.close()
                 if scans:
                     s = scans[0]
                     last_scan = {"id": s.id, "as_of": s.as_of, "status": s.status, "started_at": s.started_at,
                                  "finished_at": s.finished_at, "targets": s.n_targets, "ok": s.n_ok,
-                                 "failed": s.n_failed}
+                                 "failed": s.n_failed, "incomplete_reason": reason}
             except ItauditError as exc:
                 last_scan = {"error": str(exc)}
         outbox = agent.outbox(city)
@@ -693,7 +700,8 @@ def format_status(doc: dict[str, Any]) -> str:
         elif "error" in s:
             lines.append(f"  last scan: {s['error']}")
         else:
-            lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}, "
+            why = f" ({s['incomplete_reason']})" if s.get("incomplete_reason") else ""
+            lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}{why}, "
                          f"{s['ok']} ok / {s['failed']} could not be checked of {s['targets']}")
         e = c["last_email"]
         if e:
