@@ -262,6 +262,7 @@ class Agent:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self._reload = threading.Event()
+        self._warned: set[str] = set()
         self.cfg = self._load()  # a bad config at start is an error (exit 2)
         self._stamp = self._config_stamp()
         self.plans = self._plan(self.cfg)
@@ -271,11 +272,33 @@ class Agent:
 
     def _load(self) -> Config:
         cfg = load(self.config_path, env=self.env)
-        for w in cfg.warnings:
-            log.warning(w)
         for cid in self.city_ids or []:
             cfg.city(cid)  # an unknown --city is a config error
         return cfg
+
+    def warn_config(self) -> None:
+        """Log the config's warnings that apply to this agent, each once in the agent's life.
+
+        Called when the agent starts (after the command set up logging, so they come out in
+        the configured format) and after a reload (only new ones). ``--status`` does not
+        warn. A dry run sends nothing, so a missing ``[smtp]`` table does not concern it.
+        """
+        agent_only = getattr(self.cfg, "agent_warnings", None)
+        if agent_only is None:  # configs from before agent_warnings: the [smtp] warnings by their text
+            agent_only = [w for w in self.cfg.warnings if "[smtp]" in w]
+        for w in dict.fromkeys([*self.cfg.warnings, *agent_only]):
+            if w in self._warned or (self.dry_run and w in agent_only):
+                continue
+            self._warned.add(w)
+            log.warning(w)
+
+    def _say(self, line: str, city_id: str) -> None:
+        """Log a line for the person watching; echo it only when the log does not show it.
+
+        The CLI logs INFO to stdout, so echoing as well printed every line twice."""
+        log.info(line, extra={"city": city_id})
+        if not log.isEnabledFor(logging.INFO):
+            self.echo(line)
 
     def _config_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -307,6 +330,7 @@ class Agent:
         self.cfg = cfg
         self.plans = self._plan(cfg)
         log.info("config reloaded from %s", self.config_path)
+        self.warn_config()
         self.announce()
         return True
 
@@ -369,8 +393,7 @@ class Agent:
     def announce(self) -> None:
         """Print (and log) the next run times."""
         for n in self.next_runs():
-            self.echo(n.line())
-            log.info(n.line(), extra={"city": n.city_id})
+            self._say(n.line(), n.city_id)
 
     def seconds_until_due(self) -> float:
         """Seconds until the next job or email retry (capped by the config poll interval)."""
@@ -423,6 +446,7 @@ class Agent:
         try:
             log.info("agent started (pid %d) with %s: %s", os.getpid(), self.config_path,
                      ", ".join(c.id for c in self._cities()))
+            self.warn_config()
             self.announce()
             self.redo_cut_scans()
             while not self.stop.is_set():
@@ -447,6 +471,7 @@ class Agent:
         self.lock.acquire(self.clock.now())
         code = 0
         try:
+            self.warn_config()
             for city in self._cities():
                 if self.stop.is_set():
                     break
@@ -603,8 +628,7 @@ class Agent:
         if self.dry_run:
             path = write_eml(msg, out_dir / f"{city.id}-monthly-{month}.eml")
             outbox.record_dry_run(path, msg, now=self.clock.now())
-            log.info("%s: dry run: email written to %s (not sent)", city.id, path, extra={"city": city.id})
-            self.echo(f"{city.id}: email written to {path}")
+            self._say(f"{city.id}: dry run: email written to {path} (not sent)", city.id)
             return path
         mid = outbox.enqueue(msg, now=self.clock.now())
         log.info("%s: email %s queued for %s", city.id, mid, ", ".join(city.delivery.recipients),

@@ -66,7 +66,8 @@ def test_report_calendar() -> None:
 
 @pytest.mark.peers
 def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSFiles,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     """Nov 1 07:00 to Dec 1 07:00 on an injected clock: 30 daily scans at 02:00, and on Dec 1
     at 06:00 the November summary, written to disk and emailed (STARTTLS, AUTH) with the PDF
     and the capital-plan spreadsheet, which the test opens."""
@@ -80,14 +81,14 @@ def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSF
                              "password_env": PW_ENV, "from": "itaudit@msp.example.com",
                              "ca_file": str(tls_files.cert), "timeout": 10})
     clock = ManualClock(dt.datetime(2026, 11, 1, 7, 0, tzinfo=CHI))
-    lines: list[str] = []
-    agent = Agent(cfg, clock=clock, poll=None, echo=lines.append)
+    agent = Agent(cfg, clock=clock, poll=None)
+    caplog.set_level(logging.INFO, logger="itaudit")
     try:
         assert agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI)) == 0
     finally:
         peer.stop()
-    assert "springfield: next scan 2026-11-02 02:00 CST" in lines
-    assert "springfield: next monthly report (2026-11) 2026-12-01 06:00 CST" in lines
+    assert "springfield: next scan 2026-11-02 02:00 CST" in caplog.messages
+    assert "springfield: next monthly report (2026-11) 2026-12-01 06:00 CST" in caplog.messages
 
     store = Store(agent.cfg.cities["springfield"].database, readonly=True)
     scans = sorted(store.scans(limit=100), key=lambda s: s.id)
