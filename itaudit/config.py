@@ -70,6 +70,7 @@ class Delivery:
     cc: tuple[str, ...] = ()
     subject: str = "{city}: IT risk summary for {month}"
     attach: tuple[str, ...] = ("pdf", "xlsx")  # the manager PDF and the capital-plan spreadsheet
+    sender: str | None = None  # key "from": this city's From address (default: smtp.from)
 
 
 @dataclass(frozen=True)
@@ -463,7 +464,10 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
     """``[cities.<id>.delivery]``: the monthly summary's recipients and attachments."""
     dk = f"{k}.delivery"
     d = v.table(ct, "delivery", k)
-    v.keys(d, dk, {"recipients", "cc", "subject", "attach"})
+    v.keys(d, dk, {"recipients", "cc", "subject", "attach", "from"})
+    sender = v.opt(d, "from", str, dk, None)
+    if sender is not None and not _EMAIL_RE.match(sender):
+        raise ConfigError(f"not an email address: {sender!r}", key=f"{dk}.from", path=v.path)
     attach = v.str_list(d, "attach", dk) if "attach" in d else list(Delivery.attach)
     for i, a in enumerate(attach):
         if a not in ("pdf", "xlsx", "csv", "html", "json"):
@@ -476,7 +480,7 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
         raise ConfigError("may use only {city} and {month} as placeholders", key=f"{dk}.subject",
                           path=v.path) from None
     return Delivery(recipients=_addresses(v, d, "recipients", dk), cc=_addresses(v, d, "cc", dk),
-                    subject=subject, attach=tuple(attach))
+                    subject=subject, attach=tuple(attach), sender=sender)
 
 
 def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:

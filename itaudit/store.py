@@ -255,7 +255,9 @@ class Store:
                                           "as_of": as_of.isoformat(), "status": "running", "n_targets": n_targets,
                                           "n_ok": 0, "n_failed": 0, "pid": os.getpid()})
 
-    def finish_scan(self, scan_id: int, *, complete: bool = True, now: str | None = None) -> None:
+    def finish_scan(self, scan_id: int, *, complete: bool = True, now: str | None = None,
+                    reason: str | None = None) -> None:
+        """Close a scan; an incomplete one keeps ``reason`` (why it is incomplete) in ``meta``."""
         with self.tx():
             ok, failed = self.db.execute(
                 "select sum(status != 'error'), sum(status = 'error') from observations where scan_id = ?",
@@ -263,6 +265,15 @@ class Store:
             self._update("scans", scan_id, {"finished_at": now or utcnow(),
                                               "status": "complete" if complete else "incomplete",
                                               "n_ok": ok or 0, "n_failed": failed or 0})
+            if reason and not complete:
+                self.db.execute("insert or replace into meta (key, value) values (?, ?)",
+                                [f"scan_incomplete_reason:{scan_id}", reason[:2000]])
+
+    def scan_incomplete_reason(self, scan_id: int) -> str | None:
+        """Why a scan was marked incomplete, when the scan said so (None for a kill or power loss)."""
+        row = self.db.execute("select value from meta where key = ?",
+                              [f"scan_incomplete_reason:{scan_id}"]).fetchone()
+        return row[0] if row else None
 
     # --- devices ----------------------------------------------------------------------
 

@@ -356,9 +356,14 @@ def build_monthly(
     if scan is None:
         before = [s for s in scans if s.as_of[:10] < month + "-01"]
         rep.last_scan_date = before[-1].as_of[:10] if before else None
-        rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + (
-            f" The last scan was on {rep.last_scan_date}." if rep.last_scan_date else " No scan has been run yet."
-        )
+        first = min((s.as_of[:10] for s in scans), default=None)
+        if rep.last_scan_date:
+            since = f" The last scan was on {rep.last_scan_date}."
+        elif first:  # scans exist, all after this month: never "no scan has been run"
+            since = f" The first scan was on {first}, after this month."
+        else:
+            since = " No scan has been run yet."
+        rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + since
         return rep
 
     weights = score_weights(getattr(city, "policy", None))

@@ -225,3 +225,24 @@ def test_chromium_keeps_its_sandbox_unless_root(monkeypatch: pytest.MonkeyPatch,
     args = pdf.chromium_args("/usr/bin/chromium", "/tmp/profile")
     assert ("--no-sandbox" not in args) == sandboxed
     assert "--headless" in args and "--user-data-dir=/tmp/profile" in args
+
+
+def test_a_month_before_the_first_scan_never_says_no_scan_has_been_run(city_store):
+    """Issue 13: the first agent report covered the month before the first scans and said
+    "No scan has been run yet" right after three scans."""
+    city, store = city_store
+    first = min(s.as_of[:10] for s in store.report_scans())
+    before = shift_month(first[:7], -1)
+    rep = build_monthly(city, store, as_of=AS_OF, month=before)
+    assert not rep.has_data and rep.last_scan_date is None
+    assert "No scan has been run yet" not in rep.headline
+    assert rep.headline.endswith(f"The first scan was on {first}, after this month.")
+
+
+def test_no_scan_at_all_says_so(tmp_path: Path):
+    store = Store(tmp_path / "empty.db")
+    try:
+        rep = build_monthly(report_city.city_config(tmp_path / "empty.db"), store, as_of=AS_OF)
+    finally:
+        store.close()
+    assert rep.headline.endswith("No scan has been run yet.")
