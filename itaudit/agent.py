@@ -670,7 +670,19 @@ class Agent:
         (log.warning if summary.incomplete_reason and not summary.interrupted else log.info)(
             "%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
             summary.scan_id, outcome, summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
+        if self.cfg.site is not None and self.cfg.site.city == city.id:
+            self.ship_snapshot()
         return summary
+
+    def ship_snapshot(self) -> None:
+        """Site mode: snapshot the city's database and push what waits to the MSP (kept on failure)."""
+        from itaudit import sitelink
+
+        try:
+            sitelink.make_snapshot(self.cfg, now=self.clock.now())
+            sitelink.push(self.cfg, now=self.clock.now())
+        except ItauditError as exc:
+            log.error("site: snapshot not shipped: %s", exc)
 
     def outbox(self, city: CityConfig) -> Outbox:
         return Outbox(city_dir(self.cfg, city) / "outbox")

@@ -392,12 +392,14 @@ def assets_import(config_path: str, city_id: str | None, csv_file: Path, as_json
 
 def _register_optional() -> None:
     """Commands that live in their own modules (registered here, the one CLI)."""
-    from itaudit import knowledge_cli
+    from itaudit import knowledge_cli, site_cli
 
     for name in ("lifecycle_cmd", "data_group"):
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    cli.add_command(site_cli.site_group)
+    cli.add_command(site_cli.central_group)
 
 
 _register_optional()

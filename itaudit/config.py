@@ -132,6 +132,38 @@ class CityConfig:
 
 
 @dataclass
+class SiteConfig:
+    """``[site]``: this install is an MSP's collector inside one city. After each scan it pushes a
+    signed snapshot of the city's database outbound over OpenSSH SFTP to the MSP's inbox."""
+
+    city: str
+    name: str  # the site's own name (default: the city id)
+    host: str
+    user: str
+    identity_file: Path  # SSH key that logs in to the inbox (SFTP only, chrooted)
+    signing_key: Path  # SSH key that signs each manifest (ssh-keygen -Y sign)
+    known_hosts: Path  # the MSP's pinned host key: never trust on first use here
+    port: int = 22
+    directory: str = "inbox"  # folder inside the chroot
+    keep_undelivered: int = 60  # snapshots kept while the link is down (each is the whole database)
+    retry_backoff: float = 60.0
+    retry_backoff_max: float = 3600.0
+    timeout: float = 60.0
+    bandwidth_kbps: int = 0  # cap on the upload (sftp -l), so a push never fills a small city's uplink
+
+
+@dataclass
+class CentralConfig:
+    """``[central]``: the MSP's end. Each city's site pushes into ``inbox_root/<city>/inbox``;
+    ingest verifies and swaps the snapshot in as that city's database."""
+
+    inbox_root: Path
+    allowed_signers: Path  # ssh-keygen allowed-signers file: one line per city (principal = city id)
+    keep: int = 5  # snapshots kept per city after ingest
+    stale_after_hours: float = 48.0  # a site silent longer is shown as stale
+
+
+@dataclass
 class Config:
     path: Path
     settings: Settings
@@ -140,6 +172,8 @@ class Config:
     # Warnings that matter only to the agent (it sends the email): other commands stay quiet.
     agent_warnings: list[str] = field(default_factory=list)
     smtp: SMTPConfig | None = None
+    site: SiteConfig | None = None
+    central: CentralConfig | None = None
 
     def city(self, city_id: str | None) -> CityConfig:
         """Return one city; with no id, the only city (or a ConfigError naming the choices)."""
@@ -180,7 +214,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
 
     v = _Validator(str(path))
-    v.keys(doc, "", {"settings", "cities", "smtp"})
+    v.keys(doc, "", {"settings", "cities", "smtp", "site", "central"})
     base = path.parent.resolve()
 
     s = v.table(doc, "settings", "settings")
@@ -254,7 +288,8 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
-    cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc))
+    cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc), site=_site(v, doc, cities, base),
+                 central=_central(v, doc, base))
     _check_agent(cfg)
     _warn_permissions(cfg, path)
     return cfg
@@ -519,6 +554,70 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
     if out.max_addresses < 1:
         raise ConfigError("must be at least 1", key=f"{dk}.max_addresses", path=v.path)
     return out
+
+
+def _site(v: _Validator, doc: dict[str, Any], cities: dict[str, CityConfig], base: Path) -> SiteConfig | None:
+    """``[site]``: push signed snapshots of one city's database to an MSP (docs/sites.md)."""
+    if "site" not in doc:
+        return None
+    t = v.table(doc, "site", "site")
+    v.keys(t, "site", {"city", "name", "host", "port", "user", "directory", "identity_file", "signing_key",
+                       "known_hosts", "keep_undelivered", "retry_backoff", "retry_backoff_max", "timeout",
+                       "bandwidth_kbps"})
+    city = v.opt(t, "city", str, "site", next(iter(cities)) if len(cities) == 1 else None)
+    if city is None:
+        raise ConfigError("several cities configured: name the one this site scans", key="site.city", path=v.path)
+    if city not in cities:
+        raise ConfigError(f"no city '{city}' in this config", key="site.city", path=v.path)
+    host = v.req(t, "host", str, "site")
+    _check_address(host, "site.host", v.path)
+    identity = _resolve(base, v.req(t, "identity_file", str, "site"))
+    directory = v.opt(t, "directory", str, "site", "inbox")
+    if not re.match(r"^[A-Za-z0-9._/-]{1,200}$", directory) or ".." in directory.split("/"):
+        raise ConfigError("a plain folder name inside the inbox (letters, digits, . _ - /)", key="site.directory",
+                          path=v.path)
+    site = SiteConfig(
+        city=city, name=v.opt(t, "name", str, "site", city), host=host,
+        user=v.req(t, "user", str, "site"), identity_file=identity,
+        signing_key=_resolve(base, v.opt(t, "signing_key", str, "site", str(identity))),
+        known_hosts=_resolve(base, v.req(t, "known_hosts", str, "site")),
+        port=v.opt(t, "port", int, "site", 22), directory=directory,
+        keep_undelivered=v.opt(t, "keep_undelivered", int, "site", 60),
+        retry_backoff=float(v.opt(t, "retry_backoff", (int, float), "site", 60)),
+        retry_backoff_max=float(v.opt(t, "retry_backoff_max", (int, float), "site", 3600)),
+        timeout=float(v.opt(t, "timeout", (int, float), "site", 60)),
+        bandwidth_kbps=v.opt(t, "bandwidth_kbps", int, "site", 0),
+    )
+    if site.bandwidth_kbps < 0:
+        raise ConfigError("kbit/s, 0 for no cap", key="site.bandwidth_kbps", path=v.path)
+    if not re.match(r"^[A-Za-z0-9._-]{1,64}$", site.name):
+        raise ConfigError("letters, digits, '.', '_' or '-'", key="site.name", path=v.path)
+    if not 1 <= site.port <= 65535:
+        raise ConfigError("must be a TCP port, 1-65535", key="site.port", path=v.path)
+    if site.keep_undelivered < 1:
+        raise ConfigError("must be at least 1", key="site.keep_undelivered", path=v.path)
+    if not 0 <= site.retry_backoff <= site.retry_backoff_max:
+        raise ConfigError("need 0 <= retry_backoff <= retry_backoff_max", key="site.retry_backoff", path=v.path)
+    if not 0 < site.timeout <= 3600:
+        raise ConfigError("must be between 0 and 3600 seconds", key="site.timeout", path=v.path)
+    return site
+
+
+def _central(v: _Validator, doc: dict[str, Any], base: Path) -> CentralConfig | None:
+    """``[central]``: ingest the snapshots the cities' sites push (docs/sites.md)."""
+    if "central" not in doc:
+        return None
+    t = v.table(doc, "central", "central")
+    v.keys(t, "central", {"inbox_root", "allowed_signers", "keep", "stale_after_hours"})
+    central = CentralConfig(
+        inbox_root=_resolve(base, v.req(t, "inbox_root", str, "central")),
+        allowed_signers=_resolve(base, v.req(t, "allowed_signers", str, "central")),
+        keep=v.opt(t, "keep", int, "central", 5),
+        stale_after_hours=float(v.opt(t, "stale_after_hours", (int, float), "central", 48)),
+    )
+    if central.keep < 1:
+        raise ConfigError("must be at least 1", key="central.keep", path=v.path)
+    return central
 
 
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:

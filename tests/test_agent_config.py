@@ -96,7 +96,8 @@ def test_systemd_units_verify() -> None:
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
     assert _unit("itaudit-scan.timer")["Timer"]["OnCalendar"] == "*-*-* 02:00:00"
-    for name in ("itaudit-agent.service", "itaudit-scan.service", "itaudit-scan.timer"):
+    for name in ("itaudit-agent.service", "itaudit-scan.service", "itaudit-scan.timer", "itaudit-central.service",
+                 "itaudit-central.timer"):
         res = subprocess.run(["systemd-analyze", "verify", str(CONTRIB / name)], capture_output=True, text=True,
                              timeout=60)
         # The venv path does not exist on a build machine; anything else is a real error.
