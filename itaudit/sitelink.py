@@ -430,7 +430,9 @@ def _verify(central: CentralConfig, city: CityConfig, stem: str, files: list[Pat
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
-            if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            # The sha256 proves these are the bytes the site signed; quick_check proves the site
+            # did not sign a broken file (integrity_check also re-reads every index: 3x slower).
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise SiteLinkError("the database fails SQLite's integrity check")
             version = conn.execute("select value from meta where key = 'schema_version'").fetchone()
             counts = _row_counts(conn)
@@ -459,17 +461,24 @@ def _swap_in(cfg: Config, city: CityConfig, db: Path, keep: int, stem: str) -> N
     """Copy the snapshot beside the city's database, then replace it in one rename."""
     target = Path(city.database)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    incoming = target.with_name(target.name + ".incoming")
-    shutil.copyfile(db, incoming)
-    os.chmod(incoming, 0o600)
-    with open(incoming, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(incoming, target)
-    for suffix in ("-wal", "-shm"):  # the old file's; the snapshot is a self-contained file
-        target.with_name(target.name + suffix).unlink(missing_ok=True)
     archive = _central_dir(cfg, city) / "snapshots"
     archive.mkdir(parents=True, exist_ok=True, mode=0o700)
-    shutil.copyfile(db, archive / f"{stem}.db")
+    kept_copy = archive / f"{stem}.db"
+    shutil.move(str(db), kept_copy)  # a rename when the inbox and the data share a file system
+    incoming = target.with_name(target.name + ".incoming")
+    try:
+        shutil.copyfile(kept_copy, incoming)
+        os.chmod(incoming, 0o600)
+        with open(incoming, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(incoming, target)
+    except OSError:
+        # A full disk (or the like): the previous database stays, the snapshot goes back to wait.
+        incoming.unlink(missing_ok=True)
+        shutil.move(str(kept_copy), db)
+        raise
+    for suffix in ("-wal", "-shm"):  # the old file's; the snapshot is a self-contained file
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
     kept = sorted(archive.glob("*.db"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     for old in kept[:-keep]:
         old.unlink()

@@ -414,3 +414,25 @@ def test_an_unknown_host_key_is_never_trusted(inbox: Inbox, tmp_path: Path) -> N
     res = sitelink.push(cfg, now=T0)
     assert res.error and "failed" in res.error and res.pending == [stem]
     assert not list((inbox.root / city / "inbox").glob(f"{stem}*"))  # nothing was sent
+
+
+def test_a_centre_that_cannot_write_keeps_the_snapshot_waiting(inbox: Inbox, tmp_path: Path) -> None:
+    """A write failure at the centre (a full disk, here a folder where the database belongs):
+    nothing is lost, the previous state stays, and the next run ingests it."""
+    from itaudit import sitelink
+    from itaudit.config import load
+
+    city = CITIES[1]
+    central = load(_central_config(tmp_path, inbox, _signers(inbox)))
+    cfg = load(_site_config(tmp_path, inbox, city))
+    _scan(cfg.path, T0.date())
+    stem = sitelink.make_snapshot(cfg, now=T0)
+    _deliver(cfg, stem)
+    target = Path(central.city(city).database)
+    target.mkdir(parents=True)  # os.replace onto a folder fails, as a full disk would
+    [r] = sitelink.ingest(central)
+    assert not r.ok and "cannot write the city's database" in r.reason
+    assert (inbox.root / city / "inbox" / f"{stem}.db").exists()  # still waiting, whole
+    target.rmdir()
+    [r] = sitelink.ingest(central)
+    assert r.ok and _devices(target) == [f"{city}-agent-host"]
