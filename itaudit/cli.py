@@ -400,6 +400,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit.evidence_cli import attest_cmd  # issue 19
+
+    cli.add_command(attest_cmd)
 
 
 _register_optional()
