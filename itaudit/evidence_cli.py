@@ -39,8 +39,8 @@ def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.da
 @click.option("--list", "list_questions", is_flag=True, help="List the questions a person can attest to.")
 def attest_cmd(config_path: str, city_id: str | None, question_id: str | None, by: str | None,
                answer: str | None, note: str, at: dt.date | None, list_questions: bool) -> None:
-    """Record a person's answer to an evidence question, e.g.
-    ``itaudit attest -c itaudit.toml INS-MFA-REMOTE --by "J. Doe, IT manager" --answer yes --note "Entra MFA policy"``."""
+    """Record a person's answer to an evidence question (MFA, backups tested, incident plan...),
+    e.g. ``itaudit attest -c itaudit.toml INS-MFA-REMOTE --by "J. Doe" --answer yes --note "MFA policy"``."""
     from itaudit import plugins
 
     city = load(config_path).city(city_id)
@@ -64,7 +64,7 @@ def attest_cmd(config_path: str, city_id: str | None, question_id: str | None, b
     day = at or dt.date.today()
     if day > dt.date.today():
         raise click.BadParameter("an attestation cannot be dated in the future", param_hint="--date")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     path = fw.record_attestation(fw.attestations_path(city), fw.Attestation(
         question=question_id, answer=answer, by=by.strip(), at=day.isoformat(), note=note.strip(), recorded=now))
     _, q = questions[question_id]

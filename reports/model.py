@@ -217,7 +217,8 @@ def _measures(
         m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
     fresh, known = freshness
     counts: dict[str, tuple[float | None, float | None]] = {
-        name: (m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"]) for name in ("refresh", "supported", "patched")
+        name: (m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"])
+        for name in ("refresh", "supported", "patched")
     }
     counts["exposure"] = (checked - m["critical"], checked)
     counts["freshness"] = (fresh, known)
