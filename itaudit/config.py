@@ -476,8 +476,8 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
     v.keys(d, dk, {"recipients", "cc", "subject", "attach"})
     attach = v.str_list(d, "attach", dk) if "attach" in d else list(Delivery.attach)
     for i, a in enumerate(attach):
-        if a not in ("pdf", "xlsx", "csv", "html", "json"):
-            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json)",
+        if a not in ("pdf", "xlsx", "csv", "html", "json", "evidence"):
+            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json, evidence)",
                               key=f"{dk}.attach[{i}]", path=v.path)
     subject = v.opt(d, "subject", str, dk, Delivery.subject)
     try:

@@ -173,3 +173,26 @@ def test_cli_attest_then_report(tmp_path: Path) -> None:
     data = json.loads((out / "springfield-evidence-2026-10-25.json").read_text())
     q = next(q for t in data["templates"] for q in t["questions"] if q["id"] == "INS-BACKUP-TEST")
     assert q["answer"] == "yes" and q["attestation"]["by"] == "Sam Ortiz" and q["attestation"]["age_days"] == 25
+
+
+def test_the_agent_attaches_the_evidence_report_and_the_summary_links_it(tmp_path: Path, monkeypatch) -> None:
+    from agentkit import city_block, local_target, write_config
+
+    from itaudit.agent import Agent, ManualClock
+    from itaudit.delivery import read_message
+
+    chi = dt.timezone(dt.timedelta(hours=-6))
+    cfg_path = write_config(tmp_path / "c.toml", [city_block(
+        "springfield", schedule={"scan": "off", "report_day": 1},
+        delivery={"recipients": ["manager@springfield.example.org"], "attach": ["evidence"]},
+        targets=[local_target("city-hall-server")])])
+    agent = Agent(cfg_path, clock=ManualClock(dt.datetime(2026, 12, 1, 5, 0, tzinfo=chi)), poll=None,
+                  dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=chi))
+    out = tmp_path / "data" / "springfield" / "reports" / "2026-11"
+    msg = read_message(out / "springfield-monthly-2026-11.eml")
+    names = [p.get_filename() for p in msg.iter_attachments()]
+    assert len(names) == 1 and names[0].startswith("springfield-evidence-2026-11-30.")
+    assert (out / "springfield-evidence-2026-11-30.html").exists()
+    monthly = (out / "springfield-monthly-2026-11.html").read_text()
+    assert 'href="springfield-evidence-2026-11-30.html"' in monthly
