@@ -200,7 +200,10 @@ def build_evidence(city: Any, store: Store, *, as_of: dt.date) -> EvidenceReport
     templates, rep.problems = fw.templates_for(city, known_checks)
     att_path = fw.attestations_path(city)
     rep.attestation_file = str(att_path)
-    attestations, att_problems = fw.load_attestations(att_path)
+    try:
+        attestations, att_problems = fw.load_attestations(att_path)
+    except fw.FrameworkError as exc:  # the report still shows what the data says, and why no attestation is
+        attestations, att_problems = [], [f"{exc}; no attestation could be used"]
     rep.problems += att_problems
     current = fw.current_attestations(attestations, as_of)
     question_ids = {q.id for t in templates for q in t.questions}

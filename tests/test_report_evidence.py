@@ -196,3 +196,35 @@ def test_the_agent_attaches_the_evidence_report_and_the_summary_links_it(tmp_pat
     assert (out / "springfield-evidence-2026-11-30.html").exists()
     monthly = (out / "springfield-monthly-2026-11.html").read_text()
     assert 'href="springfield-evidence-2026-11-30.html"' in monthly
+
+
+def test_an_unreadable_attestation_file_is_named_and_the_data_still_answers(tmp_path: Path) -> None:
+    city, store = _city(tmp_path)
+    fw.attestations_path(city).write_text("{not json")
+    rep = build_evidence(city, store, as_of=AS_OF)
+    assert any("attestations.json: attestation is not valid JSON" in p for p in rep.problems)
+    assert _q(rep, "INS-EOL").answer == "partly" and _q(rep, "INS-IRP").answer == "unknown"
+
+
+def test_evidence_config_errors_name_the_key(tmp_path: Path) -> None:
+    from itaudit.config import load
+    from itaudit.errors import ConfigError
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[cities.x]\n[cities.x.evidence]\ntemplates = ["missing.json"]\n')
+    with pytest.raises(ConfigError, match=r"cities\.x\.evidence\.templates\[0\].*template file not found"):
+        load(cfg, env={})
+    cfg.write_text('[cities.x]\n[cities.x.evidence]\ntemplate = ["a.json"]\n')
+    with pytest.raises(ConfigError, match=r"cities\.x\.evidence\.template"):
+        load(cfg, env={})
+    (tmp_path / "mine.json").write_text("{}")
+    cfg.write_text('[cities.x]\n[cities.x.evidence]\ntemplates = ["mine.json"]\nattestations = "att/a.json"\n')
+    city = load(cfg, env={}).cities["x"]
+    assert city.evidence.templates == (tmp_path / "mine.json",)
+    assert fw.attestations_path(city) == tmp_path / "att" / "a.json"
+    # A configured file that is not a template stops the report with the file named (exit 2 in the CLI).
+    scanned, store = _city(tmp_path)
+    store.close()
+    cfg.write_text(f'[cities.x]\ndatabase = "{scanned.database}"\n[cities.x.evidence]\ntemplates = ["mine.json"]\n')
+    res = CliRunner().invoke(cli, ["report", "evidence", "-c", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0 and "not an evidence template" in str(res.exception)
