@@ -11,6 +11,8 @@ Templates and mappings are data (``itaudit.frameworks``). The answer rule lives 
   "unknown" when no device could be checked at all;
 * a person never overrides a measured answer: an attestation on a data question is shown
   beside it, not instead of it.
+* a person's question takes the newest attestation dated on or before the report date; one
+  older than a year is shown but not counted (the answer is "unknown" until someone answers again).
 
 Formats: HTML (always; the PDF is printed from it), PDF, XLSX, JSON.
 """
@@ -275,7 +277,10 @@ def build_evidence(city: Any, store: Store, *, as_of: dt.date) -> EvidenceReport
                         v.basis += " itaudit's checks cover only part of this question."
                     v.devices = devices_for(q.checks, failing, unchecked)
             else:
-                if av:
+                if av and av["stale"]:  # a year-old answer is shown, not counted: ask again
+                    v.basis = (f"The last answer ({av['answer']}, by {att.by} on {att.at}) is {av['age_days']} "
+                               "days old, older than a year; it needs answering again.")
+                elif av:
                     v.answer = av["answer"]
                     v.basis = f"Answered by {att.by} on {att.at} ({av['age_days']} days ago)."
                 else:

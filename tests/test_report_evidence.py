@@ -92,8 +92,9 @@ def test_attestations_are_carried_forward_with_age_and_problems_named(tmp_path: 
     mfa = _q(rep, "INS-MFA-REMOTE")
     assert mfa.answer == "yes" and mfa.attestation["age_days"] == 100 and not mfa.attestation["stale"]
     assert mfa.attestation["by"] == "Pat Lee, IT manager" and "100 days ago" in mfa.basis
-    irp = _q(rep, "INS-IRP")
+    irp = _q(rep, "INS-IRP")  # shown with its age, but a year-old answer no longer counts
     assert irp.attestation["stale"] and irp.attestation["age_days"] == 511
+    assert irp.answer == "unknown" and "older than a year" in irp.basis
     assert _q(rep, "INS-TRAINING").answer == "unknown"  # dated after the report: not used
     eol = _q(rep, "INS-EOL")  # a person never overrides a measured answer
     assert eol.answer == "partly" and eol.attestation["answer"] == "yes"
