@@ -9,7 +9,6 @@ next evidence report carries the newest one forward and shows its age.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 
 import click
 
@@ -54,6 +53,8 @@ def attest_cmd(config_path: str, city_id: str | None, question_id: str | None, b
     if not question_id:
         raise click.UsageError("name the question to attest to (see --list)")
     if question_id not in questions:
+        import difflib
+
         close = difflib.get_close_matches(question_id, list(questions), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see itaudit attest --list"
         raise click.BadParameter(f"no evidence question {question_id!r}{hint}", param_hint="QUESTION_ID")
