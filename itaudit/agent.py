@@ -715,6 +715,8 @@ class Agent:
             formats = tuple(f for f in MONTHLY_FORMATS if f != "pdf" or "pdf" in city.delivery.attach)
             paths = _write_report("monthly", city, store, out_dir, formats, as_of=as_of, month=month)
             plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=as_of)
+            if "evidence" in city.delivery.attach:  # the insurer/CPG/NCSR evidence report (issue 19)
+                plan += _write_report("evidence", city, store, out_dir, ("html", "pdf"), as_of=as_of)
         finally:
             store.close()
         log.info("%s: monthly report for %s written: %s", city.id, month,
@@ -739,8 +741,12 @@ class Agent:
         text = md.read_text(encoding="utf-8") if md else (
             f"The IT risk summary of {city.name} for {label} is attached.\n")
         attachments = []
+        evidence = sorted((p for p in files if "-evidence-" in p.name and p.suffix in (".pdf", ".html")),
+                          key=lambda p: p.suffix != ".pdf")  # the PDF when it could be printed
         for kind in city.delivery.attach:
-            if kind in by_suffix:
+            if kind == "evidence" and evidence:
+                attachments.append(evidence[0])
+            elif kind in by_suffix:
                 attachments.append(by_suffix[kind])
             else:
                 log.warning("%s: no %s file to attach (see the warnings above); the email goes without it",

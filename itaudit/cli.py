@@ -336,6 +336,8 @@ def month_ok(month: str) -> bool:
 _report_cmd("monthly", "The city manager's monthly summary (at most two printed pages).", "html", month=True)
 _report_cmd("plan", "The 5-year capital refresh plan by fiscal year, budget line and department.", "html,csv,xlsx")
 _report_cmd("worklist", "The technician worklist: every open finding, sorted by risk, with the fix.", "html,csv")
+_report_cmd("evidence", "Evidence for the insurer, CISA CPG 2.0 and the NCSR, answered from the data.", "html,xlsx")
+_report_cmd("opendata", "The KPIs as open data (CSV, datapackage.json, DCAT): no device details.", "csv")
 
 
 # --- demo ---------------------------------------------------------------------------
@@ -392,7 +394,7 @@ def assets_import(config_path: str, city_id: str | None, csv_file: Path, as_json
 
 def _register_optional() -> None:
     """Commands that live in their own modules (registered here, the one CLI)."""
-    from itaudit import knowledge_cli, site_cli
+    from itaudit import evidence_cli, knowledge_cli, site_cli
 
     for name in ("lifecycle_cmd", "data_group"):
         cmd = getattr(knowledge_cli, name, None)
@@ -400,6 +402,7 @@ def _register_optional() -> None:
             cli.add_command(cmd)
     cli.add_command(site_cli.site_group)
     cli.add_command(site_cli.central_group)
+    cli.add_command(evidence_cli.attest_cmd)
 
 
 _register_optional()

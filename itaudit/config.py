@@ -114,6 +114,14 @@ class Discovery:
     verify_with_passwords: bool = False
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """``[cities.<id>.evidence]``: the city's own question templates and its attestation file (issue 19)."""
+
+    templates: tuple[Path, ...] = ()  # extra evidence templates (JSON), e.g. the city's insurer's questions
+    attestations: Path | None = None  # default: attestations.json beside the city's database
+
+
 @dataclass
 class CityConfig:
     id: str
@@ -129,6 +137,7 @@ class CityConfig:
     schedule: Schedule = field(default_factory=Schedule)
     delivery: Delivery = field(default_factory=Delivery)
     discovery: Discovery = field(default_factory=Discovery)
+    evidence: Evidence = field(default_factory=Evidence)
 
 
 @dataclass
@@ -256,7 +265,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts", "schedule", "delivery", "discovery"})
+                       "departments", "known_hosts", "schedule", "delivery", "discovery", "evidence"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         try:
@@ -285,6 +294,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         city.schedule = _schedule(v, ct, k)
         city.delivery = _delivery(v, ct, k)
         city.discovery = _discovery(v, ct, k)
+        city.evidence = _evidence(v, ct, k, base)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
@@ -505,8 +515,8 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
         raise ConfigError(f"not an email address: {sender!r}", key=f"{dk}.from", path=v.path)
     attach = v.str_list(d, "attach", dk) if "attach" in d else list(Delivery.attach)
     for i, a in enumerate(attach):
-        if a not in ("pdf", "xlsx", "csv", "html", "json"):
-            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json)",
+        if a not in ("pdf", "xlsx", "csv", "html", "json", "evidence"):
+            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json, evidence)",
                               key=f"{dk}.attach[{i}]", path=v.path)
     subject = v.opt(d, "subject", str, dk, Delivery.subject)
     try:
@@ -516,6 +526,19 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
                           path=v.path) from None
     return Delivery(recipients=_addresses(v, d, "recipients", dk), cc=_addresses(v, d, "cc", dk),
                     subject=subject, attach=tuple(attach), sender=sender)
+
+
+def _evidence(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Evidence:
+    """``[cities.<id>.evidence]``: paths relative to the config file, like the database's."""
+    ek = f"{k}.evidence"
+    e = v.table(ct, "evidence", k)
+    v.keys(e, ek, {"templates", "attestations"})
+    templates = tuple(_resolve(base, t) for t in v.str_list(e, "templates", ek))
+    for i, t in enumerate(templates):
+        if not t.is_file():
+            raise ConfigError(f"template file not found: {t}", key=f"{ek}.templates[{i}]", path=v.path)
+    att = v.opt(e, "attestations", str, ek, "")
+    return Evidence(templates=templates, attestations=_resolve(base, att) if att else None)
 
 
 def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:

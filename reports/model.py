@@ -54,6 +54,12 @@ class Kpi:
     trend: list[float | None]
     trend_labels: list[str]
     note: str = ""
+    # For open data (reports/opendata.py): the counts behind ``actual`` and each trend month.
+    numerator: float | None = None
+    denominator: float | None = None
+    trend_months: list[str] = field(default_factory=list)  # YYYY-MM of each trend value
+    trend_counts: list[tuple[float | None, float | None] | None] = field(default_factory=list)
+    trend_rag: list[str] = field(default_factory=list)
 
     @property
     def actual_text(self) -> str:
@@ -210,7 +216,15 @@ def _measures(
         m[f"{name}_known"] = sum(r[3 + 2 * g] for r in rows)
         m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
     fresh, known = freshness
+    counts: dict[str, tuple[float | None, float | None]] = {
+        name: (m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"])
+        for name in ("refresh", "supported", "patched")
+    }
+    counts["exposure"] = (checked - m["critical"], checked)
+    counts["freshness"] = (fresh, known)
+    counts["uncheckable"] = (float(scan.n_failed), None)
     return {
+        "counts": counts,
         "score": round(score, 1) if score is not None else None,
         "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
         "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
@@ -388,6 +402,7 @@ def build_monthly(
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
         # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
+        m["counts"]["completeness"] = (managed, managed + unmanaged) if m["completeness"] is not None else (None, None)
         m["unmanaged"] = unmanaged
         return m
 
@@ -438,6 +453,11 @@ def build_monthly(
                 rag=_rag(actual, target, better, amber),
                 trend=[t[key] if t else None for t in trend.values()],
                 trend_labels=labels,
+                numerator=now["counts"][key][0],
+                denominator=now["counts"][key][1],
+                trend_months=months,
+                trend_counts=[t["counts"][key] if t else None for t in trend.values()],
+                trend_rag=[_rag(t[key], target, better, amber) if t else "none" for t in trend.values()],
             )
         )
 
