@@ -264,9 +264,14 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "runs unsupported software that no longer receives security fixes",
         "run unsupported software that no longer receives security fixes",
     ),
-    "VULN": (
-        "runs software with flaws being actively exploited by criminals",
-        "run software with flaws being actively exploited by criminals",
+    # VULN-001 is confirmed by version data; VULN-002 is not, and must never read as a fact.
+    "VULN-001": (
+        "runs a software version with flaws that criminals are actively exploiting",
+        "run software versions with flaws that criminals are actively exploiting",
+    ),
+    "VULN-002": (
+        "may be affected by flaws that criminals exploit — IT to confirm",
+        "may be affected by flaws that criminals exploit — IT to confirm",
     ),
     "PATCH": ("is missing security updates", "are missing security updates"),
     "DATA": (

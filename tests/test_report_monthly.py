@@ -144,7 +144,13 @@ def test_risk_sentences_are_plain_and_agree_in_number():
         "1 device runs unsupported software that no longer receives security fixes."
     )
     assert "are due for replacement" in risk_sentence("HW-001", "Past refresh age", 3)
-    assert "being actively exploited by criminals" in risk_sentence("VULN-001", "KEV", 2)
+    assert risk_sentence("VULN-001", "KEV", 2) == (
+        "2 devices run software versions with flaws that criminals are actively exploiting."
+    )
+    # Unconfirmed flaws never read as a fact.
+    assert risk_sentence("VULN-002", "KEV", 1) == (
+        "1 device may be affected by flaws that criminals exploit — IT to confirm."
+    )
     assert "SNMP answers" in risk_sentence("SEC-004", "SNMP answers the default community", 2)
 
 
