@@ -21,6 +21,7 @@ from reports.common import (
     SEVERITY_RANK,
     budget_line_label,
     data_dates,
+    data_warnings,
     device_label,
     plural,
     policy_of,
@@ -140,6 +141,7 @@ class MonthlyReport:
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
     gaps_sentence: str = ""
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)  # exploited-vulnerability data too old
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
     plan_note: str = ""
 
@@ -356,6 +358,7 @@ def build_monthly(
         as_of=as_of.isoformat(),
         has_data=False,
         data_dates=data_dates(),
+        data_warnings=data_warnings(city, as_of),
     )
     scan = report_scan(scans, month, as_of)
     if scan is None:

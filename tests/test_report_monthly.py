@@ -231,3 +231,25 @@ def test_chromium_keeps_its_sandbox_unless_root(monkeypatch: pytest.MonkeyPatch,
     args = pdf.chromium_args("/usr/bin/chromium", "/tmp/profile")
     assert ("--no-sandbox" not in args) == sandboxed
     assert "--headless" in args and "--user-data-dir=/tmp/profile" in args
+
+
+def test_reports_warn_when_exploited_vulnerability_data_is_old():
+    from reports.common import data_age_warnings
+
+    dates = {"kev": "2025-08-25", "vulns": "2025-01-24", "lifecycle": "2026-08-22"}
+    warn = data_age_warnings(dates, dt.date(2025, 9, 10), 30)
+    assert len(warn) == 1 and "2025-01-24" in warn[0] and "itaudit data update" in warn[0]
+    assert data_age_warnings(dates, dt.date(2025, 2, 1), 30) == []
+    assert len(data_age_warnings(dates, dt.date(2026, 11, 23), 30)) == 2
+    assert data_age_warnings(dates, dt.date(2026, 11, 23), 1000) == []
+    assert "no date" in data_age_warnings({"kev": "?", "vulns": "2025-01-24"}, dt.date(2025, 1, 30))[0]
+
+
+def test_monthly_report_names_the_old_data(city_store, tmp_path: Path):
+    city, store = city_store
+    r = build_monthly(city, store, as_of=AS_OF)
+    assert any("CISA KEV catalog is dated 2025-08-25" in w for w in r.data_warnings)
+    written = write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "md"))
+    for path in written:
+        text = Path(path).read_text(encoding="utf-8")
+        assert "Data out of date" in text and "2025-08-25" in text
