@@ -17,7 +17,7 @@ from checks._common import internet_facing, knowledge_of, labour, lifecycle_of, 
 from itaudit.checking import CheckContext, check
 from itaudit.knowledge import KevEntry, Knowledge, product_for
 from itaudit.model import CheckResult, DeviceFacts, Severity, Status
-from itaudit.vulns import AFFECTED, MAYBE, Verdict, windows_version
+from itaudit.vulns import AFFECTED, MAYBE, Verdict, ecosystem_for, windows_version
 
 MAX_LISTED = 10
 # Distribution kernels carry backported fixes: the upstream ranges in the kernel's CVE
@@ -61,15 +61,30 @@ def _version(facts: DeviceFacts, product: str) -> tuple[str | None, bool]:
 
 
 def judge(kn: Knowledge, product: str, version: str | None, *, precise: bool | None = None,
-          released: dt.date | None = None) -> list[tuple[KevEntry, Verdict]]:
+          released: dt.date | None = None, installed: dict[str, str] | None = None
+          ) -> list[tuple[KevEntry, Verdict]]:
     """A verdict for every KEV entry of ``product``'s family at ``version`` (one rule for the
-    check and for ``bench/vuln_eval.py``)."""
+    check and for ``bench/vuln_eval.py``).
+
+    For a Linux distribution, ``installed`` (binary package -> version) is compared with the
+    distribution's fixed versions (OSV) for every KEV CVE that has such data.
+    """
     if precise is None:
         precise = product in _COMPLETE_VERSIONS
     data = kn.vulns()
     key = "windows" if product.startswith("windows") else product
+    entries = list(kn.kev_matches(product))
+    ecosystem = None
+    if product in _DISTRO:
+        ecosystem = ecosystem_for(product, version)
+        seen = {e.cve for e in entries}
+        entries += [e for e in map(kn.kev_entry, sorted(data.packages)) if e is not None and e.cve not in seen]
     hits = []
-    for e in kn.kev_matches(product):
+    for e in entries:
+        pv = data.assess_packages(e.cve, ecosystem, installed) if product in _DISTRO else None
+        if pv is not None:
+            hits.append((e, pv))
+            continue
         v = data.assess(e.cve, key, version, released=released, precise=precise, listed=e.date_added)
         if product in _DISTRO and v.status == MAYBE:
             v = Verdict(v.cve, MAYBE, "the distribution's fixed kernel version is not in the shipped data",
@@ -91,7 +106,9 @@ def assess(facts: DeviceFacts, ctx: CheckContext) -> _Assessment | CheckResult:
     version, precise = _version(facts, product)
     life = lifecycle_of(facts, ctx)
     released = life.release_date if isinstance(life.release_date, dt.date) else None
-    hits = judge(kn, product, version, precise=precise, released=released)
+    pkgs = facts.patching.packages
+    installed = {p.name: p.version for p in pkgs} if pkgs else None
+    hits = judge(kn, product, version, precise=precise, released=released, installed=installed)
     dates = kn.data_dates()
     return _Assessment(product, version, hits, dates["kev"], dates["vulns"])
 

@@ -137,6 +137,12 @@ def validate_vulns(doc: Any, *, where: str = "vulns.json") -> None:
             raise KnowledgeError(f"{where}: {cve} has no source (repo, path, commit)")
         if not isinstance(rec.get("products"), dict):
             raise KnowledgeError(f"{where}: {cve} has no products mapping")
+    for cve, rec in (doc.get("packages") or {}).items():
+        src = rec.get("source") if isinstance(rec, dict) else None
+        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not src or not src.get("commit"):
+            raise KnowledgeError(f"{where}: package record {cve!r} has no source")
+        if not isinstance(rec.get("ecosystems"), dict):
+            raise KnowledgeError(f"{where}: package record {cve} has no ecosystems")
 
 
 class VulnData:
@@ -147,6 +153,8 @@ class VulnData:
         self.doc = doc
         self.path = path
         self.cves: dict[str, dict[str, Any]] = doc["cves"]
+        # CVE -> distribution package data (OSV): fixed version per source package and release.
+        self.packages: dict[str, dict[str, Any]] = doc.get("packages") or {}
 
     @classmethod
     def load(cls, path: Path | str) -> VulnData:
@@ -211,6 +219,53 @@ class VulnData:
             return Verdict(cve, NOT_AFFECTED, f"published {published} before this release came out ({released}); "
                            f"{v.reason}", source=src)
         return v
+
+    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None) -> Verdict | None:
+        """Verdict from the distribution's fixed versions (OSV) against installed packages.
+
+        ``installed``: binary package name -> version (``dpkg -l``). None when the record
+        has no distribution data for ``cve`` (the caller falls back to other data).
+        """
+        rec = self.packages.get(cve)
+        if rec is None:
+            return None
+        s = rec["source"]
+        src = f"{s['repo']}/{s['path']}@{s['commit'][:10]}"
+        if not ecosystem:
+            return Verdict(cve, MAYBE, "the distribution release is not known", source=src)
+        if installed is None:
+            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=src)
+        # Ubuntu publishes fixes for releases past standard support under "Ubuntu:Pro:<release>".
+        pro = ecosystem.replace("Ubuntu:", "Ubuntu:Pro:", 1) if ecosystem.startswith("Ubuntu:") else None
+        rows = rec["ecosystems"].get(ecosystem) or (rec["ecosystems"].get(pro) if pro else None)
+        if rows is None:
+            family = ecosystem.split(":")[0]
+            if any(e.split(":")[0] == family for e in rec["ecosystems"]):
+                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
+                               source=src)
+            return Verdict(cve, MAYBE, f"no {family} data in the record", source=src)
+        for row in rows:
+            for binary in row["binaries"]:
+                have = installed.get(binary)
+                if have is None:
+                    continue
+                try:
+                    if row["fixed"] is None:
+                        if have in row.get("versions", ()):
+                            return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix "
+                                           f"in {ecosystem} yet)", source=src)
+                        return Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
+                                       "not listed", source=src)
+                    if compare(have, row["fixed"], "deb") < 0:
+                        return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {row['fixed']}",
+                                       row["fixed"], src)
+                except Unreadable:
+                    return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
+        names = sorted({b for row in rows for b in row["binaries"]})
+        if any(b in installed for b in names):
+            return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
+                           "fixed version", source=src)
+        return Verdict(cve, NOT_AFFECTED, f"{', '.join(names)} not installed", source=src)
 
     def _windows(self, cve: str, version: str, entries: list[dict[str, Any]], src: str,
                  rec: dict[str, Any]) -> Verdict:
@@ -371,6 +426,21 @@ def _load(path: str) -> VulnData:
     except (ValueError, UnicodeDecodeError) as exc:
         raise KnowledgeError(f"{path}: vulnerability file is corrupt (not JSON: {exc})") from exc
     return VulnData(doc, path)
+
+
+def ecosystem_for(product: str, version: str | None) -> str | None:
+    """OSV ecosystem of a distribution release: ``Ubuntu:22.04:LTS``, ``Debian:12``; else None."""
+    v = (version or "").strip()
+    if product == "ubuntu":
+        m = re.match(r"^(\d{2})\.(\d{2})", v)
+        if not m:
+            return None
+        lts = m.group(2) == "04" and int(m.group(1)) % 2 == 0
+        return f"Ubuntu:{m.group(1)}.{m.group(2)}" + (":LTS" if lts else "")
+    if product == "debian":
+        m = re.match(r"^(\d+)", v)
+        return f"Debian:{m.group(1)}" if m else None
+    return None
 
 
 def windows_version(os_version: str | None, os_build: str | None) -> str | None:

@@ -182,7 +182,32 @@ def products_of(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_vulns(*records_dirs: Path, cves: set[str] | None = None) -> dict[str, Any]:
+def osv_packages(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Ecosystem ("Ubuntu:18.04:LTS", "Debian:12") -> the distribution's fixed version per source
+    package, with its binary package names (what ``dpkg -l`` lists) from an OSV record."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for aff in record.get("affected") or []:
+        pkg = aff.get("package") or {}
+        eco, name = pkg.get("ecosystem"), pkg.get("name")
+        if not eco or not name:
+            continue
+        introduced, fixed = "0", None
+        for rng in aff.get("ranges") or []:
+            if rng.get("type") != "ECOSYSTEM":
+                continue
+            for ev in rng.get("events") or []:
+                introduced = ev.get("introduced", introduced)
+                fixed = ev.get("fixed", fixed)
+        binaries = sorted({b["binary_name"] for b in (aff.get("ecosystem_specific") or {}).get("binaries") or []
+                           if b.get("binary_name") and not b["binary_name"].endswith("-dbgsym")}) or [name]
+        row: dict[str, Any] = {"name": name, "introduced": introduced, "fixed": fixed, "binaries": binaries}
+        if fixed is None:  # no fix: only the listed versions are known to be affected
+            row["versions"] = list(aff.get("versions") or [])
+        out.setdefault(eco, []).append(row)
+    return out
+
+
+def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None) -> dict[str, Any]:
     """``vulns.json`` from the records in ``records_dirs``, each with its ``SOURCES.json``.
 
     A CVE found in several folders is taken from the later folder. The snapshot date is
@@ -216,6 +241,20 @@ def build_vulns(*records_dirs: Path, cves: set[str] | None = None) -> dict[str, 
             "source": {k: src[k] for k in ("repo", "path", "commit")},
             "products": products_of(rec),
         }
+    if osv_dir is not None:
+        sources = json.loads((osv_dir / "SOURCES.json").read_text(encoding="utf-8"))
+        doc["source"]["name"] += " + " + sources["name"]
+        doc["packages"] = {}
+        for osv_id, src in sorted(sources["records"].items()):
+            rec = json.loads((osv_dir / f"{osv_id}.json").read_text(encoding="utf-8"))
+            if rec.get("id") != osv_id:
+                raise ValueError(f"{osv_id}.json holds {rec.get('id')!r}")
+            doc["packages"][src["cve"]] = {
+                "id": osv_id,
+                "modified": str(rec.get("modified", ""))[:10] or None,
+                "source": {k: src[k] for k in ("repo", "path", "commit")},
+                "ecosystems": osv_packages(rec),
+            }
     validate_vulns(doc)
     return doc
 
@@ -227,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     fixtures = root / "tests" / "fixtures" / "vuln"
     records = [Path(a) for a in args] or [fixtures / "cve5", fixtures / "cvelist"]
     out = Path(__file__).resolve().parent / "data" / "vulns.json"
-    doc = build_vulns(*records)
+    doc = build_vulns(*records, osv_dir=fixtures / "osv" if not args else None)
     out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     n = sum(1 for r in doc["cves"].values() if r["products"])
     print(f"wrote {len(doc['cves'])} CVE records ({n} with product data) to {out}")

@@ -155,3 +155,31 @@ def test_sigkill_mid_scan_leaves_database_whole(tmp_path: Path) -> None:
     with store.scan_lock():  # taking the lock marks the killed scans incomplete
         pass
     assert {s.status for s in store.scans()} == {"incomplete"}
+
+
+def test_latest_package_list_is_kept_per_device_and_replaced(tmp_path: Path) -> None:
+    from collectors.linux import parse_linux  # recorded Ubuntu 18.04 probe output
+
+    probe = (ROOT / "tests" / "fixtures" / "linux" / "ubuntu-18.04" / "probe.txt").read_text(encoding="utf-8")
+    facts = parse_linux(probe)
+    assert len(facts.patching.packages) > 1000
+    store = Store(tmp_path / "city.db")
+    s1 = store.begin_scan("c", AS_OF, 1)
+    r = result("10.0.0.9", "SNP")
+    r.facts.patching = facts.patching
+    dev = store.record_result(s1, r, [])
+    store.finish_scan(s1)
+    pkgs, manager, _ = store.latest_packages(dev)
+    assert manager == "apt" and [(p.name, p.version, p.arch) for p in pkgs] == [
+        (p.name, p.version, p.arch) for p in facts.patching.packages]
+    # A later scan replaces the list; a failed scan leaves it.
+    s2 = store.begin_scan("c", AS_OF, 1)
+    r2 = result("10.0.0.9", "SNP")
+    r2.facts.patching.packages = facts.patching.packages[:3]
+    r2.facts.patching.package_manager = "apt"
+    store.record_result(s2, r2, [])
+    store.record_result(s2, result("10.0.0.9", "SNP", ResultStatus.ERROR), [])
+    store.finish_scan(s2)
+    assert len(store.latest_packages(dev)[0]) == 3
+    assert store.db.execute("select count(*) from device_packages").fetchone()[0] == 1
+    assert store.latest_packages(dev + 100) is None

@@ -113,7 +113,7 @@ def test_adp_ranges_only_when_the_vendor_gave_none():
 
 
 def test_shipped_vulns_json_is_built_from_the_fixtures():
-    built = build_vulns(FIX / "cve5", FIX / "cvelist")
+    built = build_vulns(FIX / "cve5", FIX / "cvelist", osv_dir=FIX / "osv")
     shipped = json.loads((shipped_data_dir() / "vulns.json").read_text(encoding="utf-8"))
     assert shipped == built, "itaudit/data/vulns.json is stale: run `python -m itaudit.vulntools`"
 
@@ -186,3 +186,34 @@ def test_labelled_set_floors():
     assert res["false_not_affected"] == 0
     # 57/64 today; the 7 misses are "maybe" where no record is shipped (see the report).
     assert res["accuracy"] >= 0.89
+
+
+def test_distribution_fixed_versions_from_the_ubuntu_osv_record(data):
+    # UBUNTU-CVE-2021-3156 (sudo, Baron Samedit): 18.04 fixed in 1.8.21p2-3ubuntu1.4.
+    eco = "Ubuntu:18.04:LTS"
+    v = data.assess_packages("CVE-2021-3156", eco, {"sudo": "1.8.21p2-3ubuntu1.3", "bash": "4.4.18-2ubuntu1"})
+    assert v.status == AFFECTED and v.fixed == "1.8.21p2-3ubuntu1.4"
+    assert data.assess_packages("CVE-2021-3156", eco, {"sudo": "1.8.21p2-3ubuntu1.4"}).status == NOT_AFFECTED
+    assert data.assess_packages("CVE-2021-3156", eco, {"sudo-ldap": "1.8.21p2-3ubuntu1"}).status == AFFECTED
+    assert "not installed" in data.assess_packages("CVE-2021-3156", eco, {"bash": "1"}).reason
+    # 14.04's fix is published for Ubuntu Pro (ESM): still the release's fixed version.
+    assert data.assess_packages("CVE-2021-3156", "Ubuntu:14.04:LTS", {"sudo": "1.8.9p5-1ubuntu1.4"}).status == AFFECTED
+    assert data.assess_packages("CVE-2021-3156", eco, None).status == MAYBE
+    assert data.assess_packages("CVE-2021-3156", eco, {"sudo": "!!"}).status == MAYBE
+    assert data.assess_packages("CVE-2099-1", eco, {}) is None
+
+
+def test_ubuntu_host_gets_package_verdicts_in_the_check():
+    from checkhelp import ctx, facts, run
+
+    from itaudit.model import Package
+
+    sw = {"os_family": "linux", "os_name": "Ubuntu 18.04.6 LTS", "os_version": "18.04", "product": "ubuntu"}
+    old = facts(software=sw, patching={"packages": [Package("sudo", "1.8.21p2-3ubuntu1.2", "amd64")],
+                                       "package_manager": "apt"})
+    f = run("VULN-001", old, ctx("server"))
+    assert f.status.value == "fail" and "CVE-2021-3156" in f.evidence and "1.8.21p2-3ubuntu1.4" in f.evidence
+    new = facts(software=sw, patching={"packages": [Package("sudo", "1.8.21p2-3ubuntu1.4", "amd64")]})
+    assert run("VULN-001", new, ctx("server")).status.value == "pass"
+    unknown = run("VULN-002", facts(software=sw), ctx("server"))
+    assert "installed packages unknown" in unknown.summary
