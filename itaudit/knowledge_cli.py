@@ -19,10 +19,11 @@ from itaudit.errors import KnowledgeError
 from itaudit.knowledge import load_preferred, user_data_dir
 
 if TYPE_CHECKING:  # datatools (urllib, http, ssl) is imported by `data update` only: not at every CLI start
-    from itaudit import datatools
+    from itaudit import datatools, vulnupdate
 
 # Injectable for tests: no test may touch the network.
 FETCH: datatools.Fetch | None = None
+VULN_GET: vulnupdate.Get | None = None
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,7 +108,8 @@ def data_group() -> None:
     help="Where to write (default $ITAUDIT_DATA_DIR or ~/.local/share/itaudit/data).",
 )
 def data_update_cmd(data_dir: Path | None) -> None:
-    """Download fresh lifecycle (endoflife.date API v1) and CISA KEV data; keep the old copy on failure."""
+    """Download fresh lifecycle (endoflife.date API v1), CISA KEV, and the CVE/OSV records of the KEV CVEs
+    itaudit matches (conditional requests: only changes are downloaded); keep the old copy on failure."""
     from itaudit import datatools
 
     target = data_dir or user_data_dir()
@@ -116,7 +118,14 @@ def data_update_cmd(data_dir: Path | None) -> None:
         click.echo(f"updated {target / name} (data date {day})")
     for name, why in report.failed.items():
         click.echo(f"NOT updated {name}: {why}; the previous copy stays in use", err=True)
-    if not report.ok:
+    from itaudit import vulnupdate
+
+    vr = vulnupdate.update_vulns(target, get=VULN_GET or vulnupdate.http_get)
+    click.echo(f"CVE/OSV records: {vr.fetched} new or changed, {vr.unchanged} unchanged, {vr.missing} not "
+               f"published; {vr.written} (data date {vr.snapshot})")
+    for name, why in list(vr.refused.items())[:20]:
+        click.echo(f"NOT updated {name}: {why}", err=True)
+    if not report.ok or not vr.ok:
         raise SystemExit(1)
 
 
