@@ -10,6 +10,7 @@ must confirm by hand, each with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -93,8 +94,21 @@ def judge(kn: Knowledge, product: str, version: str | None, *, precise: bool | N
     return hits
 
 
+# VULN-001 and VULN-002 run one after the other on the same facts: judge once (per thread).
+_memo = threading.local()
+
+
 def assess(facts: DeviceFacts, ctx: CheckContext) -> _Assessment | CheckResult:
     """Verdict per KEV entry of the device's product family, or an ``unknown`` result."""
+    last = getattr(_memo, "last", None)
+    if last is not None and last[0] is facts and last[1] is ctx:
+        return last[2]
+    result = _assess(facts, ctx)
+    _memo.last = (facts, ctx, result)
+    return result
+
+
+def _assess(facts: DeviceFacts, ctx: CheckContext) -> _Assessment | CheckResult:
     kn = knowledge_of(ctx)
     product = product_for(kn, facts.software)
     if product is None or not kn.kev_knows(product):

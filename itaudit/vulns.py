@@ -284,6 +284,8 @@ class VulnData:
 
 
 def _usable(e: dict[str, Any]) -> bool:
+    if e.get("versionType") == "git":
+        return False  # commit hashes (the Linux CNA's first list) order nothing
     top = e.get("lessThan") or e.get("lessThanOrEqual")
     if top is not None:
         if str(top).strip() in ("*", ""):

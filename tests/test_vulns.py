@@ -217,3 +217,12 @@ def test_ubuntu_host_gets_package_verdicts_in_the_check():
     assert run("VULN-001", new, ctx("server")).status.value == "pass"
     unknown = run("VULN-002", facts(software=sw), ctx("server"))
     assert "installed packages unknown" in unknown.summary
+
+
+def test_git_commit_ranges_are_not_versions():
+    from itaudit.vulns import _usable
+
+    assert not _usable({"version": "1ee0d6b3a1b3", "lessThan": "2f3c4d5e6a7b", "versionType": "git",
+                        "status": "affected"})
+    assert _usable({"version": "5.4.287", "lessThanOrEqual": "5.4.*", "versionType": "semver",
+                    "status": "unaffected"})
