@@ -129,6 +129,28 @@ def data_update_cmd(data_dir: Path | None) -> None:
         raise SystemExit(1)
 
 
+@data_group.command("recheck")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              envvar="ITAUDIT_CONFIG", help="Config file (TOML). Env: ITAUDIT_CONFIG.")
+@click.option("--city", "city_id", default=None, help="City id (required when several are configured).")
+def data_recheck_cmd(config_path: str, city_id: str | None) -> None:
+    """Judge exploited vulnerabilities again on every device's stored facts and packages (after
+    `itaudit data update`), without a rescan."""
+    from itaudit.config import load
+    from itaudit.recheck import recheck_vulns
+    from itaudit.store import Store
+
+    city = load(config_path).city(city_id)
+    knowledge, warning = load_preferred()
+    if warning:
+        click.echo(warning, err=True)
+    rep = recheck_vulns(Store(city.database), city, as_of=dt.date.today(), knowledge=knowledge)
+    click.echo(f"{rep.devices} devices judged again ({rep.skipped} never scanned); {len(rep.changed)} verdicts "
+               f"changed")
+    for device_id, check_id, before, after in rep.changed[:50]:
+        click.echo(f"  device {device_id} {check_id}: {before} -> {after}")
+
+
 # --- the check catalogue -------------------------------------------------------------------
 
 

@@ -356,6 +356,12 @@ class Store:
             self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
 
+    def reapply_findings(self, scan_id: int, device_id: int, findings: list[Finding], now: str) -> None:
+        """Record verdicts judged again on the facts of ``scan_id`` (``itaudit.recheck``), in one
+        transaction: that scan's check results and the finding episodes, as a scan would."""
+        with self.tx():
+            self._apply_findings(scan_id, device_id, findings, now, full=True)
+
     def _keep_packages(self, device_id: int, scan_id: int, now: str, facts: DeviceFacts) -> None:
         pkgs = facts.patching.packages
         text = "\n".join(f"{p.name}\t{p.version}\t{p.arch or ''}" for p in pkgs)
