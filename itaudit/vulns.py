@@ -439,10 +439,10 @@ def ecosystem_for(product: str, version: str | None) -> str | None:
             return None
         lts = m.group(2) == "04" and int(m.group(1)) % 2 == 0
         return f"Ubuntu:{m.group(1)}.{m.group(2)}" + (":LTS" if lts else "")
-    if product == "debian":
-        m = re.match(r"^(\d+)", v)
-        return f"Debian:{m.group(1)}" if m else None
-    return None
+    names = {"debian": "Debian", "rhel": "Red Hat", "rocky-linux": "Rocky Linux", "almalinux": "AlmaLinux",
+             "alpine-linux": "Alpine", "sles": "SUSE"}
+    m = re.match(r"^(\d+)", v)
+    return f"{names[product]}:{m.group(1)}" if product in names and m else None
 
 
 def windows_version(os_version: str | None, os_build: str | None) -> str | None:
