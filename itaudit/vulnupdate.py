@@ -200,6 +200,12 @@ def update_vulns(
     for p in old[:-KEEP_SNAPSHOTS]:
         p.unlink()
     report.written, report.snapshot = data_dir / "vulns.json", doc["snapshot"]
+    # A long-running process (the agent) must see the new files, not its cached copies.
+    from itaudit import knowledge as _knowledge
+    from itaudit import vulns as _vulns
+
+    _knowledge._load_cached.cache_clear()  # noqa: SLF001 - same package
+    _vulns._load.cache_clear()  # noqa: SLF001
     return report
 
 

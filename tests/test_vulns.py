@@ -228,3 +228,22 @@ def test_git_commit_ranges_are_not_versions():
                         "status": "affected"})
     assert _usable({"version": "5.4.287", "lessThanOrEqual": "5.4.*", "versionType": "semver",
                     "status": "unaffected"})
+
+
+@pytest.mark.parametrize("cve", ["CVE-2024-3400", "CVE-2023-20198", "CVE-2024-40766", "CVE-2025-21335"])
+def test_hostile_version_strings_never_raise_or_confirm(cve, data):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    product = {"CVE-2024-3400": "pan-os", "CVE-2023-20198": "cisco-ios-xe", "CVE-2024-40766": "sonicos",
+               "CVE-2025-21335": "windows"}[cve]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.text(max_size=60))
+    def check(version):
+        v = data.assess(cve, product, version)
+        assert v.status in (AFFECTED, NOT_AFFECTED, MAYBE)
+        if v.status == AFFECTED:  # only a version the comparator could read can be confirmed
+            firmware_key(version)
+
+    check()
