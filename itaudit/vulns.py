@@ -382,7 +382,8 @@ def _changes(version: str, e: dict[str, Any], scheme: str) -> str:
 
 
 def _release(version: str) -> tuple[int | str, ...]:
-    """Maintenance release of a firmware version: its first three numbers (10.2.8 of 10.2.8-h21)."""
+    """Maintenance release of a firmware version: its first three numbers (10.2.8 of 10.2.8-h21,
+    22.3 R2 of Junos 22.3R2-S2)."""
     return tuple(t for t in firmware_key(version) if isinstance(t, int))[:3]
 
 

@@ -36,6 +36,7 @@ PRODUCTS: list[tuple[str, str, str]] = [
     ("fortios", r"fortinet", r"^(Fortinet )?FortiOS$|^FortiGate$|^Fortinet FortiOS\b"),
     ("pan-os", r"palo ?alto", r"^PAN-OS$|GlobalProtect Portal"),
     ("routeros", r"mikrotik", r"RouterOS"),
+    ("junos", r"juniper", r"^Junos OS$"),
     ("qnap-qts", r"qnap", r"^QTS$"),
     ("sonicos", r"sonicwall", r"^SonicOS$"),
     ("vmware-esxi", r"vmware|n/a", r"^VMware ESXi$|^ESXi$"),
@@ -70,6 +71,17 @@ def normalise_entry(entry: dict[str, Any], product: str) -> dict[str, Any]:
         for k in ("lessThan", "lessThanOrEqual"):
             if k in e:
                 e[k] = str(e[k]).strip()
+        top = e.get("lessThan", "")
+        m = re.fullmatch(r"(\d+(?:\.\d+)*)\*", top)
+        if m:  # Juniper: lessThan "21.1*" = every 21.1 release
+            nums = m.group(1).split(".")
+            e["lessThan"] = ".".join([*nums[:-1], str(int(nums[-1]) + 1)])
+            e["text"] = f"{e.get('version')} up to {top}"
+        elif "," in top:  # Juniper: "22.3R2-S2, 22.3R3-S1": one fix per maintenance release
+            fixes = [f.strip() for f in top.split(",") if f.strip()]
+            e["lessThan"] = fixes[-1]
+            e["changes"] = [{"at": f, "status": "unaffected"} for f in fixes]
+            e["text"] = f"fixed in {top}"
         return e
     text = str(e.get("version", ""))
     m = _OLDER.match(text)
