@@ -41,6 +41,7 @@ AFFECTED, NOT_AFFECTED, MAYBE = "affected", "not_affected", "maybe"
 MIN_ENUMERATION = 5
 
 _SILENT = "the record does not say"
+_RPM_FAMILIES = ("Red Hat", "Rocky Linux", "AlmaLinux", "SUSE", "openSUSE")
 _TOKEN_RE = re.compile(r"\d+|[a-z]+")
 _OPEN = ("", "0", "*", "n/a", "all", "-", "unspecified")
 
@@ -244,6 +245,10 @@ class VulnData:
                 return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
                                source=src)
             return Verdict(cve, MAYBE, f"no {family} data in the record", source=src)
+        family = ecosystem.split(":")[0]
+        scheme = "deb" if family in ("Ubuntu", "Debian") else "rpm" if family in _RPM_FAMILIES else None
+        if scheme is None:
+            return Verdict(cve, MAYBE, f"no version comparator for {family} packages", source=src)
         for row in rows:
             for binary in row["binaries"]:
                 have = installed.get(binary)
@@ -256,7 +261,7 @@ class VulnData:
                                            f"in {ecosystem} yet)", source=src)
                         return Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
                                        "not listed", source=src)
-                    if compare(have, row["fixed"], "deb") < 0:
+                    if compare(have, row["fixed"], scheme) < 0:
                         return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {row['fixed']}",
                                        row["fixed"], src)
                 except Unreadable:
