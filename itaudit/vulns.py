@@ -330,6 +330,7 @@ def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str |
         start = str(e.get("version", "0")).strip()
         incl = "lessThanOrEqual" in e
         if start.lower() not in _OPEN and compare(version, start, scheme) < 0:
+            above_all = False  # older than this range: not "newer than everything listed"
             continue
         c = compare(version, top, scheme)
         if not precise and scheme == "firmware" and _is_prefix(version, top):

@@ -253,3 +253,11 @@ def test_hostile_version_strings_never_raise_or_confirm(cve, data):
             firmware_key(version)
 
     check()
+
+
+def test_older_than_every_listed_line_is_not_called_newer(data):
+    # CVE-2019-1579 lists PAN-OS 7.1, 8.0 and 8.1 lines only (no default status).
+    assert data.assess("CVE-2019-1579", "pan-os", "10.1.9-h3").status == NOT_AFFECTED
+    v = data.assess("CVE-2019-1579", "pan-os", "6.1.0")
+    assert v.status == MAYBE and "does not say" in v.reason
+    assert data.assess("CVE-2019-1579", "pan-os", "8.0.11").status == AFFECTED
