@@ -98,7 +98,7 @@ def lifecycle_cmd(
 
 @click.group("data")
 def data_group() -> None:
-    """Shipped knowledge data (lifecycle, CISA KEV)."""
+    """Shipped knowledge data (lifecycle, CISA KEV, CVE version ranges)."""
 
 
 @data_group.command("update")
