@@ -21,6 +21,7 @@ from reports.common import (
     SEVERITY_RANK,
     budget_line_label,
     data_dates,
+    data_warnings,
     device_label,
     plural,
     policy_of,
@@ -146,6 +147,7 @@ class MonthlyReport:
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
     gaps_sentence: str = ""
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)  # exploited-vulnerability data too old
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
     plan_note: str = ""
 
@@ -278,9 +280,14 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "runs unsupported software that no longer receives security fixes",
         "run unsupported software that no longer receives security fixes",
     ),
-    "VULN": (
-        "runs software with flaws being actively exploited by criminals",
-        "run software with flaws being actively exploited by criminals",
+    # VULN-001 is confirmed by version data; VULN-002 is not, and must never read as a fact.
+    "VULN-001": (
+        "runs a software version with flaws that criminals are actively exploiting",
+        "run software versions with flaws that criminals are actively exploiting",
+    ),
+    "VULN-002": (
+        "may be affected by flaws that criminals exploit — IT to confirm",
+        "may be affected by flaws that criminals exploit — IT to confirm",
     ),
     "PATCH": ("is missing security updates", "are missing security updates"),
     "DATA": (
@@ -365,6 +372,7 @@ def build_monthly(
         as_of=as_of.isoformat(),
         has_data=False,
         data_dates=data_dates(),
+        data_warnings=data_warnings(city, as_of),
     )
     scan = report_scan(scans, month, as_of)
     if scan is None:
