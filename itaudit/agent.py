@@ -817,6 +817,7 @@ def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str
             "city": city.id, "name": city.name, "timezone": city.timezone,
             "next": [{"what": n.what, "when": n.when.isoformat()} for n in nexts if n.city_id == city.id],
             "last_scan": last_scan,
+            "last_report": agent.state(city).get("last_report"),
             "emails_pending": len(outbox.pending()),
             "last_email": None if last_email is None else {
                 "event": last_email.event, "time": last_email.time, "attempt": last_email.attempt,
@@ -842,6 +843,9 @@ def format_status(doc: dict[str, Any]) -> str:
             why = f" ({s['incomplete_reason']})" if s.get("incomplete_reason") else ""
             lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}{why}, "
                          f"{s['ok']} ok / {s['failed']} could not be checked of {s['targets']}")
+        r = c.get("last_report")
+        if r:
+            lines.append(f"  last report: {r['month']} (report day {r['day']}, written {r['written_at']})")
         e = c["last_email"]
         if e:
             why = f" ({e['reason']})" if e["reason"] else ""

@@ -16,7 +16,16 @@ import pytest
 from agentkit import REFUSED_SSH_HOST, city_block, local_target, write_config
 from peers_smtp import SMTPPeer, TLSFiles, tls_files_fixture  # noqa: F401
 
-from itaudit.agent import Agent, AgentLock, AgentRunning, ManualClock, next_report, previous_month, status
+from itaudit.agent import (
+    Agent,
+    AgentLock,
+    AgentRunning,
+    ManualClock,
+    format_status,
+    next_report,
+    previous_month,
+    status,
+)
 from itaudit.config import load
 from itaudit.scan import run_scan
 from itaudit.store import Store
@@ -325,6 +334,9 @@ def test_a_report_day_missed_while_the_machine_was_off_is_caught_up_once(tmp_pat
     month = tmp_path / "data" / "springfield" / "reports" / "2026-11"
     assert "November 2026" in (month / "springfield-monthly-2026-11.md").read_text()
     assert agent.state(agent.cfg.cities["springfield"])["last_report"]["day"] == "2026-12-01"
+    doc = status(path, clock=ManualClock(dt.datetime(2026, 12, 3, 9, 30, tzinfo=CHI)))
+    assert doc["cities"][0]["last_report"]["month"] == "2026-11"
+    assert "last report: 2026-11 (report day 2026-12-01" in format_status(doc)
     # Restarting (again and again) does not send it again; nor does --once that day.
     for hour in (10, 11):
         again = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, hour, 0, tzinfo=CHI)), poll=None,
