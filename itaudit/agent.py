@@ -569,14 +569,18 @@ class Agent:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
+    def _key(self, name: str) -> str:
+        """A dry run keeps its own record: it never stands for (or blocks) a real email."""
+        return f"dry_run_{name}" if self.dry_run else name
+
     def note_start(self) -> None:
         """Remember when the agent first ran for each city: report days before it are not
         "missed" (a new install does not mail a report at its first start)."""
         now = self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")
         for city in self._cities():
             doc = self.state(city)
-            if "since" not in doc:
-                doc["since"] = now
+            if self._key("since") not in doc:
+                doc[self._key("since")] = now
                 try:
                     self._save_state(city, doc)
                 except OSError as exc:
@@ -593,9 +597,9 @@ class Agent:
         local = self._local_now(tz)
         slot = last_report(local, city.schedule.report_day, report_at)
         doc = self.state(city)
-        if (doc.get("last_report") or {}).get("day") == slot.date().isoformat():
+        if (doc.get(self._key("last_report")) or {}).get("day") == slot.date().isoformat():
             return False
-        since = doc.get("since")
+        since = doc.get(self._key("since"))
         if not (on_time and slot.date() == local.date()):
             if since is None or slot.replace(tzinfo=tz) <= dt.datetime.fromisoformat(since):
                 return False
@@ -725,7 +729,7 @@ class Agent:
             self.email(city, month, paths + plan, out_dir)
         if report_day is not None:
             doc = self.state(city)
-            doc["last_report"] = {"day": report_day.isoformat(), "month": month,
+            doc[self._key("last_report")] = {"day": report_day.isoformat(), "month": month,
                                   "written_at": self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")}
             self._save_state(city, doc)
         return paths + plan
@@ -835,6 +839,7 @@ def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str
             "city": city.id, "name": city.name, "timezone": city.timezone,
             "next": [{"what": n.what, "when": n.when.isoformat()} for n in nexts if n.city_id == city.id],
             "last_scan": last_scan,
+            "last_report": agent.state(city).get("last_report"),
             "emails_pending": len(outbox.pending()),
             "last_email": None if last_email is None else {
                 "event": last_email.event, "time": last_email.time, "attempt": last_email.attempt,
@@ -860,6 +865,9 @@ def format_status(doc: dict[str, Any]) -> str:
             why = f" ({s['incomplete_reason']})" if s.get("incomplete_reason") else ""
             lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}{why}, "
                          f"{s['ok']} ok / {s['failed']} could not be checked of {s['targets']}")
+        r = c.get("last_report")
+        if r:
+            lines.append(f"  last report: {r['month']} (report day {r['day']}, written {r['written_at']})")
         e = c["last_email"]
         if e:
             why = f" ({e['reason']})" if e["reason"] else ""

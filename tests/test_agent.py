@@ -16,7 +16,16 @@ import pytest
 from agentkit import REFUSED_SSH_HOST, city_block, local_target, write_config
 from peers_smtp import SMTPPeer, TLSFiles, tls_files_fixture  # noqa: F401
 
-from itaudit.agent import Agent, AgentLock, AgentRunning, ManualClock, next_report, previous_month, status
+from itaudit.agent import (
+    Agent,
+    AgentLock,
+    AgentRunning,
+    ManualClock,
+    format_status,
+    next_report,
+    previous_month,
+    status,
+)
 from itaudit.config import load
 from itaudit.scan import run_scan
 from itaudit.store import Store
@@ -330,7 +339,7 @@ def test_a_report_day_missed_while_the_machine_was_off_is_caught_up_once(tmp_pat
     assert "the report day 2026-12-01 was missed" in caplog.text
     month = tmp_path / "data" / "springfield" / "reports" / "2026-11"
     assert "November 2026" in (month / "springfield-monthly-2026-11.md").read_text()
-    assert agent.state(agent.cfg.cities["springfield"])["last_report"]["day"] == "2026-12-01"
+    assert agent.state(agent.cfg.cities["springfield"])["dry_run_last_report"]["day"] == "2026-12-01"
     # Restarting (again and again) does not send it again; nor does --once that day.
     for hour in (10, 11):
         again = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, hour, 0, tzinfo=CHI)), poll=None,
@@ -389,3 +398,44 @@ def test_the_from_address_is_configurable_per_city(tmp_path: Path) -> None:
     agent.run_once(report=True)
     (eml,) = (tmp_path / "data" / "springfield" / "reports").glob("*/*.eml")
     assert read_message(eml)["From"] == "it-reports@springfield.example.org"
+
+
+@pytest.mark.peers
+def test_a_missed_report_day_is_emailed_once_and_a_dry_run_does_not_stand_for_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The real path (no --dry-run) against a real SMTP server: the report day missed while
+    the machine was off is emailed once at the next start, never again at later starts; a
+    dry run earlier that day does not count as sent. From is the city's delivery.from, the
+    envelope sender smtp.from."""
+    pytest.importorskip("aiosmtpd")
+    caplog.set_level(logging.INFO, logger="itaudit")
+    peer = SMTPPeer(None, security="none").start()
+    try:
+        path = write_config(tmp_path / "c.toml", [city_block(
+            "springfield", schedule={"scan": "daily", "scan_at": "02:00", "report_day": 1, "report_at": "06:00"},
+            delivery={"recipients": ["manager@springfield.example.org"], "attach": ["xlsx"],
+                      "from": "it-reports@springfield.example.org"},
+            targets=[local_target("city-hall-server")])],
+            smtp={"host": "127.0.6.1", "port": peer.port, "security": "none", "from": "itaudit@msp.example.com",
+                  "timeout": 10})
+        Agent(path, clock=ManualClock(dt.datetime(2026, 11, 20, 12, 0, tzinfo=CHI)), poll=None).run(
+            until=dt.datetime(2026, 11, 21, 12, 0, tzinfo=CHI))
+        # Off on 1 December. On the 3rd someone tries a dry run first, then the agent starts.
+        Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 8, 0, tzinfo=CHI)), poll=None,
+              dry_run=True).run(until=dt.datetime(2026, 12, 3, 8, 10, tzinfo=CHI))
+        assert peer.received == []
+        for hour in (9, 10):
+            agent = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, hour, 0, tzinfo=CHI)), poll=None)
+            agent.run(until=dt.datetime(2026, 12, 3, hour, 30, tzinfo=CHI))
+        Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 11, 0, tzinfo=CHI)), poll=None).run_once()
+    finally:
+        peer.stop()
+    (got,) = peer.received
+    assert got.message["Subject"] == "City of Springfield: IT risk summary for November 2026"
+    assert got.message["From"] == "it-reports@springfield.example.org"
+    assert got.mail_from == "itaudit@msp.example.com"
+    # Once: the dry run keeps its own record, which starts at its own first run (after the 1st).
+    assert caplog.text.count("the report day 2026-12-01 was missed") == 1
+    doc = status(path, clock=ManualClock(dt.datetime(2026, 12, 3, 12, 0, tzinfo=CHI)))
+    assert doc["cities"][0]["last_report"]["month"] == "2026-11"
+    assert "last report: 2026-11 (report day 2026-12-01" in format_status(doc)

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,15 +143,20 @@ def test_the_agent_logs_each_event_once_and_warns_only_where_it_applies(tmp_path
     smtp_warning = "has recipients but there is no [smtp] table"
 
     daemon = _agent(cfg)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(daemon.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
-        _wait(lambda: (tmp_path / "data" / "agent.lock").exists()
-              and (tmp_path / "data" / "agent.lock").read_text() != "")
-        time.sleep(1.0)  # the start lines are written right after the lock is taken
+        _wait(lambda: any("next monthly report" in line for line in got))  # the last start line
     finally:
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=30)
+        daemon.wait(timeout=30)
+        reader.join(timeout=10)
+        err = daemon.stderr.read()
+        daemon.stdout.close()
+        daemon.stderr.close()
     assert daemon.returncode == 0, err
-    lines = [line for line in out.splitlines() if line.strip()]
+    lines = [line for line in got if line.strip()]
     assert all(line.startswith("{") for line in lines), lines  # one format: nothing echoed beside the log
     messages = [json.loads(line)["message"] for line in lines]
     assert len(messages) == len(set(messages)), messages

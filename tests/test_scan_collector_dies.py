@@ -132,3 +132,24 @@ def test_the_agent_logs_and_shows_why_a_scan_is_incomplete(tmp_path: Path, monke
     (c,) = doc["cities"]
     assert c["last_scan"]["status"] == "incomplete"
     assert "incomplete (the local collector failed" in format_status(doc)
+
+
+def test_a_collector_thread_that_cannot_start_marks_the_scan_incomplete(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker machinery itself fails (no thread for the collector: out of threads or
+    memory): the scan ends, incomplete, its targets error lines with the reason."""
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("collect-"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    cfg = load(_city(tmp_path))
+    summary = run_scan(cfg, cfg.cities["springfield"], as_of=AS_OF)
+    why = "cannot start a collector thread: RuntimeError: can't start new thread"
+    assert summary.incomplete_reason == why and summary.failed == 3
+    scans, rows, reason = _stored(cfg.cities["springfield"].database)
+    assert [s.status for s in scans] == ["incomplete"] and reason == why
+    assert {err for _, err in rows.values()} == {why}
