@@ -172,6 +172,7 @@ def _scan_with_progress(cfg: Config, city: Any, as_of: dt.date | None, stop: thr
 def _summary_json(s: Any) -> dict[str, Any]:
     return {"city": s.city_id, "scan_id": s.scan_id, "as_of": s.as_of.isoformat(), "targets": s.total,
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
+            "incomplete_reason": s.incomplete_reason,
             "open_findings_by_severity": s.findings,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
@@ -179,7 +180,9 @@ def _summary_json(s: Any) -> dict[str, Any]:
 def _print_summary(s: Any, score: str | None, report: Path | None) -> None:
     plain(f"{s.city_id}: scan {s.scan_id} of {s.as_of.isoformat()} — {s.total} devices: {s.ok} checked, "
           f"{s.partial} partly checked, {s.failed} could not be checked"
-          + (" (interrupted: marked incomplete)" if s.interrupted else ""))
+          + (" (interrupted: marked incomplete)" if s.interrupted else "")
+          + (f" (marked incomplete: {s.incomplete_reason})"
+             if s.incomplete_reason and not s.interrupted else ""))
     for target, reason in s.errors:
         labelled("  could not check", f"{target}: {reason}", stderr=False)
     if s.findings:
