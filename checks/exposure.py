@@ -44,6 +44,8 @@ def _ssh_source(facts: DeviceFacts) -> str:
 
 
 def _no_ssh_server(facts: DeviceFacts) -> CheckResult | None:
+    if facts.posture.ssh_banner or facts.posture.ssh_kex_offered:
+        return None  # we spoke to its SSH server ourselves (on whatever port)
     if _listens(facts, "tcp", {22}) is False:
         return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no SSH server.")
     return None
@@ -298,7 +300,6 @@ WEAK_SSH_ALGORITHMS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("hmac-md5*", "MD5 MAC", "BSI TR-02102-4 (recommends HMAC with SHA-2 only)"),
         ("hmac-sha1*", "SHA-1 MAC", "BSI TR-02102-4 (HMAC-SHA-1 dropped from its recommendations in 2020)"),
         ("hmac-ripemd160*", "RIPEMD-160 MAC", "BSI TR-02102-4"),
-        ("umac-64*", "64-bit MAC tag", "BSI TR-02102-4"),
         ("none", "no integrity protection", "RFC 4253"),
     ),
 }
