@@ -67,8 +67,8 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
             "rebuilt or someone may be impersonating it. We did not log in.",
             detail=detail,
             remediation="Confirm with the device's owner whether it was rebuilt; check the key on the "
-            "console "
-            "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then re-pin it in itaudit's known_hosts.",
+            "console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then accept it with "
+            "'itaudit hostkey accept DEVICE' (docs/cli.md#hostkey), which shows the old and new fingerprints.",
             cost=labour(ctx, "investigate", "verify the new key"),
         )
     if facts.identity.ssh_host_key:

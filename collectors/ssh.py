@@ -67,7 +67,8 @@ from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target, clip
 
 LEGACY_TAG = "legacy-ssh"
 
-__all__ = ["SSHCollector", "import_known_hosts", "linux_command", "windows_command", "probe_script"]
+__all__ = ["SSHCollector", "import_known_hosts", "linux_command", "offered_host_key", "offer_facts",
+           "windows_command", "probe_script"]
 
 # paramiko's transport threads log a traceback when we hang up on a silent host; without a
 # handler Python would print it to stderr. The application's logging config still sees it.
@@ -394,6 +395,32 @@ def _with_offer(exc: CollectError, transport: _AuditTransport | None) -> Collect
     return exc
 
 
+def offered_host_key(address: str, port: int, timeout: float = 10.0, *, legacy: bool = False,
+                     key_types: list[str] | None = None) -> tuple[str, bytes]:
+    """The host key a server offers now: key exchange only, no authentication, nothing pinned.
+
+    ``key_types`` puts those key types first (the type pinned before), as a scan would.
+    For ``itaudit hostkey accept``; raises ``ConnectError``/``ProtocolError`` with the reason.
+    """
+    deadline = _Deadline(timeout)
+    sock = _connect(address, port, deadline)
+    transport = (_LegacyTransport if legacy else _AuditTransport)(_ReadAheadSocket(sock),
+                                                                  packetizer_class=_Packetizer)
+    try:
+        transport.banner_timeout = deadline.left()
+        if key_types:
+            _prefer_key_types(transport, key_types)
+        transport.start_client(timeout=deadline.need("key exchange"))
+        key = transport.get_remote_server_key()
+        return key.get_name(), key.asbytes()
+    except paramiko.IncompatiblePeer as exc:
+        raise ProtocolError(_incompatible(transport.server_offer, _ours(transport), str(exc))) from exc
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise ConnectError(f"SSH key exchange with {address}:{port} failed: {clip(exc, 200)}") from exc
+    finally:
+        transport.close()
+
+
 def parse_probe(data: bytes | str, platform: str | None = None) -> DeviceFacts:
     """Parse probe output with the parser its header names (``platform`` as fallback)."""
     text = decode_output(data) if isinstance(data, bytes) else data
@@ -468,7 +495,7 @@ def _verify_host_key(transport: paramiko.Transport, address: str, port: int,
             expected = ", ".join(fingerprint(t, b) for t, b in pinned)
             raise HostKeyMismatch(
                 f"host key of {address}:{port} changed: pinned {expected}, offered {offered}; "
-                "no credentials were sent",
+                "no credentials were sent (after checking it: itaudit hostkey accept)",
                 expected=expected, offered=offered,
             )
     elif known is not None:

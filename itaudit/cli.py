@@ -376,6 +376,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit.hostkey_cli import hostkey_group
+
+    cli.add_command(hostkey_group)
 
 
 _register_optional()
