@@ -110,6 +110,12 @@ def _parse_into(facts: DeviceFacts, out: ProbeOutput) -> None:
 # --- helpers ---------------------------------------------------------------------------
 
 
+def _no_root(ctx: dict) -> str:
+    """Why a root-only fact is unknown: no root, and what became of ``sudo -n``."""
+    why = ctx.get("sudo_why")
+    return f"not readable without root (sudo: {why})" if why else "not readable without root"
+
+
 def _gap(facts: DeviceFacts, dotted: str, reason: str) -> None:
     facts.gaps.setdefault(dotted, reason)
 
@@ -314,13 +320,13 @@ def _dmi(facts: DeviceFacts, text: str, ctx: dict) -> None:
         val = _clean(raw)
         setattr(hw, attr, val)
         if val is None:
-            why = ("not readable without root" if raw == "!unreadable" else
+            why = (_no_root(ctx) if raw == "!unreadable" else
                    "not present" if raw in (None, "!missing") else "placeholder value")
             _gap(facts, f"hardware.{attr}", why)
     raw_date = d.get("bios_date")
     hw.bios_date = _mdy(raw_date)
     if hw.bios_date is None:
-        _gap(facts, "hardware.bios_date", "not readable without root" if raw_date == "!unreadable"
+        _gap(facts, "hardware.bios_date", _no_root(ctx) if raw_date == "!unreadable"
              else "no BIOS date in DMI")
     facts.identity.vendor, facts.identity.model, facts.identity.serial = hw.vendor, hw.model, hw.serial
     chassis = _int(d.get("chassis_type"))
@@ -869,7 +875,7 @@ def _firewall(facts: DeviceFacts, text: str, ctx: dict) -> None:
         facts.posture.firewall_active = False
         detail.append("no firewall service active and no rules loaded")
     else:
-        _gap(facts, "posture.firewall_active", "no firewall service active; rules not readable without root")
+        _gap(facts, "posture.firewall_active", "no firewall service active; rules " + _no_root(ctx))
     facts.posture.firewall_detail = clip("; ".join(detail) or None, 256)
 
 
@@ -894,7 +900,7 @@ def _accounts(facts: DeviceFacts, text: str, ctx: dict) -> None:
     if shadow in ("read", "sudo"):
         facts.posture.empty_password_accounts = empty
     else:
-        _gap(facts, "posture.empty_password_accounts", "/etc/shadow not readable without root")
+        _gap(facts, "posture.empty_password_accounts", "/etc/shadow " + _no_root(ctx))
     if "groupfile=read" in text:
         # Administrators: UID 0 accounts and the members of the sudo/wheel/admin groups
         # (rules in /etc/sudoers that name other users or groups are not read).

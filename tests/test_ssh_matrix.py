@@ -158,7 +158,9 @@ def test_non_root_without_sudo_reads_the_daemons_files(sshd_matrix, sudo_users, 
     assert "configuration files" in facts.posture.ssh_settings_source
     assert str(inst.conf) in facts.posture.ssh_settings_source
     assert facts.posture.ssh_password_auth is True and facts.posture.ssh_x11_forwarding is True
-    assert "not readable without root" in facts.gaps["posture.empty_password_accounts"]
+    assert "not readable without root (sudo: not asked (credential.sudo is off))" in \
+        facts.gaps["posture.empty_password_accounts"]
+    assert facts.posture.local_admins is not None  # /etc/group is world-readable
 
 
 def test_non_root_without_sudo_and_a_private_config_is_unknown(sshd_matrix, sudo_users, tmp_path) -> None:
@@ -236,3 +238,44 @@ def test_server_closing_during_key_exchange_is_a_named_error(tmp_path) -> None:
     finally:
         srv.close()
         t.join(timeout=5)
+
+
+def test_a_scan_stores_the_weak_crypto_finding_of_a_server_it_could_not_log_in_to(sshd_matrix, tmp_path) -> None:
+    from itaudit.config import load
+    from itaudit.scan import run_scan
+    from itaudit.store import Store
+
+    inst = sshd_matrix.start("legacy-scan", "KexAlgorithms diffie-hellman-group14-sha1\n"
+                             "HostKeyAlgorithms ssh-rsa\n", host_keys=(sshd_matrix.rsa_key,))
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f"""
+[settings]
+data_dir = "data"
+timeout = 20
+
+[cities.m]
+name = "Matrixville"
+
+[cities.m.credentials.key]
+type = "ssh"
+username = "{_me()}"
+key_file = "{sshd_matrix.client_key}"
+
+[[cities.m.targets]]
+address = "{inst.address}"
+port = {inst.port}
+credential = "key"
+name = "old-appliance"
+""")
+    cfg_path.chmod(0o600)
+    cfg = load(str(cfg_path))
+    city = cfg.city("m")
+    summary = run_scan(cfg, city)
+    assert summary.failed == 1 and "no common key exchange algorithm" in summary.errors[0][1]
+    store = Store(city.database)
+    try:
+        rows = {r["check_id"]: r for r in store.open_findings()}
+    finally:
+        store.close()
+    assert rows["SEC-020"]["status"] == "fail"
+    assert "diffie-hellman-group14-sha1" in rows["SEC-020"]["evidence"]
