@@ -3,6 +3,8 @@ administrators, and SNMP configuration."""
 
 from __future__ import annotations
 
+import re
+
 from checks._common import (
     HOST_KINDS,
     NETWORK_KINDS,
@@ -267,6 +269,38 @@ def sec_ssh_login_grace(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         f"{SSH_MAX_LOGIN_GRACE} seconds recommended).",
         evidence=f"LoginGraceTime {n}{_ssh_source(facts)}",
         remediation=f"Set 'LoginGraceTime {SSH_MAX_LOGIN_GRACE}' in the sshd configuration and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+# A distribution's package revision in the SSH version string ("OpenSSH_9.2p1 Debian-2+deb12u3").
+_BANNER_REVISION = re.compile(r"\b(Debian|Ubuntu|Raspbian)-\S+", re.I)
+
+
+@check("SEC-026", title="SSH banner shows the exact OS package version", severity="low", applies_to=HOST_KINDS,
+       **refs("SEC-026"))
+def sec_ssh_banner_disclosure(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The SSH server's version string, sent to anyone before login, names the distribution's
+    package revision (``OpenSSH_9.2p1 Debian-2+deb12u3``), so a scanner learns which security
+    fixes the host has without logging in. The OpenSSH version itself is part of the
+    protocol and passes; Debian and Ubuntu drop the revision with ``DebianBanner no``.
+    Read from the banner the server sent us (no login needed)."""
+    banner = facts.posture.ssh_banner
+    if not banner:
+        return _no_ssh_server(facts) or unknown_result(
+            summary=f"We did not see {name_of(facts)}'s SSH version string.",
+            missing=["posture.ssh_banner"],
+        )
+    m = _BANNER_REVISION.search(banner)
+    if not m:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SSH banner does not show its OS package "
+                           "version.", evidence=banner)
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} tells anyone who connects its exact SSH package version ({m.group(0)}), "
+        "which shows attackers which security fixes it has.",
+        evidence=banner,
+        remediation="Add 'DebianBanner no' to the sshd configuration (Debian, Ubuntu) and reload sshd.",
         cost=labour(ctx, "config_change", "change the SSH setting"),
     )
 

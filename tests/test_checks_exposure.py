@@ -38,6 +38,10 @@ CASES = [
     ("SEC-025", "pass", facts(posture={"ssh_login_grace_seconds": 30}), ctx("server")),
     ("SEC-025", "unknown", facts(), ctx("server")),
     ("SEC-002", "pass", facts(posture={"ssh_root_login": "yes-keys-only"}), ctx("server")),
+    # banners as the real sshd of tests/fixtures/linux/debian-12 and a RHEL-family one send them
+    ("SEC-026", "fail", facts(posture={"ssh_banner": "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7"}), ctx("server")),
+    ("SEC-026", "pass", facts(posture={"ssh_banner": "SSH-2.0-OpenSSH_8.7"}), ctx("server")),
+    ("SEC-026", "unknown", facts(), ctx("server")),
     ("NET-010", "fail", facts(posture={"snmp_versions": ["v2c", "v3"]}), ctx("switch")),
     ("NET-010", "pass", facts(posture={"snmp_versions": ["v3"]}), ctx("switch")),
     ("NET-010", "pass", facts(posture={"snmp_versions": ["v2c"]}), ctx("switch")),
