@@ -676,6 +676,9 @@ def _sshd(facts: DeviceFacts, text: str, ctx: dict) -> None:
         root_eff = sshd_config.effective_settings(items, root_conn)
         source = (f"configuration files of {clip(daemon, 200)} (config {conf}, Include and Match applied; "
                   f"sshd -T could not run: {clip(head.get('why'), 120) or 'no output'})")
+    elif head.get("source") == "none":
+        _sshd_unknown(facts, f"the SSH server's settings were not read: {clip(head.get('why'), 200)}")
+        return
     else:
         _sshd_unknown(facts, "sshd section unreadable")
         return

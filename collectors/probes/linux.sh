@@ -159,7 +159,8 @@ UN=${USER:-$LOGNAME}; [ -n "$UN" ] || UN=$(id -un 2>/dev/null)
 set -- $SSH_CONNECTION
 CS="user=$UN,host=$1,addr=$1,laddr=$3,lport=$4"
 echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OO"
-o=""; if has "$B"; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?; else e=127; o="$B not found"; fi
+o=""; if [ -z "$LP" ]; then e=1; o="no sshd among this session's parent processes (another SSH server, or hidden)"
+elif has "$B"; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?; else e=127; o="$B not found"; fi
 case "$nl$o" in *"${nl}permitrootlogin "*) [ $e = 0 ] && e=ok;; esac
 if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
   set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|kbdinteractiveauthentication\ *|\
@@ -169,6 +170,7 @@ if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
   if [ "$UN" != root ]; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "user=root,host=$1,addr=$1,laddr=$3,lport=$4" 2>/dev/null)
     echo "--- as root"; set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|\
     kbdinteractiveauthentication\ *|usepam\ *|authenticationmethods\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS; fi
+elif [ -z "$LP" ]; then echo "source=none"; echo "why=$o"
 else echo "source=config"; echo "why=$(printf '%s\n' "$o" | head -n 1)"; echo "groups=$(id -Gn 2>/dev/null)"
   sshf() {
     if [ -r "$1" ] && [ -f "$1" ]; then echo "--- file $1"
