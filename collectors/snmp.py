@@ -789,12 +789,11 @@ class SNMPCollector(Collector):
             probes.ask_v3()
         elif not own_ok:
             probes.ask_v3()
-        elif auth.level in ("authPriv", "authNoPriv"):
-            # Our user at the lower security levels: does the agent accept them too?
-            lower = ["authNoPriv", "noAuthNoPriv"] if auth.level == "authPriv" else ["noAuthNoPriv"]
-            for level in lower:
-                t = await self._transport(target, self.exposure_timeout, 0)
-                probes.ask_nopriv(_Session(engine, make_auth(cred, level=level), t))
+        elif auth.level == "authPriv":
+            # Our user without privacy: does the agent accept it? (A VACM minimum of noauth
+            # accepts authNoPriv too, so this one probe also finds agents open to noAuthNoPriv.)
+            t = await self._transport(target, self.exposure_timeout, 0)
+            probes.ask_nopriv(_Session(engine, make_auth(cred, level="authNoPriv"), t))
         return probes
 
     async def _v3_answers(self, engine: _Engines, address: tuple[str, int]) -> bool:
