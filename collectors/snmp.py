@@ -754,9 +754,13 @@ class SNMPCollector(Collector):
         probes = await self._send_probes(engine, target, transport, cred, auth, own_ok=False)
         try:
             versions, defaults, _ = await probes.result(auth, own_ok=False)
+            seen = probes.answered_values()
         finally:
             probes.close()
         facts = DeviceFacts(collected_at=now_iso())
+        if seen:  # what the device says it is, through a default community
+            fingerprint.apply(fingerprint.identify(seen), facts, address=target.address)
+            facts.add_evidence("snmp", fingerprint.evidence(seen, MAX_EVIDENCE))
         facts.identity.address = target.address
         facts.sources["posture"] = "snmp:exposure"
         facts.posture.snmp_versions = versions or None
@@ -865,8 +869,11 @@ class _Probes:
 
     def ask(self, version: str, community: str) -> None:
         if (version, community) not in self.community:
+            # sysObjectID too: when our own credential fails, a default community's answer is
+            # all there is to tell what the device is (and so which checks apply).
             self.community[(version, community)] = self.wire.send(
-                self.address, 0 if version == "v1" else 1, community.encode("utf-8"), snmpwire.GET, [SYS_DESCR])
+                self.address, 0 if version == "v1" else 1, community.encode("utf-8"), snmpwire.GET,
+                [SYS_DESCR, SYSTEM_OIDS[1]])
 
     def ask_v3(self) -> None:
         self.v3 = self.wire.send_v3_probe(self.address)
@@ -898,6 +905,16 @@ class _Probes:
         if auth.version == "v3" and own_ok:
             nopriv = auth.level != "authPriv" or await self._nopriv_answers()
         return [v for v in ("v1", "v2c", "v3") if v in versions], defaults, nopriv
+
+    def answered_values(self) -> dict[str, Any]:
+        """sysDescr and sysObjectID from the first default-community probe that was answered."""
+        for (version, _), sent in self.community.items():
+            if sent is None or not sent[1].done() or sent[1].cancelled():
+                continue
+            es, ix, vbs = sent[1].result()
+            if _accepted(0 if version == "v1" else 1, es, ix, vbs) and es == 0:
+                return {oid: val for oid, val in vbs if val is not snmpwire.END}
+        return {}
 
     async def _nopriv_answers(self) -> bool:
         for task in self.nopriv:

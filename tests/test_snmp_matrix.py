@@ -52,6 +52,8 @@ def test_v2c_public_and_private_are_found_even_when_our_v3_login_fails(snmpd_mat
     result = collect(address, snmpd_matrix.PORT, v3_ctx(monkeypatch))
     assert result.status is ResultStatus.ERROR and "usmStatsUnknownUserNames" in result.error
     assert result.facts.posture.snmp_default_communities == ["public", "private"]
+    assert result.facts.identity.description.startswith("Linux")  # told by the default community's answer
+    assert result.facts.identity.kind == "server"
     got = net(result.facts)
     assert got["NET-001"] == "fail" and got["NET-010"] == "fail"  # v1/v2c beside (user-less) v3
     load_checks()
