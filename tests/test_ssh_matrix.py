@@ -81,6 +81,12 @@ def test_legacy_kex_only_needs_the_opt_in_and_names_both_sides(sshd_matrix, tmp_
     assert ok.status is ResultStatus.OK, ok.error
     assert ok.facts.posture.ssh_host_keys_offered == ["ssh-rsa"]
     assert ok.facts.software.os_family == "linux"
+    # The same opt-in for one target only: its tag.
+    cred = SSHCredential("c", _me(), key_file=str(sshd_matrix.client_key))
+    ctx = CollectContext("test", credentials={"c": cred}, known_hosts=tmp_path / "kh-tag", timeout=60)
+    tagged = SSHCollector().safe_collect(Target(inst.address, "ssh", port=inst.port, credential="c",
+                                                tags=["linux", "legacy-ssh"]), ctx)
+    assert tagged.status is ResultStatus.OK, tagged.error
 
 
 def test_modern_only_server_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> None:
