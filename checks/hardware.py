@@ -15,6 +15,7 @@ from checks._common import (
     tags_of,
     unknown_result,
 )
+from itaudit import rules
 from itaudit.checking import CheckContext, check
 from itaudit.knowledge import windows_build
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
@@ -23,25 +24,24 @@ from itaudit.policy import fiscal_year_bounds, windows11_requirements
 AGE_FACTS = ["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"]
 
 
+_BASIS_WORDS = {
+    "purchase date": "purchase date from the asset register",
+    "manufacture date": "manufacture date reported by the device",
+    "BIOS date": "BIOS date (an estimate: a BIOS update makes the machine look younger than it is)",
+}
+
+
 def age_basis(facts: DeviceFacts, ctx: CheckContext) -> tuple[dt.date, str] | None:
-    """The best date to age a device from, and where it came from (in words)."""
-    if ctx.device.purchase_date:
-        return ctx.device.purchase_date, "purchase date from the asset register"
-    if facts.hardware.manufacture_date:
-        return facts.hardware.manufacture_date, "manufacture date reported by the device"
-    if facts.hardware.bios_date:
-        return facts.hardware.bios_date, (
-            "BIOS date (an estimate: a BIOS update makes the machine look younger than it is)"
-        )
-    return None
+    """The date to age a device from (``itaudit.rules.age_basis``), and where it came from in words."""
+    found = rules.age_basis(ctx.device.purchase_date, facts.hardware.manufacture_date, facts.hardware.bios_date)
+    return (found[0], _BASIS_WORDS[found[1]]) if found else None
 
 
 def _years(start: dt.date, end: dt.date) -> float:
     return (end - start).days / 365.25
 
 
-def _due(start: dt.date, years: float) -> dt.date:
-    return start + dt.timedelta(days=round(years * 365.25))
+_due = rules.refresh_due
 
 
 def _virtual_pass(facts: DeviceFacts) -> CheckResult:
@@ -142,7 +142,7 @@ def hw_due_next_fiscal_year(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
         "include it in the budget request.",
         evidence=evidence,
         remediation=f"Budget the replacement for FY{due_fy}.",
-        cost=replacement(facts, ctx, f"due {due.isoformat()}, FY{due_fy}"),
+        cost=replacement(facts, ctx, f"due {due.isoformat()}, FY{due_fy}", fiscal_year=due_fy),
     )
 
 
@@ -315,12 +315,14 @@ def hw_ups_battery(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     status = (hw.battery_status or "").lower()
     says_replace = any(w in status for w in ("replace", "depleted", "bad"))
     pol = policy_of(ctx)
-    batt = pol.refresh_for("ups-battery", ctx.device.department)
+    batt = rules.part_price(pol, "ups-battery", department=ctx.device.department,
+                            register_line=ctx.device.budget_line)
     cost = Cost(
-        batt.cost,
-        "capital" if batt.capital else "operating",
-        pol.pay_line("replacement", rule=batt, device_line=ctx.device.budget_line),
-        f"UPS battery at the policy price of {pol.currency} {batt.cost:,.0f}",
+        batt.amount,
+        batt.kind,
+        batt.budget_line,
+        f"UPS battery at {pol.currency} {batt.amount:,.0f}; {batt.source}",
+        fiscal_year=pol.fiscal_year(ctx.as_of),
     )
     evidence = f"battery replace date {hw.battery_replace_date}; battery status {hw.battery_status}"
     overdue = hw.battery_replace_date is not None and hw.battery_replace_date <= ctx.as_of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from checks._common import (
+    firmware_bound,
     fmt,
     internet_facing,
     kind_of,
@@ -14,8 +15,11 @@ from checks._common import (
     name_of,
     policy_of,
     refs,
+    replacement,
     software_label,
+    tags_of,
 )
+from itaudit import rules
 from itaudit.checking import CheckContext, check
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
 from itaudit.policy import defaults
@@ -38,7 +42,15 @@ _NETWORK_OS = {
 }
 
 
-def _upgrade_cost(facts: DeviceFacts, ctx: CheckContext, product: str | None, target: str) -> Cost:
+def _upgrade_cost(facts: DeviceFacts, ctx: CheckContext, product: str | None, target: str,
+                  check_id: str | None = None) -> Cost:
+    """Staff time to upgrade; on gear whose firmware is tied to its hardware, the replacement the
+    capital plan budgets for it (``itaudit.rules.pull_year``: the same fiscal year)."""
+    if check_id and firmware_bound(facts, ctx):
+        pol = policy_of(ctx)
+        pulled = rules.pull_year(pol, check_id, pol.refresh_class(kind_of(facts, ctx), tags_of(ctx)), ctx.as_of)
+        if pulled:
+            return replacement(facts, ctx, f"firmware tied to the hardware: {pulled[1]}", fiscal_year=pulled[0])
     task = "firmware_upgrade" if product in _NETWORK_OS else "os_upgrade"
     return labour(ctx, task, f"upgrade to {target}")
 
@@ -78,6 +90,11 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
         remedy += f", or buy {ans.extended_name} (available until {fmt(ans.eoes)}) as a stopgap"
     if ans.product == "windows" and kind_of(facts, ctx) in ("workstation", "laptop"):
         remedy += "; if the PC cannot run Windows 11 (see HW-004), replace it"
+    if firmware_bound(facts, ctx):
+        remedy += (
+            "; its firmware is tied to the hardware, so where the vendor publishes no supported release "
+            "for this model it must be replaced (the capital plan budgets the replacement now)"
+        )
     severity = Severity.CRITICAL if internet_facing(facts, ctx) else None
     return CheckResult(
         Status.FAIL,
@@ -88,7 +105,7 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
         f"{facts.software.edition or ''}".strip()
         + f"; source: {ans.source}",
         remediation=remedy + ".",
-        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release"),
+        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release", "EOL-001"),
         severity=severity,
     )
 
@@ -127,7 +144,7 @@ def eol_ending_soon(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}.",
         evidence=f"source: {ans.source}",
         remediation=f"Schedule the upgrade to a supported release before {fmt(ans.eol)}.",
-        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release"),
+        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release", "EOL-002"),
     )
 
 

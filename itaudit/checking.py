@@ -54,7 +54,8 @@ class DeviceRecord:
     purchase_date: dt.date | None = None
     first_seen: str | None = None
     last_seen: str | None = None
-    budget_line: str | None = None
+    budget_line: str | None = None  # the asset register's account
+    register_cost: float | None = None  # the asset register's cost
     # Added for the risk model (checks/dataquality.py, checks/exposure.py); filled by the store.
     tags: list[str] = field(default_factory=list)  # config tags: "internet-facing", "core", "rugged"
     last_successful_scan: str | None = None  # UTC ISO time of the last scan that produced facts

@@ -300,6 +300,7 @@ class Cost:
     kind: str = "operating"  # "capital" or "operating"
     budget_line: str | None = None
     basis: str = ""  # how the amount was worked out, in words
+    fiscal_year: int | None = None  # the fiscal year it falls in (None: now)
 
 
 @dataclass

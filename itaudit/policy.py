@@ -99,6 +99,12 @@ class RefreshRule:
     capital: bool | None = None
 
 
+@cache
+def shipped_refresh() -> dict[str, RefreshRule]:
+    """The shipped refresh rules (a city's own rules differ from these)."""
+    return _default_refresh()
+
+
 def _default_refresh() -> dict[str, RefreshRule]:
     return {
         name: RefreshRule(
@@ -171,24 +177,15 @@ class Policy:
         """The refresh rule for a device class: department override, else city rule, else default.
 
         ``capital`` is decided here (the rule's own flag, else cost >= the city's threshold), and
-        ``budget_line`` is the policy's line for the class, not yet the device's own line: use
-        ``pay_line("replacement", rule=..., device_line=...)`` for the line that pays one device.
+        ``budget_line`` is the policy's line for the class (``line_for``), not yet the device's own
+        line: ``itaudit.rules.replacement_price`` prices one device, asset register included.
         """
         cls = kind if kind in self.refresh and kind not in KIND_CLASS else self.refresh_class(kind, tags)
         base = self.refresh.get(cls) or self.refresh.get("other") or RefreshRule(6, 1000)
         dept = self.departments.get(department or "") if department else None
-        rule = base
-        line = None
-        if dept is not None and cls in dept.refresh:
-            rule = dept.refresh[cls]
-            line = rule.budget_line
+        rule = dept.refresh[cls] if dept is not None and cls in dept.refresh else base
         capital = rule.capital if rule.capital is not None else rule.cost >= self.capitalization_threshold
-        if not line and dept is not None:
-            # A department's device is paid from the department's line before the city's class line.
-            line = dept.budget_line if capital else (dept.operating_budget_line or dept.budget_line)
-        line = line or base.budget_line
-        if not line:
-            line = self.capital_budget_line if capital else self.operating_budget_line
+        line, _ = self.line_for(capital, cls=cls, department=department)
         return replace(rule, budget_line=line, capital=capital)
 
     def budget_line_refs(self) -> list[tuple[str, str]]:
@@ -210,6 +207,61 @@ class Policy:
             ]
         return refs
 
+    def line_for(
+        self,
+        capital: bool,
+        *,
+        cls: str | None = None,
+        department: str | None = None,
+        device_line: str | None = None,
+    ) -> tuple[str | None, str]:
+        """The budget line that pays one device's ``capital`` or operating cost, and its source in words.
+
+        The one precedence every cost uses (replacements, parts, staff time, subscriptions):
+
+        1. the device's own line from the asset register (the fund that owns the device);
+        2. the department's refresh rule line for the class (a replacement only);
+        3. the department's line: its ``budget_line`` for capital, its ``operating_budget_line``
+           for operating money;
+        4. the city's line for the class (a replacement only);
+        5. the city's ``capital_budget_line`` or ``operating_budget_line``.
+
+        A line whose kind in the city's ``[budget_lines]`` does not fit is skipped, saying so: a
+        capital item never lands on an operating line, nor operating money on a capital line.
+        """
+        want = "capital" if capital else "operating"
+        dept = self.departments.get(department or "") if department else None
+        candidates: list[tuple[str | None, str]] = [(device_line, "the asset register")]
+        if cls is not None and dept is not None and cls in dept.refresh:
+            candidates.append((dept.refresh[cls].budget_line, f"the {department} department's rule for {cls}"))
+        if dept is not None:
+            candidates.append(
+                (dept.budget_line, f"the {department} department's line")
+                if capital
+                else (dept.operating_budget_line, f"the {department} department's operating line")
+            )
+            if not capital and cls is not None:
+                candidates.append((dept.budget_line, f"the {department} department's line"))
+        if cls is not None and cls in self.refresh:
+            candidates.append((self.refresh[cls].budget_line, f"the city's rule for {cls}"))
+        candidates.append(
+            (self.capital_budget_line, "the city's capital line")
+            if capital
+            else (self.operating_budget_line, "the city's operating line")
+        )
+        skipped: list[str] = []
+        for line, source in candidates:
+            if not line:
+                continue
+            kind = self.line_kinds.get(line)
+            if kind is not None and kind != want:
+                skipped.append(f"{source} ({line}) is {'an' if kind[:1] in 'aeiou' else 'a'} {kind} line")
+                continue
+            note = f" ({'; '.join(skipped)}, not used for a {want} cost)" if skipped else ""
+            return line, source + note
+        note = f" ({'; '.join(skipped)})" if skipped else ""
+        return None, f"no {want} budget line set{note}"
+
     def pay_line(
         self,
         cost: str,
@@ -218,28 +270,18 @@ class Policy:
         device_line: str | None = None,
         rule: RefreshRule | None = None,
     ) -> str | None:
-        """The budget line that pays ``cost`` for one device: the one precedence checks and reports share.
-
-        ``cost`` is "replacement" (buying the device again; ``rule`` from ``refresh_for``) or
-        "operating" (staff time, subscriptions, extended support).
-
-        1. The device's own line from the asset register (``device_line``): the register names
-           the fund that owns the device (a water plant server is paid by the water fund). For
-           operating money it is used only when it is not a capital line.
-        2. A replacement: the refresh rule's line (department rule, department line, city class
-           line, then the city's capital or operating line by the rule's capital flag).
-        3. Operating money: the department's operating line, else the city's operating line.
-        """
+        """The budget line that pays ``cost`` ("replacement" with its ``rule``, or "operating") for one
+        device: ``line_for`` with the cost's capital flag."""
         if cost == "replacement":
             if rule is None:
                 raise ValueError("a replacement needs the refresh rule of the device's class")
-            return device_line or rule.budget_line
+            want = "capital" if rule.capital else "operating"
+            if device_line and self.line_kinds.get(device_line, want) == want:
+                return device_line
+            return rule.budget_line
         if cost != "operating":
             raise ValueError(f"unknown cost {cost!r} (replacement or operating)")
-        if device_line and self.line_kinds.get(device_line) != "capital":
-            return device_line
-        dept = self.departments.get(department or "") if department else None
-        return (dept.operating_budget_line if dept else None) or self.operating_budget_line
+        return self.line_for(False, department=department, device_line=device_line)[0]
 
     def operating_line(self, department: str | None = None, device_line: str | None = None) -> str | None:
         """Budget line for labour and subscriptions (operating money): ``pay_line("operating", ...)``."""

@@ -29,7 +29,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def utcnow() -> str:
@@ -128,7 +128,18 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
         db["devices"].create_index([column], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
+def _migrate_v5(db: sqlite_utils.Database) -> None:
+    """One pricing rule and retirement (issue 14): a device's config tags and register cost (the
+    plan prices it as the checks do), the fiscal year of a finding's cost, and retirement."""
+    columns = {c.name for c in db["devices"].columns}
+    for name, kind in (("tags", str), ("register_cost", float), ("retired_at", str), ("retired_note", str)):
+        if name not in columns:
+            db["devices"].add_column(name, kind)
+    if "cost_fiscal_year" not in {c.name for c in db["findings"].columns}:
+        db["findings"].add_column("cost_fiscal_year", int)
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5}
 
 
 class Store:
@@ -256,7 +267,8 @@ class Store:
             first_seen=row["first_seen"] if row else None,
             last_seen=row["last_seen"] if row else None,
             budget_line=row["budget_line"] if row else None,
-            tags=list(t.tags),
+            register_cost=row["register_cost"] if row else None,
+            tags=list(t.tags) or (json.loads(row["tags"]) if row and row["tags"] else []),
             last_successful_scan=(row["last_success"] if row else None) if result.status == ResultStatus.ERROR
             else (now or result.facts.collected_at or utcnow()),
             # This result counts: a failure now is one more in the run of failures.
@@ -304,6 +316,7 @@ class Store:
                 "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
                 "name": t.name, "department": t.department,
                 "criticality": json.dumps(t.criticality) if t.criticality else None,
+                "tags": json.dumps(list(t.tags)),
                 "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
                 "last_seen": now, "last_status": result.status.value, "last_error": result.error,
                 "last_scan_id": scan_id,
@@ -376,6 +389,7 @@ class Store:
                     "detail": f.detail, "evidence": f.evidence, "remediation": f.remediation,
                     "cost_amount": f.cost.amount if f.cost else None, "cost_kind": f.cost.kind if f.cost else None,
                     "budget_line": f.cost.budget_line if f.cost else None,
+                    "cost_fiscal_year": f.cost.fiscal_year if f.cost else None,
                     "cost_basis": f.cost.basis if f.cost else None, "refs": json.dumps(f.references),
                     "last_seen": now, "last_scan_id": scan_id,
                 }
@@ -549,20 +563,28 @@ class Store:
             "d.department, d.last_success from devices d join observations o on o.device_id = d.id "
             "and o.scan_id = ? where o.status = 'error' order by d.department, d.address", [scan_id]))
 
-    def device_inventory(self) -> list[dict[str, Any]]:
-        """Every device with the dates a refresh plan needs, taken from its latest facts."""
-        return list(self.db.query(
-            """select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model,
+    def device_inventory(self, *, retired: bool = False) -> list[dict[str, Any]]:
+        """Every device in service (retired ones too with ``retired=True``) with the dates and
+        facts a refresh plan needs, taken from its latest facts; ``tags`` and ``criticality``
+        decoded."""
+        rows = list(self.db.query(
+            f"""select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model,
                d.os_name, d.os_version, d.product, d.purchase_date, d.budget_line, d.criticality,
-               d.first_seen, d.last_success, d.last_status,
+               d.tags, d.register_cost, d.retired_at, d.first_seen, d.last_success, d.last_status,
                json_extract(o.facts, '$.hardware.manufacture_date') as manufacture_date,
                json_extract(o.facts, '$.hardware.bios_date') as bios_date,
                json_extract(o.facts, '$.software.release') as release,
+               json_extract(o.facts, '$.software.virtualization') as virtualization,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version
                from devices d left join observations o on o.id =
                  (select id from observations where device_id = d.id and facts is not null
                   order by scan_id desc limit 1)
-               order by d.id"""))
+               {'' if retired else 'where d.retired_at is null'}
+               order by d.id"""))  # noqa: S608 - a fixed fragment
+        for r in rows:
+            r["tags"] = json.loads(r["tags"]) if r["tags"] else []
+            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+        return rows
 
     # --- end of report queries (reports helper) -----------------------------------------
 
@@ -651,6 +673,48 @@ class Store:
         return int(managed), int(unmanaged)
 
     # --- end of the discovery block -----------------------------------------------------
+
+    # --- asset register -------------------------------------------------------------------
+    # Callers hold ``tx()``: a register row and the device fields it fills are one transaction.
+
+    # Register fields a matched row writes onto its device (``cost`` as ``register_cost``).
+    REGISTER_FIELDS = {"purchase_date": "purchase_date", "department": "department",
+                       "budget_line": "budget_line", "criticality": "criticality", "cost": "register_cost"}
+
+    def match_asset(self, row: dict[str, Any]) -> int | None:
+        """The device a register row describes: serial, then address, then host or configured name."""
+        for column, value in (("serial", row.get("serial")), ("address", row.get("address")),
+                              ("hostname", row.get("hostname")), ("name", row.get("hostname"))):
+            if value:
+                hit = self.db.execute(f"select id from devices where lower({column}) = lower(?) "  # noqa: S608
+                                      "order by last_seen desc limit 1", [value]).fetchone()
+                if hit:
+                    return int(hit[0])
+        return None
+
+    def put_asset(self, values: dict[str, Any]) -> None:
+        """Store one register row (replacing an earlier import of the same key) and, when it is
+        matched (``device_id``), fill its device's register fields."""
+        self.db.execute("delete from assets where key = ?", [values["key"]])
+        self._insert("assets", values)
+        if values.get("device_id") is not None:
+            self._fill_register(int(values["device_id"]), values)
+
+    def pending_assets(self) -> list[dict[str, Any]]:
+        """Register rows not matched to a device yet."""
+        if "assets" not in self.db.table_names():
+            return []
+        return list(self.db.query("select * from assets where device_id is null order by id"))
+
+    def tie_asset(self, key: str, device_id: int, row: dict[str, Any]) -> None:
+        """Tie a pending register row to the device it now matches and fill its register fields."""
+        self.db.execute("update assets set device_id = ? where key = ?", [device_id, key])
+        self._fill_register(device_id, row)
+
+    def _fill_register(self, device_id: int, row: dict[str, Any]) -> None:
+        register = {col: row[k] for k, col in self.REGISTER_FIELDS.items() if row.get(k) is not None}
+        if register:
+            self._update("devices", device_id, register)
 
 
 def _facts_json(facts: DeviceFacts) -> str:

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from itaudit import rules
 from itaudit.store import ScanInfo, Store
 from reports.common import (
     KPI_CHECKS,
@@ -127,8 +128,16 @@ class MonthlyReport:
     score_trend: list[float | None] = field(default_factory=list)
     score_why: list[str] = field(default_factory=list)
     top_risks: list[Risk] = field(default_factory=list)
-    total_cost: float = 0.0
-    cost_by_line: list[tuple[str, str, float]] = field(default_factory=list)  # (line, kind, amount)
+    # What fixing the open findings costs, each device's remedy counted once (itaudit.rules.remedies):
+    # due this fiscal year ("now"), and items the checks place in later fiscal years.
+    fiscal_year: int = 0
+    total_cost: float = 0.0  # now
+    capital_cost: float = 0.0  # now, capital
+    operating_cost: float = 0.0  # now, operating
+    cost_by_line: list[tuple[str, str, float]] = field(default_factory=list)  # now: (line, kind, amount)
+    later_cost: float = 0.0
+    later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
+    replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
     kpis: list[Kpi] = field(default_factory=list)
     new: list[Change] = field(default_factory=list)
     resolved: list[Change] = field(default_factory=list)
@@ -317,6 +326,27 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
     return risks[:limit]
 
 
+def _fix_costs(rep: MonthlyReport, city: Any, open_rows: list[dict[str, Any]], current_fy: int) -> None:
+    """Fill the cost-to-fix figures from the devices' remedies, each counted once."""
+    rem = rules.remedies(open_rows, current_fy)
+    now = [r for r in rem if r.fiscal_year == current_fy]
+    lines: Counter[tuple[str, str]] = Counter()
+    for r in now:
+        lines[(budget_line_label(city, r.budget_line), r.kind)] += r.amount
+    rep.fiscal_year = current_fy
+    rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
+    rep.total_cost = sum(r.amount for r in now)
+    rep.capital_cost = sum(r.amount for r in now if r.capital)
+    rep.operating_cost = rep.total_cost - rep.capital_cost
+    later: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in rem:
+        if r.fiscal_year > current_fy:
+            later[r.fiscal_year][0 if r.capital else 1] += r.amount
+    rep.later_by_year = [(f"FY{fy}", c, o) for fy, (c, o) in sorted(later.items())]
+    rep.later_cost = sum(c + o for _, c, o in rep.later_by_year)
+    rep.replaced_devices = len({r.device_id for r in now if r.replacement})
+
+
 def _score_words(score: float | None, prev: float | None, prev_label: str | None) -> str:
     if score is None:
         return ""
@@ -402,15 +432,7 @@ def build_monthly(
 
     open_rows = store.findings_open_at(scan.id)
     rep.top_risks = _top_risks(city, open_rows)
-    lines: Counter[tuple[str, str]] = Counter()
-    for r in open_rows:
-        if r["cost_amount"]:
-            account = r["budget_line"] or r.get("device_budget_line")
-            known = getattr(city, "budget_lines", {}).get(account)
-            kind = known.kind if known else (r["cost_kind"] or "operating")
-            lines[(budget_line_label(city, account), kind)] += r["cost_amount"]
-    rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
-    rep.total_cost = sum(lines.values())
+    _fix_costs(rep, city, open_rows, policy.fiscal_year(as_of))
     sev = Counter(r["severity"] for r in open_rows)
     rep.score_why = [f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]]
 

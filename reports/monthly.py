@@ -69,8 +69,12 @@ def monthly_markdown(r: MonthlyReport) -> str:
         pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
         cost = money(k.cost) if k.cost else "staff time"
         out.append(f"{i}. {export.md_text(k.sentence)} Cost to fix: {cost}, paid from {export.md_text(pay)}.")
-    out += ["", f"Fixing every open finding: {money(r.total_cost)}:"]
+    out += ["", f"Fixing the open findings in FY{r.fiscal_year}: {money(r.total_cost)} "
+                f"({money(r.capital_cost)} capital, {money(r.operating_cost)} operating):"]
     out += [f"- {money(amount)} {kind} from {export.md_text(line)}" for line, kind, amount in r.cost_by_line]
+    if r.later_by_year:
+        out += ["", "Due in later fiscal years (not in that total): "
+                + "; ".join(f"{fy} {money(c + o)}" for fy, c, o in r.later_by_year) + "."]
     out += ["", "## Scorecard", "", "| Measure | Target | Actual | Status |", "|---|---|---|---|"]
     for kpi in r.kpis:
         out.append(f"| {kpi.label} | {kpi.target_text} | {kpi.actual_text} | {RAG_WORDS[kpi.rag]} |")
@@ -111,7 +115,9 @@ def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str
     ]
     for k in r.top_risks[:3]:
         rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
-    rows.append(("Cost to fix all", money(r.total_cost)))
+    rows.append((f"Cost to fix, FY{r.fiscal_year}", f"{money(r.total_cost)} ({money(r.capital_cost)} capital)"))
+    if r.later_cost:
+        rows.append(("Due in later years", money(r.later_cost)))
     for kpi in r.kpis:
         status = RAG_WORDS[kpi.rag].lower()
         rows.append((kpi.label, f"{kpi.actual_text} (target {kpi.target_text}, {status})"))

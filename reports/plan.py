@@ -17,26 +17,21 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit import rules
 from itaudit.store import Store
 from reports import export
 from reports.common import (
     ESU_PRICES,
     ESU_START,
-    FIRMWARE_BOUND_KINDS,
-    PULL_NOW,
-    PULL_SOON,
     budget_line_label,
     data_dates,
     device_label,
-    fiscal_year_of,
     fy_start_month,
-    is_virtual_platform,
     money,
-    parse_day,
     plural,
     policy_of,
 )
@@ -64,6 +59,9 @@ class PlanItem:
     cost: float
     budget_line: str
     capital: bool
+    cost_source: str = ""  # "asset register", "Police department policy", "city policy", "shipped default"
+    line_source: str = ""  # where the budget line came from, in words
+    device_id: int = 0
 
 
 @dataclass
@@ -119,34 +117,6 @@ class PlanReport:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def _add_years(day: dt.date, years: float) -> dt.date:
-    return day + dt.timedelta(days=round(365.25 * years))
-
-
-def _basis(row: dict[str, Any]) -> tuple[dt.date | None, str]:
-    for key, words in (
-        ("purchase_date", "purchase date"),
-        ("manufacture_date", "manufacture date"),
-        ("bios_date", "BIOS date"),
-    ):
-        day = parse_day(row.get(key))
-        if day:
-            return day, words
-    return None, ""
-
-
-def _virtual_devices(store: Store) -> set[int]:
-    """Devices whose latest facts say they are virtual machines (the same facts as device_inventory)."""
-    rows = store.db.execute(
-        """select d.id, json_extract(o.facts, '$.software.virtualization') from devices d
-           join observations o on o.id =
-             (select id from observations where device_id = d.id and facts is not null
-              order by scan_id desc limit 1)
-           where json_extract(o.facts, '$.software.virtualization') is not null"""
-    )
-    return {int(device_id) for device_id, virt in rows if is_virtual_platform(virt)}
-
-
 def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
     """Amounts already budgeted, account -> fiscal year -> amount (argument first, then the policy)."""
     source = budgeted if budgeted is not None else getattr(getattr(city, "policy", None), "budgeted", None)
@@ -164,54 +134,49 @@ def build_plan(
     """Build the refresh plan model for the five fiscal years starting with the one containing ``as_of``."""
     policy = policy_of(city)
     start_month = fy_start_month(policy)
-    current = fiscal_year_of(as_of, start_month)
+    current = policy.fiscal_year(as_of)
     years = list(range(current, current + HORIZON))
-    # device id -> [(fiscal year, reason, check id)]: the risks that could pull it forward.
-    pulls: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    soon_fy = fiscal_year_of(as_of + dt.timedelta(days=182), start_month)
+    # device id -> the checks of its open findings: risks that can pull a replacement forward.
+    risks: dict[int, set[str]] = defaultdict(set)
     for f in store.open_findings():
-        if f["check_id"] in PULL_NOW:
-            pulls[f["device_id"]].append((current, PULL_NOW[f["check_id"]], f["check_id"]))
-        elif f["check_id"] in PULL_SOON:
-            pulls[f["device_id"]].append((soon_fy, PULL_SOON[f["check_id"]], f["check_id"]))
-    virtual = _virtual_devices(store)
+        risks[f["device_id"]].add(f["check_id"])
 
     items: list[PlanItem] = []
     unknown: list[tuple[str, str]] = []
-    later_n, later_cost, n_pulled, n_overdue = 0, 0.0, 0, 0
-    win10: list[tuple[dict[str, Any], Any]] = []
+    later_n, later_cost, n_pulled, n_overdue, n_virtual = 0, 0.0, 0, 0, 0
+    win10: list[tuple[dict[str, Any], rules.Price]] = []
     for row in store.device_inventory():
-        if row["id"] in virtual:
+        if rules.is_virtual(row["virtualization"]):
+            n_virtual += 1
             continue  # no hardware of its own to replace (HW-001 passes it for the same reason)
         kind = row["kind"] or "other"
-        tags = json.loads(row["criticality"]) if row["criticality"] else []
-        rule = policy.refresh_for(kind, row["department"], tags=tags)
-        # Who pays: Policy.pay_line, the precedence the checks' costs use too (asset register first).
-        rule = replace(rule, budget_line=policy.pay_line("replacement", rule=rule, device_line=row["budget_line"]))
+        tags = [*row["criticality"], *row["tags"]]
+        # The one pricing rule the checks use too: tags, department, threshold, asset register.
+        price = rules.replacement_price(
+            policy,
+            kind=kind,
+            department=row["department"],
+            tags=tags,
+            register_cost=row["register_cost"],
+            register_line=row["budget_line"],
+        )
         if "windows 10" in (row["os_name"] or "").lower():
-            win10.append((row, rule))
-        basis, source = _basis(row)
-        # Unsupported software means new hardware only where the firmware is tied to it.
-        firmware_bound = policy.refresh_class(kind, tags) in FIRMWARE_BOUND_KINDS
-        eligible = [(fy, why) for fy, why, cid in pulls.get(row["id"], []) if cid == "HW-004" or firmware_bound]
-        pull = min(eligible) if eligible else None
-        if basis is None and pull is None:
+            win10.append((row, price))
+        found = rules.age_basis(row["purchase_date"], row["manufacture_date"], row["bios_date"])
+        basis, source = found if found else (None, "")
+        due = rules.refresh_due(basis, price.years) if basis else None
+        when = rules.replacement_year(
+            policy, as_of=as_of, due=due, device_class=price.device_class, risks=risks.get(row["id"], ())
+        )
+        if when is None:
             unknown.append((device_label(row), kind))
             continue
-        due = _add_years(basis, rule.years) if basis else as_of
-        age_fy = fiscal_year_of(due, start_month)
-        fy, reason = age_fy, "refresh age"
-        if age_fy < current:
-            fy, reason = current, f"overdue since FY{age_fy}"
-            n_overdue += 1
-        if pull and pull[0] < fy:
-            fy, reason = pull[0], f"pulled forward: {pull[1]}"
-            n_pulled += 1
-        if fy > years[-1]:
+        n_overdue += when.overdue
+        n_pulled += when.pulled
+        if when.fiscal_year > years[-1]:
             later_n += 1
-            later_cost += rule.cost
+            later_cost += price.amount
             continue
-        line = rule.budget_line or ""
         items.append(
             PlanItem(
                 device=device_label(row),
@@ -221,13 +186,16 @@ def build_plan(
                 os=" ".join(x for x in (row["os_name"], row["os_version"]) if x) or "",
                 basis=basis.isoformat() if basis else "",
                 basis_source=source,
-                due=due.isoformat(),
-                fiscal_year=fy,
-                age_fiscal_year=age_fy,
-                reason=reason,
-                cost=rule.cost,
-                budget_line=line,
-                capital=rule.capital,
+                due=(due or as_of).isoformat(),
+                fiscal_year=when.fiscal_year,
+                age_fiscal_year=when.age_fiscal_year or when.fiscal_year,
+                reason=when.reason,
+                cost=price.amount,
+                budget_line=price.budget_line or "",
+                capital=price.capital,
+                cost_source=price.amount_source,
+                line_source=price.line_source,
+                device_id=int(row["id"]),
             )
         )
     items.sort(key=lambda i: (i.fiscal_year, i.budget_line, i.department, i.device))
@@ -272,7 +240,7 @@ def build_plan(
         deferral=_deferral(city, win10, as_of, current),
         headline="",
         data_dates=data_dates(),
-        virtual=len(virtual),
+        virtual=n_virtual,
     )
     rep.headline = _plan_headline(rep)
     return rep
@@ -299,17 +267,19 @@ def esu_year(as_of: dt.date) -> int:
     return k if k <= len(ESU_PRICES) else 0
 
 
-def _deferral(city: Any, win10: list[tuple[dict[str, Any], Any]], as_of: dt.date, fy: int) -> Deferral | None:
+def _deferral(
+    city: Any, win10: list[tuple[dict[str, Any], rules.Price]], as_of: dt.date, fy: int
+) -> Deferral | None:
     """Keep the Windows 10 PCs on paid extended updates for a year, or replace them now."""
     if not win10:
         return None
     policy = policy_of(city)
     n = len(win10)
     year = esu_year(as_of)
-    replace_total = sum(rule.cost for _, rule in win10)
-    replace_lines = defaultdict(float)
-    for _, rule in win10:
-        replace_lines[rule.budget_line or ""] += rule.cost
+    replace_total = sum(price.amount for _, price in win10)
+    replace_lines: dict[str, float] = defaultdict(float)
+    for _, price in win10:
+        replace_lines[price.budget_line or ""] += price.amount
     replace_line = budget_line_label(city, max(replace_lines, key=lambda k: replace_lines[k]) or None)
     esu_line = budget_line_label(city, policy.operating_line())
     pcs = plural(n, "Windows 10 PC")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from checkhelp import ctx, facts, run
+from checkhelp import AS_OF, ctx, facts, run
 
+from itaudit import rules
 from itaudit.policy import Policy
 
 WIN10_PRO = {
@@ -59,8 +60,18 @@ def test_eol001_plain_words_and_critical_on_firewall():
     assert f.status.value == "fail"
     assert "unsupported software" in f.summary and "no longer receives security fixes" in f.summary
     assert f.severity.value == "critical"
-    assert f.cost.kind == "operating" and f.cost.basis.startswith("2 h")  # firmware upgrade effort
+    # A firewall's firmware is tied to its hardware: the cost is the replacement the capital plan
+    # budgets this fiscal year (itaudit.rules.pull_year), priced by the one rule.
+    pol = Policy()
+    price = rules.replacement_price(pol, kind="firewall")
+    assert (f.cost.kind, f.cost.amount, f.cost.fiscal_year) == (price.kind, price.amount, pol.fiscal_year(AS_OF))
+    assert f.cost.basis.startswith("replacement firewall") and "tied to the hardware" in f.remediation
     assert "CISA CPG 1.E" in f.references and "CIS v8 2.2" in f.references
+    # The same software on a virtual appliance costs staff time: there is no hardware to replace.
+    vm = facts(software=FORTI_72)
+    vm.software.virtualization = "kvm"
+    g = run("EOL-001", vm, ctx("firewall"))
+    assert g.cost.kind == "operating" and g.cost.basis.startswith("2 h")
 
 
 def test_eol001_windows10_mentions_esu_option_and_hw004():
