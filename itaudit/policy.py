@@ -22,6 +22,7 @@ TOML shape (every key optional)::
     extended_support = ["ubuntu"]      # other products whose paid extended support is bought
     scan_max_age_days = 30
     scan_failure_threshold = 3
+    backlog_spread_years = 1           # spread overdue replacements over this many fiscal years (1-5)
     [cities.springfield.policy.refresh.laptop]
     years = 4
     cost = 1600
@@ -152,6 +153,8 @@ class Policy:
     extended_support: tuple[str, ...] = ()
     scan_max_age_days: int = 30
     scan_failure_threshold: int = 3
+    # Overdue replacements (the backlog) spread over this many fiscal years in the plan; 1 = all now.
+    backlog_spread_years: int = 1
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
@@ -342,6 +345,7 @@ _SCALARS: dict[str, type] = {
     "esu_purchased": bool,
     "scan_max_age_days": int,
     "scan_failure_threshold": int,
+    "backlog_spread_years": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
@@ -398,6 +402,8 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
             setattr(pol, k, _typed(v, _SCALARS[k], f"{key_prefix}.{k}"))
     if not 1 <= pol.fiscal_year_start_month <= 12:
         raise ConfigError("must be a month number 1-12", key=f"{key_prefix}.fiscal_year_start_month")
+    if not 1 <= pol.backlog_spread_years <= 5:
+        raise ConfigError("must be 1-5 (fiscal years of the plan)", key=f"{key_prefix}.backlog_spread_years")
     for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days"):
         if getattr(pol, k) < 0:
             raise ConfigError("must not be negative", key=f"{key_prefix}.{k}")

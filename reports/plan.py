@@ -71,12 +71,15 @@ class PlanRow:
     devices: list[int] = field(default_factory=list)
     cost: list[float] = field(default_factory=list)
     budgeted: list[float] | None = None
+    # Per fiscal year: need not covered by the budget (gap), budget beyond the need (surplus).
+    # A total row sums its lines' gaps and surpluses: a surplus on one line never hides a gap on another.
+    gap: list[float] | None = None
+    surplus: list[float] | None = None
 
-    @property
-    def gap(self) -> list[float] | None:
-        if self.budgeted is None:
-            return None
-        return [max(0.0, c - b) for c, b in zip(self.cost, self.budgeted, strict=True)]
+    def set_budget(self, budgeted: list[float]) -> None:
+        self.budgeted = budgeted
+        self.gap = [max(0.0, c - b) for c, b in zip(self.cost, budgeted, strict=True)]
+        self.surplus = [max(0.0, b - c) for c, b in zip(self.cost, budgeted, strict=True)]
 
 
 @dataclass
@@ -112,9 +115,29 @@ class PlanReport:
     headline: str
     data_dates: dict[str, str] = field(default_factory=dict)
     virtual: int = 0  # virtual machines left out: no hardware of their own
+    spread_years: int = 1  # overdue replacements spread over this many fiscal years (policy)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _spread_backlog(items: list[PlanItem], years: list[int], spread: int) -> int:
+    """Spread the overdue replacements (oldest due first) over the first ``spread`` fiscal years,
+    about the same amount each year (``backlog_spread_years``); return the years used."""
+    spread = max(1, min(spread, len(years)))
+    backlog = sorted((i for i in items if i.reason.startswith("overdue")), key=lambda i: (i.due, i.device))
+    if spread == 1 or not backlog:
+        return 1
+    share = sum(i.cost for i in backlog) / spread
+    year, spent = 0, 0.0
+    for item in backlog:
+        if spent >= share * (year + 1) - 1e-6 and year < spread - 1:
+            year += 1
+        spent += item.cost
+        if year:
+            item.fiscal_year = years[year]
+            item.reason += f"; backlog spread over FY{years[0]}-FY{years[spread - 1]}"
+    return spread
 
 
 def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
@@ -198,6 +221,7 @@ def build_plan(
                 device_id=int(row["id"]),
             )
         )
+    spread = _spread_backlog(items, years, policy.backlog_spread_years)
     items.sort(key=lambda i: (i.fiscal_year, i.budget_line, i.department, i.device))
 
     bud = _budgeted_for(city, budgeted)
@@ -207,10 +231,15 @@ def build_plan(
         lambda i: i.budget_line,
         lambda k: budget_line_label(city, k) if k else "no budget line set",
     )
+    # Budgeted lines with nothing due still show: all of their budget is surplus.
+    for account in sorted(set(bud) - {r.kind for r in by_line}):
+        by_line.append(PlanRow(budget_line_label(city, account), kind=account, devices=[0] * HORIZON,
+                               cost=[0.0] * HORIZON))
     for row_ in by_line:
         account = row_.kind  # _rows keeps the raw key in .kind until here
         known = getattr(city, "budget_lines", {}).get(account)
-        row_.budgeted = [bud.get(account, {}).get(fy, 0.0) for fy in years] if bud else None
+        if bud:
+            row_.set_budget([bud.get(account, {}).get(fy, 0.0) for fy in years])
         row_.kind = known.kind if known else ""
     by_dept = _rows(items, years, lambda i: i.department or "", lambda k: k or "no department")
     for row_ in by_dept:
@@ -222,6 +251,8 @@ def build_plan(
     )
     if bud:
         total.budgeted = [sum((r.budgeted or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
+        total.gap = [sum((r.gap or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
+        total.surplus = [sum((r.surplus or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
     rep = PlanReport(
         city_id=city.id,
         city_name=city.name,
@@ -241,6 +272,7 @@ def build_plan(
         headline="",
         data_dates=data_dates(),
         virtual=n_virtual,
+        spread_years=spread,
     )
     rep.headline = _plan_headline(rep)
     return rep
@@ -339,7 +371,18 @@ def _plan_headline(rep: PlanReport) -> str:
     if rep.total.budgeted is not None:
         budgeted = sum(rep.total.budgeted)
         gap = sum(rep.total.gap or [])
-        text += f"; {money(budgeted)} is budgeted, leaving a funding gap of {money(gap)}"
+        surplus = sum(rep.total.surplus or [])
+        short = [r for r in rep.by_line if sum(r.gap or []) > 0]
+        text += f"; {money(budgeted)} is budgeted"
+        if gap:
+            text += (
+                f", leaving a funding gap of {money(gap)} on {plural(len(short), 'budget line')}"
+                " (counted per line and fiscal year: a surplus on one line does not cover another)"
+            )
+        else:
+            text += ", which covers the need on every line in every year"
+        if surplus:
+            text += f"; {money(surplus)} budgeted beyond the need is a surplus"
     text += "."
     if rep.total.devices[0]:
         text += (
@@ -381,21 +424,7 @@ def write_plan(
     if "csv" in formats:
         paths.append(export.write_csv(stem.with_suffix(".csv"), ITEM_HEADER, _item_rows(rep)))
     if "xlsx" in formats:
-        paths.append(
-            export.write_xlsx(
-                stem.with_suffix(".xlsx"),
-                [
-                    ("By budget line", _summary_header(rep), _summary_rows(rep, rep.by_line + [rep.total])),
-                    ("By department", _summary_header(rep), _summary_rows(rep, rep.by_department)),
-                    ("Devices", ITEM_HEADER, _item_rows(rep)),
-                ],
-                money_columns={
-                    "Devices": {ITEM_HEADER.index("cost")},
-                    "By budget line": _summary_money_columns(rep),
-                    "By department": _summary_money_columns(rep),
-                },
-            )
-        )
+        paths.append(write_plan_xlsx(rep, stem.with_suffix(".xlsx")))
     if "json" in formats:
         paths.append(export.write_text(stem.with_suffix(".json"), rep.to_json()))
     return paths
@@ -416,6 +445,8 @@ ITEM_HEADER = [
     "budget_line",
     "cost",
     "capital",
+    "cost_source",
+    "line_source",
 ]
 
 
@@ -436,34 +467,94 @@ def _item_rows(rep: PlanReport) -> list[list[Any]]:
             i.budget_line,
             i.cost,
             "yes" if i.capital else "no",
+            i.cost_source,
+            i.line_source,
         ]
         for i in rep.items
     ]
 
 
-def _summary_header(rep: PlanReport) -> list[str]:
-    head = ["group", "type"]
+# Plain column names for people (the CSV keeps ITEM_HEADER's machine names).
+ITEM_TITLES = [
+    "Fiscal year",
+    "Device",
+    "Address",
+    "Kind",
+    "Department",
+    "Operating system",
+    "Age counted from",
+    "Date source",
+    "Refresh due",
+    "Refresh age ends in",
+    "Why this year",
+    "Budget line",
+    "Cost",
+    "Capital",
+    "Cost from",
+    "Budget line from",
+]
+
+
+def _col(i: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return str(get_column_letter(i + 1))
+
+
+def _summary_sheet(
+    rep: PlanReport, rows: list[PlanRow], first: str, total_label: str
+) -> tuple[list[str], list[list[Any]]]:
+    """A summary sheet: per fiscal year devices, cost (and budgeted, gap, surplus), a 5-year column
+    group, and a total row. Gaps, surpluses, 5-year columns and totals are formulas."""
+    budgets = any(r.budgeted is not None for r in rows)
+    per = ["devices", "cost"] + (["budgeted", "gap", "surplus"] if budgets else [])
+    head = [first, "Type"]
     for fy in rep.fiscal_years:
-        head += [f"FY{fy} devices", f"FY{fy} cost", f"FY{fy} budgeted", f"FY{fy} gap"]
-    return head
-
-
-def _summary_money_columns(rep: PlanReport) -> set[int]:
-    """Cost, budgeted and gap columns of the summary sheets (not the device counts)."""
-    head = _summary_header(rep)
-    return {i for i, name in enumerate(head) if name.endswith((" cost", " budgeted", " gap"))}
-
-
-def _summary_rows(rep: PlanReport, rows: list[PlanRow]) -> list[list[Any]]:
-    out = []
-    for r in rows:
+        head += [f"FY{fy} {m}" for m in per]
+    head += [f"5 years {m}" for m in per]
+    out: list[list[Any]] = []
+    for n, r in enumerate(rows, start=2):
         line: list[Any] = [r.label, r.kind]
         for i in range(len(rep.fiscal_years)):
-            line += [
-                r.devices[i],
-                r.cost[i],
-                r.budgeted[i] if r.budgeted else None,
-                r.gap[i] if r.gap else None,
-            ]
+            base = len(line)
+            line += [r.devices[i], r.cost[i]]
+            if budgets:
+                c, b = _col(base + 1), _col(base + 2)
+                line += [
+                    (r.budgeted or [0.0] * HORIZON)[i],
+                    export.Formula(f"=MAX(0,{c}{n}-{b}{n})"),
+                    export.Formula(f"=MAX(0,{b}{n}-{c}{n})"),
+                ]
+        for k in range(len(per)):
+            cells = [f"{_col(2 + i * len(per) + k)}{n}" for i in range(len(rep.fiscal_years))]
+            line.append(export.Formula("=" + "+".join(cells)))
         out.append(line)
-    return out
+    last = len(rows) + 1
+    total: list[Any] = [total_label, ""]
+    for k in range(2, len(head)):
+        total.append(export.Formula(f"=SUBTOTAL(9,{_col(k)}2:{_col(k)}{last})") if rows else 0)
+    out.append(total)
+    return head, out
+
+
+def write_plan_xlsx(rep: PlanReport, path: Path) -> Path:
+    """The plan as a workbook finance can audit: totals, gaps, surpluses and the 5-year columns are
+    formulas over the rows (a gap per line and year, summed, never netted across lines)."""
+    line_head, line_rows = _summary_sheet(rep, rep.by_line, "Budget line", "All budget lines")
+    dept_head, dept_rows = _summary_sheet(rep, rep.by_department, "Department", "All departments")
+    items = _item_rows(rep)
+    cost_col = _col(ITEM_TITLES.index("Cost"))
+    items.append(["Total"] + [""] * (ITEM_TITLES.index("Cost") - 1)
+                 + [export.Formula(f"=SUBTOTAL(9,{cost_col}2:{cost_col}{len(items) + 1})")])
+
+    def money_cols(head: list[str]) -> set[int]:
+        return {i for i, h in enumerate(head) if h.endswith((" cost", " budgeted", " gap", " surplus"))}
+
+    return export.write_xlsx(
+        path,
+        [("By budget line", line_head, line_rows), ("By department", dept_head, dept_rows),
+         ("Devices", ITEM_TITLES, items)],
+        money_columns={"Devices": {ITEM_TITLES.index("Cost")}, "By budget line": money_cols(line_head),
+                       "By department": money_cols(dept_head)},
+        total_rows={"By budget line": 1, "By department": 1, "Devices": 1},
+    )
