@@ -436,7 +436,7 @@ class Store:
             args = [as_of_time, as_of_time]
         sql = f"""select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                   d.vendor, d.model, d.os_name, d.os_version, d.criticality
-                  from findings f join devices d on d.id = f.device_id where {where}
+                  from findings f join devices d on d.id = f.device_id where {where} and d.retired_at is null
                   order by case f.severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2
                   when 'low' then 1 else 0 end desc, f.check_id, d.address"""  # noqa: S608 - fixed fragments
         return list(self.db.query(sql, args))
@@ -483,8 +483,9 @@ class Store:
             """select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                d.vendor, d.model, d.os_name, d.os_version, d.criticality, d.budget_line as device_budget_line
                from findings f join devices d on d.id = f.device_id
-               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)""",
-            [scan_id, scan_id]))
+               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
+               and (d.retired_at is null or d.retired_at > (select started_at from scans where id = ?))""",
+            [scan_id, scan_id, scan_id]))
 
     def findings_changed(self, after_scan_id: int, upto_scan_id: int) -> dict[str, list[dict[str, Any]]]:
         """Episodes opened, and episodes resolved, by scans in (after, upto]."""
@@ -495,6 +496,29 @@ class Store:
         resolved = list(self.db.query(base + "f.resolved_at is not null and f.last_scan_id > ? "
                                       "and f.last_scan_id <= ?", [after_scan_id, upto_scan_id]))
         return {"new": new, "resolved": resolved}
+
+    def scan_devices(self, scan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Per scan, the devices it tried that were in service then: ``device_id``, ``ok`` (facts
+        collected), ``checked_before`` (facts collected by an earlier scan: its last known findings
+        still stand), ``criticality`` (decoded) and names."""
+        if not scan_ids:
+            return {}
+        out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
+        marks = ",".join("?" * len(scan_ids))
+        rows = self.db.query(
+            f"""select o.scan_id, o.device_id, o.status != 'error' as ok, d.criticality, d.name as device_name,
+                d.hostname, d.address,
+                exists(select 1 from observations p where p.device_id = o.device_id and p.scan_id < o.scan_id
+                       and p.status != 'error') as checked_before
+                from observations o join devices d on d.id = o.device_id join scans s on s.id = o.scan_id
+                where o.scan_id in ({marks}) and (d.retired_at is null or d.retired_at > s.started_at)
+                order by o.scan_id, o.device_id""",  # noqa: S608 - marks only
+            scan_ids)
+        for r in rows:
+            r["ok"], r["checked_before"] = bool(r["ok"]), bool(r["checked_before"])
+            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+            out[r.pop("scan_id")].append(r)
+        return out
 
     def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
                              weights: dict[str, float]) -> dict[int, list[tuple[Any, ...]]]:

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from itaudit import rules
+from itaudit import rules, score
 from itaudit.store import ScanInfo, Store
 from reports.common import (
     KPI_CHECKS,
@@ -55,12 +55,21 @@ class Kpi:
     trend: list[float | None]
     trend_labels: list[str]
     note: str = ""
+    count: int | None = None  # N of ...
+    of: int | None = None  # ... M devices: the denominator, the same wherever the KPI appears
 
     @property
     def actual_text(self) -> str:
         if self.actual is None:
             return "n/a"
         return shown_value(self.actual, self.target, self.better) + self.unit
+
+    @property
+    def count_text(self) -> str:
+        """ "3 of 25 devices" (empty for a count measure or without a denominator)."""
+        if self.count is None or self.of is None or not self.unit:
+            return ""
+        return f"{self.count:,} of {plural(self.of, 'device')}"
 
     @property
     def target_text(self) -> str:
@@ -126,7 +135,11 @@ class MonthlyReport:
     headline: str = ""
     score_words: str = ""
     score_trend: list[float | None] = field(default_factory=list)
-    score_why: list[str] = field(default_factory=list)
+    score_why: list[str] = field(default_factory=list)  # itaudit.score's "why this score", biggest first
+    score_devices: int = 0  # devices in the score's denominator
+    score_carried: int = 0  # of them: not checked this month, scored on their last known findings
+    score_left_out: int = 0  # never checked: left out of the score
+    score_coverage: str = ""
     top_risks: list[Risk] = field(default_factory=list)
     # What fixing the open findings costs, each device's remedy counted once (itaudit.rules.remedies):
     # due this fiscal year ("now"), and items the checks place in later fiscal years.
@@ -207,29 +220,75 @@ def _measures(
     scan: ScanInfo,
     rows: list[tuple[Any, ...]],
     freshness: tuple[int, int],
-    device_weights: dict[int, float],
+    scored: dict[str, Any],
 ) -> dict[str, Any]:
-    """One month's scorecard figures from the per-device rows of its report scan."""
-    checked = len(rows)
-    # City score as itaudit.score defines it: the mean of device scores, where a device loses
-    # its failed checks' severity points times its criticality weight, floored at 0.
-    score = sum(100.0 - min(100.0, r[1] * device_weights.get(r[0], 1.0)) for r in rows) / checked if checked else None
-    m: dict[str, int] = {"critical": sum(r[2] for r in rows)}
+    """One month's scorecard figures: the check groups' per-device rows of its report scan, the
+    inventory freshness, and the score and exposure from ``_score_scan`` (the same devices)."""
+    m: dict[str, int] = {}
     for g, name in enumerate(KPI_CHECKS):
         m[f"{name}_known"] = sum(r[3 + 2 * g] for r in rows)
         m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
     fresh, known = freshness
-    return {
-        "score": round(score, 1) if score is not None else None,
-        "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
-        "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
-        "patched": _pct(m["patched_known"] - m["patched_fail"], m["patched_known"]),
-        "exposure": _pct(checked - m["critical"], checked),
+    n = scored["devices"]
+    out: dict[str, Any] = {
+        "score": scored["score"],
+        "breakdown": scored["breakdown"],
+        "carried": scored["carried"],
+        "left_out": scored["left_out"],
+        "exposure": _pct(n - scored["exposed"], n),
         "freshness": _pct(fresh, known),
         "uncheckable": float(scan.n_failed),
-        "checked": checked,
-        "unknown_age": checked - m["refresh_known"],
+        "checked": len(rows),
         "devices_known": known,
+        "counts": {
+            "exposure": (n - scored["exposed"], n),
+            "freshness": (fresh, known),
+        },
+    }
+    for name in KPI_CHECKS:
+        ok, den = m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"]
+        out[name] = _pct(ok, den)
+        out["counts"][name] = (ok, den)
+    return out
+
+
+def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The city score of one scan with ``itaudit.score`` (the one implementation).
+
+    A device checked in the scan is scored on its open findings. A device that could not be checked
+    but was checked before carries its last known findings (still open: only a successful check
+    resolves one); a device never checked leaves the denominator. Exposure (devices with an open
+    critical finding) uses the same devices."""
+    open_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for f in store.findings_open_at(scan_id):
+        open_by_device[int(f["device_id"])].append(f)
+    weights = score_weights()
+    breakdowns = []
+    carried = left_out = exposed = 0
+    for d in devices:
+        if not d["ok"] and not d["checked_before"]:
+            left_out += 1
+            continue
+        carried += not d["ok"]
+        found = open_by_device.get(int(d["device_id"]), [])
+        exposed += any(f["severity"] == "critical" for f in found)
+        breakdowns.append(
+            score.device_score(
+                found,
+                d["criticality"],
+                label=device_label(d),
+                weights=policy.criticality_weights,
+                severity_points=weights,
+            )
+        )
+    city = score.city_score(breakdowns) if breakdowns else None
+    return {
+        "score": city.score if city else None,
+        "breakdown": city,
+        "devices": len(breakdowns),
+        "carried": carried,
+        "left_out": left_out,
+        "exposed": exposed,
     }
 
 
@@ -347,6 +406,23 @@ def _fix_costs(rep: MonthlyReport, city: Any, open_rows: list[dict[str, Any]], c
     rep.replaced_devices = len({r.device_id for r in now if r.replacement})
 
 
+def _coverage_sentence(rep: MonthlyReport) -> str:
+    """Which devices the score covers, in words (a device that could not be checked never counts as clean)."""
+    text = f"The score covers {plural(rep.score_devices, 'device')}"
+    if rep.score_carried:
+        text += (
+            f", including {rep.score_carried:,} we could not check this month: "
+            f"{'it counts' if rep.score_carried == 1 else 'they count'} with the findings last seen on "
+            f"{'it' if rep.score_carried == 1 else 'them'} (marked as last known in the worklist)"
+        )
+    if rep.score_left_out:
+        text += (
+            f"; {plural(rep.score_left_out, 'device')} never checked successfully "
+            f"{'is' if rep.score_left_out == 1 else 'are'} left out"
+        )
+    return text + "."
+
+
 def _score_words(score: float | None, prev: float | None, prev_label: str | None) -> str:
     if score is None:
         return ""
@@ -403,13 +479,11 @@ def build_monthly(
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
     freshness = store.inventory_freshness(sorted(ids))
     policy = policy_of(city)
-    dweights: dict[int, float] = {}
-    for device_id, crit in store.db.execute("select id, criticality from devices where criticality is not null"):
-        dweights[int(device_id)] = policy.criticality_weight(json.loads(crit) if crit else [])
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
+    scan_devices = store.scan_devices(sorted(ids))
 
     def measures(s: ScanInfo) -> dict[str, Any]:
-        m = _measures(s, per_device[s.id], freshness[s.id], dweights)
+        m = _measures(s, per_device[s.id], freshness[s.id], _score_scan(store, policy, s.id, scan_devices[s.id]))
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
         # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
@@ -433,8 +507,11 @@ def build_monthly(
     open_rows = store.findings_open_at(scan.id)
     rep.top_risks = _top_risks(city, open_rows)
     _fix_costs(rep, city, open_rows, policy.fiscal_year(as_of))
-    sev = Counter(r["severity"] for r in open_rows)
-    rep.score_why = [f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]]
+    breakdown = now["breakdown"]
+    rep.score_why = breakdown.why(limit=5) if breakdown else []
+    rep.score_devices = breakdown.devices if breakdown else 0
+    rep.score_carried, rep.score_left_out = int(now["carried"]), int(now["left_out"])
+    rep.score_coverage = _coverage_sentence(rep)
 
     targets = _kpi_targets(city)
     labels = [month_label(m)[:3] for m in months]
@@ -455,6 +532,8 @@ def build_monthly(
                 rag=_rag(actual, target, better, amber),
                 trend=[t[key] if t else None for t in trend.values()],
                 trend_labels=labels,
+                count=now["counts"][key][0] if key in now["counts"] else None,
+                of=now["counts"][key][1] if key in now["counts"] else None,
             )
         )
 
@@ -465,13 +544,18 @@ def build_monthly(
     rep.new_count, rep.resolved_count = len(rep.new), len(rep.resolved)
     rep.still_open_count = sum(1 for r in open_rows if prev_scan and r["first_scan_id"] <= prev_scan.id)
 
-    rep.unknown_age = int(now["unknown_age"])
+    from reports.plan import build_plan  # the plan module renders too; import it only when needed
+
+    plan = build_plan(city, store, as_of=as_of)
+    # One count of devices of unknown age: the plan's (devices it cannot place), never a second rule.
+    rep.unknown_age = len(plan.unknown_age)
     rep.not_checked = [(device_label(r), _reason(r)) for r in store.unreachable_devices(scan.id)]
     parts = []
     if rep.not_checked:
         parts.append(f"we could not check {plural(len(rep.not_checked), 'device')} this month")
     if rep.unknown_age:
-        parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown")
+        parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown, so the refresh plan "
+                     f"cannot place {'it' if rep.unknown_age == 1 else 'them'}")
     if now.get("unmanaged"):
         parts.append(f"{plural(now['unmanaged'], 'device')} found on the city's networks "
                      f"{'is' if now['unmanaged'] == 1 else 'are'} not managed by anyone (see the worklist)")
@@ -480,9 +564,6 @@ def build_monthly(
     text = "; ".join(parts)
     rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
     rep.headline = _headline(rep)
-    from reports.plan import build_plan  # the plan module renders too; import it only when needed
-
-    plan = build_plan(city, store, as_of=as_of)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
     return rep

@@ -64,7 +64,10 @@ def monthly_markdown(r: MonthlyReport) -> str:
     if not r.has_data:
         out += [export.md_text(r.headline), ""]
         return "\n".join(out)
-    out += [f"**{export.md_text(r.headline)}** {r.score_words}", "", "## Top risks", ""]
+    out += [f"**{export.md_text(r.headline)}** {r.score_words}", ""]
+    if r.score_why:
+        out += ["Why this score: " + "; ".join(export.md_text(w) for w in r.score_why) + ".", ""]
+    out += [export.md_text(r.score_coverage), "", "## Top risks", ""]
     for i, k in enumerate(r.top_risks, 1):
         pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
         cost = money(k.cost) if k.cost else "staff time"
@@ -77,7 +80,8 @@ def monthly_markdown(r: MonthlyReport) -> str:
                 + "; ".join(f"{fy} {money(c + o)}" for fy, c, o in r.later_by_year) + "."]
     out += ["", "## Scorecard", "", "| Measure | Target | Actual | Status |", "|---|---|---|---|"]
     for kpi in r.kpis:
-        out.append(f"| {kpi.label} | {kpi.target_text} | {kpi.actual_text} | {RAG_WORDS[kpi.rag]} |")
+        actual = f"{kpi.actual_text} ({kpi.count_text})" if kpi.count_text else kpi.actual_text
+        out.append(f"| {kpi.label} | {kpi.target_text} | {actual} | {RAG_WORDS[kpi.rag]} |")
     out += [
         "",
         "## What changed",
@@ -120,5 +124,6 @@ def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str
         rows.append(("Due in later years", money(r.later_cost)))
     for kpi in r.kpis:
         status = RAG_WORDS[kpi.rag].lower()
-        rows.append((kpi.label, f"{kpi.actual_text} (target {kpi.target_text}, {status})"))
+        of = f", {kpi.count_text}" if kpi.count_text else ""
+        rows.append((kpi.label, f"{kpi.actual_text}{of} (target {kpi.target_text}, {status})"))
     return rows

@@ -56,6 +56,7 @@ class KpiCell:
     text: str
     target_text: str
     rag: str
+    count_text: str = ""  # "3 of 25 devices": the same denominator as the city's summary
 
 
 @dataclass
@@ -153,7 +154,9 @@ def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
             fix_cost=r.total_cost,
             top_risk=r.top_risks[0].sentence if r.top_risks else None,
         )
-        col.kpis = [KpiCell(k.key, k.label, k.actual, k.actual_text, k.target_text, k.rag) for k in r.kpis]
+        col.kpis = [
+            KpiCell(k.key, k.label, k.actual, k.actual_text, k.target_text, k.rag, k.count_text) for k in r.kpis
+        ]
         if r.has_data:
             col.capital_years, col.capital, col.overdue = _capital(city, store, as_of)
             col.capital_total = sum(col.capital)
@@ -269,7 +272,7 @@ def portfolio_markdown(p: Portfolio) -> str:
         "|---|" + "---|" * len(p.kpi_labels),
     ]
     for c in p.cities:
-        cells = {k.key: k.text for k in c.kpis}
+        cells = {k.key: f"{k.text} ({k.count_text})" if k.count_text else k.text for k in c.kpis}
         out.append(
             f"| {export.md_text(c.city_name)} | " + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels) + " |"
         )
