@@ -257,24 +257,31 @@ class Store:
         """
         row = self._match_device(result)
         t = result.target
+        # A register row waiting for this device (first seen now) prices it already, as the plan will.
+        reg = self._pending_register(result) if row is None or row["register_cost"] is None else None
+        if reg is not None:
+            row = {**(row or {}), **{col: reg[k] for k, col in self.REGISTER_FIELDS.items()
+                                     if reg.get(k) is not None and not (row or {}).get(col)}} or None
         return DeviceRecord(
-            id=row["id"] if row else None,
-            kind=t.kind or (row["kind"] if row else None) or result.facts.identity.kind,
+            id=row.get("id") if row else None,
+            kind=t.kind or (row.get("kind") if row else None) or result.facts.identity.kind,
             department=t.department or (row["department"] if row else None),
-            criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row["criticality"] else []),
+            criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row.get("criticality")
+                                                else []),
             purchase_date=t.purchase_date or (dt.date.fromisoformat(row["purchase_date"])
-                                              if row and row["purchase_date"] else None),
-            first_seen=row["first_seen"] if row else None,
-            last_seen=row["last_seen"] if row else None,
-            budget_line=row["budget_line"] if row else None,
-            register_cost=row["register_cost"] if row else None,
-            tags=list(t.tags) or (json.loads(row["tags"]) if row and row["tags"] else []),
-            last_successful_scan=(row["last_success"] if row else None) if result.status == ResultStatus.ERROR
+                                              if row and row.get("purchase_date") else None),
+            first_seen=row.get("first_seen") if row else None,
+            last_seen=row.get("last_seen") if row else None,
+            budget_line=row.get("budget_line") if row else None,
+            register_cost=row.get("register_cost") if row else None,
+            tags=list(t.tags) or (json.loads(row["tags"]) if row and row.get("tags") else []),
+            last_successful_scan=(row.get("last_success") if row else None) if result.status == ResultStatus.ERROR
             else (now or result.facts.collected_at or utcnow()),
             # This result counts: a failure now is one more in the run of failures.
-            consecutive_failures=(((row["consecutive_failures"] or 0) if row else 0) + 1
+            consecutive_failures=(((row.get("consecutive_failures") or 0) if row else 0) + 1
                                   if result.status == ResultStatus.ERROR else 0),
-            last_error=result.error if result.status == ResultStatus.ERROR else (row["last_error"] if row else None),
+            last_error=result.error if result.status == ResultStatus.ERROR
+            else (row.get("last_error") if row else None),
             collector_findings=dict(result.collector_findings),
         )
 
@@ -704,6 +711,20 @@ class Store:
     # Register fields a matched row writes onto its device (``cost`` as ``register_cost``).
     REGISTER_FIELDS = {"purchase_date": "purchase_date", "department": "department",
                        "budget_line": "budget_line", "criticality": "criticality", "cost": "register_cost"}
+
+    def _pending_register(self, result: CollectResult) -> dict[str, Any] | None:
+        """A register row not tied to a device yet that describes this result (the same order as
+        ``match_asset``: serial, address, host name or configured name)."""
+        ident = result.facts.identity
+        for column, value in (("serial", ident.serial or result.facts.hardware.serial),
+                              ("address", result.target.address), ("hostname", ident.hostname),
+                              ("hostname", result.target.name)):
+            if value:
+                hit = self._one(f"select * from assets where device_id is null and lower({column}) = lower(?) "  # noqa: S608
+                                "order by id limit 1", [value])
+                if hit:
+                    return hit
+        return None
 
     def match_asset(self, row: dict[str, Any]) -> int | None:
         """The device a register row describes: serial, then address, then host or configured name."""

@@ -116,6 +116,7 @@ class PlanReport:
     data_dates: dict[str, str] = field(default_factory=dict)
     virtual: int = 0  # virtual machines left out: no hardware of their own
     spread_years: int = 1  # overdue replacements spread over this many fiscal years (policy)
+    capital: list[float] = field(default_factory=list)  # per fiscal year: the capital items' cost
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -274,6 +275,7 @@ def build_plan(
         virtual=n_virtual,
         spread_years=spread,
     )
+    rep.capital = [sum(i.cost for i in items if i.capital and i.fiscal_year == fy) for fy in years]
     rep.headline = _plan_headline(rep)
     return rep
 
@@ -367,7 +369,10 @@ def _plan_headline(rep: PlanReport) -> str:
     first, last = rep.fiscal_years[0], rep.fiscal_years[-1]
     n = sum(rep.total.devices)
     cost = sum(rep.total.cost)
-    text = f"From FY{first} to FY{last} the city needs to replace {plural(n, 'device')} for {money(cost)}"
+    text = (
+        f"From FY{first} to FY{last} the city needs to replace {plural(n, 'device')} for {money(cost)}"
+        f" ({money(sum(rep.capital))} of it capital)"
+    )
     if rep.total.budgeted is not None:
         budgeted = sum(rep.total.budgeted)
         gap = sum(rep.total.gap or [])

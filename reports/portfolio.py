@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itaudit.errors import ItauditError
 from itaudit.store import Store
 from reports import export
 from reports.common import money
@@ -118,17 +117,13 @@ class Portfolio:
 
 
 def _capital(city: Any, store: Store, as_of: dt.date) -> tuple[list[str], list[float], int]:
-    """Capital needs by fiscal year from the plan model; empty when the plan is unavailable."""
-    try:
-        from reports.plan import build_plan
-    except ImportError:
-        return [], [], 0
-    try:
-        plan = build_plan(city, store, as_of=as_of)
-    except (ItauditError, ValueError, KeyError):
-        return [], [], 0
+    """Capital needs by fiscal year: the capital items of the city's refresh plan (the same
+    figures as the plan's capital row), overdue devices."""
+    from reports.plan import build_plan
+
+    plan = build_plan(city, store, as_of=as_of)
     years = [f"FY{y}" for y in plan.fiscal_years]
-    return years, [float(c) for c in plan.total.cost], int(plan.overdue)
+    return years, [float(c) for c in plan.capital], int(plan.overdue)
 
 
 def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
