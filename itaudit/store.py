@@ -265,7 +265,7 @@ class Store:
         return DeviceRecord(
             id=row.get("id") if row else None,
             kind=t.kind or (row.get("kind") if row else None) or result.facts.identity.kind,
-            department=t.department or (row["department"] if row else None),
+            department=t.department or (row.get("department") if row else None),
             criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row.get("criticality")
                                                 else []),
             purchase_date=t.purchase_date or (dt.date.fromisoformat(row["purchase_date"])
