@@ -50,9 +50,14 @@ def is_virtual(facts: DeviceFacts) -> bool:
     return rules.is_virtual(facts.software.virtualization)
 
 
-def name_of(facts: DeviceFacts) -> str:
-    """How a device is named in a sentence: hostname, else address."""
-    return facts.identity.hostname or facts.identity.address or "this device"
+def name_of(facts: DeviceFacts, ctx: CheckContext | None = None) -> str:
+    """How a device is named in a sentence: the name the city gave it in its config, then the
+    host name it reports (when different: "pd-rms01 (host rms-prod)"), else its address."""
+    configured = ctx.device.name if ctx is not None else None
+    host = facts.identity.hostname
+    if configured and host and host.lower() != configured.lower():
+        return f"{configured} (host {host})"
+    return configured or host or facts.identity.address or "this device"
 
 
 def labour(ctx: CheckContext, task: str, what: str) -> Cost:
@@ -108,7 +113,7 @@ def lifecycle_of(facts: DeviceFacts, ctx: CheckContext) -> LifecycleAnswer:
     )
 
 
-def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts) -> CheckResult:
+def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts, ctx: CheckContext | None = None) -> CheckResult:
     """An ``unknown`` result naming what is missing for a lifecycle judgment."""
     missing = []
     if ans.product is None:
@@ -120,7 +125,7 @@ def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts) -> CheckResult:
     else:
         missing = ["a software.os_version the lifecycle data knows"]
     return unknown_result(
-        summary=f"We could not tell whether {name_of(facts)}'s software is still supported: {ans.reason}.",
+        summary=f"We could not tell whether {name_of(facts, ctx)}'s software is still supported: {ans.reason}.",
         detail=f"lifecycle data dated {ans.data_date}",
         missing=missing,
     )

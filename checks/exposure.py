@@ -38,9 +38,9 @@ def _listens(facts: DeviceFacts, proto: str, ports: set[int]) -> bool | None:
     return any(s.proto == proto and s.port in ports and not _loopback(s.address) for s in svcs)
 
 
-def _no_ssh_server(facts: DeviceFacts) -> CheckResult | None:
+def _no_ssh_server(facts: DeviceFacts, ctx: CheckContext) -> CheckResult | None:
     if _listens(facts, "tcp", {22}) is False:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no SSH server.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no SSH server.")
     return None
 
 
@@ -56,7 +56,7 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if detail:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} presented a different identity key than before: it was either "
+            summary=f"{name_of(facts, ctx)} presented a different identity key than before: it was either "
             "rebuilt or someone may be impersonating it. We did not log in.",
             detail=detail,
             remediation="Confirm with the device's owner whether it was rebuilt; check the key on the "
@@ -67,13 +67,13 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if facts.identity.ssh_host_key:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} presented its known SSH key.",
+            summary=f"{name_of(facts, ctx)} presented its known SSH key.",
             evidence=facts.identity.ssh_host_key,
         )
     if facts.sources:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} was not reached over SSH.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was not reached over SSH.")
     return unknown_result(
-        summary=f"{name_of(facts)} has not been scanned yet.",
+        summary=f"{name_of(facts, ctx)} has not been scanned yet.",
         missing=["identity.ssh_host_key"],
     )
 
@@ -87,19 +87,19 @@ def sec_ssh_root_login(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     value = facts.posture.ssh_root_login
     if value is None:
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We could not read {name_of(facts)}'s SSH settings.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We could not read {name_of(facts, ctx)}'s SSH settings.",
             missing=["posture.ssh_root_login"],
         )
     if value.lower() != "yes":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} does not accept root logins by password.",
+            summary=f"{name_of(facts, ctx)} does not accept root logins by password.",
             evidence=f"PermitRootLogin {value}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} lets anyone try to log in as the all-powerful root account with a "
+        summary=f"{name_of(facts, ctx)} lets anyone try to log in as the all-powerful root account with a "
         f"password.",
         evidence="PermitRootLogin yes",
         remediation="Set 'PermitRootLogin prohibit-password' (or 'no') in /etc/ssh/sshd_config and reload "
@@ -118,15 +118,15 @@ def sec_ssh_password_auth(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     value = facts.posture.ssh_password_auth
     if value is None:
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We could not read {name_of(facts)}'s SSH settings.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We could not read {name_of(facts, ctx)}'s SSH settings.",
             missing=["posture.ssh_password_auth"],
         )
     if not value:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} accepts SSH keys only.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} accepts SSH keys only.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} accepts passwords over SSH, which attackers can try to guess.",
+        summary=f"{name_of(facts, ctx)} accepts passwords over SSH, which attackers can try to guess.",
         evidence="PasswordAuthentication yes",
         remediation="Deploy SSH keys for administrators, then set 'PasswordAuthentication no' and reload "
         "sshd.",
@@ -150,7 +150,7 @@ def sec_cleartext_services(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
     svcs = facts.posture.listening
     if svcs is None:
         return unknown_result(
-            summary=f"We could not list {name_of(facts)}'s network services.",
+            summary=f"We could not list {name_of(facts, ctx)}'s network services.",
             missing=["posture.listening"],
         )
     found = sorted(
@@ -161,10 +161,10 @@ def sec_cleartext_services(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
         }
     )
     if not found:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no cleartext remote-access services.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no cleartext remote-access services.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} offers {', '.join(found)}, which send passwords unencrypted over the "
+        summary=f"{name_of(facts, ctx)} offers {', '.join(found)}, which send passwords unencrypted over the "
         f"network.",
         evidence="; ".join(
             f"{s.proto} {s.address or '*'}:{s.port} {s.process or ''}".strip()
@@ -188,16 +188,16 @@ def sec_smb1(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     on = facts.posture.smb1_enabled
     if on is None:
         if _listens(facts, "tcp", {139, 445}) is False:
-            return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no file-sharing (SMB) server.")
+            return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no file-sharing (SMB) server.")
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} allows SMBv1.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} allows SMBv1.",
             missing=["posture.smb1_enabled"],
         )
     if not on:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not allow SMBv1.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not allow SMBv1.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} allows the obsolete SMBv1 file-sharing protocol used by ransomware such "
+        summary=f"{name_of(facts, ctx)} allows the obsolete SMBv1 file-sharing protocol used by ransomware such "
         f"as "
         "WannaCry.",
         remediation="Windows: Disable-WindowsOptionalFeature -Online -FeatureName SMB1Protocol (and "
@@ -212,18 +212,18 @@ def sec_firewall(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     on = facts.posture.firewall_active
     if on is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s firewall is on.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s firewall is on.",
             missing=["posture.firewall_active"],
         )
     if on:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)}'s firewall is on.",
+            summary=f"{name_of(facts, ctx)}'s firewall is on.",
             evidence=facts.posture.firewall_detail or "",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)}'s own firewall is off: any service on it is open to the whole network.",
+        summary=f"{name_of(facts, ctx)}'s own firewall is off: any service on it is open to the whole network.",
         evidence=facts.posture.firewall_detail or "",
         remediation="Turn the host firewall on with a default-deny inbound rule set (GPO for Windows; "
         "firewalld/ufw on Linux) allowing only the services the host provides.",
@@ -250,14 +250,14 @@ def sec_laptop_encryption(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         on = all(flags) if flags else None
     if on is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s disk is encrypted.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s disk is encrypted.",
             missing=["posture.disk_encryption"],
         )
     if on:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s disk is encrypted.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s disk is encrypted.")
     return CheckResult(
         Status.FAIL,
-        summary=f"Laptop {name_of(facts)} is not encrypted: if it is lost or stolen, its data can be read.",
+        summary=f"Laptop {name_of(facts, ctx)} is not encrypted: if it is lost or stolen, its data can be read.",
         remediation="Turn on BitLocker with TPM protector and escrow the recovery key (Windows), or LUKS "
         "(Linux; requires reinstall).",
         cost=labour(ctx, "config_change", "enable disk encryption"),
@@ -279,14 +279,14 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     p = facts.posture
     if p.antivirus_enabled is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} has working anti-malware protection.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} has working anti-malware protection.",
             missing=["posture.antivirus_enabled"],
         )
     pol = policy_of(ctx)
     if not p.antivirus_enabled:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} has no active anti-malware protection.",
+            summary=f"{name_of(facts, ctx)} has no active anti-malware protection.",
             evidence=f"antivirus {p.antivirus or 'none'} disabled",
             remediation="Turn real-time protection back on (Defender: Set-MpPreference "
             "-DisableRealtimeMonitoring $false) or install the city's endpoint protection.",
@@ -294,13 +294,13 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     if p.av_signature_age_days is None:
         return unknown_result(
-            summary=f"{name_of(facts)} has anti-malware on; its signature age is not known.",
+            summary=f"{name_of(facts, ctx)} has anti-malware on; its signature age is not known.",
             missing=["posture.av_signature_age_days"],
         )
     if p.av_signature_age_days > pol.av_signature_max_days:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)}'s anti-malware has not updated for {p.av_signature_age_days} days, "
+            summary=f"{name_of(facts, ctx)}'s anti-malware has not updated for {p.av_signature_age_days} days, "
             f"so it "
             "misses recent threats.",
             evidence=f"{p.antivirus or 'antivirus'} signatures {p.av_signature_age_days} days old "
@@ -311,7 +311,7 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     return CheckResult(
         Status.PASS,
-        summary=f"{name_of(facts)} has anti-malware on with current signatures.",
+        summary=f"{name_of(facts, ctx)} has anti-malware on with current signatures.",
         evidence=f"{p.antivirus or 'antivirus'}; signatures {p.av_signature_age_days} days old",
     )
 
@@ -331,7 +331,7 @@ def sec_local_admins(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     admins = facts.posture.local_admins
     if admins is None:
         return unknown_result(
-            summary=f"We could not list {name_of(facts)}'s administrators.",
+            summary=f"We could not list {name_of(facts, ctx)}'s administrators.",
             missing=["posture.local_admins"],
         )
     pol = policy_of(ctx)
@@ -339,12 +339,12 @@ def sec_local_admins(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if len(admins) <= pol.max_local_admins:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} has {len(admins)} local administrator(s).",
+            summary=f"{name_of(facts, ctx)} has {len(admins)} local administrator(s).",
             evidence=listing,
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has {len(admins)} accounts with full administrator rights (policy: at "
+        summary=f"{name_of(facts, ctx)} has {len(admins)} accounts with full administrator rights (policy: at "
         f"most "
         f"{pol.max_local_admins}).",
         evidence=listing,
@@ -370,14 +370,14 @@ def net_snmp_default_community(facts: DeviceFacts, ctx: CheckContext) -> CheckRe
     found = facts.posture.snmp_default_communities
     if found is None:
         return unknown_result(
-            summary=f"We did not test {name_of(facts)} for default SNMP passwords.",
+            summary=f"We did not test {name_of(facts, ctx)} for default SNMP passwords.",
             missing=["posture.snmp_default_communities"],
         )
     if not found:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not accept default SNMP passwords.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not accept default SNMP passwords.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} still accepts the factory-default SNMP password ({', '.join(found)}).",
+        summary=f"{name_of(facts, ctx)} still accepts the factory-default SNMP password ({', '.join(found)}).",
         evidence=f"answered community: {', '.join(found)}",
         remediation="Remove the default communities; move monitoring to SNMPv3 authPriv (or a long random "
         "read-only community restricted by ACL to the monitoring host).",
@@ -398,17 +398,17 @@ def net_snmp_v1_v2c_only(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     versions = facts.posture.snmp_versions
     if not versions:
         return unknown_result(
-            summary=f"We do not know which SNMP versions {name_of(facts)} accepts.",
+            summary=f"We do not know which SNMP versions {name_of(facts, ctx)} accepts.",
             missing=["posture.snmp_versions"],
         )
     low = [v.lower() for v in versions]
     if "v3" in low:
         return CheckResult(
-            Status.PASS, summary=f"{name_of(facts)} supports SNMPv3.", evidence=", ".join(versions)
+            Status.PASS, summary=f"{name_of(facts, ctx)} supports SNMPv3.", evidence=", ".join(versions)
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} is managed with old SNMP versions that send their password unencrypted.",
+        summary=f"{name_of(facts, ctx)} is managed with old SNMP versions that send their password unencrypted.",
         evidence=", ".join(versions),
         remediation="Configure an SNMPv3 authPriv user (SHA/AES), switch monitoring to it, then disable "
         "v1/v2c.",
@@ -432,16 +432,16 @@ def net_snmp_v3_nopriv(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if nopriv is None:
         versions = [v.lower() for v in facts.posture.snmp_versions or []]
         if versions and "v3" not in versions:
-            return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not use SNMPv3 (see NET-002).")
+            return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not use SNMPv3 (see NET-002).")
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s SNMPv3 traffic is encrypted.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s SNMPv3 traffic is encrypted.",
             missing=["posture.snmp_v3_nopriv"],
         )
     if not nopriv:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SNMPv3 traffic is encrypted.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s SNMPv3 traffic is encrypted.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)}'s SNMPv3 management traffic is not encrypted.",
+        summary=f"{name_of(facts, ctx)}'s SNMPv3 management traffic is not encrypted.",
         remediation="Use the authPriv security level with AES privacy for every SNMPv3 user.",
         cost=labour(ctx, "config_change", "reconfigure the SNMPv3 users"),
     )

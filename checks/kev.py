@@ -54,7 +54,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     product = product_for(kn, facts.software)
     if product is None or not kn.kev_knows(product):
         return unknown_result(
-            summary=f"We could not match {name_of(facts)}'s software to the exploited-vulnerability catalog.",
+            summary=f"We could not match {name_of(facts, ctx)}'s software to the exploited-vulnerability catalog.",
             detail=f"product {product or 'not identified'}",
             missing=["software.product"],
         )
@@ -63,7 +63,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         since = facts.patching.last_patched
         if since is None:
             return unknown_result(
-                summary=f"We cannot tell which exploited flaws affect {name_of(facts)} without its last "
+                summary=f"We cannot tell which exploited flaws affect {name_of(facts, ctx)} without its last "
                 "update date.",
                 missing=["patching.last_patched"],
             )
@@ -80,7 +80,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if not hits:
         return CheckResult(
             Status.PASS,
-            summary=f"No actively exploited flaws listed for {name_of(facts)}'s software since its last "
+            summary=f"No actively exploited flaws listed for {name_of(facts, ctx)}'s software since its last "
             f"update.",
             evidence=f"{product}: {basis}; KEV catalog dated {dates}",
         )
@@ -95,7 +95,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     n = len(hits)
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs software with {n} flaw{'s' if n != 1 else ''} being actively "
+        summary=f"{name_of(facts, ctx)} runs software with {n} flaw{'s' if n != 1 else ''} being actively "
         f"exploited "
         f"by criminals{' (some used in ransomware attacks)' if ransomware else ''}: check and patch now.",
         detail=f"{product} family match; {basis}. KEV has no version ranges: confirm each advisory against "

@@ -77,12 +77,12 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status != "eol":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} runs {label}, which still receives security fixes ({ans.reason}).",
+            summary=f"{name_of(facts, ctx)} runs {label}, which still receives security fixes ({ans.reason}).",
             evidence=f"source: {ans.source}",
         )
     remedy = "Upgrade to a supported release"
@@ -98,7 +98,7 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
     severity = Severity.CRITICAL if internet_facing(facts, ctx) else None
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs unsupported software ({label}): it no longer receives security "
+        summary=f"{name_of(facts, ctx)} runs unsupported software ({label}): it no longer receives security "
         f"fixes since {fmt(ans.eol)}.",
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}. Data dated {ans.data_date}.",
         evidence=f"reported: {facts.software.os_name or ''} {facts.software.os_version or ''} "
@@ -121,25 +121,25 @@ def eol_ending_soon(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status in ("eol", "extended"):
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}) is already past its end of security support "
+            summary=f"{name_of(facts, ctx)} ({label}) is already past its end of security support "
             "(reported by EOL-001 or EOL-003).",
             evidence=f"source: {ans.source}",
         )
     if ans.status != "ending_soon":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}): security support does not "
+            summary=f"{name_of(facts, ctx)} ({label}): security support does not "
             f"end within 12 months ({ans.reason}).",
             evidence=f"source: {ans.source}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs {label}, which stops receiving security fixes on {fmt(ans.eol)} "
+        summary=f"{name_of(facts, ctx)} runs {label}, which stops receiving security fixes on {fmt(ans.eol)} "
         f"({ans.days_to_eol} days): plan the upgrade now.",
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}.",
         evidence=f"source: {ans.source}",
@@ -160,12 +160,12 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status != "extended":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}) is not on extended support.",
+            summary=f"{name_of(facts, ctx)} ({label}) is not on extended support.",
             evidence=f"source: {ans.source}",
         )
     pol = policy_of(ctx)
@@ -183,7 +183,7 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     paid = "paid " if ans.extended_kind == "paid" else ""
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs {label} on {paid}extended support ({ans.extended_name}): security "
+        summary=f"{name_of(facts, ctx)} runs {label} on {paid}extended support ({ans.extended_name}): security "
         f"fixes stop for good on {fmt(ans.eoes)}.",
         detail=ans.reason,
         evidence=f"source: {ans.source}",

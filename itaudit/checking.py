@@ -48,6 +48,7 @@ class DeviceRecord:
     """What the store and the config know about a device, beyond this scan's facts."""
 
     id: int | None = None
+    name: str | None = None  # the name the city gave it (config, or the store's record)
     kind: str | None = None
     department: str | None = None
     criticality: list[str] = field(default_factory=list)

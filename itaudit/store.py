@@ -264,6 +264,7 @@ class Store:
                                      if reg.get(k) is not None and not (row or {}).get(col)}} or None
         return DeviceRecord(
             id=row.get("id") if row else None,
+            name=t.name or (row.get("name") if row else None),
             kind=t.kind or (row.get("kind") if row else None) or result.facts.identity.kind,
             department=t.department or (row.get("department") if row else None),
             criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row.get("criticality")

@@ -156,6 +156,10 @@ class MonthlyReport:
     resolved: list[Change] = field(default_factory=list)
     new_count: int = 0
     resolved_count: int = 0
+    # Closed only because a worse finding of the same kind replaced it (support ending -> ended):
+    # not "fixed".
+    worse: list[Change] = field(default_factory=list)
+    worse_count: int = 0
     still_open_count: int = 0
     first_month: bool = False
     unknown_age: int = 0
@@ -316,7 +320,25 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "runs software that stops receiving security fixes within a year",
         "run software that stops receiving security fixes within a year",
     ),
-    "EOL-003": ("runs on paid extended support", "run on paid extended support"),
+    # Free (Debian LTS) or paid (Windows ESU, Ubuntu Pro): the finding says which.
+    "EOL-003": (
+        "runs on extended support, which only buys time before fixes stop for good",
+        "run on extended support, which only buys time before fixes stop for good",
+    ),
+    "DATA-001": (
+        "has not been checked successfully in 30 days, so we cannot vouch for it",
+        "have not been checked successfully in 30 days, so we cannot vouch for them",
+    ),
+    "DATA-002": (
+        "could not be checked several times in a row, so we cannot vouch for it",
+        "could not be checked several times in a row, so we cannot vouch for them",
+    ),
+    "DATA-003": (
+        "was checked, but key facts (such as its age or software version) are missing, so some checks "
+        "could not judge it",
+        "were checked, but key facts (such as their age or software version) are missing, so some checks "
+        "could not judge them",
+    ),
     "PATCH-001": ("is missing security updates", "are missing security updates"),
     "PATCH-002": ("has not been patched within the city's policy", "have not been patched within the city's policy"),
     "PATCH-003": (
@@ -436,6 +458,27 @@ def _score_words(score: float | None, prev: float | None, prev_label: str | None
     return f"The city is less safe than in {prev_label}, when the score was {prev:.0f}."
 
 
+def _fixed_or_worse(
+    resolved: list[dict[str, Any]], open_rows: list[dict[str, Any]], after_scan_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split closed findings into fixed ones and ones replaced by a worse finding: the device has a
+    finding of the same family (EOL, HW, PATCH...) opened since, at least as severe."""
+    opened: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in open_rows:
+        if r["first_scan_id"] > after_scan_id:
+            opened[int(r["device_id"])].append(r)
+    fixed, worse = [], []
+    for r in resolved:
+        family = r["check_id"].split("-")[0]
+        successor = [
+            o for o in opened.get(int(r["device_id"]), [])
+            if o["check_id"] != r["check_id"] and o["check_id"].split("-")[0] == family
+            and rules.severity_rank(o["severity"]) >= rules.severity_rank(r["severity"])
+        ]
+        (worse if successor else fixed).append(r)
+    return fixed, worse
+
+
 def _changes(rows: list[dict[str, Any]]) -> list[Change]:
     rows = sorted(rows, key=lambda r: (-SEVERITY_RANK.get(r["severity"], 0), r["check_id"], device_label(r)))
     return [Change(device=device_label(r), title=r["title"] or r["check_id"], severity=r["severity"]) for r in rows]
@@ -540,8 +583,9 @@ def build_monthly(
     changed = store.findings_changed(prev_scan.id if prev_scan else 0, scan.id)
     rep.first_month = prev_scan is None
     rep.new = _changes(changed["new"])
-    rep.resolved = _changes(changed["resolved"])
-    rep.new_count, rep.resolved_count = len(rep.new), len(rep.resolved)
+    fixed, worse = _fixed_or_worse(changed["resolved"], open_rows, prev_scan.id if prev_scan else 0)
+    rep.resolved, rep.worse = _changes(fixed), _changes(worse)
+    rep.new_count, rep.resolved_count, rep.worse_count = len(rep.new), len(rep.resolved), len(rep.worse)
     rep.still_open_count = sum(1 for r in open_rows if prev_scan and r["first_scan_id"] <= prev_scan.id)
 
     from reports.plan import build_plan  # the plan module renders too; import it only when needed

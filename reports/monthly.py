@@ -86,7 +86,9 @@ def monthly_markdown(r: MonthlyReport) -> str:
         "",
         "## What changed",
         "",
-        f"{r.new_count} new, {r.resolved_count} fixed, {r.still_open_count} still open since "
+        f"{r.new_count} new, {r.resolved_count} fixed, "
+        + (f"{r.worse_count} got worse, " if r.worse_count else "")
+        + f"{r.still_open_count} still open since "
         f"{r.prev_label or 'the first scan'}.",
         "",
         "## What the data does not tell us",

@@ -91,3 +91,13 @@ def test_eol003_esu_cost_is_year_two_price():
     # Windows 10 left support 2025-10-14; on 2026-11-23 the city is in its second ESU year.
     f = run("EOL-003", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True)))
     assert f.cost.amount == 122 and f.cost.kind == "operating"
+
+
+def test_findings_name_the_configured_device_first_and_the_host_second():
+    f = facts(software=FORTI_72)
+    f.identity.hostname = "FGT60E-prod"
+    named = run("EOL-001", f, ctx("firewall", name="ch-fw01"))
+    assert named.summary.startswith("ch-fw01 (host FGT60E-prod) runs unsupported software")
+    same = run("EOL-001", f, ctx("firewall", name="fgt60e-PROD"))
+    assert same.summary.startswith("fgt60e-PROD runs")  # no repeat when they are the same name
+    assert run("EOL-001", f, ctx("firewall")).summary.startswith("FGT60E-prod runs")
