@@ -180,7 +180,7 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
             pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
             f"{ans.extended_name} year {year + 1} price per device ({prices['source']})",
         )
-    paid = "paid " if ans.extended_kind == "paid" else ""
+    paid = {"paid": "paid ", "free": "free community "}.get(ans.extended_kind or "", "")
     return CheckResult(
         Status.FAIL,
         summary=f"{name_of(facts, ctx)} runs {label} on {paid}extended support ({ans.extended_name}): security "

@@ -212,7 +212,7 @@ class Remedy:
     """One device's remedy for one or more findings: counted once in every cost total."""
 
     device_id: int
-    check_ids: tuple[str, ...]  # the findings it fixes (a replacement fixes several)
+    check_ids: tuple[str, ...]  # the findings it fixes (a replacement: the one priced first, then the rest)
     amount: float
     kind: str  # "capital" or "operating"
     budget_line: str | None
@@ -244,7 +244,8 @@ def remedies(rows: Iterable[Mapping[str, Any]], current_fy: int) -> list[Remedy]
         if repl:
             chosen = min(repl, key=lambda r: (int(r.get("cost_fiscal_year") or current_fy), r["check_id"]))
             fy = max(current_fy, int(chosen.get("cost_fiscal_year") or current_fy))
-            out.append(Remedy(device_id, tuple(sorted(r["check_id"] for r in repl)), float(chosen["cost_amount"]),
+            others = sorted(r["check_id"] for r in repl if r is not chosen)
+            out.append(Remedy(device_id, (chosen["check_id"], *others), float(chosen["cost_amount"]),
                               chosen["cost_kind"], chosen.get("budget_line"), fy, True))
         if chosen is not None and max(current_fy, int(chosen.get("cost_fiscal_year") or current_fy)) == current_fy:
             continue  # replaced this year: its other fixes are moot

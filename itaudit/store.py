@@ -591,9 +591,10 @@ class Store:
     def unreachable_devices(self, scan_id: int) -> list[dict[str, Any]]:
         """Devices whose collection failed in ``scan_id``, with the names a person knows them by."""
         return list(self.db.query(
-            "select o.target, o.error_kind, o.error, d.name as device_name, d.hostname, d.address, d.kind, "
-            "d.department, d.last_success from devices d join observations o on o.device_id = d.id "
-            "and o.scan_id = ? where o.status = 'error' order by d.department, d.address", [scan_id]))
+            "select o.target, o.error_kind, o.error, d.id as device_id, d.name as device_name, d.hostname, "
+            "d.address, d.kind, d.department, d.last_success from devices d join observations o "
+            "on o.device_id = d.id and o.scan_id = ? where o.status = 'error' and d.retired_at is null "
+            "order by d.department, d.address", [scan_id]))
 
     def device_inventory(self, *, retired: bool = False) -> list[dict[str, Any]]:
         """Every device in service (retired ones too with ``retired=True``) with the dates and

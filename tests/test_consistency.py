@@ -49,6 +49,7 @@ from reports.model import build_monthly
 from reports.monthly import write_monthly
 from reports.plan import build_plan, write_plan
 from reports.portfolio import build_portfolio
+from reports.worklist import build_worklist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ACCOUNTS = {
@@ -314,6 +315,12 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     for k in rep.kpis:
         if k.count is not None and k.of is not None:
             assert 0 <= k.count <= k.of
+    # The worklist counts each finding's cost the same way: its "counts" column adds up to the summary.
+    wl = build_worklist(city, store, as_of=as_of)
+    counted_now = [i.cost or 0.0 for d in wl.devices for i in d.items
+                   if i.cost and i.fiscal_year == current and i.cost_note in ("", "replacement")]
+    assert _cents(sum(counted_now)) == _cents(rep.total_cost)
+    assert {d.device_id for d in wl.devices if d.last_known} <= {d["device_id"] for d in devs if not d["ok"]}
     written = write_monthly(city, store, as_of=as_of, out_dir=out, formats=("json",))
     monthly_json = json.loads(next(p for p in written if p.suffix == ".json").read_text())
     assert _cents(monthly_json["total_cost"]) == _cents(rep.total_cost)
