@@ -78,6 +78,38 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     )
 
 
+@check("SEC-010", title="SSH host key shared with another device", severity="medium", **refs("SEC-010"))
+def sec_host_key_shared(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The device presents the same SSH host key as another device in the inventory.
+
+    Servers cloned from one template keep the template's host key unless it is regenerated.
+    Each machine is still counted on its own (serial number, MAC address and address decide
+    who is who, never the key), but a shared key means one machine's key unlocks
+    impersonation of the others, and a pinned key no longer tells them apart. Devices not
+    reached over SSH pass.
+    """
+    if ctx.device.shares_host_key_with:
+        others = ", ".join(ctx.device.shares_host_key_with[:5])
+        more = len(ctx.device.shares_host_key_with) - 5
+        return CheckResult(
+            Status.FAIL,
+            summary=f"{name_of(facts, ctx)} has the same SSH identity key as {others}"
+            + (f" and {more} more" if more > 0 else "")
+            + ": they were probably cloned from one template, so one can impersonate the other.",
+            evidence=facts.identity.ssh_host_key or "",
+            remediation="Regenerate the host keys on each clone (remove /etc/ssh/ssh_host_* and run "
+            "ssh-keygen -A, or dpkg-reconfigure openssh-server), then re-pin them in itaudit's known_hosts.",
+            cost=labour(ctx, "config_change", "regenerate the host keys"),
+        )
+    if facts.identity.ssh_host_key:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} has an SSH identity key of its own.")
+    if facts.sources:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was not reached over SSH.")
+    return unknown_result(
+        summary=f"{name_of(facts, ctx)} has not been scanned yet.", missing=["identity.ssh_host_key"]
+    )
+
+
 @check("SEC-002", title="SSH allows root login with a password", severity="medium", **refs("SEC-002"))
 def sec_ssh_root_login(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``PermitRootLogin`` is ``yes``: anyone who guesses root's password owns the host.

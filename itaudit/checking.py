@@ -63,6 +63,8 @@ class DeviceRecord:
     consecutive_failures: int | None = None  # failed scans since the last success (None = unknown)
     last_error: str | None = None  # reason of the latest failed scan
     collector_findings: dict[str, str] = field(default_factory=dict)  # CollectResult.collector_findings
+    # Other devices in service presenting the same SSH host key (cloned from one template).
+    shares_host_key_with: list[str] = field(default_factory=list)
 
 
 @dataclass

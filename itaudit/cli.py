@@ -376,6 +376,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit import devices_cli  # `itaudit devices retire DEVICE`
+
+    devices_cli.attach(cli)
 
 
 _register_optional()

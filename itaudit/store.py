@@ -284,14 +284,18 @@ class Store:
             last_error=result.error if result.status == ResultStatus.ERROR
             else (row.get("last_error") if row else None),
             collector_findings=dict(result.collector_findings),
+            shares_host_key_with=self._shared_host_key(result, row.get("id") if row else None),
         )
 
     def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
-        """Find the device this result belongs to: strong identity first, then address."""
+        """The device this result belongs to: the store's one matching rule.
+
+        Serial number, then SNMP engine ID, then MAC address, then the target's address decide.
+        The SSH host key never does: servers cloned from one template share it (SEC-010 reports
+        that), and matching on it would merge two machines into one."""
         ident = result.facts.identity
         t = result.target
         for column, value in (("serial", ident.serial or result.facts.hardware.serial),
-                              ("ssh_host_key", ident.ssh_host_key),
                               ("snmp_engine_id", ident.snmp_engine_id), ("mac", ident.mac)):
             if value and value.strip() and value.lower() not in _JUNK_IDS:
                 row = self._one(f"select * from devices where {column} = ? "  # noqa: S608 - fixed names
@@ -300,6 +304,15 @@ class Store:
                     return row
         return self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
                          "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+
+    def _shared_host_key(self, result: CollectResult, device_id: int | None) -> list[str]:
+        """Names of the other devices in service that presented this result's SSH host key."""
+        key = result.facts.identity.ssh_host_key
+        if not key:
+            return []
+        rows = self.db.execute("select coalesce(name, hostname, address) from devices where ssh_host_key = ? "
+                               "and id != ? and retired_at is null order by 1", [key, device_id or -1])
+        return [str(r[0]) for r in rows]
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         """The first row of a query as a dict (``db.query`` without sqlite-utils' per-call overhead)."""
@@ -342,7 +355,13 @@ class Store:
                 values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
                 values["kind"] = t.kind or (row["kind"] if row else None)
             # Keep what we knew when this scan could not see it (None never overwrites).
-            values = {k: v for k, v in values.items() if v is not None or k in ("last_error",)}
+            values = {k: v for k, v in values.items() if v is not None or k in ("last_error", "retired_at")}
+            if row and row.get("retired_at") and ok:
+                # A retired device answered again: back in the counts, with a note saying so.
+                values["retired_at"] = None
+                values["retired_note"] = (f"retired {row['retired_at'][:10]}"
+                                          + (f" ({row['retired_note']})" if row.get("retired_note") else "")
+                                          + f"; answered again {now[:10]}: back in the counts")
             if row:
                 device_id = int(row["id"])
                 self._update("devices", device_id, values)
@@ -492,8 +511,8 @@ class Store:
                d.vendor, d.model, d.os_name, d.os_version, d.criticality, d.budget_line as device_budget_line
                from findings f join devices d on d.id = f.device_id
                where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
-               and (d.retired_at is null or d.retired_at > (select started_at from scans where id = ?))""",
-            [scan_id, scan_id, scan_id]))
+               and d.retired_at is null""",
+            [scan_id, scan_id]))
 
     def findings_changed(self, after_scan_id: int, upto_scan_id: int) -> dict[str, list[dict[str, Any]]]:
         """Episodes opened, and episodes resolved, by scans in (after, upto]."""
@@ -506,7 +525,7 @@ class Store:
         return {"new": new, "resolved": resolved}
 
     def scan_devices(self, scan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-        """Per scan, the devices it tried that were in service then: ``device_id``, ``ok`` (facts
+        """Per scan, the devices it tried that are in service (not retired): ``device_id``, ``ok`` (facts
         collected), ``checked_before`` (facts collected by an earlier scan: its last known findings
         still stand), ``criticality`` (decoded) and names."""
         if not scan_ids:
@@ -518,8 +537,8 @@ class Store:
                 d.hostname, d.address,
                 exists(select 1 from observations p where p.device_id = o.device_id and p.scan_id < o.scan_id
                        and p.status != 'error') as checked_before
-                from observations o join devices d on d.id = o.device_id join scans s on s.id = o.scan_id
-                where o.scan_id in ({marks}) and (d.retired_at is null or d.retired_at > s.started_at)
+                from observations o join devices d on d.id = o.device_id
+                where o.scan_id in ({marks}) and d.retired_at is null
                 order by o.scan_id, o.device_id""",  # noqa: S608 - marks only
             scan_ids)
         for r in rows:
@@ -551,14 +570,15 @@ class Store:
             cols.append(f"max(case when check_id in ({marks}) and status = 'fail' then 1 else 0 end)")
             args += [*ids, *ids]
         sql = (f"select scan_id, device_id, {', '.join(cols)} from check_results "  # noqa: S608 - marks only
-               f"where scan_id in ({','.join('?' * len(scan_ids))}) group by scan_id, device_id")
+               f"where scan_id in ({','.join('?' * len(scan_ids))}) and device_id not in "
+               f"(select id from devices where retired_at is not null) group by scan_id, device_id")
         out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in scan_ids}
         for row in self.db.execute(sql, [*args, *scan_ids]):
             out[row[0]].append(tuple(row[1:]))
         return out
 
     def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
-        """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then)."""
+        """Per scan: (devices checked successfully within ``window_days`` up to it, devices in service then)."""
         if not scan_ids:
             return {}
         scans = {r[0]: (r[1][:10], r[2] or "") for r in self.db.execute(
@@ -574,7 +594,7 @@ class Store:
                 f"select d.id, o.scan_id from devices d join observations o on o.device_id = d.id "  # noqa: S608
                 f"and o.scan_id in ({','.join('?' * len(wanted))}) where o.status != 'error'", wanted):
             ok_by_scan.setdefault(scan_id, set()).add(device_id)
-        firsts = sorted((r[0] or "") for r in self.db.execute("select first_seen from devices"))
+        devices = [(r[0], r[1] or "", r[2]) for r in self.db.execute("select id, first_seen, retired_at from devices")]
         out = {}
         for i in scan_ids:
             if i not in scans:
@@ -585,7 +605,9 @@ class Store:
             for j, (j_as_of, _) in scans.items():
                 if j <= i and window_start[i] < j_as_of <= as_of:
                     fresh |= ok_by_scan.get(j, set())
-            out[i] = (len(fresh), sum(1 for f in firsts if f <= t))
+            # Devices in service: known by then and not retired.
+            in_service = {d for d, f, r in devices if f <= t and r is None}
+            out[i] = (len(fresh & in_service), len(in_service))
         return out
 
     def unreachable_devices(self, scan_id: int) -> list[dict[str, Any]]:
@@ -691,8 +713,8 @@ class Store:
         addresses that answered the latest discovery finished by then and match no device.
         """
         end = (as_of + dt.timedelta(days=1)).isoformat()
-        managed = self.db.execute("select count(*) from devices where first_seen is null or first_seen < ?",
-                                  [end]).fetchone()[0]
+        managed = self.db.execute("select count(*) from devices where (first_seen is null or first_seen < ?) "
+                                  "and retired_at is null", [end]).fetchone()[0]
         if "discoveries" not in self.db.table_names():
             return int(managed), 0
         row = self.db.execute("select max(id) from discoveries where status = 'complete' and finished_at < ?",
@@ -706,6 +728,35 @@ class Store:
         return int(managed), int(unmanaged)
 
     # --- end of the discovery block -----------------------------------------------------
+
+    # --- retirement -----------------------------------------------------------------------
+
+    def find_devices(self, text: str) -> list[dict[str, Any]]:
+        """Devices a person means by ``text``: id, configured name, host name, address or serial."""
+        if text.isdigit():
+            rows = list(self.db.query("select * from devices where id = ?", [int(text)]))
+            if rows:
+                return rows
+        return list(self.db.query(
+            "select * from devices where lower(name) = lower(?) or lower(hostname) = lower(?) or address = ? "
+            "or lower(serial) = lower(?) order by id", [text, text, text, text]))
+
+    def retire_device(self, device_id: int, *, note: str | None = None, now: str | None = None) -> None:
+        """Take a decommissioned device out of KPIs, plan and worklist; its history stays."""
+        with self.tx():
+            self._update("devices", device_id, {"retired_at": now or utcnow(), "retired_note": note})
+
+    def unretire_device(self, device_id: int) -> None:
+        """Undo a retirement made by mistake."""
+        with self.tx():
+            self._update("devices", device_id, {"retired_at": None, "retired_note": None})
+
+    def returned_devices(self, since: str) -> list[dict[str, Any]]:
+        """Retired devices that answered again since ``since`` (ISO time), with their note."""
+        return list(self.db.query(
+            "select id, name as device_name, hostname, address, retired_note from devices "
+            "where retired_at is null and retired_note like '%answered again%' and last_success >= ? "
+            "order by id", [since]))
 
     # --- asset register -------------------------------------------------------------------
     # Callers hold ``tx()``: a register row and the device fields it fills are one transaction.
@@ -820,8 +871,6 @@ def _identity_key(result: CollectResult) -> str | None:
     serial = ident.serial or result.facts.hardware.serial
     if serial and serial.strip().lower() not in _JUNK_IDS:
         return f"serial:{(ident.vendor or '').lower()}:{serial.strip()}"
-    if ident.ssh_host_key:
-        return f"hostkey:{ident.ssh_host_key}"
     if ident.snmp_engine_id:
         return f"engine:{ident.snmp_engine_id}"
     if ident.mac:

@@ -164,6 +164,7 @@ class MonthlyReport:
     first_month: bool = False
     unknown_age: int = 0
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
+    returned: list[tuple[str, str]] = field(default_factory=list)  # retired devices seen again: (device, note)
     gaps_sentence: str = ""
     data_dates: dict[str, str] = field(default_factory=dict)
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
@@ -605,6 +606,12 @@ def build_monthly(
                      f"{'is' if now['unmanaged'] == 1 else 'are'} not managed by anyone (see the worklist)")
     if scan.status != "complete":
         parts.append("the last scan of the month did not finish")
+    first_day, _ = month_bounds(month)
+    rep.returned = [(device_label(r), r["retired_note"] or "") for r in store.returned_devices(first_day.isoformat())]
+    if rep.returned:
+        names = ", ".join(n for n, _ in rep.returned[:5])
+        parts.append(f"{plural(len(rep.returned), 'retired device')} answered again and "
+                     f"{'is' if len(rep.returned) == 1 else 'are'} back in the counts ({names})")
     text = "; ".join(parts)
     rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
     rep.headline = _headline(rep)

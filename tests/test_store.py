@@ -77,6 +77,25 @@ def test_device_keeps_identity_across_address_change(tmp_path: Path) -> None:
     assert {d["address"] for d in store.devices()} == {"10.0.0.99", "10.0.0.7"}
 
 
+def test_cloned_servers_sharing_a_host_key_stay_two_devices(tmp_path: Path) -> None:
+    """Two servers cloned from one template present the same SSH host key: serial, MAC and address
+    decide who is who, so they stay two devices, and each is told it shares its key (SEC-010)."""
+    store = Store(tmp_path / "city.db")
+    s = store.begin_scan("c", AS_OF, 2)
+    clones = []
+    for address in ("10.0.0.21", "10.0.0.22"):
+        r = result(address)
+        r.facts.identity.ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClonedTemplateKey"
+        clones.append(r)
+        store.record_result(s, r, [])
+    assert len(store.devices()) == 2
+    assert store.device_record(clones[0]).shares_host_key_with == ["host-10.0.0.22"]
+    assert store.device_record(clones[1]).shares_host_key_with == ["host-10.0.0.21"]
+    # Seen again, each finds its own record (by address), not its twin's.
+    again = store.record_result(s, clones[1], [])
+    assert again == max(d["id"] for d in store.devices())
+
+
 def test_failures_count_up_and_reset(tmp_path: Path) -> None:
     store = Store(tmp_path / "city.db")
     s = store.begin_scan("c", AS_OF, 1)
