@@ -141,7 +141,7 @@ def plan_sweep(city: CityConfig, cidrs: Sequence[str] = (), *, force: bool = Fal
     merged: list[Network] = []
     for version in (4, 6):
         same = [n for n in nets if n.version == version]
-        merged += list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+        merged += list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type,type-var]
     touched = _count(merged)
     if touched > HARD_LIMIT:
         raise ConfigError(f"refusing to sweep {touched} addresses ({', '.join(map(str, merged))}): "

@@ -352,7 +352,7 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def _from_dict(cls: Any, data: Any) -> Any:
+def _from_dict(cls: Any, data: Any) -> Any:  # cls: a dataclass type
     """Rebuild nested dataclasses from plain dicts, tolerating unknown keys."""
     if not dataclasses.is_dataclass(cls) or not isinstance(data, dict):
         return data
@@ -362,7 +362,8 @@ def _from_dict(cls: Any, data: Any) -> Any:
         if name not in data:
             continue
         kwargs[name] = _convert(f.type, data[name])
-    return cls(**kwargs)
+    make: Any = cls  # a dataclass type (is_dataclass narrows it to "instance or type")
+    return make(**kwargs)
 
 
 _NESTED: dict[str, type] = {}

@@ -49,13 +49,13 @@ class ScanInfo:
 
 
 def _migrate_v1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["scans"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("scans").create(
         {"id": int, "city_id": str, "started_at": str, "finished_at": str, "as_of": str, "status": str,
          "n_targets": int, "n_ok": int, "n_failed": int, "pid": int},
         pk="id", if_not_exists=True,
     )
-    db["devices"].create(
+    db.table("devices").create(
         {"id": int, "city_id": str, "identity_key": str, "protocol": str, "address": str, "port": int,
          "name": str, "hostname": str, "kind": str, "vendor": str, "model": str, "serial": str, "mac": str,
          "ssh_host_key": str, "snmp_engine_id": str, "os_name": str, "os_version": str, "product": str,
@@ -64,27 +64,27 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
          "last_error": str, "consecutive_failures": int, "last_scan_id": int},
         pk="id", if_not_exists=True,
     )
-    db["devices"].create_index(["identity_key"], unique=True, if_not_exists=True)
-    db["devices"].create_index(["protocol", "address", "port"], if_not_exists=True)
-    db["observations"].create(
+    db.table("devices").create_index(["identity_key"], unique=True, if_not_exists=True)
+    db.table("devices").create_index(["protocol", "address", "port"], if_not_exists=True)
+    db.table("observations").create(
         {"id": int, "scan_id": int, "device_id": int, "target": str, "status": str, "error_kind": str,
          "error": str, "started_at": str, "duration_ms": int, "facts": str},
         pk="id", foreign_keys=[("scan_id", "scans", "id"), ("device_id", "devices", "id")], if_not_exists=True,
     )
-    db["observations"].create_index(["device_id", "scan_id"], if_not_exists=True)
-    db["check_results"].create(
+    db.table("observations").create_index(["device_id", "scan_id"], if_not_exists=True)
+    db.table("check_results").create(
         {"scan_id": int, "device_id": int, "check_id": str, "status": str, "severity": str, "summary": str},
         pk=("scan_id", "device_id", "check_id"), if_not_exists=True,
     )
     # One row per episode of a failing check on a device: opened, seen again, resolved.
-    db["findings"].create(
+    db.table("findings").create(
         {"id": int, "device_id": int, "check_id": str, "status": str, "severity": str, "title": str,
          "summary": str, "detail": str, "evidence": str, "remediation": str, "cost_amount": float,
          "cost_kind": str, "budget_line": str, "cost_basis": str, "refs": str, "first_seen": str,
          "last_seen": str, "resolved_at": str, "first_scan_id": int, "last_scan_id": int},
         pk="id", foreign_keys=[("device_id", "devices", "id")], if_not_exists=True,
     )
-    db["findings"].create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
+    db.table("findings").create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
 
 
 # --- discovery (issue 9; owned by the discovery helper) -------------------------------
@@ -92,51 +92,51 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
 
 def _migrate_v2(db: sqlite_utils.Database) -> None:
     """Discovery sweeps and what each responding address answered (issue 9)."""
-    db["discoveries"].create(
+    db.table("discoveries").create(
         {"id": int, "city_id": str, "started_at": str, "finished_at": str, "status": str, "ranges": str,
          "n_addresses": int, "n_responding": int, "n_managed": int, "n_unmanaged": int},
         pk="id", if_not_exists=True,
     )
     # One row per responding address per sweep. ``managed``: reachable with the city's
     # credentials (``protocol``/``port``/``credential`` say how); else "found, not managed".
-    db["sightings"].create(
+    db.table("sightings").create(
         {"id": int, "discovery_id": int, "address": str, "seen_at": str, "open_ports": str,
          "snmp_sysobjectid": str, "ssh_banner": str, "ssh_host_key": str, "managed": int, "protocol": str,
          "port": int, "credential": str, "device_id": int, "guess": str},
         pk="id", foreign_keys=[("discovery_id", "discoveries", "id")], if_not_exists=True,
     )
-    db["sightings"].create_index(["address", "discovery_id"], if_not_exists=True)
-    db["sightings"].create_index(["discovery_id"], if_not_exists=True)
+    db.table("sightings").create_index(["address", "discovery_id"], if_not_exists=True)
+    db.table("sightings").create_index(["discovery_id"], if_not_exists=True)
 
 
 def _migrate_v3(db: sqlite_utils.Database) -> None:
     """The asset register as imported (issue 6): one row per register line, matched or not."""
-    db["assets"].create(
+    db.table("assets").create(
         {"id": int, "key": str, "address": str, "serial": str, "hostname": str, "purchase_date": str,
          "cost": float, "department": str, "budget_line": str, "criticality": str, "device_id": int,
          "source": str, "source_row": int, "imported_at": str},
         pk="id", if_not_exists=True,
     )
-    db["assets"].create_index(["key"], unique=True, if_not_exists=True)
-    db["observations"].create_index(["scan_id"], if_not_exists=True)
+    db.table("assets").create_index(["key"], unique=True, if_not_exists=True)
+    db.table("observations").create_index(["scan_id"], if_not_exists=True)
 
 
 def _migrate_v4(db: sqlite_utils.Database) -> None:
     """Index the identity columns a result is matched on (``Store._match_device``, twice per
     device and scan): without them each lookup read the whole devices table (issue 8)."""
     for column in ("serial", "ssh_host_key", "snmp_engine_id", "mac"):
-        db["devices"].create_index([column], if_not_exists=True)
+        db.table("devices").create_index([column], if_not_exists=True)
 
 
 def _migrate_v5(db: sqlite_utils.Database) -> None:
     """One pricing rule and retirement (issue 14): a device's config tags and register cost (the
     plan prices it as the checks do), the fiscal year of a finding's cost, and retirement."""
-    columns = {c.name for c in db["devices"].columns}
+    columns = {c.name for c in db.table("devices").columns}
     for name, kind in (("tags", str), ("register_cost", float), ("retired_at", str), ("retired_note", str)):
         if name not in columns:
-            db["devices"].add_column(name, kind)
-    if "cost_fiscal_year" not in {c.name for c in db["findings"].columns}:
-        db["findings"].add_column("cost_fiscal_year", int)
+            db.table("devices").add_column(name, kind)
+    if "cost_fiscal_year" not in {c.name for c in db.table("findings").columns}:
+        db.table("findings").add_column("cost_fiscal_year", int)
 
 
 MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5}
@@ -180,7 +180,7 @@ class Store:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.tx():
                 MIGRATIONS[version](self.db)
-                self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
+                self.db.table("meta").upsert({"key": "schema_version", "value": str(version)}, pk="key")
         if current < SCHEMA_VERSION:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 import json
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -385,7 +385,7 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
     for check_id, rows in by_check.items():
         worst = max(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 0))
         cost = sum(r["cost_amount"] or 0.0 for r in rows)
-        lines = Counter()
+        lines: dict[str | None, float] = defaultdict(float)
         for r in rows:
             lines[r["budget_line"] or r.get("device_budget_line")] += r["cost_amount"] or 0.0
         risks.append(
@@ -398,7 +398,7 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
                 cost=cost,
                 cost_kind=" + ".join(sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]}))
                 or "operating",
-                budget_lines=[budget_line_label(city, a) for a, _ in lines.most_common() if a] or [],
+                budget_lines=[budget_line_label(city, a) for a, _ in sorted(lines.items(), key=lambda x: -x[1]) if a],
                 examples=sorted({device_label(r) for r in rows})[:3],
             )
         )
@@ -412,11 +412,12 @@ def _fix_costs(rep: MonthlyReport, city: Any, open_rows: list[dict[str, Any]], c
     """Fill the cost-to-fix figures from the devices' remedies, each counted once."""
     rem = rules.remedies(open_rows, current_fy)
     now = [r for r in rem if r.fiscal_year == current_fy]
-    lines: Counter[tuple[str, str]] = Counter()
+    lines: dict[tuple[str, str], float] = defaultdict(float)
     for r in now:
         lines[(budget_line_label(city, r.budget_line), r.kind)] += r.amount
     rep.fiscal_year = current_fy
-    rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
+    rep.cost_by_line = sorted(((label, kind, amount) for (label, kind), amount in lines.items()),
+                              key=lambda x: (-x[2], x[0], x[1]))
     rep.total_cost = sum(r.amount for r in now)
     rep.capital_cost = sum(r.amount for r in now if r.capital)
     rep.operating_cost = rep.total_cost - rep.capital_cost
@@ -468,7 +469,8 @@ def _fixed_or_worse(
     for r in open_rows:
         if r["first_scan_id"] > after_scan_id:
             opened[int(r["device_id"])].append(r)
-    fixed, worse = [], []
+    fixed: list[dict[str, Any]] = []
+    worse: list[dict[str, Any]] = []
     for r in resolved:
         family = r["check_id"].split("-")[0]
         successor = [

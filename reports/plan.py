@@ -310,10 +310,10 @@ def _deferral(
     policy = policy_of(city)
     n = len(win10)
     year = esu_year(as_of)
-    replace_total = sum(price.amount for _, price in win10)
+    replace_total = sum(p.amount for _, p in win10)
     replace_lines: dict[str, float] = defaultdict(float)
-    for _, price in win10:
-        replace_lines[price.budget_line or ""] += price.amount
+    for _, p in win10:
+        replace_lines[p.budget_line or ""] += p.amount
     replace_line = budget_line_label(city, max(replace_lines, key=lambda k: replace_lines[k]) or None)
     esu_line = budget_line_label(city, policy.operating_line())
     pcs = plural(n, "Windows 10 PC")

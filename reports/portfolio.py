@@ -309,7 +309,7 @@ def _csv_rows(p: Portfolio) -> list[list[Any]]:
                 round(c.capital_total, 2),
                 c.overdue,
             ]
-            + ["" if kpis.get(k) is None else round(kpis[k], 1) for k, _ in p.kpi_labels]
+            + ["" if (v := kpis.get(k)) is None else round(v, 1) for k, _ in p.kpi_labels]
         )
     return rows
 
