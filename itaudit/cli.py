@@ -435,7 +435,7 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
     try:
         writer = plugins.report_writer("portfolio")
     except KeyError:
-        writer = plugins._load("reports.portfolio:write_portfolio")
+        writer = plugins.report_writer("portfolio")
     paths = writer(cfg, as_of=as_of or dt.date.today(), out_dir=Path(out_dir),
                    formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                    cities=list(city_ids) or None)

@@ -706,6 +706,26 @@ class Store:
             return []
         return [r for r in self.sightings(int(row[0])) if r["managed"] and r["protocol"]]
 
+    def has_swept(self) -> bool:
+        """Has a discovery sweep of this city ever finished?"""
+        return self.db.execute("select 1 from discoveries where status = 'complete' limit 1").fetchone() is not None
+
+    def unmanaged_sightings(self) -> list[dict[str, Any]]:
+        """Addresses the latest complete sweep found that nobody manages and no device matches."""
+        row = self.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
+        if not row or row[0] is None:
+            return []
+        return [r for r in self.sightings(int(row[0])) if not r["managed"] and r["device_id"] is None]
+
+    def recent_sightings(self, since: str) -> list[tuple[str, int | None]]:
+        """(address, device id) of every sighting since ``since`` (ISO time)."""
+        return [(str(a), d) for a, d in self.db.execute(
+            "select address, device_id from sightings where seen_at >= ?", [since])]
+
+    def asset_rows(self) -> list[dict[str, Any]]:
+        """Every row of the imported asset register."""
+        return list(self.db.query("select * from assets order by id"))
+
     def inventory_completeness(self, as_of: dt.date) -> tuple[int, int]:
         """KPI for the monthly summary: ``(managed, found_not_managed)`` as of a date.
 

@@ -624,8 +624,7 @@ def build_monthly(
 
 def _swept(store: Store) -> bool:
     """Has a discovery sweep of this city ever finished?"""
-    return "discoveries" in store.db.table_names() and store.db.execute(
-        "select 1 from discoveries where status = 'complete' limit 1").fetchone() is not None
+    return store.has_swept()
 
 
 def _short_month(label: str | None, current: str) -> str:

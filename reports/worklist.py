@@ -144,13 +144,8 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
             (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
             for r in store.unreachable_devices(latest.id)
         ]
-    unmanaged = []
-    if "discoveries" in store.db.table_names():
-        last = store.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
-        if last and last[0] is not None:
-            unmanaged = [(r["address"], r["guess"] or "unknown device",
-                          ", ".join(str(p) for p in r["open_ports"]))
-                         for r in store.sightings(int(last[0])) if not r["managed"] and r["device_id"] is None]
+    unmanaged = [(r["address"], r["guess"] or "unknown device", ", ".join(str(p) for p in r["open_ports"]))
+                 for r in store.unmanaged_sightings()]
     return Worklist(
         city_id=city.id,
         unmanaged=unmanaged,
