@@ -22,7 +22,6 @@ from checks._common import (
 from itaudit import rules
 from itaudit.checking import CheckContext, check
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
-from itaudit.policy import defaults
 
 _NETWORK_OS = {
     "fortios",
@@ -170,15 +169,14 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     pol = policy_of(ctx)
     cost = _upgrade_cost(facts, ctx, ans.product, "a supported release")
-    prices = (defaults().get("extended_support_prices") or {}).get(ans.product or "")
+    prices, source = rules.extended_support_prices(ans.product or "")
     if prices and ans.extended_kind == "paid" and isinstance(ans.eol, dt.date):
-        year = min((ctx.as_of - ans.eol).days // 365, len(prices["per_device_by_year"]) - 1)
-        price = float(prices["per_device_by_year"][year])
+        year = min((ctx.as_of - ans.eol).days // 365, len(prices) - 1)
         cost = Cost(
-            price,
+            prices[year],
             "operating",
             pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
-            f"{ans.extended_name} year {year + 1} price per device ({prices['source']})",
+            f"{ans.extended_name} year {year + 1} price per device ({source})",
         )
     paid = {"paid": "paid ", "free": "free community "}.get(ans.extended_kind or "", "")
     return CheckResult(

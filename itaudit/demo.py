@@ -30,7 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from itaudit import config as config_mod
-from itaudit import plugins
+from itaudit import plugins, rules
 from itaudit.errors import ItauditError
 from itaudit.scan import run_scan
 from itaudit.store import Store
@@ -340,7 +340,7 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
     worst: dict[int, dict[str, Any]] = {}
     for f in store.open_findings():
         worst.setdefault(f["device_id"], f)
-    rank = {"critical": 5, "high": 4, "medium": 3, "low": 2, "info": 1}
+    rank = {k: v + 1 for k, v in rules.SEVERITY_RANK.items()}  # 0: no finding
 
     def order(d: dict[str, Any]) -> tuple[int, str]:
         w = worst.get(d["id"])

@@ -19,9 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from itaudit.policy import KIND_CLASS, Policy, shipped_refresh
+from itaudit.model import Severity
+from itaudit.policy import KIND_CLASS, Policy, defaults, shipped_refresh
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+# The severity order is ``itaudit.model.Severity.rank``; this is it keyed by the stored text.
+SEVERITY_RANK = {s.value: s.rank for s in Severity}
 SEVERITIES = tuple(sorted(SEVERITY_RANK, key=lambda s: -SEVERITY_RANK[s]))  # worst first
 
 # ``software.virtualization`` values that mean "runs on its own hardware"; any other value
@@ -202,6 +204,21 @@ def replacement_year(
             best = Due(pull[0], best.age_fiscal_year if best else None, f"pulled forward: {pull[1]}",
                        pulled=True, risk_check=check_id)
     return best
+
+
+def extended_support_prices(product: str) -> tuple[list[float], str]:
+    """Per-device prices of paid extended support by year (year 1 first) and their source; the
+    one copy the checks (EOL-003) and the plan's Windows 10 deferral use."""
+    row = (defaults().get("extended_support_prices") or {}).get(product) or {}
+    return [float(p) for p in row.get("per_device_by_year", [])], str(row.get("source", ""))
+
+
+def extended_support_year(product: str, eol: dt.date, as_of: dt.date) -> tuple[int, float] | None:
+    """Which paid year of ``product``'s extended support ``as_of`` falls in (1 = the first year
+    after ``eol``) and its price per device; None when none can be bought any more."""
+    prices, _ = extended_support_prices(product)
+    year = max(0, (as_of - eol).days) // 365 + 1
+    return (year, prices[year - 1]) if 1 <= year <= len(prices) else None
 
 
 # --- what fixing costs ------------------------------------------------------------------

@@ -27,7 +27,7 @@ import sqlite_utils
 
 from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
-from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
+from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Severity, Status
 
 SCHEMA_VERSION = 5
 
@@ -449,11 +449,6 @@ class Store:
     def devices(self) -> list[dict[str, Any]]:
         return list(self.db.query("select * from devices order by address, port"))
 
-    def latest_facts(self, device_id: int) -> DeviceFacts | None:
-        row = self.db.execute("select facts from observations where device_id = ? and facts is not null "
-                              "order by id desc limit 1", [device_id]).fetchone()
-        return DeviceFacts.from_dict(json.loads(row[0])) if row else None
-
     def open_findings(self, *, as_of_time: str | None = None) -> list[dict[str, Any]]:
         """Findings open now (or at ``as_of_time``), joined with their device, worst first."""
         args: list[Any] = []
@@ -464,27 +459,14 @@ class Store:
         sql = f"""select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                   d.vendor, d.model, d.os_name, d.os_version, d.criticality
                   from findings f join devices d on d.id = f.device_id where {where} and d.retired_at is null
-                  order by case f.severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2
-                  when 'low' then 1 else 0 end desc, f.check_id, d.address"""  # noqa: S608 - fixed fragments
-        return list(self.db.query(sql, args))
-
-    def findings_between(self, start: str, end: str) -> dict[str, list[dict[str, Any]]]:
-        """Episodes opened and resolved in [start, end): what changed in a period."""
-        new = list(self.db.query("select f.*, d.address, d.name as device_name from findings f join devices d "
-                                 "on d.id = f.device_id where f.first_seen >= ? and f.first_seen < ?", [start, end]))
-        resolved = list(self.db.query("select f.*, d.address, d.name as device_name from findings f join devices d "
-                                      "on d.id = f.device_id where f.resolved_at >= ? and f.resolved_at < ?",
-                                      [start, end]))
-        return {"new": new, "resolved": resolved}
+                  """  # noqa: S608 - fixed fragments
+        rows = list(self.db.query(sql, args))
+        # Worst first by the one severity order (``Severity.rank``), then check and address.
+        rows.sort(key=lambda r: (-_severity_rank(r["severity"]), r["check_id"], r["address"] or ""))
+        return rows
 
     def check_results(self, scan_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from check_results where scan_id = ?", [scan_id]))
-
-    def failed_targets(self, scan_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query(
-            "select o.target, o.error_kind, o.error, d.name as device_name, d.address, d.department "
-            "from observations o join devices d on d.id = o.device_id where o.scan_id = ? and o.status = 'error' "
-            "order by d.address", [scan_id]))
 
     def observations(self, scan_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from observations where scan_id = ?", [scan_id]))
@@ -880,6 +862,13 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Enum):
         return obj.value
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _severity_rank(severity: str | None) -> int:
+    try:
+        return Severity(severity or "").rank
+    except ValueError:
+        return -1
 
 
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",

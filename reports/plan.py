@@ -25,7 +25,6 @@ from itaudit import rules
 from itaudit.store import Store
 from reports import export
 from reports.common import (
-    ESU_PRICES,
     ESU_START,
     budget_line_label,
     data_dates,
@@ -295,10 +294,8 @@ def _rows(items: list[PlanItem], years: list[int], key: Any, label: Any) -> list
 
 def esu_year(as_of: dt.date) -> int:
     """Which paid year of Windows 10 Extended Security Updates ``as_of`` falls in (0: none left)."""
-    if as_of < ESU_START:
-        return 1
-    k = (as_of - ESU_START).days // 365 + 1
-    return k if k <= len(ESU_PRICES) else 0
+    found = rules.extended_support_year("windows", ESU_START, as_of)
+    return found[0] if found else 0
 
 
 def _deferral(
@@ -337,11 +334,12 @@ def _deferral(
                 "Windows 10 after October 2028, so these PCs no longer receive security fixes at any price.",
             ],
         )
-    price = ESU_PRICES[year - 1]
+    prices, _ = rules.extended_support_prices("windows")
+    price = prices[year - 1]
     esu_total = price * n
     following = (
-        f" A further year would cost {money(ESU_PRICES[year])} a PC, since the price doubles each year"
-        if year < len(ESU_PRICES)
+        f" A further year would cost {money(prices[year])} a PC, since the price doubles each year"
+        if year < len(prices)
         else " This is the last year such updates can be bought"
     )
     return Deferral(
