@@ -496,6 +496,20 @@ class Store:
                and d.retired_at is null""",
             [scan_id, scan_id]))
 
+    def open_verdicts_at(self, scan_id: int) -> list[dict[str, Any]]:
+        """The short form of ``findings_open_at`` a score needs: device, check, severity, title, status."""
+        return self._rows(
+            """select f.device_id, f.check_id, f.severity, f.title, f.status
+               from findings f join devices d on d.id = f.device_id
+               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
+               and d.retired_at is null""", [scan_id, scan_id])
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Every row of a query as a dict (``db.query`` without sqlite-utils' per-row overhead)."""
+        cur = self.db.conn.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
     def findings_changed(self, after_scan_id: int, upto_scan_id: int) -> dict[str, list[dict[str, Any]]]:
         """Episodes opened, and episodes resolved, by scans in (after, upto]."""
         base = ("select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department "
@@ -514,7 +528,7 @@ class Store:
             return {}
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
         marks = ",".join("?" * len(scan_ids))
-        rows = self.db.query(
+        rows = self._rows(
             f"""select o.scan_id, o.device_id, o.status != 'error' as ok, d.criticality, d.name as device_name,
                 d.hostname, d.address,
                 exists(select 1 from observations p where p.device_id = o.device_id and p.scan_id < o.scan_id

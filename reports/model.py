@@ -265,9 +265,10 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
     resolves one); a device never checked leaves the denominator. Exposure (devices with an open
     critical finding) uses the same devices."""
     open_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for f in store.findings_open_at(scan_id):
+    for f in store.open_verdicts_at(scan_id):
         open_by_device[int(f["device_id"])].append(f)
     weights = score_weights()
+    device_weight: dict[tuple[str, ...], float] = {}
     breakdowns = []
     carried = left_out = exposed = 0
     for d in devices:
@@ -277,13 +278,12 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
         carried += not d["ok"]
         found = open_by_device.get(int(d["device_id"]), [])
         exposed += any(f["severity"] == "critical" for f in found)
+        tags = tuple(d["criticality"])
+        if tags not in device_weight:
+            device_weight[tags] = policy.criticality_weight(tags)
         breakdowns.append(
             score.device_score(
-                found,
-                d["criticality"],
-                label=device_label(d),
-                weights=policy.criticality_weights,
-                severity_points=weights,
+                found, tags, label=device_label(d), severity_points=weights, weight=device_weight[tags]
             )
         )
     city = score.city_score(breakdowns) if breakdowns else None
