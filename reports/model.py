@@ -242,8 +242,9 @@ def _measures(
         "left_out": scored["left_out"],
         "exposure": _pct(n - scored["exposed"], n),
         "freshness": _pct(fresh, known),
-        "uncheckable": float(scan.n_failed),
+        "uncheckable": float(scored["unchecked"]),
         "checked": len(rows),
+        "checked_ok": scored["checked_ok"],
         "devices_known": known,
         "counts": {
             "exposure": (n - scored["exposed"], n),
@@ -294,6 +295,8 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
         "carried": carried,
         "left_out": left_out,
         "exposed": exposed,
+        "checked_ok": sum(1 for d in devices if d["ok"]),
+        "unchecked": sum(1 for d in devices if not d["ok"]),
     }
 
 
@@ -542,7 +545,7 @@ def build_monthly(
     prev = measures(prev_scan) if prev_scan else None
 
     # Devices we collected facts from in the report scan (a failed target may still get verdicts).
-    rep.devices_checked = int(scan.n_ok)
+    rep.devices_checked = int(now["checked_ok"])
     rep.devices_total = int(now["devices_known"])
     rep.score = now["score"]
     rep.prev_score = prev["score"] if prev else None

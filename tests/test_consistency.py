@@ -91,6 +91,7 @@ class Dev:
     purchase: dt.date | None
     register: tuple[float | None, str | None] | None  # (cost, account)
     unreachable: str  # "never", "last", "always"
+    retired: bool = False  # retired after the last scan (`itaudit devices retire`)
 
 
 money_st = st.integers(min_value=100, max_value=3_000_000).map(lambda c: c / 100)
@@ -110,6 +111,7 @@ def devices(draw: Any) -> Dev:
             | st.tuples(st.none() | money_st, st.sampled_from([*ACCOUNTS, None, "999-0000-0000"]))
         ),
         unreachable=draw(st.sampled_from(["never"] * 6 + ["last", "always"])),
+        retired=draw(st.sampled_from([False] * 7 + [True])),
     )
 
 
@@ -209,6 +211,9 @@ def build_city(spec: dict[str, Any], folder: Path, city_id: str = "gen") -> tupl
             store.record_result(scan_id, result, findings, now=now)
         store.finish_scan(scan_id, now=now)
         apply_pending(store)
+    for i, d in enumerate(spec["devices"]):
+        if d.retired:
+            store.retire_device(int(store.find_devices(f"10.0.0.{i + 1}")[0]["id"]), note="decommissioned")
     return city, store, scan_id
 
 
@@ -222,6 +227,8 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     plan = build_plan(city, store, as_of=as_of)
     years = plan.fiscal_years
     items = {i.device_id: i for i in plan.items}
+    retired = {int(d["id"]) for d in store.devices() if d["retired_at"]}
+    assert not retired & set(items), "a retired device is in the plan"
     open_rows = store.findings_open_at(scan_id)
     ok_now = {d["device_id"] for d in store.scan_devices([scan_id])[scan_id] if d["ok"]}
     remedies = rules.remedies(open_rows, current)
@@ -295,9 +302,10 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     scan = store.latest_scan()
     assert scan is not None and rep.has_data
     devs = store.scan_devices([scan_id])[scan_id]
-    assert rep.devices_checked == sum(d["ok"] for d in devs) == scan.n_ok
+    assert rep.devices_checked == sum(d["ok"] for d in devs)
     assert len(rep.not_checked) == sum(not d["ok"] for d in devs)
-    assert rep.devices_total == len(store.devices())
+    assert rep.devices_total == len(store.devices()) - len(retired)
+    assert not retired & {d["device_id"] for d in devs}
     assert rep.score_devices + rep.score_left_out == len(devs)
     assert rep.score_left_out == sum(not d["ok"] and not d["checked_before"] for d in devs)
     assert rep.unknown_age == len(plan.unknown_age)
@@ -310,6 +318,7 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     assert _cents(sum(r.amount for r in remedies if r.replacement and r.fiscal_year == current
                       and r.device_id in ok_now)) == _cents(
         sum(i.cost for i in plan.items if i.fiscal_year == current and i.device_id in ok_now))
+    assert next(k for k in rep.kpis if k.key == "uncheckable").actual == len(rep.not_checked)
     exposure = next(k for k in rep.kpis if k.key == "exposure")
     assert exposure.of == rep.score_devices
     for k in rep.kpis:
@@ -320,6 +329,7 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     counted_now = [i.cost or 0.0 for d in wl.devices for i in d.items
                    if i.cost and i.fiscal_year == current and i.cost_note in ("", "replacement")]
     assert _cents(sum(counted_now)) == _cents(rep.total_cost)
+    assert not retired & {d.device_id for d in wl.devices}
     assert {d.device_id for d in wl.devices if d.last_known} <= {d["device_id"] for d in devs if not d["ok"]}
     written = write_monthly(city, store, as_of=as_of, out_dir=out, formats=("json",))
     monthly_json = json.loads(next(p for p in written if p.suffix == ".json").read_text())
