@@ -251,7 +251,7 @@ def _verify_ssh(cfg: Config, city: CityConfig, answers: list[Any], plan: SweepPl
 
 def reconcile_register(store: Store, sightings: list[dict[str, Any]], *, as_of: dt.date,
                        stale_days: int = 30) -> dict[str, Any] | None:
-    """Compare the asset register (table ``assets``, issue 6) with what discovery saw.
+    """Compare the imported asset register with what discovery saw.
 
     Returns ``{"not_seen": [...], "not_in_register": [...]}``: register rows whose address no
     discovery saw in ``stale_days``, and addresses seen now that the register lacks. None

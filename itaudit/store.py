@@ -87,11 +87,11 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
     db.table("findings").create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
 
 
-# --- discovery (issue 9; owned by the discovery helper) -------------------------------
+# --- discovery ----------------------------------------------------------------------------
 
 
 def _migrate_v2(db: sqlite_utils.Database) -> None:
-    """Discovery sweeps and what each responding address answered (issue 9)."""
+    """Discovery sweeps and what each responding address answered."""
     db.table("discoveries").create(
         {"id": int, "city_id": str, "started_at": str, "finished_at": str, "status": str, "ranges": str,
          "n_addresses": int, "n_responding": int, "n_managed": int, "n_unmanaged": int},
@@ -110,7 +110,7 @@ def _migrate_v2(db: sqlite_utils.Database) -> None:
 
 
 def _migrate_v3(db: sqlite_utils.Database) -> None:
-    """The asset register as imported (issue 6): one row per register line, matched or not."""
+    """The asset register as imported: one row per register line, matched or not."""
     db.table("assets").create(
         {"id": int, "key": str, "address": str, "serial": str, "hostname": str, "purchase_date": str,
          "cost": float, "department": str, "budget_line": str, "criticality": str, "device_id": int,
@@ -123,13 +123,13 @@ def _migrate_v3(db: sqlite_utils.Database) -> None:
 
 def _migrate_v4(db: sqlite_utils.Database) -> None:
     """Index the identity columns a result is matched on (``Store._match_device``, twice per
-    device and scan): without them each lookup read the whole devices table (issue 8)."""
+    device and scan): without them each lookup reads the whole devices table."""
     for column in ("serial", "ssh_host_key", "snmp_engine_id", "mac"):
         db.table("devices").create_index([column], if_not_exists=True)
 
 
 def _migrate_v5(db: sqlite_utils.Database) -> None:
-    """One pricing rule and retirement (issue 14): a device's config tags and register cost (the
+    """One pricing rule and retirement: a device's config tags and register cost (the
     plan prices it as the checks do), the fiscal year of a finding's cost, and retirement."""
     columns = {c.name for c in db.table("devices").columns}
     for name, kind in (("tags", str), ("register_cost", float), ("retired_at", str), ("retired_note", str)):
@@ -471,7 +471,7 @@ class Store:
     def observations(self, scan_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from observations where scan_id = ?", [scan_id]))
 
-    # --- report queries (reports helper) ----------------------------------------------
+    # --- report queries -------------------------------------------------------------------
     # Read-only queries for reports/. They aggregate in SQL and reach observations through
     # the (device_id, scan_id) index, so a 5,000-device city with two years of monthly
     # history renders in about a second.
@@ -637,10 +637,9 @@ class Store:
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
         return rows
 
-    # --- end of report queries (reports helper) -----------------------------------------
 
 
-    # --- discovery (issue 9; owned by the discovery helper) ----------------------------
+    # --- discovery ------------------------------------------------------------------------
     # Sweeps write through ``_insert``/``_update`` inside ``tx()`` like scans do: one
     # transaction per responding address, so a killed sweep keeps what it recorded.
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from itaudit import rules, score
+from itaudit.config import CityConfig
 from itaudit.store import ScanInfo, Store
 from reports.common import (
     KPI_CHECKS,
@@ -203,7 +204,7 @@ def report_scan(scans: list[ScanInfo], month: str, as_of: dt.date) -> ScanInfo |
     return pick[-1] if pick else None
 
 
-def _kpi_targets(city: Any) -> dict[str, float]:
+def _kpi_targets(city: CityConfig) -> dict[str, float]:
     targets = getattr(getattr(city, "policy", None), "kpi_targets", None)
     return {str(k): float(v) for k, v in dict(targets or {}).items()}
 
@@ -380,7 +381,7 @@ def risk_sentence(check_id: str, title: str, n: int) -> str:
     return f"{plural(n, 'device')} {phrase[0] if n == 1 else phrase[1]}."
 
 
-def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
+def _top_risks(city: CityConfig, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
     by_check: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in open_rows:
         by_check[r["check_id"]].append(r)
@@ -411,7 +412,7 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
     return risks[:limit]
 
 
-def _fix_costs(rep: MonthlyReport, city: Any, open_rows: list[dict[str, Any]], current_fy: int) -> None:
+def _fix_costs(rep: MonthlyReport, city: CityConfig, open_rows: list[dict[str, Any]], current_fy: int) -> None:
     """Fill the cost-to-fix figures from the devices' remedies, each counted once."""
     rem = rules.remedies(open_rows, current_fy)
     now = [r for r in rem if r.fiscal_year == current_fy]
@@ -491,7 +492,7 @@ def _changes(rows: list[dict[str, Any]]) -> list[Change]:
 
 
 def build_monthly(
-    city: Any, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
+    city: CityConfig, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
 ) -> MonthlyReport:
     """Build the monthly summary's model for ``month`` (default: the month of ``as_of``)."""
     month = month or as_of.strftime("%Y-%m")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import money
@@ -28,7 +28,7 @@ def render_monthly_html(report: MonthlyReport) -> str:
 
 
 def write_monthly(
-    city: Any,
+    city: CityConfig,
     store: Store,
     *,
     month: str | None = None,
@@ -105,7 +105,7 @@ def monthly_markdown(r: MonthlyReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str]]:
+def summary_rows(city: CityConfig, store: Store, as_of: dt.date) -> list[tuple[str, str]]:
     """A one-screen summary (label, value) of this month for the terminal."""
     r = build_monthly(city, store, as_of=as_of)
     if not r.has_data:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from itaudit import rules
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import (
@@ -140,7 +141,7 @@ def _spread_backlog(items: list[PlanItem], years: list[int], spread: int) -> int
     return spread
 
 
-def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
+def _budgeted_for(city: CityConfig, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
     """Amounts already budgeted, account -> fiscal year -> amount (argument first, then the policy)."""
     source = budgeted if budgeted is not None else getattr(getattr(city, "policy", None), "budgeted", None)
     out: dict[str, dict[int, float]] = {}
@@ -152,7 +153,7 @@ def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None)
 
 
 def build_plan(
-    city: Any, store: Store, *, as_of: dt.date, budgeted: Mapping[str, Mapping[Any, float]] | None = None
+    city: CityConfig, store: Store, *, as_of: dt.date, budgeted: Mapping[str, Mapping[Any, float]] | None = None
 ) -> PlanReport:
     """Build the refresh plan model for the five fiscal years starting with the one containing ``as_of``."""
     policy = policy_of(city)
@@ -299,7 +300,7 @@ def esu_year(as_of: dt.date) -> int:
 
 
 def _deferral(
-    city: Any, win10: list[tuple[dict[str, Any], rules.Price]], as_of: dt.date, fy: int
+    city: CityConfig, win10: list[tuple[dict[str, Any], rules.Price]], as_of: dt.date, fy: int
 ) -> Deferral | None:
     """Keep the Windows 10 PCs on paid extended updates for a year, or replace them now."""
     if not win10:
@@ -397,7 +398,7 @@ def _plan_headline(rep: PlanReport) -> str:
 
 
 def write_plan(
-    city: Any,
+    city: CityConfig,
     store: Store,
     *,
     as_of: dt.date,

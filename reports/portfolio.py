@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import money
@@ -116,7 +117,7 @@ class Portfolio:
 # --- building -------------------------------------------------------------------------
 
 
-def _capital(city: Any, store: Store, as_of: dt.date) -> tuple[list[str], list[float], int]:
+def _capital(city: CityConfig, store: Store, as_of: dt.date) -> tuple[list[str], list[float], int]:
     """Capital needs by fiscal year: the capital items of the city's refresh plan (the same
     figures as the plan's capital row), overdue devices."""
     from reports.plan import build_plan
@@ -126,7 +127,7 @@ def _capital(city: Any, store: Store, as_of: dt.date) -> tuple[list[str], list[f
     return years, [float(c) for c in plan.capital], int(plan.overdue)
 
 
-def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
+def build_city(city: CityConfig, *, as_of: dt.date, month: str) -> CityColumn:
     """One city's column, from its own database (opened read-only)."""
     if not Path(city.database).exists():
         return CityColumn(city.id, city.name, False, "No scan has been run yet.")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from itaudit import rules
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import budget_line_label, data_dates, device_label, parse_day, policy_of, score_weights
@@ -77,7 +78,7 @@ class Worklist:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
+def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklist:
     """Every finding open now, grouped by device, riskiest first."""
     policy = policy_of(city)
     weights = score_weights(policy)
@@ -216,7 +217,7 @@ def _rows(wl: Worklist) -> list[list[Any]]:
 
 
 def write_worklist(
-    city: Any, store: Store, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "csv")
+    city: CityConfig, store: Store, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "csv")
 ) -> list[Path]:
     """Write the technician worklist (HTML, CSV, XLSX, JSON, PDF as asked); return the paths."""
     bad = [f for f in formats if f not in FORMATS]
