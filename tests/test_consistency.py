@@ -398,3 +398,37 @@ def test_one_device_city_gives_a_stated_answer(tmp_path: Path, start: int) -> No
         assert "unknown" in rep.gaps_sentence and "cannot place" in rep.gaps_sentence
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("cost", "account", "want"),
+    [
+        # The example: a $1,150 register cost on an operating line stays operating, on that line.
+        (1150.0, "100-1410-5310", (1150.0, "100-1410-5310", False, "the asset register")),
+        # A $12,000 register cost is capital: never on the register's operating line, and it says why.
+        (12000.0, "100-1410-5310", (12000.0, "100-1410-5740", True, "is an operating line")),
+        # No register cost: the policy price of a server, on the register's capital line.
+        (None, "600-7110-5740", (9000.0, "600-7110-5740", True, "the asset register")),
+    ],
+)
+def test_register_cost_and_account_win_where_they_fit(tmp_path: Path, cost: float | None, account: str,
+                                                      want: tuple[float, str, bool, str]) -> None:
+    spec = {
+        "as_of": dt.date(2026, 11, 23),
+        "policy": {"capital_budget_line": "100-1410-5740", "operating_budget_line": "100-1410-5310",
+                   "capitalization_threshold": 5000},
+        "devices": [Dev(facts=0, kind="server", department=None, tags=[], purchase=dt.date(2012, 5, 1),
+                        register=(cost, account), unreachable="never")],
+        "months": 1,
+    }
+    city, store, scan_id = build_city(spec, tmp_path)
+    try:
+        check_city(city, store, scan_id, spec["as_of"], tmp_path / "out")
+        item = build_plan(city, store, as_of=spec["as_of"]).items[0]
+        amount, line, capital, source = want
+        assert (item.cost, item.budget_line, item.capital) == (amount, line, capital)
+        assert source in item.line_source and (item.cost_source == "asset register") == (cost is not None)
+        hw = next(r for r in store.findings_open_at(scan_id) if r["check_id"] == "HW-001")
+        assert (hw["cost_amount"], hw["budget_line"], hw["cost_kind"] == "capital") == (amount, line, capital)
+    finally:
+        store.close()
