@@ -13,9 +13,13 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from itaudit.model import CheckResult, DeviceFacts, Finding, Severity, Status
+
+if TYPE_CHECKING:
+    from itaudit.knowledge import Knowledge
+    from itaudit.policy import Policy
 
 CheckFn = Callable[[DeviceFacts, "CheckContext"], CheckResult]
 
@@ -71,10 +75,10 @@ class DeviceRecord:
 class CheckContext:
     as_of: dt.date
     device: DeviceRecord = field(default_factory=DeviceRecord)
-    # city policy: refresh periods, costs, budget lines, fiscal year (config.CityConfig)
-    policy: Any = None
-    # shipped knowledge (lifecycle, KEV); see itaudit.knowledge
-    knowledge: Any = None
+    # The city's policy: refresh periods, costs, budget lines, fiscal year (None: shipped defaults).
+    policy: Policy | None = None
+    # Shipped knowledge (lifecycle, KEV); None: the checks load the shipped copy.
+    knowledge: Knowledge | None = None
 
 
 REGISTRY: dict[str, CheckSpec] = {}

@@ -244,7 +244,7 @@ def portfolio_markdown(p: Portfolio) -> str:
     out = [
         f"# Portfolio — {p.month_label}",
         "",
-        f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix every open finding: "
+        f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix open findings this fiscal year: "
         f"{money(p.total_fix_cost)}. Five-year capital refresh need: {money(p.total_capital)}.",
         "",
         "| City | Score | Change | Checked | Could not check | Cost to fix | 5-year capital |",
