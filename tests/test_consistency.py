@@ -432,3 +432,49 @@ def test_register_cost_and_account_win_where_they_fit(tmp_path: Path, cost: floa
         assert (hw["cost_amount"], hw["budget_line"], hw["cost_kind"] == "capital") == (amount, line, capital)
     finally:
         store.close()
+
+
+def _overdue_city(tmp_path: Path, policy: dict[str, Any]) -> tuple[CityConfig, Store, int]:
+    """Six old servers and PCs, all overdue, two departments with lines of their own."""
+    devs = [Dev(facts=0, kind=kind, department=dept, tags=[], purchase=dt.date(2010 + i, 3, 1), register=None,
+                unreachable="never")
+            for i, (kind, dept) in enumerate([("server", None), ("server", "Water"), ("workstation", None),
+                                               ("server", None), ("server", "Water"), ("laptop", None)])]
+    spec = {"as_of": dt.date(2026, 11, 23), "policy": {"capital_budget_line": "100-1410-5740",
+            "operating_budget_line": "100-1410-5310", "departments": {"Water": {"budget_line": "600-7110-5740"}},
+            **policy}, "devices": devs, "months": 1}
+    return build_city(spec, tmp_path)
+
+
+def test_a_surplus_on_one_line_never_hides_a_gap_on_another(tmp_path: Path) -> None:
+    city, store, scan_id = _overdue_city(tmp_path, {"budgeted": {
+        "100-1410-5740": {"FY2027": 100000}, "600-7110-5740": {"FY2027": 1000}}})
+    try:
+        plan = build_plan(city, store, as_of=dt.date(2026, 11, 23))
+        lines = {r.label.split()[0]: r for r in plan.by_line}
+        water, it = lines["600-7110-5740"], lines["100-1410-5740"]
+        assert water.gap is not None and it.surplus is not None and plan.total.gap is not None
+        assert water.gap[0] == water.cost[0] - 1000 > 0 and it.surplus[0] == 100000 - it.cost[0] > 0
+        # Not netted: the IT surplus does not cover the Water gap (or the operating line's).
+        assert plan.total.gap[0] == sum((r.gap or [0.0])[0] for r in plan.by_line) >= water.gap[0]
+        assert plan.total.budgeted is not None
+        assert plan.total.gap[0] > max(0.0, plan.total.cost[0] - plan.total.budgeted[0])
+        assert money(sum(plan.total.gap)) in plan.headline and "surplus" in plan.headline
+        check_city(city, store, scan_id, dt.date(2026, 11, 23), tmp_path / "out")
+    finally:
+        store.close()
+
+
+def test_overdue_backlog_spreads_over_the_chosen_years(tmp_path: Path) -> None:
+    city, store, _ = _overdue_city(tmp_path, {"backlog_spread_years": 3})
+    try:
+        plan = build_plan(city, store, as_of=dt.date(2026, 11, 23))
+        overdue = [i for i in plan.items if i.reason.startswith("overdue")]
+        assert len(overdue) == 6 and plan.spread_years == 3
+        assert {i.fiscal_year for i in overdue} == {2027, 2028, 2029}
+        # Oldest first: the earliest-due device stays in the adopted year.
+        first = min(overdue, key=lambda i: i.due)
+        assert first.fiscal_year == 2027 and "spread over FY2027-FY2029" in max(overdue, key=lambda i: i.due).reason
+        assert sum(plan.total.cost) == sum(i.cost for i in plan.items)
+    finally:
+        store.close()
