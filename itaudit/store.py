@@ -287,23 +287,52 @@ class Store:
             shares_host_key_with=self._shared_host_key(result, row.get("id") if row else None),
         )
 
-    def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
-        """The device this result belongs to: the store's one matching rule.
+    def find_device(self, *, serial: str | None = None, engine_id: str | None = None, mac: str | None = None,
+                    protocol: str | None = None, address: str | None = None, port: int | None = None,
+                    hostname: str | None = None, host_key: str | None = None,
+                    nocase: bool = False) -> dict[str, Any] | None:
+        """The store's one device-matching rule, for scan results, register rows and sightings alike.
 
-        Serial number, then SNMP engine ID, then MAC address, then the target's address decide.
-        The SSH host key never does: servers cloned from one template share it (SEC-010 reports
-        that), and matching on it would merge two machines into one."""
-        ident = result.facts.identity
-        t = result.target
-        for column, value in (("serial", ident.serial or result.facts.hardware.serial),
-                              ("snmp_engine_id", ident.snmp_engine_id), ("mac", ident.mac)):
-            if value and value.strip() and value.lower() not in _JUNK_IDS:
-                row = self._one(f"select * from devices where {column} = ? "  # noqa: S608 - fixed names
-                                "order by last_seen desc limit 1", [value])
+        Strong identity first: serial number, SNMP engine ID, MAC address; then the address (the
+        exact target when protocol and port are known, else any device there); then the host or
+        configured name. The SSH host key decides only when exactly one device in service has it
+        (a device that moved address): servers cloned from one template share a key, and matching
+        on it would merge two machines (SEC-010 reports the shared key). ``nocase`` matches
+        serials and names regardless of case (a hand-typed register)."""
+        for column, value in (("serial", serial), ("snmp_engine_id", engine_id), ("mac", mac)):
+            if value and value.strip() and value.strip().lower() not in _JUNK_IDS:
+                where = f"lower({column}) = lower(?)" if nocase else f"{column} = ?"
+                row = self._one(f"select * from devices where {where} "  # noqa: S608 - fixed names
+                                "order by last_seen desc limit 1", [value.strip() if nocase else value])
                 if row:
                     return row
-        return self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
-                         "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+        if address and protocol:
+            row = self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
+                            "order by last_seen desc limit 1", [protocol, address, port or 0])
+            if row:
+                return row
+        elif address:
+            row = self._one("select * from devices where address = ? order by last_seen desc limit 1", [address])
+            if row:
+                return row
+        if hostname:
+            row = self._one("select * from devices where lower(hostname) = lower(?) or lower(name) = lower(?) "
+                            "order by last_seen desc limit 1", [hostname, hostname])
+            if row:
+                return row
+        if host_key:
+            rows = self._rows("select * from devices where ssh_host_key = ? and retired_at is null limit 2",
+                              [host_key])
+            if len(rows) == 1:
+                return rows[0]
+        return None
+
+    def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
+        """The device a scan result belongs to (``find_device`` with what the result says)."""
+        ident = result.facts.identity
+        t = result.target
+        return self.find_device(serial=ident.serial or result.facts.hardware.serial, engine_id=ident.snmp_engine_id,
+                                mac=ident.mac, protocol=t.protocol, address=t.address, port=t.port)
 
     def _shared_host_key(self, result: CollectResult, device_id: int | None) -> list[str]:
         """Names of the other devices in service that presented this result's SSH host key."""
@@ -684,15 +713,9 @@ class Store:
         return rows
 
     def device_for_sighting(self, address: str, ssh_host_key: str | None = None) -> dict[str, Any] | None:
-        """The known device behind a sighting: SSH host key first (DHCP moves it), then address."""
-        if ssh_host_key:
-            rows = list(self.db.query("select * from devices where ssh_host_key = ? order by last_seen desc "
-                                      "limit 1", [ssh_host_key]))
-            if rows:
-                return rows[0]
-        rows = list(self.db.query("select * from devices where address = ? order by last_seen desc limit 1",
-                                  [address]))
-        return rows[0] if rows else None
+        """The known device behind a sighting (``find_device``): its address, else a host key only one
+        device has (DHCP moved it)."""
+        return self.find_device(address=address, host_key=ssh_host_key)
 
     def discovered_candidates(self) -> list[dict[str, Any]]:
         """Managed sightings of the latest complete discovery: reachable with a city credential."""
@@ -795,15 +818,10 @@ class Store:
         return None
 
     def match_asset(self, row: dict[str, Any]) -> int | None:
-        """The device a register row describes: serial, then address, then host or configured name."""
-        for column, value in (("serial", row.get("serial")), ("address", row.get("address")),
-                              ("hostname", row.get("hostname")), ("name", row.get("hostname"))):
-            if value:
-                hit = self.db.execute(f"select id from devices where lower({column}) = lower(?) "  # noqa: S608
-                                      "order by last_seen desc limit 1", [value]).fetchone()
-                if hit:
-                    return int(hit[0])
-        return None
+        """The device a register row describes (``find_device``: serial, address, host or configured name)."""
+        hit = self.find_device(serial=row.get("serial"), address=row.get("address"), hostname=row.get("hostname"),
+                               nocase=True)
+        return int(hit["id"]) if hit else None
 
     def put_asset(self, values: dict[str, Any]) -> None:
         """Store one register row (replacing an earlier import of the same key) and, when it is

@@ -94,6 +94,15 @@ def test_cloned_servers_sharing_a_host_key_stay_two_devices(tmp_path: Path) -> N
     # Seen again, each finds its own record (by address), not its twin's.
     again = store.record_result(s, clones[1], [])
     assert again == max(d["id"] for d in store.devices())
+    # A sweep seeing the shared key at a new address cannot tell which twin moved: no match.
+    key = clones[0].facts.identity.ssh_host_key
+    assert store.device_for_sighting("10.0.0.99", key) is None
+    assert store.device_for_sighting("10.0.0.21", key)["address"] == "10.0.0.21"  # type: ignore[index]
+    # One device with a key of its own is found wherever DHCP put it.
+    solo = result("10.0.0.30")
+    solo.facts.identity.ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwnKey"
+    solo_id = store.record_result(s, solo, [])
+    assert store.device_for_sighting("10.0.0.77", solo.facts.identity.ssh_host_key)["id"] == solo_id  # type: ignore[index]
 
 
 def test_failures_count_up_and_reset(tmp_path: Path) -> None:
