@@ -166,6 +166,14 @@ class Store:
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 self._migrate()
+            elif self.schema_version() < SCHEMA_VERSION:
+                # A report on a database written by an older itaudit: upgrade it first (the
+                # migrations only add), so the report's queries find the columns they read.
+                conn.close()
+                Store(self.path).close()
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                self.db = sqlite_utils.Database(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:

@@ -183,3 +183,28 @@ def test_sigkill_mid_scan_leaves_database_whole(tmp_path: Path) -> None:
     with store.scan_lock():  # taking the lock marks the killed scans incomplete
         pass
     assert {s.status for s in store.scans()} == {"incomplete"}
+
+
+def test_a_report_on_an_older_database_upgrades_it_first(tmp_path: Path) -> None:
+    """Reports open the store read-only; on a database an older itaudit wrote (schema 4, without
+    this version's columns) they upgrade it first instead of failing on a missing column."""
+    path = tmp_path / "city.db"
+    store = Store(path)
+    s = store.begin_scan("c", AS_OF, 1)
+    store.record_result(s, result("10.0.0.5", "SER-1"), [finding("HW-001", Status.FAIL)])
+    store.finish_scan(s)
+    store.close()
+    db = sqlite3.connect(path)
+    for column in ("tags", "register_cost", "retired_at", "retired_note"):
+        db.execute(f"alter table devices drop column {column}")
+    db.execute("alter table findings drop column cost_fiscal_year")
+    db.execute("update meta set value = '4' where key = 'schema_version'")
+    db.commit()
+    db.close()
+    ro = Store(path, readonly=True)
+    try:
+        assert ro.schema_version() == SCHEMA_VERSION
+        assert [d["address"] for d in ro.device_inventory()] == ["10.0.0.5"]
+        assert [f["check_id"] for f in ro.open_findings()] == ["HW-001"]
+    finally:
+        ro.close()
