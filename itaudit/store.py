@@ -525,18 +525,27 @@ class Store:
         Open at S: opened at or before S, and not resolved, or resolved by a later scan
         (a resolved episode's ``last_scan_id`` is the scan that resolved it).
         """
-        return list(self.db.query(
+        return self._rows(
             """select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                d.vendor, d.model, d.os_name, d.os_version, d.criticality, d.budget_line as device_budget_line
                from findings f join devices d on d.id = f.device_id
                where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
                and d.retired_at is null""",
-            [scan_id, scan_id]))
+            [scan_id, scan_id])
+
+    def open_checks(self) -> dict[int, set[str]]:
+        """The checks each device in service has an open finding of (the plan's pull-forward risks)."""
+        out: dict[int, set[str]] = {}
+        for device_id, check_id in self.db.execute(
+                "select f.device_id, f.check_id from findings f join devices d on d.id = f.device_id "
+                "where f.resolved_at is null and d.retired_at is null"):
+            out.setdefault(int(device_id), set()).add(str(check_id))
+        return out
 
     def open_verdicts_at(self, scan_id: int) -> list[dict[str, Any]]:
         """The short form of ``findings_open_at`` a score needs: device, check, severity, title, status."""
         return self._rows(
-            """select f.device_id, f.check_id, f.severity, f.title, f.status
+            """select f.device_id, f.check_id, f.severity, f.title, 'fail' as status
                from findings f join devices d on d.id = f.device_id
                where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
                and d.retired_at is null""", [scan_id, scan_id])
@@ -565,19 +574,23 @@ class Store:
             return {}
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
         marks = ",".join("?" * len(scan_ids))
-        rows = self._rows(
-            f"""select o.scan_id, o.device_id, o.status != 'error' as ok, d.criticality, d.name as device_name,
-                d.hostname, d.address,
-                exists(select 1 from observations p where p.device_id = o.device_id and p.scan_id < o.scan_id
-                       and p.status != 'error') as checked_before
-                from observations o join devices d on d.id = o.device_id
-                where o.scan_id in ({marks}) and d.retired_at is null
-                order by o.scan_id, o.device_id""",  # noqa: S608 - marks only
-            scan_ids)
-        for r in rows:
-            r["ok"], r["checked_before"] = bool(r["ok"]), bool(r["checked_before"])
+        devices = {r["id"]: r for r in self._rows(
+            "select id, criticality, name as device_name, hostname, address from devices where retired_at is null", [])}
+        for r in devices.values():
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
-            out[r.pop("scan_id")].append(r)
+        # The first scan that collected facts from each device (driven from devices: the index is used).
+        first_ok = dict(self.db.execute(
+            "select d.id, (select min(o.scan_id) from observations o where o.device_id = d.id "
+            "and o.status != 'error') from devices d where d.retired_at is null").fetchall())
+        for scan_id, device_id, ok in self.db.execute(
+                f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
+                f"where scan_id in ({marks}) order by scan_id, device_id", scan_ids):
+            dev = devices.get(device_id)
+            if dev is None:
+                continue  # retired
+            first = first_ok.get(device_id)
+            out[scan_id].append({**dev, "device_id": device_id, "ok": bool(ok),
+                                 "checked_before": first is not None and first < scan_id})
         return out
 
     def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
@@ -655,7 +668,7 @@ class Store:
         """Every device in service (retired ones too with ``retired=True``) with the dates and
         facts a refresh plan needs, taken from its latest facts; ``tags`` and ``criticality``
         decoded."""
-        rows = list(self.db.query(
+        rows = self._rows(
             f"""select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model,
                d.os_name, d.os_version, d.product, d.purchase_date, d.budget_line, d.criticality,
                d.tags, d.register_cost, d.retired_at, d.first_seen, d.last_success, d.last_status,
@@ -668,7 +681,7 @@ class Store:
                  (select id from observations where device_id = d.id and facts is not null
                   order by scan_id desc limit 1)
                {'' if retired else 'where d.retired_at is null'}
-               order by d.id"""))  # noqa: S608 - a fixed fragment
+               order by d.id""", [])  # noqa: S608 - a fixed fragment
         for r in rows:
             r["tags"] = json.loads(r["tags"]) if r["tags"] else []
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []

@@ -271,6 +271,7 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
         open_by_device[int(f["device_id"])].append(f)
     weights = score_weights()
     device_weight: dict[tuple[str, ...], float] = {}
+    clean = score.device_score([], (), severity_points=weights, weight=1.0)  # a device with no open findings
     breakdowns = []
     carried = left_out = exposed = 0
     for d in devices:
@@ -280,6 +281,9 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
         carried += not d["ok"]
         found = open_by_device.get(int(d["device_id"]), [])
         exposed += any(f["severity"] == "critical" for f in found)
+        if not found:
+            breakdowns.append(clean)
+            continue
         tags = tuple(d["criticality"])
         if tags not in device_weight:
             device_weight[tags] = policy.criticality_weight(tags)

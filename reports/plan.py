@@ -161,9 +161,7 @@ def build_plan(
     current = policy.fiscal_year(as_of)
     years = list(range(current, current + HORIZON))
     # device id -> the checks of its open findings: risks that can pull a replacement forward.
-    risks: dict[int, set[str]] = defaultdict(set)
-    for f in store.open_findings():
-        risks[f["device_id"]].add(f["check_id"])
+    risks = store.open_checks()
 
     items: list[PlanItem] = []
     unknown: list[tuple[str, str]] = []
