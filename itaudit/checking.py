@@ -3,8 +3,8 @@
 A check takes the facts of one device and a ``CheckContext`` (as-of date, the device's
 record, the city's policy, shipped knowledge) and returns a ``CheckResult``. It does no
 I/O and never reads the clock. A check that lacks the facts it needs returns
-``Status.UNKNOWN`` naming them; ``run_checks`` does that for it when a fact listed in
-``needs`` is missing, so a check body may assume its needs are present.
+``Status.UNKNOWN`` naming them (``checks._common.unknown_result``), with its own words for
+what is missing.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class CheckSpec:
     title: str
     severity: Severity
     fn: CheckFn
-    needs: tuple[str, ...] = ()
     applies_to: tuple[str, ...] = ()  # device kinds; empty = all
     cpg: tuple[str, ...] = ()  # CISA Cross-Sector CPG ids, e.g. "1.E"
     cis: tuple[str, ...] = ()  # CIS Controls v8 safeguards, e.g. "2.2"
@@ -89,7 +88,6 @@ def check(
     *,
     title: str,
     severity: Severity | str,
-    needs: Iterable[str] = (),
     applies_to: Iterable[str] = (),
     cpg: Iterable[str] = (),
     cis: Iterable[str] = (),
@@ -111,7 +109,6 @@ def check(
             title=title,
             severity=Severity(severity),
             fn=fn,
-            needs=tuple(needs),
             applies_to=tuple(applies_to),
             cpg=tuple(cpg),
             cis=tuple(cis),
@@ -131,19 +128,10 @@ def run_checks(
     for spec in specs if specs is not None else sorted(REGISTRY.values(), key=lambda s: s.id):
         if spec.applies_to and kind not in spec.applies_to:
             continue
-        missing = [n for n in spec.needs if _missing(facts, n)]
-        if missing:
-            reasons = [f"{n} ({facts.gaps[n]})" if n in facts.gaps else n for n in missing]
-            res = CheckResult(
-                Status.UNKNOWN,
-                summary=f"Could not be checked: missing {', '.join(reasons)}.",
-                missing=missing,
-            )
-        else:
-            try:
-                res = spec.fn(facts, ctx)
-            except Exception as exc:  # a bug in one check must not stop the others
-                res = CheckResult(Status.ERROR, summary=f"Check failed: {type(exc).__name__}: {exc}")
+        try:
+            res = spec.fn(facts, ctx)
+        except Exception as exc:  # a bug in one check must not stop the others
+            res = CheckResult(Status.ERROR, summary=f"Check failed: {type(exc).__name__}: {exc}")
         out.append(
             Finding(
                 check_id=spec.id,
@@ -159,8 +147,3 @@ def run_checks(
             )
         )
     return out
-
-
-def _missing(facts: DeviceFacts, dotted: str) -> bool:
-    value = facts.get(dotted)
-    return value is None or value == [] or value == ""

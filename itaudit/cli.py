@@ -254,7 +254,7 @@ def checks_cmd(as_json: bool) -> None:
     """List the check catalogue."""
     specs = sorted(plugins.load_checks().values(), key=lambda s: s.id)
     if as_json:
-        click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value, "needs": list(s.needs),
+        click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value,
                                 "references": s.references} for s in specs], indent=2))
         return
     from rich.table import Table
