@@ -44,6 +44,7 @@ class WorkItem:
     # How the cost counts in "what fixing costs": "" (on its own), "replacement" (the device's one
     # replacement), "covered by the replacement" (a fix the replacement makes moot), "same replacement".
     cost_note: str = ""
+    cost_basis: str = ""  # how the amount was worked out, with the source of each figure
 
 
 @dataclass
@@ -133,6 +134,7 @@ def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklis
                 references=json.loads(f["refs"]) if f["refs"] else [],
                 fiscal_year=max(current, int(f["cost_fiscal_year"] or current)) if f["cost_amount"] else None,
                 cost_note=note,
+                cost_basis=f["cost_basis"] or "",
             )
         )
     for dev in devices.values():
@@ -177,6 +179,7 @@ HEADER = [
     "budget_line",
     "fiscal_year",
     "cost_counts_as",
+    "cost_basis",
     "first_seen",
     "days_open",
     "references",
@@ -207,6 +210,7 @@ def _rows(wl: Worklist) -> list[list[Any]]:
                     i.budget_line,
                     f"FY{i.fiscal_year}" if i.fiscal_year else "",
                     i.cost_note,
+                    i.cost_basis,
                     i.first_seen,
                     i.days_open,
                     "; ".join(i.references),
