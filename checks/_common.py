@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from itaudit import rules
 from itaudit.checking import CheckContext
 from itaudit.knowledge import Knowledge, LifecycleAnswer, framework_refs, lifecycle_for_facts
 from itaudit.model import CheckResult, Cost, DeviceFacts, Status
@@ -12,27 +13,6 @@ from itaudit.policy import Policy, defaults
 
 HOST_KINDS = ("server", "workstation", "laptop")
 NETWORK_KINDS = ("switch", "router", "firewall", "wireless", "printer", "ups", "storage", "camera")
-VIRTUAL = {
-    "kvm",
-    "qemu",
-    "vmware",
-    "hyperv",
-    "hyper-v",
-    "microsoft",
-    "xen",
-    "virtualbox",
-    "oracle",
-    "lxc",
-    "docker",
-    "container",
-    "openvz",
-    "bhyve",
-    "parallels",
-    "amazon",
-    "google",
-}
-
-
 def refs(check_id: str) -> dict[str, tuple[str, ...]]:
     """Framework references for ``@check`` from itaudit/data/frameworks.json."""
     return framework_refs(check_id)
@@ -66,13 +46,18 @@ def internet_facing(facts: DeviceFacts, ctx: CheckContext) -> bool:
 
 
 def is_virtual(facts: DeviceFacts) -> bool:
-    v = (facts.software.virtualization or "").lower().replace(" ", "")
-    return bool(v) and v not in ("none", "physical", "bare-metal", "baremetal")
+    """A virtual machine or container (``itaudit.rules.is_virtual``): no hardware of its own."""
+    return rules.is_virtual(facts.software.virtualization)
 
 
-def name_of(facts: DeviceFacts) -> str:
-    """How a device is named in a sentence: hostname, else address."""
-    return facts.identity.hostname or facts.identity.address or "this device"
+def name_of(facts: DeviceFacts, ctx: CheckContext | None = None) -> str:
+    """How a device is named in a sentence: the name the city gave it in its config, then the
+    host name it reports (when different: "pd-rms01 (host rms-prod)"), else its address."""
+    configured = ctx.device.name if ctx is not None else None
+    host = facts.identity.hostname
+    if configured and host and host.lower() != configured.lower():
+        return f"{configured} (host {host})"
+    return configured or host or facts.identity.address or "this device"
 
 
 def labour(ctx: CheckContext, task: str, what: str) -> Cost:
@@ -87,17 +72,38 @@ def labour(ctx: CheckContext, task: str, what: str) -> Cost:
     )
 
 
-def replacement(facts: DeviceFacts, ctx: CheckContext, why: str) -> Cost:
-    """Replacement cost from the refresh rule of the device's class and department."""
-    pol = policy_of(ctx)
-    rule = pol.refresh_for(kind_of(facts, ctx), ctx.device.department, tags=tags_of(ctx))
-    cls = pol.refresh_class(kind_of(facts, ctx), tags_of(ctx))
-    return Cost(
-        amount=rule.cost,
-        kind="capital" if rule.capital else "operating",
-        budget_line=pol.pay_line("replacement", rule=rule, device_line=ctx.device.budget_line),
-        basis=f"replacement {cls} at the policy price of {pol.currency} {rule.cost:,.0f} ({why})",
+def price_of(facts: DeviceFacts, ctx: CheckContext) -> rules.Price:
+    """What replacing this device costs and who pays (``itaudit.rules.replacement_price``)."""
+    return rules.replacement_price(
+        policy_of(ctx),
+        kind=kind_of(facts, ctx),
+        department=ctx.device.department,
+        tags=tags_of(ctx),
+        register_cost=ctx.device.register_cost,
+        register_line=ctx.device.budget_line,
     )
+
+
+def replacement(facts: DeviceFacts, ctx: CheckContext, why: str, fiscal_year: int | None = None) -> Cost:
+    """The device's replacement as a cost (the plan prices it with the same rule), due in
+    ``fiscal_year`` (default: the current one). Its basis starts with "replacement ": that is
+    how ``itaudit.rules.remedies`` knows a replacement subsumes the device's other fixes."""
+    pol = policy_of(ctx)
+    price = price_of(facts, ctx)
+    return Cost(
+        amount=price.amount,
+        kind=price.kind,
+        budget_line=price.budget_line,
+        basis=f"replacement {price.device_class} at {pol.currency} {price.amount:,.0f} ({why}); {price.source}",
+        fiscal_year=fiscal_year if fiscal_year is not None else pol.fiscal_year(ctx.as_of),
+    )
+
+
+def firmware_bound(facts: DeviceFacts, ctx: CheckContext) -> bool:
+    """Is the device's software tied to its hardware (``itaudit.rules.firmware_bound``)? A VM is not."""
+    if is_virtual(facts):
+        return False
+    return rules.firmware_bound(policy_of(ctx).refresh_class(kind_of(facts, ctx), tags_of(ctx)))
 
 
 def lifecycle_of(facts: DeviceFacts, ctx: CheckContext) -> LifecycleAnswer:
@@ -107,7 +113,7 @@ def lifecycle_of(facts: DeviceFacts, ctx: CheckContext) -> LifecycleAnswer:
     )
 
 
-def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts) -> CheckResult:
+def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts, ctx: CheckContext | None = None) -> CheckResult:
     """An ``unknown`` result naming what is missing for a lifecycle judgment."""
     missing = []
     if ans.product is None:
@@ -119,7 +125,7 @@ def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts) -> CheckResult:
     else:
         missing = ["a software.os_version the lifecycle data knows"]
     return unknown_result(
-        summary=f"We could not tell whether {name_of(facts)}'s software is still supported: {ans.reason}.",
+        summary=f"We could not tell whether {name_of(facts, ctx)}'s software is still supported: {ans.reason}.",
         detail=f"lifecycle data dated {ans.data_date}",
         missing=missing,
     )

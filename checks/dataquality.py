@@ -25,20 +25,20 @@ def data_stale(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         if ctx.device.consecutive_failures:
             return CheckResult(
                 Status.FAIL,
-                summary=f"We have never been able to check {name_of(facts)}.",
+                summary=f"We have never been able to check {name_of(facts, ctx)}.",
                 detail=ctx.device.last_error or "",
                 remediation="Check the address, credentials and firewall rules for the scanner.",
             )
         return unknown_result(
-            summary=f"We have no scan record for {name_of(facts)}.",
+            summary=f"We have no scan record for {name_of(facts, ctx)}.",
             missing=["device.last_successful_scan"],
         )
     days = (ctx.as_of - last).days
     if days <= pol.scan_max_age_days:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} was checked {days} days ago.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was checked {days} days ago.")
     return CheckResult(
         Status.FAIL,
-        summary=f"We have not been able to check {name_of(facts)} for {days} days.",
+        summary=f"We have not been able to check {name_of(facts, ctx)} for {days} days.",
         evidence=f"last successful scan {last.isoformat()}",
         detail=ctx.device.last_error or "",
         remediation="Find out whether the device still exists; fix access for the scanner or retire it "
@@ -56,15 +56,15 @@ def data_failing(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     n = ctx.device.consecutive_failures
     if n is None:
         return unknown_result(
-            summary=f"We have no scan history for {name_of(facts)}.",
+            summary=f"We have no scan history for {name_of(facts, ctx)}.",
             missing=["device.consecutive_failures"],
         )
     pol = policy_of(ctx)
     if n < pol.scan_failure_threshold:
-        return CheckResult(Status.PASS, summary=f"Scans of {name_of(facts)} are working.")
+        return CheckResult(Status.PASS, summary=f"Scans of {name_of(facts, ctx)} are working.")
     return CheckResult(
         Status.FAIL,
-        summary=f"The last {n} scans of {name_of(facts)} failed, so we cannot vouch for it.",
+        summary=f"The last {n} scans of {name_of(facts, ctx)} failed, so we cannot vouch for it.",
         detail=ctx.device.last_error or "",
         remediation="Fix the cause shown (address, credential, firewall, SNMP community) and rescan.",
     )
@@ -95,17 +95,17 @@ def data_missing_facts(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     if not facts.sources and not facts.collected_at:
         return unknown_result(
-            summary=f"{name_of(facts)} has not been scanned successfully yet.",
+            summary=f"{name_of(facts, ctx)} has not been scanned successfully yet.",
             missing=["facts (no successful scan)"],
         )
     wanted = _KEY_FACTS_HOST if kind_of(facts, ctx) in HOST_KINDS else _KEY_FACTS_NET
     gaps = [k for k in wanted if not _has(facts, k)]
     if not gaps:
-        return CheckResult(Status.PASS, summary=f"The scan of {name_of(facts)} found every key fact.")
+        return CheckResult(Status.PASS, summary=f"The scan of {name_of(facts, ctx)} found every key fact.")
     why = "; ".join(f"{k}: {facts.gaps.get(k, 'not reported')}" for k in gaps)
     return CheckResult(
         Status.FAIL,
-        summary=f"The scan of {name_of(facts)} is incomplete: {len(gaps)} key fact(s) missing.",
+        summary=f"The scan of {name_of(facts, ctx)} is incomplete: {len(gaps)} key fact(s) missing.",
         detail=why,
         remediation="Give the scan account the access the missing facts need (e.g. sudo for dmidecode), or "
         "record them in the asset register.",

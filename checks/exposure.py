@@ -45,11 +45,11 @@ def _ssh_source(facts: DeviceFacts) -> str:
     return f" (from {src})" if src else ""
 
 
-def _no_ssh_server(facts: DeviceFacts) -> CheckResult | None:
+def _no_ssh_server(facts: DeviceFacts, ctx: CheckContext) -> CheckResult | None:
     if facts.posture.ssh_banner or facts.posture.ssh_kex_offered:
         return None  # we spoke to its SSH server ourselves (on whatever port)
     if _listens(facts, "tcp", {22}) is False:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no SSH server.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no SSH server.")
     return None
 
 
@@ -65,7 +65,7 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if detail:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} presented a different identity key than before: it was either "
+            summary=f"{name_of(facts, ctx)} presented a different identity key than before: it was either "
             "rebuilt or someone may be impersonating it. We did not log in.",
             detail=detail,
             remediation="Confirm with the device's owner whether it was rebuilt; check the key on the "
@@ -76,14 +76,46 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if facts.identity.ssh_host_key:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} presented its known SSH key.",
+            summary=f"{name_of(facts, ctx)} presented its known SSH key.",
             evidence=facts.identity.ssh_host_key,
         )
     if facts.sources:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} was not reached over SSH.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was not reached over SSH.")
     return unknown_result(
-        summary=f"{name_of(facts)} has not been scanned yet.",
+        summary=f"{name_of(facts, ctx)} has not been scanned yet.",
         missing=["identity.ssh_host_key"],
+    )
+
+
+@check("SEC-010", title="SSH host key shared with another device", severity="medium", **refs("SEC-010"))
+def sec_host_key_shared(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The device presents the same SSH host key as another device in the inventory.
+
+    Servers cloned from one template keep the template's host key unless it is regenerated.
+    Each machine is still counted on its own (serial number, MAC address and address decide
+    who is who, never the key), but a shared key means one machine's key unlocks
+    impersonation of the others, and a pinned key no longer tells them apart. Devices not
+    reached over SSH pass.
+    """
+    if ctx.device.shares_host_key_with:
+        others = ", ".join(ctx.device.shares_host_key_with[:5])
+        more = len(ctx.device.shares_host_key_with) - 5
+        return CheckResult(
+            Status.FAIL,
+            summary=f"{name_of(facts, ctx)} has the same SSH identity key as {others}"
+            + (f" and {more} more" if more > 0 else "")
+            + ": they were probably cloned from one template, so one can impersonate the other.",
+            evidence=facts.identity.ssh_host_key or "",
+            remediation="Regenerate the host keys on each clone (remove /etc/ssh/ssh_host_* and run "
+            "ssh-keygen -A, or dpkg-reconfigure openssh-server), then re-pin them in itaudit's known_hosts.",
+            cost=labour(ctx, "config_change", "regenerate the host keys"),
+        )
+    if facts.identity.ssh_host_key:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} has an SSH identity key of its own.")
+    if facts.sources:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was not reached over SSH.")
+    return unknown_result(
+        summary=f"{name_of(facts, ctx)} has not been scanned yet.", missing=["identity.ssh_host_key"]
     )
 
 
@@ -96,8 +128,8 @@ def sec_ssh_root_login(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     value = facts.posture.ssh_root_login
     if value is None:
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We could not read {name_of(facts)}'s SSH settings.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We could not read {name_of(facts, ctx)}'s SSH settings.",
             missing=["posture.ssh_root_login"],
         )
     source = _ssh_source(facts)
@@ -105,12 +137,12 @@ def sec_ssh_root_login(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         shown = "yes (passwords are off for root)" if value == "yes-keys-only" else value
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} does not accept root logins by password.",
+            summary=f"{name_of(facts, ctx)} does not accept root logins by password.",
             evidence=f"PermitRootLogin {shown}{source}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} lets anyone try to log in as the all-powerful root account with a "
+        summary=f"{name_of(facts, ctx)} lets anyone try to log in as the all-powerful root account with a "
         f"password.",
         evidence=f"PermitRootLogin yes{source}",
         remediation="Set 'PermitRootLogin prohibit-password' (or 'no') in /etc/ssh/sshd_config and reload "
@@ -129,16 +161,16 @@ def sec_ssh_password_auth(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     value = facts.posture.ssh_password_auth
     if value is None:
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We could not read {name_of(facts)}'s SSH settings.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We could not read {name_of(facts, ctx)}'s SSH settings.",
             missing=["posture.ssh_password_auth"],
         )
     if not value:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} accepts SSH keys only.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} accepts SSH keys only.",
                            evidence=f"no password login{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} accepts passwords over SSH, which attackers can try to guess.",
+        summary=f"{name_of(facts, ctx)} accepts passwords over SSH, which attackers can try to guess.",
         evidence=f"PasswordAuthentication yes (or keyboard-interactive through PAM){_ssh_source(facts)}",
         remediation="Deploy SSH keys for administrators, then set 'PasswordAuthentication no' and reload "
         "sshd.",
@@ -155,12 +187,12 @@ SSH_MAX_AUTH_TRIES = 4
 SSH_MAX_LOGIN_GRACE = 60
 
 
-def _ssh_setting(facts: DeviceFacts, field: str, what: str) -> CheckResult | None:
+def _ssh_setting(facts: DeviceFacts, ctx: CheckContext, field: str, what: str) -> CheckResult | None:
     """The unknown result (or pass: no SSH server) when a daemon setting was not read."""
     if getattr(facts.posture, field) is not None:
         return None
-    return _no_ssh_server(facts) or unknown_result(
-        summary=f"We could not read {name_of(facts)}'s SSH setting for {what}.",
+    return _no_ssh_server(facts, ctx) or unknown_result(
+        summary=f"We could not read {name_of(facts, ctx)}'s SSH setting for {what}.",
         detail=facts.gaps.get(f"posture.{field}", ""),
         missing=[f"posture.{field}"],
     )
@@ -170,15 +202,15 @@ def _ssh_setting(facts: DeviceFacts, field: str, what: str) -> CheckResult | Non
 def sec_ssh_empty_passwords(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``PermitEmptyPasswords`` is ``yes``: an account without a password can log in
     over the network with nothing at all. Read from the daemon that served our session."""
-    unknown = _ssh_setting(facts, "ssh_empty_passwords", "empty passwords")
+    unknown = _ssh_setting(facts, ctx, "ssh_empty_passwords", "empty passwords")
     if unknown:
         return unknown
     if not facts.posture.ssh_empty_passwords:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} refuses SSH logins with an empty password.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} refuses SSH logins with an empty password.",
                            evidence=f"PermitEmptyPasswords no{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} lets accounts without a password log in over SSH.",
+        summary=f"{name_of(facts, ctx)} lets accounts without a password log in over SSH.",
         evidence=f"PermitEmptyPasswords yes{_ssh_source(facts)}",
         remediation="Set 'PermitEmptyPasswords no' in the sshd configuration and reload sshd; give every "
         "account a password or lock it (passwd -l).",
@@ -191,15 +223,15 @@ def sec_ssh_empty_passwords(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
 def sec_ssh_x11(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``X11Forwarding`` is ``yes``: a server rarely needs graphical forwarding, and it
     exposes the administrator's desktop session to the server (CIS Benchmarks: X11Forwarding no)."""
-    unknown = _ssh_setting(facts, "ssh_x11_forwarding", "X11 forwarding")
+    unknown = _ssh_setting(facts, ctx, "ssh_x11_forwarding", "X11 forwarding")
     if unknown:
         return unknown
     if not facts.posture.ssh_x11_forwarding:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not forward graphical (X11) sessions.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not forward graphical (X11) sessions.",
                            evidence=f"X11Forwarding no{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} forwards graphical (X11) sessions over SSH, which servers rarely need.",
+        summary=f"{name_of(facts, ctx)} forwards graphical (X11) sessions over SSH, which servers rarely need.",
         evidence=f"X11Forwarding yes{_ssh_source(facts)}",
         remediation="Set 'X11Forwarding no' in the sshd configuration and reload sshd.",
         cost=labour(ctx, "config_change", "change the SSH setting"),
@@ -210,15 +242,15 @@ def sec_ssh_x11(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
 def sec_ssh_agent_forwarding(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``AllowAgentForwarding`` is ``yes`` (OpenSSH's default): anyone with root on this
     server can use the keys of an administrator who forwards an agent to it."""
-    unknown = _ssh_setting(facts, "ssh_agent_forwarding", "agent forwarding")
+    unknown = _ssh_setting(facts, ctx, "ssh_agent_forwarding", "agent forwarding")
     if unknown:
         return unknown
     if not facts.posture.ssh_agent_forwarding:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not allow SSH agent forwarding.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not allow SSH agent forwarding.",
                            evidence=f"AllowAgentForwarding no{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} lets administrators forward their SSH keys to it, where anyone with "
+        summary=f"{name_of(facts, ctx)} lets administrators forward their SSH keys to it, where anyone with "
         "full control of it could use them.",
         evidence=f"AllowAgentForwarding yes{_ssh_source(facts)}",
         remediation="Set 'AllowAgentForwarding no' in the sshd configuration (use ProxyJump instead of "
@@ -232,16 +264,16 @@ def sec_ssh_agent_forwarding(facts: DeviceFacts, ctx: CheckContext) -> CheckResu
 def sec_ssh_max_auth_tries(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``MaxAuthTries`` is above 4 (CIS Benchmarks): more guesses per connection make
     password guessing cheaper."""
-    unknown = _ssh_setting(facts, "ssh_max_auth_tries", "login attempts")
+    unknown = _ssh_setting(facts, ctx, "ssh_max_auth_tries", "login attempts")
     if unknown:
         return unknown
     n = facts.posture.ssh_max_auth_tries or 0
     if n <= SSH_MAX_AUTH_TRIES:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} allows {n} login attempts per connection.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} allows {n} login attempts per connection.",
                            evidence=f"MaxAuthTries {n}{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} allows {n} login attempts per SSH connection (at most "
+        summary=f"{name_of(facts, ctx)} allows {n} login attempts per SSH connection (at most "
         f"{SSH_MAX_AUTH_TRIES} recommended).",
         evidence=f"MaxAuthTries {n}{_ssh_source(facts)}",
         remediation=f"Set 'MaxAuthTries {SSH_MAX_AUTH_TRIES}' in the sshd configuration and reload sshd.",
@@ -255,17 +287,17 @@ def sec_ssh_login_grace(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """sshd's ``LoginGraceTime`` is over 60 seconds or unlimited (0) (CIS Benchmarks: one
     minute or less): unauthenticated connections are held open longer, which eases
     exhausting the server's connection slots."""
-    unknown = _ssh_setting(facts, "ssh_login_grace_seconds", "login grace time")
+    unknown = _ssh_setting(facts, ctx, "ssh_login_grace_seconds", "login grace time")
     if unknown:
         return unknown
     n = facts.posture.ssh_login_grace_seconds or 0
     if 0 < n <= SSH_MAX_LOGIN_GRACE:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} drops unauthenticated SSH connections "
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} drops unauthenticated SSH connections "
                            f"after {n} seconds.", evidence=f"LoginGraceTime {n}{_ssh_source(facts)}")
     shown = "unlimited" if n == 0 else f"{n} seconds"
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} keeps unauthenticated SSH connections open for {shown} (at most "
+        summary=f"{name_of(facts, ctx)} keeps unauthenticated SSH connections open for {shown} (at most "
         f"{SSH_MAX_LOGIN_GRACE} seconds recommended).",
         evidence=f"LoginGraceTime {n}{_ssh_source(facts)}",
         remediation=f"Set 'LoginGraceTime {SSH_MAX_LOGIN_GRACE}' in the sshd configuration and reload sshd.",
@@ -287,17 +319,17 @@ def sec_ssh_banner_disclosure(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
     Read from the banner the server sent us (no login needed)."""
     banner = facts.posture.ssh_banner
     if not banner:
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We did not see {name_of(facts)}'s SSH version string.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We did not see {name_of(facts, ctx)}'s SSH version string.",
             missing=["posture.ssh_banner"],
         )
     m = _BANNER_REVISION.search(banner)
     if not m:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SSH banner does not show its OS package "
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s SSH banner does not show its OS package "
                            "version.", evidence=banner)
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} tells anyone who connects its exact SSH package version ({m.group(0)}), "
+        summary=f"{name_of(facts, ctx)} tells anyone who connects its exact SSH package version ({m.group(0)}), "
         "which shows attackers which security fixes it has.",
         evidence=banner,
         remediation="Add 'DebianBanner no' to the sshd configuration (Debian, Ubuntu) and reload sshd.",
@@ -375,13 +407,13 @@ def sec_ssh_weak_crypto(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     found = weak_ssh_algorithms(facts)
     if found is None:
         missing = [f"posture.{f}" for f in _OFFER_FIELDS.values()]
-        return _no_ssh_server(facts) or unknown_result(
-            summary=f"We did not see which encryption {name_of(facts)}'s SSH server offers.",
+        return _no_ssh_server(facts, ctx) or unknown_result(
+            summary=f"We did not see which encryption {name_of(facts, ctx)}'s SSH server offers.",
             detail=facts.gaps.get("posture.ssh_kex_offered", ""),
             missing=missing,
         )
     if not found:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SSH server offers only current "
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s SSH server offers only current "
                            "encryption algorithms.", evidence=_offer_text(facts))
     by_family = {}
     for fam, algo, why, guidance in found:
@@ -390,7 +422,7 @@ def sec_ssh_weak_crypto(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     only_weak_kex = all(a in {x[1] for x in found if x[0] == "kex"} for a in facts.posture.ssh_kex_offered or [])
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)}'s SSH server still offers {len(found)} outdated encryption "
+        summary=f"{name_of(facts, ctx)}'s SSH server still offers {len(found)} outdated encryption "
         f"algorithm{'s' if len(found) != 1 else ''}"
         + (", and nothing better for key exchange" if only_weak_kex else "") + ".",
         detail=detail,
@@ -424,7 +456,7 @@ def sec_cleartext_services(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
     svcs = facts.posture.listening
     if svcs is None:
         return unknown_result(
-            summary=f"We could not list {name_of(facts)}'s network services.",
+            summary=f"We could not list {name_of(facts, ctx)}'s network services.",
             missing=["posture.listening"],
         )
     found = sorted(
@@ -435,10 +467,10 @@ def sec_cleartext_services(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
         }
     )
     if not found:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no cleartext remote-access services.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no cleartext remote-access services.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} offers {', '.join(found)}, which send passwords unencrypted over the "
+        summary=f"{name_of(facts, ctx)} offers {', '.join(found)}, which send passwords unencrypted over the "
         f"network.",
         evidence="; ".join(
             f"{s.proto} {s.address or '*'}:{s.port} {s.process or ''}".strip()
@@ -462,16 +494,16 @@ def sec_smb1(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     on = facts.posture.smb1_enabled
     if on is None:
         if _listens(facts, "tcp", {139, 445}) is False:
-            return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no file-sharing (SMB) server.")
+            return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs no file-sharing (SMB) server.")
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} allows SMBv1.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} allows SMBv1.",
             missing=["posture.smb1_enabled"],
         )
     if not on:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not allow SMBv1.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not allow SMBv1.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} allows the obsolete SMBv1 file-sharing protocol used by ransomware such "
+        summary=f"{name_of(facts, ctx)} allows the obsolete SMBv1 file-sharing protocol used by ransomware such "
         f"as "
         "WannaCry.",
         remediation="Windows: Disable-WindowsOptionalFeature -Online -FeatureName SMB1Protocol (and "
@@ -486,18 +518,18 @@ def sec_firewall(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     on = facts.posture.firewall_active
     if on is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s firewall is on.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s firewall is on.",
             missing=["posture.firewall_active"],
         )
     if on:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)}'s firewall is on.",
+            summary=f"{name_of(facts, ctx)}'s firewall is on.",
             evidence=facts.posture.firewall_detail or "",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)}'s own firewall is off: any service on it is open to the whole network.",
+        summary=f"{name_of(facts, ctx)}'s own firewall is off: any service on it is open to the whole network.",
         evidence=facts.posture.firewall_detail or "",
         remediation="Turn the host firewall on with a default-deny inbound rule set (GPO for Windows; "
         "firewalld/ufw on Linux) allowing only the services the host provides.",
@@ -524,14 +556,14 @@ def sec_laptop_encryption(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         on = all(flags) if flags else None
     if on is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s disk is encrypted.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s disk is encrypted.",
             missing=["posture.disk_encryption"],
         )
     if on:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s disk is encrypted.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s disk is encrypted.")
     return CheckResult(
         Status.FAIL,
-        summary=f"Laptop {name_of(facts)} is not encrypted: if it is lost or stolen, its data can be read.",
+        summary=f"Laptop {name_of(facts, ctx)} is not encrypted: if it is lost or stolen, its data can be read.",
         remediation="Turn on BitLocker with TPM protector and escrow the recovery key (Windows), or LUKS "
         "(Linux; requires reinstall).",
         cost=labour(ctx, "config_change", "enable disk encryption"),
@@ -553,14 +585,14 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     p = facts.posture
     if p.antivirus_enabled is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} has working anti-malware protection.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} has working anti-malware protection.",
             missing=["posture.antivirus_enabled"],
         )
     pol = policy_of(ctx)
     if not p.antivirus_enabled:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} has no active anti-malware protection.",
+            summary=f"{name_of(facts, ctx)} has no active anti-malware protection.",
             evidence=f"antivirus {p.antivirus or 'none'} disabled",
             remediation="Turn real-time protection back on (Defender: Set-MpPreference "
             "-DisableRealtimeMonitoring $false) or install the city's endpoint protection.",
@@ -568,13 +600,13 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     if p.av_signature_age_days is None:
         return unknown_result(
-            summary=f"{name_of(facts)} has anti-malware on; its signature age is not known.",
+            summary=f"{name_of(facts, ctx)} has anti-malware on; its signature age is not known.",
             missing=["posture.av_signature_age_days"],
         )
     if p.av_signature_age_days > pol.av_signature_max_days:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)}'s anti-malware has not updated for {p.av_signature_age_days} days, "
+            summary=f"{name_of(facts, ctx)}'s anti-malware has not updated for {p.av_signature_age_days} days, "
             f"so it "
             "misses recent threats.",
             evidence=f"{p.antivirus or 'antivirus'} signatures {p.av_signature_age_days} days old "
@@ -585,7 +617,7 @@ def sec_antivirus(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     return CheckResult(
         Status.PASS,
-        summary=f"{name_of(facts)} has anti-malware on with current signatures.",
+        summary=f"{name_of(facts, ctx)} has anti-malware on with current signatures.",
         evidence=f"{p.antivirus or 'antivirus'}; signatures {p.av_signature_age_days} days old",
     )
 
@@ -605,7 +637,7 @@ def sec_local_admins(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     admins = facts.posture.local_admins
     if admins is None:
         return unknown_result(
-            summary=f"We could not list {name_of(facts)}'s administrators.",
+            summary=f"We could not list {name_of(facts, ctx)}'s administrators.",
             missing=["posture.local_admins"],
         )
     pol = policy_of(ctx)
@@ -613,12 +645,12 @@ def sec_local_admins(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if len(admins) <= pol.max_local_admins:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} has {len(admins)} local administrator(s).",
+            summary=f"{name_of(facts, ctx)} has {len(admins)} local administrator(s).",
             evidence=listing,
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has {len(admins)} accounts with full administrator rights (policy: at "
+        summary=f"{name_of(facts, ctx)} has {len(admins)} accounts with full administrator rights (policy: at "
         f"most "
         f"{pol.max_local_admins}).",
         evidence=listing,
@@ -644,14 +676,14 @@ def net_snmp_default_community(facts: DeviceFacts, ctx: CheckContext) -> CheckRe
     found = facts.posture.snmp_default_communities
     if found is None:
         return unknown_result(
-            summary=f"We did not test {name_of(facts)} for default SNMP passwords.",
+            summary=f"We did not test {name_of(facts, ctx)} for default SNMP passwords.",
             missing=["posture.snmp_default_communities"],
         )
     if not found:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not accept default SNMP passwords.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not accept default SNMP passwords.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} still accepts the factory-default SNMP password ({', '.join(found)}).",
+        summary=f"{name_of(facts, ctx)} still accepts the factory-default SNMP password ({', '.join(found)}).",
         evidence=f"answered community: {', '.join(found)}",
         remediation="Remove the default communities; move monitoring to SNMPv3 authPriv (or a long random "
         "read-only community restricted by ACL to the monitoring host).",
@@ -672,17 +704,17 @@ def net_snmp_v1_v2c_only(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     versions = facts.posture.snmp_versions
     if not versions:
         return unknown_result(
-            summary=f"We do not know which SNMP versions {name_of(facts)} accepts.",
+            summary=f"We do not know which SNMP versions {name_of(facts, ctx)} accepts.",
             missing=["posture.snmp_versions"],
         )
     low = [v.lower() for v in versions]
     if "v3" in low:
         return CheckResult(
-            Status.PASS, summary=f"{name_of(facts)} supports SNMPv3.", evidence=", ".join(versions)
+            Status.PASS, summary=f"{name_of(facts, ctx)} supports SNMPv3.", evidence=", ".join(versions)
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} is managed with old SNMP versions that send their password unencrypted.",
+        summary=f"{name_of(facts, ctx)} is managed with old SNMP versions that send their password unencrypted.",
         evidence=", ".join(versions),
         remediation="Configure an SNMPv3 authPriv user (SHA/AES), switch monitoring to it, then disable "
         "v1/v2c.",
@@ -706,16 +738,16 @@ def net_snmp_v3_nopriv(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if nopriv is None:
         versions = [v.lower() for v in facts.posture.snmp_versions or []]
         if versions and "v3" not in versions:
-            return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not use SNMPv3 (see NET-002).")
+            return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not use SNMPv3 (see NET-002).")
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)}'s SNMPv3 traffic is encrypted.",
+            summary=f"We could not tell whether {name_of(facts, ctx)}'s SNMPv3 traffic is encrypted.",
             missing=["posture.snmp_v3_nopriv"],
         )
     if not nopriv:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SNMPv3 traffic is encrypted.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)}'s SNMPv3 traffic is encrypted.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)}'s SNMPv3 management traffic is not encrypted.",
+        summary=f"{name_of(facts, ctx)}'s SNMPv3 management traffic is not encrypted.",
         remediation="Use the authPriv security level with AES privacy for every SNMPv3 user.",
         cost=labour(ctx, "config_change", "reconfigure the SNMPv3 users"),
     )
@@ -738,19 +770,19 @@ def net_snmp_legacy_beside_v3(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
     versions = [v.lower() for v in facts.posture.snmp_versions or []]
     if not versions:
         return unknown_result(
-            summary=f"We do not know which SNMP versions {name_of(facts)} accepts.",
+            summary=f"We do not know which SNMP versions {name_of(facts, ctx)} accepts.",
             missing=["posture.snmp_versions"],
         )
     old = [v for v in ("v1", "v2c") if v in versions]
     if "v3" not in versions:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not use SNMPv3 (see NET-002).",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} does not use SNMPv3 (see NET-002).",
                            evidence=", ".join(versions))
     if not old:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} answers SNMPv3 only.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} answers SNMPv3 only.",
                            evidence=", ".join(versions))
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} uses encrypted SNMPv3 but still answers the old unencrypted "
+        summary=f"{name_of(facts, ctx)} uses encrypted SNMPv3 but still answers the old unencrypted "
         f"SNMP {' and '.join(old)} beside it.",
         evidence=", ".join(versions),
         remediation="Once monitoring uses the SNMPv3 user, remove the v1/v2c communities "

@@ -15,6 +15,7 @@ from checks._common import (
     tags_of,
     unknown_result,
 )
+from itaudit import rules
 from itaudit.checking import CheckContext, check
 from itaudit.knowledge import windows_build
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
@@ -23,31 +24,30 @@ from itaudit.policy import fiscal_year_bounds, windows11_requirements
 AGE_FACTS = ["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"]
 
 
+_BASIS_WORDS = {
+    "purchase date": "purchase date from the asset register",
+    "manufacture date": "manufacture date reported by the device",
+    "BIOS date": "BIOS date (an estimate: a BIOS update makes the machine look younger than it is)",
+}
+
+
 def age_basis(facts: DeviceFacts, ctx: CheckContext) -> tuple[dt.date, str] | None:
-    """The best date to age a device from, and where it came from (in words)."""
-    if ctx.device.purchase_date:
-        return ctx.device.purchase_date, "purchase date from the asset register"
-    if facts.hardware.manufacture_date:
-        return facts.hardware.manufacture_date, "manufacture date reported by the device"
-    if facts.hardware.bios_date:
-        return facts.hardware.bios_date, (
-            "BIOS date (an estimate: a BIOS update makes the machine look younger than it is)"
-        )
-    return None
+    """The date to age a device from (``itaudit.rules.age_basis``), and where it came from in words."""
+    found = rules.age_basis(ctx.device.purchase_date, facts.hardware.manufacture_date, facts.hardware.bios_date)
+    return (found[0], _BASIS_WORDS[found[1]]) if found else None
 
 
 def _years(start: dt.date, end: dt.date) -> float:
     return (end - start).days / 365.25
 
 
-def _due(start: dt.date, years: float) -> dt.date:
-    return start + dt.timedelta(days=round(years * 365.25))
+_due = rules.refresh_due
 
 
-def _virtual_pass(facts: DeviceFacts) -> CheckResult:
+def _virtual_pass(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     return CheckResult(
         Status.PASS,
-        summary=f"{name_of(facts)} is a virtual machine "
+        summary=f"{name_of(facts, ctx)} is a virtual machine "
         f"({facts.software.virtualization}): there is no hardware of its own to replace.",
     )
 
@@ -63,10 +63,10 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     Virtual machines pass: they have no hardware of their own.
     """
     if is_virtual(facts):
-        return _virtual_pass(facts)
+        return _virtual_pass(facts, ctx)
     basis = age_basis(facts, ctx)
     if basis is None:
-        return unknown_result(summary=f"The age of {name_of(facts)} is not known.", missing=AGE_FACTS)
+        return unknown_result(summary=f"The age of {name_of(facts, ctx)} is not known.", missing=AGE_FACTS)
     start, source = basis
     pol = policy_of(ctx)
     kind = kind_of(facts, ctx)
@@ -80,13 +80,13 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if ctx.as_of < due:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} is {age:.1f} years old, within the "
+            summary=f"{name_of(facts, ctx)} is {age:.1f} years old, within the "
             f"{rule.years:g}-year refresh period (due {due.isoformat()}).",
             evidence=evidence,
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} is due for replacement: it is {age:.1f} years old, past the city's "
+        summary=f"{name_of(facts, ctx)} is due for replacement: it is {age:.1f} years old, past the city's "
         f"{rule.years:g}-year refresh period for a {cls}.",
         detail=f"due since {due.isoformat()}",
         evidence=evidence,
@@ -109,10 +109,10 @@ def hw_due_next_fiscal_year(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
     start). Devices already past their refresh age are reported by HW-001 instead.
     """
     if is_virtual(facts):
-        return _virtual_pass(facts)
+        return _virtual_pass(facts, ctx)
     basis = age_basis(facts, ctx)
     if basis is None:
-        return unknown_result(summary=f"The age of {name_of(facts)} is not known.", missing=AGE_FACTS)
+        return unknown_result(summary=f"The age of {name_of(facts, ctx)} is not known.", missing=AGE_FACTS)
     start, source = basis
     pol = policy_of(ctx)
     rule = pol.refresh_for(kind_of(facts, ctx), ctx.device.department, tags=tags_of(ctx))
@@ -125,24 +125,24 @@ def hw_due_next_fiscal_year(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
     if due <= ctx.as_of:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} is already past its refresh age (reported by HW-001).",
+            summary=f"{name_of(facts, ctx)} is already past its refresh age (reported by HW-001).",
             evidence=evidence,
         )
     if due > fy_end:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} is not due for replacement before the end "
+            summary=f"{name_of(facts, ctx)} is not due for replacement before the end "
             f"of FY{next_fy} (due {due.isoformat()}).",
             evidence=evidence,
         )
     due_fy = pol.fiscal_year(due)
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} will be due for replacement in FY{due_fy} (on {due.isoformat()}): "
+        summary=f"{name_of(facts, ctx)} will be due for replacement in FY{due_fy} (on {due.isoformat()}): "
         "include it in the budget request.",
         evidence=evidence,
         remediation=f"Budget the replacement for FY{due_fy}.",
-        cost=replacement(facts, ctx, f"due {due.isoformat()}, FY{due_fy}"),
+        cost=replacement(facts, ctx, f"due {due.isoformat()}, FY{due_fy}", fiscal_year=due_fy),
     )
 
 
@@ -156,19 +156,19 @@ def hw_age_unknown(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     a date.
     """
     if is_virtual(facts):
-        return _virtual_pass(facts)
+        return _virtual_pass(facts, ctx)
     basis = age_basis(facts, ctx)
     if basis is not None:
-        return CheckResult(Status.PASS, summary=f"The age of {name_of(facts)} is known ({basis[1]}).")
+        return CheckResult(Status.PASS, summary=f"The age of {name_of(facts, ctx)} is known ({basis[1]}).")
     if not facts.sources and not facts.collected_at:
         return unknown_result(
-            summary=f"{name_of(facts)} has not been scanned yet.",
+            summary=f"{name_of(facts, ctx)} has not been scanned yet.",
             missing=["facts (no successful scan)"],
         )
     gaps = "; ".join(f"{k}: {v}" for k, v in facts.gaps.items() if k.startswith("hardware."))
     return CheckResult(
         Status.FAIL,
-        summary=f"We do not know how old {name_of(facts)} is, so it cannot be planned for replacement.",
+        summary=f"We do not know how old {name_of(facts, ctx)} is, so it cannot be planned for replacement.",
         detail=gaps or "no purchase, manufacture or BIOS date",
         remediation="Record the purchase date in the asset register (itaudit assets import).",
     )
@@ -244,12 +244,12 @@ def hw_windows11_ineligible(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
     if not _windows_pc(facts):
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} is not a Windows PC: the Windows 11 "
+            summary=f"{name_of(facts, ctx)} is not a Windows PC: the Windows 11 "
             "hardware requirement does not apply.",
         )
     build = windows_build(facts.software.os_version) or windows_build(facts.software.os_build)
     if build is not None and build >= 22000:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} already runs Windows 11.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} already runs Windows 11.")
     req = windows11_requirements()
     hw = facts.hardware
     blockers, unknown, notes = [], [], []
@@ -275,7 +275,7 @@ def hw_windows11_ineligible(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
     if blockers:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} cannot run Windows 11, so it cannot move to a supported version of "
+            summary=f"{name_of(facts, ctx)} cannot run Windows 11, so it cannot move to a supported version of "
             "Windows: it must be replaced.",
             detail="; ".join(blockers + notes),
             evidence=evidence,
@@ -284,14 +284,14 @@ def hw_windows11_ineligible(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
         )
     if unknown:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} can run Windows 11.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} can run Windows 11.",
             detail="; ".join(notes),
             evidence=evidence,
             missing=unknown,
         )
     return CheckResult(
         Status.PASS,
-        summary=f"{name_of(facts)} meets the Windows 11 hardware requirements: upgrade it in place.",
+        summary=f"{name_of(facts, ctx)} meets the Windows 11 hardware requirements: upgrade it in place.",
         detail="; ".join(notes),
         evidence=evidence,
     )
@@ -315,12 +315,14 @@ def hw_ups_battery(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     status = (hw.battery_status or "").lower()
     says_replace = any(w in status for w in ("replace", "depleted", "bad"))
     pol = policy_of(ctx)
-    batt = pol.refresh_for("ups-battery", ctx.device.department)
+    batt = rules.part_price(pol, "ups-battery", department=ctx.device.department,
+                            register_line=ctx.device.budget_line)
     cost = Cost(
-        batt.cost,
-        "capital" if batt.capital else "operating",
-        pol.pay_line("replacement", rule=batt, device_line=ctx.device.budget_line),
-        f"UPS battery at the policy price of {pol.currency} {batt.cost:,.0f}",
+        batt.amount,
+        batt.kind,
+        batt.budget_line,
+        f"UPS battery at {pol.currency} {batt.amount:,.0f}; {batt.source}",
+        fiscal_year=pol.fiscal_year(ctx.as_of),
     )
     evidence = f"battery replace date {hw.battery_replace_date}; battery status {hw.battery_status}"
     overdue = hw.battery_replace_date is not None and hw.battery_replace_date <= ctx.as_of
@@ -330,7 +332,7 @@ def hw_ups_battery(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
         return CheckResult(
             Status.FAIL,
-            summary=f"The battery of UPS {name_of(facts)} is due for replacement ({when}): the equipment it "
+            summary=f"The battery of UPS {name_of(facts, ctx)} is due for replacement ({when}): the equipment it "
             "protects may go down in the next power cut.",
             evidence=evidence,
             remediation="Replace the battery pack and run a self-test; reset the battery date on the UPS.",
@@ -339,11 +341,11 @@ def hw_ups_battery(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     if hw.battery_replace_date is None and not status:
         return unknown_result(
-            summary=f"UPS {name_of(facts)} did not report its battery state.",
+            summary=f"UPS {name_of(facts, ctx)} did not report its battery state.",
             missing=["hardware.battery_replace_date", "hardware.battery_status"],
         )
     return CheckResult(
         Status.PASS,
-        summary=f"The battery of UPS {name_of(facts)} is not due for replacement.",
+        summary=f"The battery of UPS {name_of(facts, ctx)} is not due for replacement.",
         evidence=evidence,
     )

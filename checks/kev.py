@@ -113,7 +113,7 @@ def _assess(facts: DeviceFacts, ctx: CheckContext) -> _Assessment | CheckResult:
     product = product_for(kn, facts.software)
     if product is None or not kn.kev_knows(product):
         return unknown_result(
-            summary=f"We could not match {name_of(facts)}'s software to the exploited-vulnerability catalog.",
+            summary=f"We could not match {name_of(facts, ctx)}'s software to the exploited-vulnerability catalog.",
             detail=f"product {product or 'not identified'}",
             missing=["software.product"],
         )
@@ -169,7 +169,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         return a
     if not a.version:
         return unknown_result(
-            summary=f"We cannot tell which exploited flaws affect {name_of(facts)} without its software version.",
+            summary=f"We cannot tell which exploited flaws affect {name_of(facts, ctx)} without its software version.",
             missing=["software.os_version"],
         )
     hits = a.having(AFFECTED)
@@ -178,7 +178,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         open_note = f"; {len(maybe)} more need IT to confirm (VULN-002)" if maybe else ""
         return CheckResult(
             Status.PASS,
-            summary=f"No flaw that criminals exploit is confirmed for {name_of(facts)}'s version{open_note}.",
+            summary=f"No flaw that criminals exploit is confirmed for {name_of(facts, ctx)}'s version{open_note}.",
             evidence=f"{a.product} {a.version}: {len(a.hits)} KEV entries for the product checked against their "
             f"version ranges; {len(a.hits) - len(maybe)} do not affect this version. {_data_line(a)}",
         )
@@ -189,7 +189,7 @@ def vuln_kev(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     rw = f", {len(ransomware)} of them used in ransomware attacks" if ransomware else ""
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs a version with {n} flaw{'s' if n != 1 else ''} that criminals are "
+        summary=f"{name_of(facts, ctx)} runs a version with {n} flaw{'s' if n != 1 else ''} that criminals are "
         f"actively exploiting{rw}: update it now.",
         detail=f"{a.product} {a.version}: the CVE records' version ranges confirm each listed CVE"
         + (f"; {len(maybe)} more need IT to confirm (VULN-002)" if maybe else "")
@@ -225,7 +225,7 @@ def vuln_kev_unconfirmed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if not maybe:
         return CheckResult(
             Status.PASS,
-            summary=f"Every exploited flaw listed for {name_of(facts)}'s product is settled by version data.",
+            summary=f"Every exploited flaw listed for {name_of(facts, ctx)}'s product is settled by version data.",
             evidence=f"{a.product} {a.version}: {len(a.hits)} KEV entries checked. {_data_line(a)}",
         )
     reasons = Counter(v.reason.split(" (")[0] for _, v in maybe)
@@ -233,7 +233,7 @@ def vuln_kev_unconfirmed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     n = len(maybe)
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} may be affected by {n} flaw{'s' if n != 1 else ''} that criminals exploit "
+        summary=f"{name_of(facts, ctx)} may be affected by {n} flaw{'s' if n != 1 else ''} that criminals exploit "
         f"— IT to confirm: {why}.",
         detail=f"{a.product} {a.version or 'version unknown'}: the shipped version data cannot say whether these "
         "CVEs affect this version.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from checks._common import (
+    firmware_bound,
     fmt,
     internet_facing,
     kind_of,
@@ -14,11 +15,13 @@ from checks._common import (
     name_of,
     policy_of,
     refs,
+    replacement,
     software_label,
+    tags_of,
 )
+from itaudit import rules
 from itaudit.checking import CheckContext, check
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
-from itaudit.policy import defaults
 
 _NETWORK_OS = {
     "fortios",
@@ -38,7 +41,15 @@ _NETWORK_OS = {
 }
 
 
-def _upgrade_cost(facts: DeviceFacts, ctx: CheckContext, product: str | None, target: str) -> Cost:
+def _upgrade_cost(facts: DeviceFacts, ctx: CheckContext, product: str | None, target: str,
+                  check_id: str | None = None) -> Cost:
+    """Staff time to upgrade; on gear whose firmware is tied to its hardware, the replacement the
+    capital plan budgets for it (``itaudit.rules.pull_year``: the same fiscal year)."""
+    if check_id and firmware_bound(facts, ctx):
+        pol = policy_of(ctx)
+        pulled = rules.pull_year(pol, check_id, pol.refresh_class(kind_of(facts, ctx), tags_of(ctx)), ctx.as_of)
+        if pulled:
+            return replacement(facts, ctx, f"firmware tied to the hardware: {pulled[1]}", fiscal_year=pulled[0])
     task = "firmware_upgrade" if product in _NETWORK_OS else "os_upgrade"
     return labour(ctx, task, f"upgrade to {target}")
 
@@ -65,12 +76,12 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status != "eol":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} runs {label}, which still receives security fixes ({ans.reason}).",
+            summary=f"{name_of(facts, ctx)} runs {label}, which still receives security fixes ({ans.reason}).",
             evidence=f"source: {ans.source}",
         )
     remedy = "Upgrade to a supported release"
@@ -78,17 +89,22 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
         remedy += f", or buy {ans.extended_name} (available until {fmt(ans.eoes)}) as a stopgap"
     if ans.product == "windows" and kind_of(facts, ctx) in ("workstation", "laptop"):
         remedy += "; if the PC cannot run Windows 11 (see HW-004), replace it"
+    if firmware_bound(facts, ctx):
+        remedy += (
+            "; its firmware is tied to the hardware, so where the vendor publishes no supported release "
+            "for this model it must be replaced (the capital plan budgets the replacement now)"
+        )
     severity = Severity.CRITICAL if internet_facing(facts, ctx) else None
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs unsupported software ({label}): it no longer receives security "
+        summary=f"{name_of(facts, ctx)} runs unsupported software ({label}): it no longer receives security "
         f"fixes since {fmt(ans.eol)}.",
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}. Data dated {ans.data_date}.",
         evidence=f"reported: {facts.software.os_name or ''} {facts.software.os_version or ''} "
         f"{facts.software.edition or ''}".strip()
         + f"; source: {ans.source}",
         remediation=remedy + ".",
-        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release"),
+        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release", "EOL-001"),
         severity=severity,
     )
 
@@ -104,30 +120,30 @@ def eol_ending_soon(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status in ("eol", "extended"):
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}) is already past its end of security support "
+            summary=f"{name_of(facts, ctx)} ({label}) is already past its end of security support "
             "(reported by EOL-001 or EOL-003).",
             evidence=f"source: {ans.source}",
         )
     if ans.status != "ending_soon":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}): security support does not "
+            summary=f"{name_of(facts, ctx)} ({label}): security support does not "
             f"end within 12 months ({ans.reason}).",
             evidence=f"source: {ans.source}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs {label}, which stops receiving security fixes on {fmt(ans.eol)} "
+        summary=f"{name_of(facts, ctx)} runs {label}, which stops receiving security fixes on {fmt(ans.eol)} "
         f"({ans.days_to_eol} days): plan the upgrade now.",
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}.",
         evidence=f"source: {ans.source}",
         remediation=f"Schedule the upgrade to a supported release before {fmt(ans.eol)}.",
-        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release"),
+        cost=_upgrade_cost(facts, ctx, ans.product, "a supported release", "EOL-002"),
     )
 
 
@@ -143,30 +159,29 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
-        return lifecycle_unknown(ans, facts)
+        return lifecycle_unknown(ans, facts, ctx)
     label = software_label(ans, facts)
     if ans.status != "extended":
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} ({label}) is not on extended support.",
+            summary=f"{name_of(facts, ctx)} ({label}) is not on extended support.",
             evidence=f"source: {ans.source}",
         )
     pol = policy_of(ctx)
     cost = _upgrade_cost(facts, ctx, ans.product, "a supported release")
-    prices = (defaults().get("extended_support_prices") or {}).get(ans.product or "")
+    prices, source = rules.extended_support_prices(ans.product or "")
     if prices and ans.extended_kind == "paid" and isinstance(ans.eol, dt.date):
-        year = min((ctx.as_of - ans.eol).days // 365, len(prices["per_device_by_year"]) - 1)
-        price = float(prices["per_device_by_year"][year])
+        year = min((ctx.as_of - ans.eol).days // 365, len(prices) - 1)
         cost = Cost(
-            price,
+            prices[year],
             "operating",
             pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
-            f"{ans.extended_name} year {year + 1} price per device ({prices['source']})",
+            f"{ans.extended_name} year {year + 1} price per device ({source})",
         )
-    paid = "paid " if ans.extended_kind == "paid" else ""
+    paid = {"paid": "paid ", "free": "free community "}.get(ans.extended_kind or "", "")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} runs {label} on {paid}extended support ({ans.extended_name}): security "
+        summary=f"{name_of(facts, ctx)} runs {label} on {paid}extended support ({ans.extended_name}): security "
         f"fixes stop for good on {fmt(ans.eoes)}.",
         detail=ans.reason,
         evidence=f"source: {ans.source}",

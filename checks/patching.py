@@ -23,14 +23,14 @@ def patch_security_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
         n = 0
     if n is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} has security updates waiting.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} has security updates waiting.",
             missing=["patching.security_updates"],
         )
     if n == 0:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} has no security updates waiting.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} has no security updates waiting.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has {n} security update{'s' if n != 1 else ''} waiting to be installed.",
+        summary=f"{name_of(facts, ctx)} has {n} security update{'s' if n != 1 else ''} waiting to be installed.",
         detail=f"{p.pending_updates if p.pending_updates is not None else '?'} updates pending in total "
         f"({p.package_manager or 'package manager unknown'})",
         evidence=f"security_updates={n}; pending_updates={p.pending_updates}",
@@ -61,7 +61,7 @@ def patch_age(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     beside = f"; last change of any package {any_change.isoformat()}" if any_change else ""
     if last is None:
         return unknown_result(
-            summary=f"We do not know when {name_of(facts)} last received a security update.",
+            summary=f"We do not know when {name_of(facts, ctx)} last received a security update.",
             detail=f"{facts.gaps.get('patching.last_patched', '')}{beside}".strip("; "),
             missing=["patching.last_patched"],
         )
@@ -70,13 +70,13 @@ def patch_age(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if days <= pol.patch_max_days:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} last received a security update {days} days ago (policy: "
+            summary=f"{name_of(facts, ctx)} last received a security update {days} days ago (policy: "
             f"{pol.patch_max_days}).",
             evidence=f"last security update {last.isoformat()}{beside}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has not received a security update for {days} days (city policy: every "
+        summary=f"{name_of(facts, ctx)} has not received a security update for {days} days (city policy: every "
         f"{pol.patch_max_days} days).",
         evidence=f"last security update {last.isoformat()}{beside}",
         remediation="Patch the device and put it on the regular patch schedule.",
@@ -98,15 +98,15 @@ def patch_reboot_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     p = facts.patching
     if p.reboot_required is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} is waiting for a reboot.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} is waiting for a reboot.",
             missing=["patching.reboot_required"],
         )
     if not p.reboot_required:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} is not waiting for a reboot.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} is not waiting for a reboot.")
     since = p.last_package_change or p.last_patched
     if since is None:
         return unknown_result(
-            summary=f"{name_of(facts)} is waiting for a reboot; we do not know since when.",
+            summary=f"{name_of(facts, ctx)} is waiting for a reboot; we do not know since when.",
             missing=["patching.last_package_change"],
         )
     pol = policy_of(ctx)
@@ -114,12 +114,12 @@ def patch_reboot_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if days <= pol.reboot_max_days:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} is waiting for a reboot since {days} days, within the policy "
+            summary=f"{name_of(facts, ctx)} is waiting for a reboot since {days} days, within the policy "
             f"({pol.reboot_max_days}).",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has waited {days} days for a restart: installed security fixes are not "
+        summary=f"{name_of(facts, ctx)} has waited {days} days for a restart: installed security fixes are not "
         "active until it restarts.",
         evidence=f"reboot required; last install {since.isoformat()}",
         remediation="Restart the device in a maintenance window.",
@@ -139,14 +139,14 @@ def patch_auto_updates(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     auto = facts.patching.auto_updates
     if auto is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} installs updates automatically.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} installs updates automatically.",
             missing=["patching.auto_updates"],
         )
     if auto:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} installs updates automatically.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} installs updates automatically.")
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} does not install security updates automatically.",
+        summary=f"{name_of(facts, ctx)} does not install security updates automatically.",
         remediation="Enable unattended-upgrades (Debian/Ubuntu), dnf-automatic (RHEL family) or automatic "
         "Windows Update through Group Policy / Intune.",
         cost=labour(ctx, "config_change", "turn automatic updates on"),

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from itaudit.credentials import Credential
 from itaudit.errors import CollectError, HostKeyMismatch
+from itaudit.inventory import CollectContext  # the spine owns it; collectors receive it
 from itaudit.model import CollectResult, ResultStatus, Target
 
-
-@dataclass
-class CollectContext:
-    city_id: str
-    credentials: Mapping[str, Credential] = field(default_factory=dict)
-    known_hosts: Path | None = None  # itaudit's own pinned host keys (TOFU)
-    timeout: float = 20.0  # per-host deadline: connect + auth + probe
-    concurrency: int = 16
-    max_output: int = 4 * 1024 * 1024  # bytes kept from one probe
-    allow_sudo: bool = True  # a credential's own ``sudo = true`` still decides
-    stop: threading.Event | None = None  # set when the scan stops: start no further host
+__all__ = ["CollectContext", "CollectError", "Collector", "HostKeyMismatch", "now_iso"]
 
 
 def now_iso() -> str:

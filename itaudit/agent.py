@@ -778,7 +778,7 @@ def _writer(name: str) -> Any:
     try:
         return plugins.report_writer(name)
     except KeyError:
-        return plugins._load(f"reports.{name}:write_{name}")
+        return plugins.report_writer(name)
 
 
 def _write_report(name: str, city: CityConfig, store: Store, out_dir: Path, formats: tuple[str, ...],

@@ -82,41 +82,16 @@ def _clean_row(raw: dict[str, str], budget_lines: set[str], today: dt.date) -> d
     return out
 
 
-def _match(store: Store, row: dict[str, Any]) -> int | None:
-    for column, value in (("serial", row.get("serial")), ("address", row.get("address")),
-                          ("hostname", row.get("hostname")), ("name", row.get("hostname"))):
-        if value:
-            hit = store.db.execute(f"select id from devices where lower({column}) = lower(?) "  # noqa: S608
-                                   "order by last_seen desc limit 1", [value]).fetchone()
-            if hit:
-                return int(hit[0])
-    return None
-
-
-REGISTER_FIELDS = ("purchase_date", "department", "budget_line", "criticality")
-
-
-def _apply(store: Store, device_id: int, values: dict[str, Any]) -> None:
-    register = {k: values[k] for k in REGISTER_FIELDS if values.get(k) is not None}
-    if register:
-        store._update("devices", device_id, register)
-
-
 def apply_pending(store: Store) -> int:
     """Register rows not matched at import ("not yet seen") that now match a device: tie them
     to it and fill its register fields. Called after each scan; returns how many matched."""
-    if "assets" not in store.db.table_names():
-        return 0
     matched = 0
-    pending = store.db.execute("select key, address, serial, hostname, purchase_date, department, budget_line, "
-                               "criticality from assets where device_id is null").fetchall()
-    for key, address, serial, hostname, *fields in pending:
+    for row in store.pending_assets():
         with store.tx():
-            device_id = _match(store, {"address": address, "serial": serial, "hostname": hostname})
+            device_id = store.match_asset(row)
             if device_id is None:
                 continue
-            store.db.execute("update assets set device_id = ? where key = ?", [device_id, key])
-            _apply(store, device_id, dict(zip(REGISTER_FIELDS, fields, strict=True)))
+            store.tie_asset(row["key"], device_id, row)
         matched += 1
     return matched
 
@@ -148,14 +123,11 @@ def import_register(store: Store, path: Path, *, budget_lines: set[str] | None =
                 continue
             seen[key] = number
             with store.tx():
-                device_id = _match(store, row)
+                device_id = store.match_asset(row)
                 values = {**row, "criticality": json.dumps(row["criticality"]) if row.get("criticality") else None,
                           "key": key, "device_id": device_id, "source": path.name, "source_row": number,
                           "imported_at": utcnow()}
-                store.db.execute("delete from assets where key = ?", [key])
-                store._insert("assets", values)
-                if device_id is not None:
-                    _apply(store, device_id, values)
+                store.put_asset(values)
             result.imported += 1
             if device_id is None:
                 result.unmatched.append((number, row.get("serial") or row.get("address") or row.get("hostname") or ""))

@@ -3,8 +3,8 @@
 A check takes the facts of one device and a ``CheckContext`` (as-of date, the device's
 record, the city's policy, shipped knowledge) and returns a ``CheckResult``. It does no
 I/O and never reads the clock. A check that lacks the facts it needs returns
-``Status.UNKNOWN`` naming them; ``run_checks`` does that for it when a fact listed in
-``needs`` is missing, so a check body may assume its needs are present.
+``Status.UNKNOWN`` naming them (``checks._common.unknown_result``), with its own words for
+what is missing.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from itaudit.model import CheckResult, DeviceFacts, Finding, Severity, Status
+
+if TYPE_CHECKING:
+    from itaudit.knowledge import Knowledge
+    from itaudit.policy import Policy
 
 CheckFn = Callable[[DeviceFacts, "CheckContext"], CheckResult]
 
@@ -28,7 +32,6 @@ class CheckSpec:
     title: str
     severity: Severity
     fn: CheckFn
-    needs: tuple[str, ...] = ()
     applies_to: tuple[str, ...] = ()  # device kinds; empty = all
     cpg: tuple[str, ...] = ()  # CISA Cross-Sector CPG ids, e.g. "1.E"
     cis: tuple[str, ...] = ()  # CIS Controls v8 safeguards, e.g. "2.2"
@@ -48,29 +51,33 @@ class DeviceRecord:
     """What the store and the config know about a device, beyond this scan's facts."""
 
     id: int | None = None
+    name: str | None = None  # the name the city gave it (config, or the store's record)
     kind: str | None = None
     department: str | None = None
     criticality: list[str] = field(default_factory=list)
     purchase_date: dt.date | None = None
     first_seen: str | None = None
     last_seen: str | None = None
-    budget_line: str | None = None
+    budget_line: str | None = None  # the asset register's account
+    register_cost: float | None = None  # the asset register's cost
     # Added for the risk model (checks/dataquality.py, checks/exposure.py); filled by the store.
     tags: list[str] = field(default_factory=list)  # config tags: "internet-facing", "core", "rugged"
     last_successful_scan: str | None = None  # UTC ISO time of the last scan that produced facts
     consecutive_failures: int | None = None  # failed scans since the last success (None = unknown)
     last_error: str | None = None  # reason of the latest failed scan
     collector_findings: dict[str, str] = field(default_factory=dict)  # CollectResult.collector_findings
+    # Other devices in service presenting the same SSH host key (cloned from one template).
+    shares_host_key_with: list[str] = field(default_factory=list)
 
 
 @dataclass
 class CheckContext:
     as_of: dt.date
     device: DeviceRecord = field(default_factory=DeviceRecord)
-    # city policy: refresh periods, costs, budget lines, fiscal year (config.CityConfig)
-    policy: Any = None
-    # shipped knowledge (lifecycle, KEV); see itaudit.knowledge
-    knowledge: Any = None
+    # The city's policy: refresh periods, costs, budget lines, fiscal year (None: shipped defaults).
+    policy: Policy | None = None
+    # Shipped knowledge (lifecycle, KEV); None: the checks load the shipped copy.
+    knowledge: Knowledge | None = None
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -81,7 +88,6 @@ def check(
     *,
     title: str,
     severity: Severity | str,
-    needs: Iterable[str] = (),
     applies_to: Iterable[str] = (),
     cpg: Iterable[str] = (),
     cis: Iterable[str] = (),
@@ -103,7 +109,6 @@ def check(
             title=title,
             severity=Severity(severity),
             fn=fn,
-            needs=tuple(needs),
             applies_to=tuple(applies_to),
             cpg=tuple(cpg),
             cis=tuple(cis),
@@ -123,19 +128,10 @@ def run_checks(
     for spec in specs if specs is not None else sorted(REGISTRY.values(), key=lambda s: s.id):
         if spec.applies_to and kind not in spec.applies_to:
             continue
-        missing = [n for n in spec.needs if _missing(facts, n)]
-        if missing:
-            reasons = [f"{n} ({facts.gaps[n]})" if n in facts.gaps else n for n in missing]
-            res = CheckResult(
-                Status.UNKNOWN,
-                summary=f"Could not be checked: missing {', '.join(reasons)}.",
-                missing=missing,
-            )
-        else:
-            try:
-                res = spec.fn(facts, ctx)
-            except Exception as exc:  # a bug in one check must not stop the others
-                res = CheckResult(Status.ERROR, summary=f"Check failed: {type(exc).__name__}: {exc}")
+        try:
+            res = spec.fn(facts, ctx)
+        except Exception as exc:  # a bug in one check must not stop the others
+            res = CheckResult(Status.ERROR, summary=f"Check failed: {type(exc).__name__}: {exc}")
         out.append(
             Finding(
                 check_id=spec.id,
@@ -151,8 +147,3 @@ def run_checks(
             )
         )
     return out
-
-
-def _missing(facts: DeviceFacts, dotted: str) -> bool:
-    value = facts.get(dotted)
-    return value is None or value == [] or value == ""

@@ -280,7 +280,7 @@ def checks_cmd(as_json: bool, wide: bool, tsv: bool) -> None:
     """List the check catalogue."""
     specs = sorted(plugins.load_checks().values(), key=lambda s: s.id)
     if as_json:
-        click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value, "needs": list(s.needs),
+        click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value,
                                 "references": s.references} for s in specs], indent=2))
         return
     print_table((Column("id", keep=True), Column("severity"), Column("title", weight=2),
@@ -409,6 +409,9 @@ def _register_optional() -> None:
     from itaudit.hostkey_cli import hostkey_group
 
     cli.add_command(hostkey_group)
+    from itaudit import devices_cli  # `itaudit devices retire DEVICE`
+
+    devices_cli.attach(cli)
 
 
 _register_optional()
@@ -465,7 +468,7 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
     try:
         writer = plugins.report_writer("portfolio")
     except KeyError:
-        writer = plugins._load("reports.portfolio:write_portfolio")
+        writer = plugins.report_writer("portfolio")
     paths = writer(cfg, as_of=as_of or dt.date.today(), out_dir=Path(out_dir),
                    formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                    cities=list(city_ids) or None)

@@ -146,7 +146,7 @@ def release_from_api(rel: dict[str, Any]) -> dict[str, Any]:
     """Convert one API v1 ``ProductRelease`` into the shipped shape."""
     if not isinstance(rel, dict) or not isinstance(rel.get("name"), str):
         raise KnowledgeError("API release without a name")
-    latest = rel.get("latest") if isinstance(rel.get("latest"), dict) else {}
+    latest: dict[str, Any] = rel["latest"] if isinstance(rel.get("latest"), dict) else {}
     out: dict[str, Any] = {
         "cycle": rel["name"],
         "label": rel.get("label"),

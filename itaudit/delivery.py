@@ -264,7 +264,7 @@ class Outbox:
                  sender: Callable[[EmailMessage, SMTPConfig], list[str]]) -> Attempt:
         n = p.attempt + 1
         path = self.folder / f"{p.message}.eml"
-        base = {"time": _iso(now), "message": p.message, "attempt": n, "recipients": p.recipients,
+        base: dict[str, Any] = {"time": _iso(now), "message": p.message, "attempt": n, "recipients": p.recipients,
                 "subject": p.subject}
         try:
             if smtp is None:

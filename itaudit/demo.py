@@ -32,9 +32,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from itaudit import config as config_mod
-from itaudit import plugins
+from itaudit import plugins, rules
 from itaudit.errors import ItauditError
-from itaudit.model import Severity
 from itaudit.scan import run_scan
 from itaudit.store import Store
 from itaudit.terminal import Column, print_table
@@ -153,6 +152,9 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
         f'[cities.{CITY_ID}.budget_lines."101-2110-5740"]',
         'name = "General Fund · Police · equipment"',
         'kind = "capital"',
+        f'[cities.{CITY_ID}.budget_lines."101-2110-5310"]',
+        'name = "General Fund · Police · operating supplies"',
+        'kind = "operating"',
         f'[cities.{CITY_ID}.budget_lines."601-7110-5740"]',
         'name = "Water Fund · plant equipment"',
         'kind = "capital"',
@@ -162,10 +164,14 @@ def write_config(path: Path, ssh_hosts: list[tuple[str, Path]], snmp_devices: li
         "labour_rate = 85",
         'capital_budget_line = "101-1410-5740"',
         'operating_budget_line = "101-1410-5310"',
+        f'[cities.{CITY_ID}.policy.departments."Police"]',
+        'budget_line = "101-2110-5740"',
+        'operating_budget_line = "101-2110-5310"',
+        # A rugged car laptop is below the $5,000 capitalization threshold: operating money.
         f'[cities.{CITY_ID}.policy.departments."Police".refresh.rugged-laptop]',
         "years = 4",
         "cost = 4500",
-        'budget_line = "101-2110-5740"',
+        'budget_line = "101-2110-5310"',
         f'[cities.{CITY_ID}.policy.departments."Water Utility"]',
         'budget_line = "601-7110-5740"',
         "",
@@ -341,10 +347,11 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
     worst: dict[int, dict[str, Any]] = {}
     for f in store.open_findings():
         worst.setdefault(f["device_id"], f)
+    rank = {k: v + 1 for k, v in rules.SEVERITY_RANK.items()}  # 0: no finding
 
     def order(d: dict[str, Any]) -> tuple[int, str]:
         w = worst.get(d["id"])
-        return (-(9 if d["last_status"] == "error" else Severity(w["severity"]).rank if w else 0), d["name"] or "")
+        return (-(99 if d["last_status"] == "error" else rank.get(w["severity"], 0) if w else 0), d["name"] or "")
 
     rows, styles = [], []
     for d in sorted(store.devices(), key=order):

@@ -9,8 +9,8 @@ Library API (the CLI is a thin layer over it):
 - ``run_discovery(cfg, city, plan)`` sweeps (``collectors.sweep``), verifies SSH logins
   with the city's credentials, matches answers to known devices (SSH host key, then
   address), stores one sighting per responding address and reconciles the asset register.
-- ``discovered_targets(city, store)``: with ``auto_add = true``, the devices reachable
-  with a city credential that the config does not list yet, as scan targets.
+- ``discovered_targets(city, store)`` (``itaudit.inventory``): with ``auto_add = true``, the
+  devices reachable with a city credential that the config does not list yet, as scan targets.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from itaudit import plugins
+from itaudit import inventory, plugins
 from itaudit.config import CityConfig, Config
 from itaudit.credentials import SNMPCredential, SSHCredential
 from itaudit.errors import ConfigError
+from itaudit.inventory import discovered_targets  # noqa: F401 - part of the discovery API
 from itaudit.model import ResultStatus, Target
 from itaudit.store import Store
 
@@ -141,7 +142,7 @@ def plan_sweep(city: CityConfig, cidrs: Sequence[str] = (), *, force: bool = Fal
     merged: list[Network] = []
     for version in (4, 6):
         same = [n for n in nets if n.version == version]
-        merged += list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+        merged += list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type,type-var]
     touched = _count(merged)
     if touched > HARD_LIMIT:
         raise ConfigError(f"refusing to sweep {touched} addresses ({', '.join(map(str, merged))}): "
@@ -167,7 +168,7 @@ def run_discovery(cfg: Config, city: CityConfig, plan: SweepPlan, *, store: Stor
                   progress: Callable[[int, int], None] | None = None,
                   now: str | None = None) -> DiscoveryResult:
     """Sweep ``plan``, classify and store every responding address; return the run."""
-    sweep = plugins._load("collectors.sweep")
+    sweep = plugins.tool("sweep")
     disc = city.discovery
     opts = sweep.SweepOptions(
         ports=disc.ports, rate=disc.rate, concurrency=disc.concurrency, connect_timeout=disc.timeout,
@@ -234,9 +235,7 @@ def _verify_ssh(cfg: Config, city: CityConfig, answers: list[Any], plan: SweepPl
     todo = [a for a in answers if a.ssh_banner and a.address not in listed and plan.allows(a.address)]
     if not creds or not todo:
         return {}
-    from itaudit.scan import _context
-
-    ctx = _context(cfg, city)
+    ctx = inventory.collect_context(cfg, city)
     ctx.timeout = min(ctx.timeout, 10.0)
     collector = plugins.collector_class("ssh")()
     out: dict[str, tuple[str, str, int]] = {}
@@ -250,44 +249,21 @@ def _verify_ssh(cfg: Config, city: CityConfig, answers: list[Any], plan: SweepPl
     return out
 
 
-def discovered_targets(city: CityConfig, store: Store) -> list[Target]:
-    """With ``auto_add = true``: targets found by the latest discovery that the config lacks.
-
-    Only devices reachable with a city credential; tagged ``discovered``. Empty otherwise.
-    """
-    if not city.discovery.auto_add:
-        return []
-    if "sightings" not in store.db.table_names():
-        return []
-    have = {(t.protocol, t.address, t.port or 0) for t in city.targets}
-    have_addr = {t.address for t in city.targets}
-    out = []
-    for s in store.discovered_candidates():
-        key = (s["protocol"], s["address"], s["port"] or 0)
-        if key in have or s["address"] in have_addr or s["credential"] not in city.credentials:
-            continue
-        have.add(key)
-        out.append(Target(address=s["address"], protocol=s["protocol"], city_id=city.id, port=s["port"],
-                          credential=s["credential"], tags=["discovered"]))
-    return out
-
-
 def reconcile_register(store: Store, sightings: list[dict[str, Any]], *, as_of: dt.date,
                        stale_days: int = 30) -> dict[str, Any] | None:
-    """Compare the asset register (table ``assets``, issue 6) with what discovery saw.
+    """Compare the imported asset register with what discovery saw.
 
     Returns ``{"not_seen": [...], "not_in_register": [...]}``: register rows whose address no
     discovery saw in ``stale_days``, and addresses seen now that the register lacks. None
-    when the store has no asset register (the reports helper adds it).
+    when no asset register was imported.
     """
-    tables = store.db.table_names()
-    if "assets" not in tables or "address" not in store.db["assets"].columns_dict:
+    register = store.asset_rows()
+    if not register:
         return None
     since = (as_of - dt.timedelta(days=stale_days)).isoformat()
-    recent = store.db.execute("select address, device_id from sightings where seen_at >= ?", [since]).fetchall()
+    recent = store.recent_sightings(since)
     seen_addresses = {a for a, _ in recent}
     seen_devices = {d for _, d in recent if d is not None}
-    register = list(store.db.query("select * from assets"))
     in_register = {r.get("address") for r in register if r.get("address")}
     register_devices = {r.get("device_id") for r in register if r.get("device_id")}
 

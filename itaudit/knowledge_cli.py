@@ -200,8 +200,6 @@ def render_checks_md() -> str:
             f"applies to {', '.join(s.applies_to) or 'all devices'}; module `{s.fn.__module__}`.",
             "",
         ]
-        if s.needs:
-            out.append(f"Needs: {', '.join(f'`{n}`' for n in s.needs)}.")
         refs = ", ".join(s.references) or "none"
         out += [f"References: {refs}.", "", s.doc]
     return "\n".join(out) + "\n"

@@ -312,6 +312,7 @@ class Cost:
     kind: str = "operating"  # "capital" or "operating"
     budget_line: str | None = None
     basis: str = ""  # how the amount was worked out, in words
+    fiscal_year: int | None = None  # the fiscal year it falls in (None: now)
 
 
 @dataclass
@@ -363,7 +364,7 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def _from_dict(cls: Any, data: Any) -> Any:
+def _from_dict(cls: Any, data: Any) -> Any:  # cls: a dataclass type
     """Rebuild nested dataclasses from plain dicts, tolerating unknown keys."""
     if not dataclasses.is_dataclass(cls) or not isinstance(data, dict):
         return data
@@ -373,7 +374,8 @@ def _from_dict(cls: Any, data: Any) -> Any:
         if name not in data:
             continue
         kwargs[name] = _convert(f.type, data[name])
-    return cls(**kwargs)
+    make: Any = cls  # a dataclass type (is_dataclass narrows it to "instance or type")
+    return make(**kwargs)
 
 
 _NESTED: dict[str, type] = {}

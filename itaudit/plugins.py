@@ -2,7 +2,8 @@
 
 ``itaudit`` (the spine) never imports ``collectors``, ``checks`` or ``reports`` at module
 level: it reaches them only through the dotted names below (and the ``itaudit.*`` entry
-points for third-party plugins). ``tests/test_layering.py`` enforces this.
+points for third-party plugins), by the functions of this module; no other module loads
+anything by name. ``tests/test_layering.py`` enforces both.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.kev",
     "checks.dataquality",
 )
+
+# Other outer-layer pieces the spine uses, by name: the discovery sweep and the SSH probe parser
+# (the simulated fleet derives its answers from it).
+BUILTIN_TOOLS: dict[str, str] = {
+    "sweep": "collectors.sweep",
+    "ssh_probe_parser": "collectors.ssh:parse_probe",
+}
 
 BUILTIN_REPORTS: dict[str, str] = {
     "monthly": "reports.monthly:write_monthly",
@@ -74,6 +82,11 @@ def load_checks() -> dict[str, Any]:
 def terminal_summary() -> Any:
     """The month's summary as (label, value) rows for the terminal (the monthly report's figures)."""
     return _load("reports.monthly:summary_rows")
+
+
+def tool(name: str) -> Any:
+    """A built-in outer-layer tool listed in ``BUILTIN_TOOLS``."""
+    return _load(BUILTIN_TOOLS[name])
 
 
 def report_writer(name: str) -> Any:

@@ -22,6 +22,7 @@ TOML shape (every key optional)::
     extended_support = ["ubuntu"]      # other products whose paid extended support is bought
     scan_max_age_days = 30
     scan_failure_threshold = 3
+    backlog_spread_years = 1           # spread overdue replacements over this many fiscal years (1-5)
     [cities.springfield.policy.refresh.laptop]
     years = 4
     cost = 1600
@@ -99,6 +100,12 @@ class RefreshRule:
     capital: bool | None = None
 
 
+@cache
+def shipped_refresh() -> dict[str, RefreshRule]:
+    """The shipped refresh rules (a city's own rules differ from these)."""
+    return _default_refresh()
+
+
 def _default_refresh() -> dict[str, RefreshRule]:
     return {
         name: RefreshRule(
@@ -148,6 +155,8 @@ class Policy:
     scan_failure_threshold: int = 3
     # Reports warn when the exploited-vulnerability data (KEV, CVE version ranges) is older.
     vuln_data_max_age_days: int = 30
+    # Overdue replacements (the backlog) spread over this many fiscal years in the plan; 1 = all now.
+    backlog_spread_years: int = 1
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
@@ -173,24 +182,15 @@ class Policy:
         """The refresh rule for a device class: department override, else city rule, else default.
 
         ``capital`` is decided here (the rule's own flag, else cost >= the city's threshold), and
-        ``budget_line`` is the policy's line for the class, not yet the device's own line: use
-        ``pay_line("replacement", rule=..., device_line=...)`` for the line that pays one device.
+        ``budget_line`` is the policy's line for the class (``line_for``), not yet the device's own
+        line: ``itaudit.rules.replacement_price`` prices one device, asset register included.
         """
         cls = kind if kind in self.refresh and kind not in KIND_CLASS else self.refresh_class(kind, tags)
         base = self.refresh.get(cls) or self.refresh.get("other") or RefreshRule(6, 1000)
         dept = self.departments.get(department or "") if department else None
-        rule = base
-        line = None
-        if dept is not None and cls in dept.refresh:
-            rule = dept.refresh[cls]
-            line = rule.budget_line
+        rule = dept.refresh[cls] if dept is not None and cls in dept.refresh else base
         capital = rule.capital if rule.capital is not None else rule.cost >= self.capitalization_threshold
-        if not line and dept is not None:
-            # A department's device is paid from the department's line before the city's class line.
-            line = dept.budget_line if capital else (dept.operating_budget_line or dept.budget_line)
-        line = line or base.budget_line
-        if not line:
-            line = self.capital_budget_line if capital else self.operating_budget_line
+        line, _ = self.line_for(capital, cls=cls, department=department)
         return replace(rule, budget_line=line, capital=capital)
 
     def budget_line_refs(self) -> list[tuple[str, str]]:
@@ -212,6 +212,61 @@ class Policy:
             ]
         return refs
 
+    def line_for(
+        self,
+        capital: bool,
+        *,
+        cls: str | None = None,
+        department: str | None = None,
+        device_line: str | None = None,
+    ) -> tuple[str | None, str]:
+        """The budget line that pays one device's ``capital`` or operating cost, and its source in words.
+
+        The one precedence every cost uses (replacements, parts, staff time, subscriptions):
+
+        1. the device's own line from the asset register (the fund that owns the device);
+        2. the department's refresh rule line for the class (a replacement only);
+        3. the department's line: its ``budget_line`` for capital, its ``operating_budget_line``
+           for operating money;
+        4. the city's line for the class (a replacement only);
+        5. the city's ``capital_budget_line`` or ``operating_budget_line``.
+
+        A line whose kind in the city's ``[budget_lines]`` does not fit is skipped, saying so: a
+        capital item never lands on an operating line, nor operating money on a capital line.
+        """
+        want = "capital" if capital else "operating"
+        dept = self.departments.get(department or "") if department else None
+        candidates: list[tuple[str | None, str]] = [(device_line, "the asset register")]
+        if cls is not None and dept is not None and cls in dept.refresh:
+            candidates.append((dept.refresh[cls].budget_line, f"the {department} department's rule for {cls}"))
+        if dept is not None:
+            candidates.append(
+                (dept.budget_line, f"the {department} department's line")
+                if capital
+                else (dept.operating_budget_line, f"the {department} department's operating line")
+            )
+            if not capital and cls is not None:
+                candidates.append((dept.budget_line, f"the {department} department's line"))
+        if cls is not None and cls in self.refresh:
+            candidates.append((self.refresh[cls].budget_line, f"the city's rule for {cls}"))
+        candidates.append(
+            (self.capital_budget_line, "the city's capital line")
+            if capital
+            else (self.operating_budget_line, "the city's operating line")
+        )
+        skipped: list[str] = []
+        for line, source in candidates:
+            if not line:
+                continue
+            kind = self.line_kinds.get(line)
+            if kind is not None and kind != want:
+                skipped.append(f"{source} ({line}) is {'an' if kind[:1] in 'aeiou' else 'a'} {kind} line")
+                continue
+            note = f" ({'; '.join(skipped)}, not used for a {want} cost)" if skipped else ""
+            return line, source + note
+        note = f" ({'; '.join(skipped)})" if skipped else ""
+        return None, f"no {want} budget line set{note}"
+
     def pay_line(
         self,
         cost: str,
@@ -220,28 +275,18 @@ class Policy:
         device_line: str | None = None,
         rule: RefreshRule | None = None,
     ) -> str | None:
-        """The budget line that pays ``cost`` for one device: the one precedence checks and reports share.
-
-        ``cost`` is "replacement" (buying the device again; ``rule`` from ``refresh_for``) or
-        "operating" (staff time, subscriptions, extended support).
-
-        1. The device's own line from the asset register (``device_line``): the register names
-           the fund that owns the device (a water plant server is paid by the water fund). For
-           operating money it is used only when it is not a capital line.
-        2. A replacement: the refresh rule's line (department rule, department line, city class
-           line, then the city's capital or operating line by the rule's capital flag).
-        3. Operating money: the department's operating line, else the city's operating line.
-        """
+        """The budget line that pays ``cost`` ("replacement" with its ``rule``, or "operating") for one
+        device: ``line_for`` with the cost's capital flag."""
         if cost == "replacement":
             if rule is None:
                 raise ValueError("a replacement needs the refresh rule of the device's class")
-            return device_line or rule.budget_line
+            want = "capital" if rule.capital else "operating"
+            if device_line and self.line_kinds.get(device_line, want) == want:
+                return device_line
+            return rule.budget_line
         if cost != "operating":
             raise ValueError(f"unknown cost {cost!r} (replacement or operating)")
-        if device_line and self.line_kinds.get(device_line) != "capital":
-            return device_line
-        dept = self.departments.get(department or "") if department else None
-        return (dept.operating_budget_line if dept else None) or self.operating_budget_line
+        return self.line_for(False, department=department, device_line=device_line)[0]
 
     def operating_line(self, department: str | None = None, device_line: str | None = None) -> str | None:
         """Budget line for labour and subscriptions (operating money): ``pay_line("operating", ...)``."""
@@ -303,6 +348,7 @@ _SCALARS: dict[str, type] = {
     "scan_max_age_days": int,
     "scan_failure_threshold": int,
     "vuln_data_max_age_days": int,
+    "backlog_spread_years": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
@@ -359,6 +405,8 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
             setattr(pol, k, _typed(v, _SCALARS[k], f"{key_prefix}.{k}"))
     if not 1 <= pol.fiscal_year_start_month <= 12:
         raise ConfigError("must be a month number 1-12", key=f"{key_prefix}.fiscal_year_start_month")
+    if not 1 <= pol.backlog_spread_years <= 5:
+        raise ConfigError("must be 1-5 (fiscal years of the plan)", key=f"{key_prefix}.backlog_spread_years")
     for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days",
               "vuln_data_max_age_days"):
         if getattr(pol, k) < 0:

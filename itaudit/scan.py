@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from itaudit import plugins
+from itaudit import inventory, plugins
 from itaudit.checking import CheckContext, run_checks
 from itaudit.config import CityConfig, Config, check_scannable, verify_secrets
 from itaudit.model import CollectResult, Finding, ResultStatus, Status, Target
@@ -48,21 +48,6 @@ class ScanSummary:
 
 
 ProgressFn = Callable[[CollectResult, int, int], None]
-
-
-def _context(cfg: Config, city: CityConfig, stop: threading.Event | None = None) -> Any:
-    """The context collectors get: only this city's credentials and known_hosts."""
-    base = plugins._load("collectors.base")
-    city.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return base.CollectContext(
-        city_id=city.id,
-        credentials=dict(city.credentials),
-        known_hosts=city.known_hosts,
-        timeout=cfg.settings.timeout,
-        concurrency=cfg.settings.concurrency,
-        max_output=cfg.settings.max_output_bytes,
-        stop=stop,
-    )
 
 
 def _results(targets: list[Target], ctx: Any, stop: threading.Event,
@@ -162,10 +147,8 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     own_store = store is None
     store = store or Store(city.database)
     if targets is None:
-        from itaudit.discover import discovered_targets
-
         # With discovery's auto_add, what the last sweep reached with a city credential joins the scan.
-        targets = list(city.targets) + discovered_targets(city, store)
+        targets = inventory.scan_targets(city, store)
     targets = list(targets)
     verify_secrets(city, targets, str(cfg.path))  # (discovered targets use the city's credentials too)
     specs = plugins.load_checks()
@@ -174,7 +157,7 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         with store.scan_lock(), _scan_gc():
             scan_id = store.begin_scan(city.id, as_of, len(targets), now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
-            ctx = _context(cfg, city, stop)
+            ctx = inventory.collect_context(cfg, city, stop)
             seen = 0
             failures: list[str] = []
             try:
@@ -197,9 +180,7 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
                 summary.incomplete_reason = f"stopped after {seen} of {len(targets)} targets"
             store.finish_scan(scan_id, complete=summary.incomplete_reason is None, now=now,
                               reason=summary.incomplete_reason)
-            from itaudit.assets import apply_pending  # register rows whose device this scan saw first
-
-            apply_pending(store)
+            inventory.apply_register(store)  # register rows whose device this scan saw first
             return summary
     finally:
         if own_store:

@@ -100,10 +100,14 @@ def device_score(
     label: str | None = None,
     weights: Mapping[str, float] | None = None,
     severity_points: Mapping[str, float] | None = None,
+    weight: float | None = None,
 ) -> ScoreBreakdown:
-    """Score one device from its findings (``Finding`` objects or dicts with the same keys)."""
-    pts_table = dict(severity_points or default_weights()["severity_points"])
-    w = criticality_weight(criticality, weights)
+    """Score one device from its findings (``Finding`` objects or dicts with the same keys).
+
+    ``weight`` is the device's criticality weight when the caller already has it
+    (``criticality_weight(criticality, weights)``, worked out once per set of tags)."""
+    pts_table = severity_points if severity_points is not None else default_weights()["severity_points"]
+    w = weight if weight is not None else criticality_weight(criticality, weights)
     items: list[ScoreItem] = []
     failed = unknown = passed = 0
     for f in findings:

@@ -28,9 +28,9 @@ import sqlite_utils
 
 from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
-from itaudit.model import CollectResult, DeviceFacts, Finding, Package, ResultStatus, Status
+from itaudit.model import CollectResult, DeviceFacts, Finding, Package, ResultStatus, Severity, Status
 
-SCHEMA_VERSION = 6  # 5 is another issue's; a missing number is skipped (see _migrate)
+SCHEMA_VERSION = 6
 
 
 def utcnow() -> str:
@@ -50,13 +50,13 @@ class ScanInfo:
 
 
 def _migrate_v1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["scans"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("scans").create(
         {"id": int, "city_id": str, "started_at": str, "finished_at": str, "as_of": str, "status": str,
          "n_targets": int, "n_ok": int, "n_failed": int, "pid": int},
         pk="id", if_not_exists=True,
     )
-    db["devices"].create(
+    db.table("devices").create(
         {"id": int, "city_id": str, "identity_key": str, "protocol": str, "address": str, "port": int,
          "name": str, "hostname": str, "kind": str, "vendor": str, "model": str, "serial": str, "mac": str,
          "ssh_host_key": str, "snmp_engine_id": str, "os_name": str, "os_version": str, "product": str,
@@ -65,68 +65,81 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
          "last_error": str, "consecutive_failures": int, "last_scan_id": int},
         pk="id", if_not_exists=True,
     )
-    db["devices"].create_index(["identity_key"], unique=True, if_not_exists=True)
-    db["devices"].create_index(["protocol", "address", "port"], if_not_exists=True)
-    db["observations"].create(
+    db.table("devices").create_index(["identity_key"], unique=True, if_not_exists=True)
+    db.table("devices").create_index(["protocol", "address", "port"], if_not_exists=True)
+    db.table("observations").create(
         {"id": int, "scan_id": int, "device_id": int, "target": str, "status": str, "error_kind": str,
          "error": str, "started_at": str, "duration_ms": int, "facts": str},
         pk="id", foreign_keys=[("scan_id", "scans", "id"), ("device_id", "devices", "id")], if_not_exists=True,
     )
-    db["observations"].create_index(["device_id", "scan_id"], if_not_exists=True)
-    db["check_results"].create(
+    db.table("observations").create_index(["device_id", "scan_id"], if_not_exists=True)
+    db.table("check_results").create(
         {"scan_id": int, "device_id": int, "check_id": str, "status": str, "severity": str, "summary": str},
         pk=("scan_id", "device_id", "check_id"), if_not_exists=True,
     )
     # One row per episode of a failing check on a device: opened, seen again, resolved.
-    db["findings"].create(
+    db.table("findings").create(
         {"id": int, "device_id": int, "check_id": str, "status": str, "severity": str, "title": str,
          "summary": str, "detail": str, "evidence": str, "remediation": str, "cost_amount": float,
          "cost_kind": str, "budget_line": str, "cost_basis": str, "refs": str, "first_seen": str,
          "last_seen": str, "resolved_at": str, "first_scan_id": int, "last_scan_id": int},
         pk="id", foreign_keys=[("device_id", "devices", "id")], if_not_exists=True,
     )
-    db["findings"].create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
+    db.table("findings").create_index(["device_id", "check_id", "resolved_at"], if_not_exists=True)
 
 
-# --- discovery (issue 9; owned by the discovery helper) -------------------------------
+# --- discovery ----------------------------------------------------------------------------
 
 
 def _migrate_v2(db: sqlite_utils.Database) -> None:
-    """Discovery sweeps and what each responding address answered (issue 9)."""
-    db["discoveries"].create(
+    """Discovery sweeps and what each responding address answered."""
+    db.table("discoveries").create(
         {"id": int, "city_id": str, "started_at": str, "finished_at": str, "status": str, "ranges": str,
          "n_addresses": int, "n_responding": int, "n_managed": int, "n_unmanaged": int},
         pk="id", if_not_exists=True,
     )
     # One row per responding address per sweep. ``managed``: reachable with the city's
     # credentials (``protocol``/``port``/``credential`` say how); else "found, not managed".
-    db["sightings"].create(
+    db.table("sightings").create(
         {"id": int, "discovery_id": int, "address": str, "seen_at": str, "open_ports": str,
          "snmp_sysobjectid": str, "ssh_banner": str, "ssh_host_key": str, "managed": int, "protocol": str,
          "port": int, "credential": str, "device_id": int, "guess": str},
         pk="id", foreign_keys=[("discovery_id", "discoveries", "id")], if_not_exists=True,
     )
-    db["sightings"].create_index(["address", "discovery_id"], if_not_exists=True)
-    db["sightings"].create_index(["discovery_id"], if_not_exists=True)
+    db.table("sightings").create_index(["address", "discovery_id"], if_not_exists=True)
+    db.table("sightings").create_index(["discovery_id"], if_not_exists=True)
 
 
 def _migrate_v3(db: sqlite_utils.Database) -> None:
-    """The asset register as imported (issue 6): one row per register line, matched or not."""
-    db["assets"].create(
+    """The asset register as imported: one row per register line, matched or not."""
+    db.table("assets").create(
         {"id": int, "key": str, "address": str, "serial": str, "hostname": str, "purchase_date": str,
          "cost": float, "department": str, "budget_line": str, "criticality": str, "device_id": int,
          "source": str, "source_row": int, "imported_at": str},
         pk="id", if_not_exists=True,
     )
-    db["assets"].create_index(["key"], unique=True, if_not_exists=True)
-    db["observations"].create_index(["scan_id"], if_not_exists=True)
+    db.table("assets").create_index(["key"], unique=True, if_not_exists=True)
+    db.table("observations").create_index(["scan_id"], if_not_exists=True)
 
 
 def _migrate_v4(db: sqlite_utils.Database) -> None:
     """Index the identity columns a result is matched on (``Store._match_device``, twice per
-    device and scan): without them each lookup read the whole devices table (issue 8)."""
+    device and scan): without them each lookup reads the whole devices table."""
     for column in ("serial", "ssh_host_key", "snmp_engine_id", "mac"):
-        db["devices"].create_index([column], if_not_exists=True)
+        db.table("devices").create_index([column], if_not_exists=True)
+
+
+def _migrate_v5(db: sqlite_utils.Database) -> None:
+    """One pricing rule and retirement: a device's config tags and register cost (the
+    plan prices it as the checks do), the fiscal year of a finding's cost, and retirement."""
+    columns = {c.name for c in db.table("devices").columns}
+    for name, kind in (("tags", str), ("register_cost", float), ("retired_at", str), ("retired_note", str)):
+        if name not in columns:
+            db.table("devices").add_column(name, kind)
+    if "cost_fiscal_year" not in {c.name for c in db.table("findings").columns}:
+        db.table("findings").add_column("cost_fiscal_year", int)
+
+
 
 
 def _migrate_v6(db: sqlite_utils.Database) -> None:
@@ -140,7 +153,7 @@ def _migrate_v6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 6: _migrate_v6}
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5, 6: _migrate_v6}
 
 
 class Store:
@@ -164,6 +177,14 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             if readonly:
                 self._check_readable()
+                if self.schema_version() < SCHEMA_VERSION:
+                    # A report on a database written by an older itaudit: upgrade it first (the
+                    # migrations only add), so the report's queries find the columns they read.
+                    conn.close()
+                    Store(self.path).close()
+                    conn = self._open_readonly()
+                    conn.execute("PRAGMA busy_timeout = 30000")
+                    self.db = sqlite_utils.Database(conn)
             else:
                 self.db.enable_wal()
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -196,9 +217,6 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema {version}, newer than this itaudit ({SCHEMA_VERSION}): "
                              "upgrade itaudit to read it")
-        if version < SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema {version}, older than this itaudit ({SCHEMA_VERSION}): "
-                             "run 'itaudit scan' once to upgrade it")
 
     # --- schema -----------------------------------------------------------------------
 
@@ -208,9 +226,8 @@ class Store:
             raise StoreError(f"{self.path} has schema {current}, newer than this itaudit ({SCHEMA_VERSION})")
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.tx():
-                if version in MIGRATIONS:  # numbers are reserved per issue; a branch may lack some
-                    MIGRATIONS[version](self.db)
-                self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
+                MIGRATIONS[version](self.db)
+                self.db.table("meta").upsert({"key": "schema_version", "value": str(version)}, pk="key")
         if current < SCHEMA_VERSION:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -298,40 +315,91 @@ class Store:
         """
         row = self._match_device(result)
         t = result.target
+        # A register row waiting for this device (first seen now) prices it already, as the plan will.
+        reg = self._pending_register(result) if row is None or row["register_cost"] is None else None
+        if reg is not None:
+            row = {**(row or {}), **{col: reg[k] for k, col in self.REGISTER_FIELDS.items()
+                                     if reg.get(k) is not None and not (row or {}).get(col)}} or None
         return DeviceRecord(
-            id=row["id"] if row else None,
-            kind=t.kind or (row["kind"] if row else None) or result.facts.identity.kind,
-            department=t.department or (row["department"] if row else None),
-            criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row["criticality"] else []),
+            id=row.get("id") if row else None,
+            name=t.name or (row.get("name") if row else None),
+            kind=t.kind or (row.get("kind") if row else None) or result.facts.identity.kind,
+            department=t.department or (row.get("department") if row else None),
+            criticality=list(t.criticality) or (json.loads(row["criticality"]) if row and row.get("criticality")
+                                                else []),
             purchase_date=t.purchase_date or (dt.date.fromisoformat(row["purchase_date"])
-                                              if row and row["purchase_date"] else None),
-            first_seen=row["first_seen"] if row else None,
-            last_seen=row["last_seen"] if row else None,
-            budget_line=row["budget_line"] if row else None,
-            tags=list(t.tags),
-            last_successful_scan=(row["last_success"] if row else None) if result.status == ResultStatus.ERROR
+                                              if row and row.get("purchase_date") else None),
+            first_seen=row.get("first_seen") if row else None,
+            last_seen=row.get("last_seen") if row else None,
+            budget_line=row.get("budget_line") if row else None,
+            register_cost=row.get("register_cost") if row else None,
+            tags=list(t.tags) or (json.loads(row["tags"]) if row and row.get("tags") else []),
+            last_successful_scan=(row.get("last_success") if row else None) if result.status == ResultStatus.ERROR
             else (now or result.facts.collected_at or utcnow()),
             # This result counts: a failure now is one more in the run of failures.
-            consecutive_failures=(((row["consecutive_failures"] or 0) if row else 0) + 1
+            consecutive_failures=(((row.get("consecutive_failures") or 0) if row else 0) + 1
                                   if result.status == ResultStatus.ERROR else 0),
-            last_error=result.error if result.status == ResultStatus.ERROR else (row["last_error"] if row else None),
+            last_error=result.error if result.status == ResultStatus.ERROR
+            else (row.get("last_error") if row else None),
             collector_findings=dict(result.collector_findings),
+            shares_host_key_with=self._shared_host_key(result, row.get("id") if row else None),
         )
 
-    def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
-        """Find the device this result belongs to: strong identity first, then address."""
-        ident = result.facts.identity
-        t = result.target
-        for column, value in (("serial", ident.serial or result.facts.hardware.serial),
-                              ("ssh_host_key", ident.ssh_host_key),
-                              ("snmp_engine_id", ident.snmp_engine_id), ("mac", ident.mac)):
-            if value and value.strip() and value.lower() not in _JUNK_IDS:
-                row = self._one(f"select * from devices where {column} = ? "  # noqa: S608 - fixed names
-                                "order by last_seen desc limit 1", [value])
+    def find_device(self, *, serial: str | None = None, engine_id: str | None = None, mac: str | None = None,
+                    protocol: str | None = None, address: str | None = None, port: int | None = None,
+                    hostname: str | None = None, host_key: str | None = None,
+                    nocase: bool = False) -> dict[str, Any] | None:
+        """The store's one device-matching rule, for scan results, register rows and sightings alike.
+
+        Strong identity first: serial number, SNMP engine ID, MAC address; then the address (the
+        exact target when protocol and port are known, else any device there); then the host or
+        configured name. The SSH host key decides only when exactly one device in service has it
+        (a device that moved address): servers cloned from one template share a key, and matching
+        on it would merge two machines (SEC-010 reports the shared key). ``nocase`` matches
+        serials and names regardless of case (a hand-typed register)."""
+        for column, value in (("serial", serial), ("snmp_engine_id", engine_id), ("mac", mac)):
+            if value and value.strip() and value.strip().lower() not in _JUNK_IDS:
+                where = f"lower({column}) = lower(?)" if nocase else f"{column} = ?"
+                row = self._one(f"select * from devices where {where} "  # noqa: S608 - fixed names
+                                "order by last_seen desc limit 1", [value.strip() if nocase else value])
                 if row:
                     return row
-        return self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
-                         "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+        if address and protocol:
+            row = self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
+                            "order by last_seen desc limit 1", [protocol, address, port or 0])
+            if row:
+                return row
+        elif address:
+            row = self._one("select * from devices where address = ? order by last_seen desc limit 1", [address])
+            if row:
+                return row
+        if hostname:
+            row = self._one("select * from devices where lower(hostname) = lower(?) or lower(name) = lower(?) "
+                            "order by last_seen desc limit 1", [hostname, hostname])
+            if row:
+                return row
+        if host_key:
+            rows = self._rows("select * from devices where ssh_host_key = ? and retired_at is null limit 2",
+                              [host_key])
+            if len(rows) == 1:
+                return rows[0]
+        return None
+
+    def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
+        """The device a scan result belongs to (``find_device`` with what the result says)."""
+        ident = result.facts.identity
+        t = result.target
+        return self.find_device(serial=ident.serial or result.facts.hardware.serial, engine_id=ident.snmp_engine_id,
+                                mac=ident.mac, protocol=t.protocol, address=t.address, port=t.port)
+
+    def _shared_host_key(self, result: CollectResult, device_id: int | None) -> list[str]:
+        """Names of the other devices in service that presented this result's SSH host key."""
+        key = result.facts.identity.ssh_host_key
+        if not key:
+            return []
+        rows = self.db.execute("select coalesce(name, hostname, address) from devices where ssh_host_key = ? "
+                               "and id != ? and retired_at is null order by 1", [key, device_id or -1])
+        return [str(r[0]) for r in rows]
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         """The first row of a query as a dict (``db.query`` without sqlite-utils' per-call overhead)."""
@@ -356,6 +424,7 @@ class Store:
                 "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
                 "name": t.name, "department": t.department,
                 "criticality": json.dumps(t.criticality) if t.criticality else None,
+                "tags": json.dumps(list(t.tags)),
                 "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
                 "last_seen": now, "last_status": result.status.value, "last_error": result.error,
                 "last_scan_id": scan_id,
@@ -373,7 +442,13 @@ class Store:
                 values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
                 values["kind"] = t.kind or (row["kind"] if row else None)
             # Keep what we knew when this scan could not see it (None never overwrites).
-            values = {k: v for k, v in values.items() if v is not None or k in ("last_error",)}
+            values = {k: v for k, v in values.items() if v is not None or k in ("last_error", "retired_at")}
+            if row and row.get("retired_at") and ok:
+                # A retired device answered again: back in the counts, with a note saying so.
+                values["retired_at"] = None
+                values["retired_note"] = (f"retired {row['retired_at'][:10]}"
+                                          + (f" ({row['retired_note']})" if row.get("retired_note") else "")
+                                          + f"; answered again {now[:10]}: back in the counts")
             if row:
                 device_id = int(row["id"])
                 self._update("devices", device_id, values)
@@ -459,6 +534,7 @@ class Store:
                     "detail": f.detail, "evidence": f.evidence, "remediation": f.remediation,
                     "cost_amount": f.cost.amount if f.cost else None, "cost_kind": f.cost.kind if f.cost else None,
                     "budget_line": f.cost.budget_line if f.cost else None,
+                    "cost_fiscal_year": f.cost.fiscal_year if f.cost else None,
                     "cost_basis": f.cost.basis if f.cost else None, "refs": json.dumps(f.references),
                     "last_seen": now, "last_scan_id": scan_id,
                 }
@@ -491,11 +567,6 @@ class Store:
     def devices(self) -> list[dict[str, Any]]:
         return list(self.db.query("select * from devices order by address, port"))
 
-    def latest_facts(self, device_id: int) -> DeviceFacts | None:
-        row = self.db.execute("select facts from observations where device_id = ? and facts is not null "
-                              "order by id desc limit 1", [device_id]).fetchone()
-        return DeviceFacts.from_dict(json.loads(row[0])) if row else None
-
     def open_findings(self, *, as_of_time: str | None = None) -> list[dict[str, Any]]:
         """Findings open now (or at ``as_of_time``), joined with their device, worst first."""
         args: list[Any] = []
@@ -505,33 +576,20 @@ class Store:
             args = [as_of_time, as_of_time]
         sql = f"""select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                   d.vendor, d.model, d.os_name, d.os_version, d.criticality
-                  from findings f join devices d on d.id = f.device_id where {where}
-                  order by case f.severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2
-                  when 'low' then 1 else 0 end desc, f.check_id, d.address"""  # noqa: S608 - fixed fragments
-        return list(self.db.query(sql, args))
-
-    def findings_between(self, start: str, end: str) -> dict[str, list[dict[str, Any]]]:
-        """Episodes opened and resolved in [start, end): what changed in a period."""
-        new = list(self.db.query("select f.*, d.address, d.name as device_name from findings f join devices d "
-                                 "on d.id = f.device_id where f.first_seen >= ? and f.first_seen < ?", [start, end]))
-        resolved = list(self.db.query("select f.*, d.address, d.name as device_name from findings f join devices d "
-                                      "on d.id = f.device_id where f.resolved_at >= ? and f.resolved_at < ?",
-                                      [start, end]))
-        return {"new": new, "resolved": resolved}
+                  from findings f join devices d on d.id = f.device_id where {where} and d.retired_at is null
+                  """  # noqa: S608 - fixed fragments
+        rows = list(self.db.query(sql, args))
+        # Worst first by the one severity order (``Severity.rank``), then check and address.
+        rows.sort(key=lambda r: (-_severity_rank(r["severity"]), r["check_id"], r["address"] or ""))
+        return rows
 
     def check_results(self, scan_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from check_results where scan_id = ?", [scan_id]))
 
-    def failed_targets(self, scan_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query(
-            "select o.target, o.error_kind, o.error, d.name as device_name, d.address, d.department "
-            "from observations o join devices d on d.id = o.device_id where o.scan_id = ? and o.status = 'error' "
-            "order by d.address", [scan_id]))
-
     def observations(self, scan_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from observations where scan_id = ?", [scan_id]))
 
-    # --- report queries (reports helper) ----------------------------------------------
+    # --- report queries -------------------------------------------------------------------
     # Read-only queries for reports/. They aggregate in SQL and reach observations through
     # the (device_id, scan_id) index, so a 5,000-device city with two years of monthly
     # history renders in about a second.
@@ -548,12 +606,36 @@ class Store:
         Open at S: opened at or before S, and not resolved, or resolved by a later scan
         (a resolved episode's ``last_scan_id`` is the scan that resolved it).
         """
-        return list(self.db.query(
+        return self._rows(
             """select f.*, d.address, d.name as device_name, d.hostname, d.kind, d.department,
                d.vendor, d.model, d.os_name, d.os_version, d.criticality, d.budget_line as device_budget_line
                from findings f join devices d on d.id = f.device_id
-               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)""",
-            [scan_id, scan_id]))
+               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
+               and d.retired_at is null""",
+            [scan_id, scan_id])
+
+    def open_checks(self) -> dict[int, set[str]]:
+        """The checks each device in service has an open finding of (the plan's pull-forward risks)."""
+        out: dict[int, set[str]] = {}
+        for device_id, check_id in self.db.execute(
+                "select f.device_id, f.check_id from findings f join devices d on d.id = f.device_id "
+                "where f.resolved_at is null and d.retired_at is null"):
+            out.setdefault(int(device_id), set()).add(str(check_id))
+        return out
+
+    def open_verdicts_at(self, scan_id: int) -> list[dict[str, Any]]:
+        """The short form of ``findings_open_at`` a score needs: device, check, severity, title, status."""
+        return self._rows(
+            """select f.device_id, f.check_id, f.severity, f.title, 'fail' as status
+               from findings f join devices d on d.id = f.device_id
+               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
+               and d.retired_at is null""", [scan_id, scan_id])
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Every row of a query as a dict (``db.query`` without sqlite-utils' per-row overhead)."""
+        cur = self.db.conn.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def findings_changed(self, after_scan_id: int, upto_scan_id: int) -> dict[str, list[dict[str, Any]]]:
         """Episodes opened, and episodes resolved, by scans in (after, upto]."""
@@ -564,6 +646,33 @@ class Store:
         resolved = list(self.db.query(base + "f.resolved_at is not null and f.last_scan_id > ? "
                                       "and f.last_scan_id <= ?", [after_scan_id, upto_scan_id]))
         return {"new": new, "resolved": resolved}
+
+    def scan_devices(self, scan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Per scan, the devices it tried that are in service (not retired): ``device_id``, ``ok`` (facts
+        collected), ``checked_before`` (facts collected by an earlier scan: its last known findings
+        still stand), ``criticality`` (decoded) and names."""
+        if not scan_ids:
+            return {}
+        out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
+        marks = ",".join("?" * len(scan_ids))
+        devices = {r["id"]: r for r in self._rows(
+            "select id, criticality, name as device_name, hostname, address from devices where retired_at is null", [])}
+        for r in devices.values():
+            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+        # The first scan that collected facts from each device (driven from devices: the index is used).
+        first_ok = dict(self.db.execute(
+            "select d.id, (select min(o.scan_id) from observations o where o.device_id = d.id "
+            "and o.status != 'error') from devices d where d.retired_at is null").fetchall())
+        for scan_id, device_id, ok in self.db.execute(
+                f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
+                f"where scan_id in ({marks}) order by scan_id, device_id", scan_ids):
+            dev = devices.get(device_id)
+            if dev is None:
+                continue  # retired
+            first = first_ok.get(device_id)
+            out[scan_id].append({**dev, "device_id": device_id, "ok": bool(ok),
+                                 "checked_before": first is not None and first < scan_id})
+        return out
 
     def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
                              weights: dict[str, float]) -> dict[int, list[tuple[Any, ...]]]:
@@ -588,14 +697,15 @@ class Store:
             cols.append(f"max(case when check_id in ({marks}) and status = 'fail' then 1 else 0 end)")
             args += [*ids, *ids]
         sql = (f"select scan_id, device_id, {', '.join(cols)} from check_results "  # noqa: S608 - marks only
-               f"where scan_id in ({','.join('?' * len(scan_ids))}) group by scan_id, device_id")
+               f"where scan_id in ({','.join('?' * len(scan_ids))}) and device_id not in "
+               f"(select id from devices where retired_at is not null) group by scan_id, device_id")
         out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in scan_ids}
         for row in self.db.execute(sql, [*args, *scan_ids]):
             out[row[0]].append(tuple(row[1:]))
         return out
 
     def inventory_freshness(self, scan_ids: list[int], window_days: int = 30) -> dict[int, tuple[int, int]]:
-        """Per scan: (devices checked successfully within ``window_days`` up to it, devices known then)."""
+        """Per scan: (devices checked successfully within ``window_days`` up to it, devices in service then)."""
         if not scan_ids:
             return {}
         scans = {r[0]: (r[1][:10], r[2] or "") for r in self.db.execute(
@@ -611,7 +721,7 @@ class Store:
                 f"select d.id, o.scan_id from devices d join observations o on o.device_id = d.id "  # noqa: S608
                 f"and o.scan_id in ({','.join('?' * len(wanted))}) where o.status != 'error'", wanted):
             ok_by_scan.setdefault(scan_id, set()).add(device_id)
-        firsts = sorted((r[0] or "") for r in self.db.execute("select first_seen from devices"))
+        devices = [(r[0], r[1] or "", r[2]) for r in self.db.execute("select id, first_seen, retired_at from devices")]
         out = {}
         for i in scan_ids:
             if i not in scans:
@@ -622,35 +732,45 @@ class Store:
             for j, (j_as_of, _) in scans.items():
                 if j <= i and window_start[i] < j_as_of <= as_of:
                     fresh |= ok_by_scan.get(j, set())
-            out[i] = (len(fresh), sum(1 for f in firsts if f <= t))
+            # Devices in service: known by then and not retired.
+            in_service = {d for d, f, r in devices if f <= t and r is None}
+            out[i] = (len(fresh & in_service), len(in_service))
         return out
 
     def unreachable_devices(self, scan_id: int) -> list[dict[str, Any]]:
         """Devices whose collection failed in ``scan_id``, with the names a person knows them by."""
         return list(self.db.query(
-            "select o.target, o.error_kind, o.error, d.name as device_name, d.hostname, d.address, d.kind, "
-            "d.department, d.last_success from devices d join observations o on o.device_id = d.id "
-            "and o.scan_id = ? where o.status = 'error' order by d.department, d.address", [scan_id]))
+            "select o.target, o.error_kind, o.error, d.id as device_id, d.name as device_name, d.hostname, "
+            "d.address, d.kind, d.department, d.last_success from devices d join observations o "
+            "on o.device_id = d.id and o.scan_id = ? where o.status = 'error' and d.retired_at is null "
+            "order by d.department, d.address", [scan_id]))
 
-    def device_inventory(self) -> list[dict[str, Any]]:
-        """Every device with the dates a refresh plan needs, taken from its latest facts."""
-        return list(self.db.query(
-            """select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model,
+    def device_inventory(self, *, retired: bool = False) -> list[dict[str, Any]]:
+        """Every device in service (retired ones too with ``retired=True``) with the dates and
+        facts a refresh plan needs, taken from its latest facts; ``tags`` and ``criticality``
+        decoded."""
+        rows = self._rows(
+            f"""select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model,
                d.os_name, d.os_version, d.product, d.purchase_date, d.budget_line, d.criticality,
-               d.first_seen, d.last_success, d.last_status,
+               d.tags, d.register_cost, d.retired_at, d.first_seen, d.last_success, d.last_status,
                json_extract(o.facts, '$.hardware.manufacture_date') as manufacture_date,
                json_extract(o.facts, '$.hardware.bios_date') as bios_date,
                json_extract(o.facts, '$.software.release') as release,
+               json_extract(o.facts, '$.software.virtualization') as virtualization,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version
                from devices d left join observations o on o.id =
                  (select id from observations where device_id = d.id and facts is not null
                   order by scan_id desc limit 1)
-               order by d.id"""))
+               {'' if retired else 'where d.retired_at is null'}
+               order by d.id""", [])  # noqa: S608 - a fixed fragment
+        for r in rows:
+            r["tags"] = json.loads(r["tags"]) if r["tags"] else []
+            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+        return rows
 
-    # --- end of report queries (reports helper) -----------------------------------------
 
 
-    # --- discovery (issue 9; owned by the discovery helper) ----------------------------
+    # --- discovery ------------------------------------------------------------------------
     # Sweeps write through ``_insert``/``_update`` inside ``tx()`` like scans do: one
     # transaction per responding address, so a killed sweep keeps what it recorded.
 
@@ -695,15 +815,9 @@ class Store:
         return rows
 
     def device_for_sighting(self, address: str, ssh_host_key: str | None = None) -> dict[str, Any] | None:
-        """The known device behind a sighting: SSH host key first (DHCP moves it), then address."""
-        if ssh_host_key:
-            rows = list(self.db.query("select * from devices where ssh_host_key = ? order by last_seen desc "
-                                      "limit 1", [ssh_host_key]))
-            if rows:
-                return rows[0]
-        rows = list(self.db.query("select * from devices where address = ? order by last_seen desc limit 1",
-                                  [address]))
-        return rows[0] if rows else None
+        """The known device behind a sighting (``find_device``): its address, else a host key only one
+        device has (DHCP moved it)."""
+        return self.find_device(address=address, host_key=ssh_host_key)
 
     def discovered_candidates(self) -> list[dict[str, Any]]:
         """Managed sightings of the latest complete discovery: reachable with a city credential."""
@@ -712,6 +826,26 @@ class Store:
             return []
         return [r for r in self.sightings(int(row[0])) if r["managed"] and r["protocol"]]
 
+    def has_swept(self) -> bool:
+        """Has a discovery sweep of this city ever finished?"""
+        return self.db.execute("select 1 from discoveries where status = 'complete' limit 1").fetchone() is not None
+
+    def unmanaged_sightings(self) -> list[dict[str, Any]]:
+        """Addresses the latest complete sweep found that nobody manages and no device matches."""
+        row = self.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
+        if not row or row[0] is None:
+            return []
+        return [r for r in self.sightings(int(row[0])) if not r["managed"] and r["device_id"] is None]
+
+    def recent_sightings(self, since: str) -> list[tuple[str, int | None]]:
+        """(address, device id) of every sighting since ``since`` (ISO time)."""
+        return [(str(a), d) for a, d in self.db.execute(
+            "select address, device_id from sightings where seen_at >= ?", [since])]
+
+    def asset_rows(self) -> list[dict[str, Any]]:
+        """Every row of the imported asset register."""
+        return list(self.db.query("select * from assets order by id"))
+
     def inventory_completeness(self, as_of: dt.date) -> tuple[int, int]:
         """KPI for the monthly summary: ``(managed, found_not_managed)`` as of a date.
 
@@ -719,8 +853,8 @@ class Store:
         addresses that answered the latest discovery finished by then and match no device.
         """
         end = (as_of + dt.timedelta(days=1)).isoformat()
-        managed = self.db.execute("select count(*) from devices where first_seen is null or first_seen < ?",
-                                  [end]).fetchone()[0]
+        managed = self.db.execute("select count(*) from devices where (first_seen is null or first_seen < ?) "
+                                  "and retired_at is null", [end]).fetchone()[0]
         if "discoveries" not in self.db.table_names():
             return int(managed), 0
         row = self.db.execute("select max(id) from discoveries where status = 'complete' and finished_at < ?",
@@ -734,6 +868,86 @@ class Store:
         return int(managed), int(unmanaged)
 
     # --- end of the discovery block -----------------------------------------------------
+
+    # --- retirement -----------------------------------------------------------------------
+
+    def find_devices(self, text: str) -> list[dict[str, Any]]:
+        """Devices a person means by ``text``: id, configured name, host name, address or serial."""
+        if text.isdigit():
+            rows = list(self.db.query("select * from devices where id = ?", [int(text)]))
+            if rows:
+                return rows
+        return list(self.db.query(
+            "select * from devices where lower(name) = lower(?) or lower(hostname) = lower(?) or address = ? "
+            "or lower(serial) = lower(?) order by id", [text, text, text, text]))
+
+    def retire_device(self, device_id: int, *, note: str | None = None, now: str | None = None) -> None:
+        """Take a decommissioned device out of KPIs, plan and worklist; its history stays."""
+        with self.tx():
+            self._update("devices", device_id, {"retired_at": now or utcnow(), "retired_note": note})
+
+    def unretire_device(self, device_id: int) -> None:
+        """Undo a retirement made by mistake."""
+        with self.tx():
+            self._update("devices", device_id, {"retired_at": None, "retired_note": None})
+
+    def returned_devices(self, since: str) -> list[dict[str, Any]]:
+        """Retired devices that answered again since ``since`` (ISO time), with their note."""
+        return list(self.db.query(
+            "select id, name as device_name, hostname, address, retired_note from devices "
+            "where retired_at is null and retired_note like '%answered again%' and last_success >= ? "
+            "order by id", [since]))
+
+    # --- asset register -------------------------------------------------------------------
+    # Callers hold ``tx()``: a register row and the device fields it fills are one transaction.
+
+    # Register fields a matched row writes onto its device (``cost`` as ``register_cost``).
+    REGISTER_FIELDS = {"purchase_date": "purchase_date", "department": "department",
+                       "budget_line": "budget_line", "criticality": "criticality", "cost": "register_cost"}
+
+    def _pending_register(self, result: CollectResult) -> dict[str, Any] | None:
+        """A register row not tied to a device yet that describes this result (the same order as
+        ``match_asset``: serial, address, host name or configured name)."""
+        ident = result.facts.identity
+        for column, value in (("serial", ident.serial or result.facts.hardware.serial),
+                              ("address", result.target.address), ("hostname", ident.hostname),
+                              ("hostname", result.target.name)):
+            if value:
+                hit = self._one(f"select * from assets where device_id is null and lower({column}) = lower(?) "  # noqa: S608
+                                "order by id limit 1", [value])
+                if hit:
+                    return hit
+        return None
+
+    def match_asset(self, row: dict[str, Any]) -> int | None:
+        """The device a register row describes (``find_device``: serial, address, host or configured name)."""
+        hit = self.find_device(serial=row.get("serial"), address=row.get("address"), hostname=row.get("hostname"),
+                               nocase=True)
+        return int(hit["id"]) if hit else None
+
+    def put_asset(self, values: dict[str, Any]) -> None:
+        """Store one register row (replacing an earlier import of the same key) and, when it is
+        matched (``device_id``), fill its device's register fields."""
+        self.db.execute("delete from assets where key = ?", [values["key"]])
+        self._insert("assets", values)
+        if values.get("device_id") is not None:
+            self._fill_register(int(values["device_id"]), values)
+
+    def pending_assets(self) -> list[dict[str, Any]]:
+        """Register rows not matched to a device yet."""
+        if "assets" not in self.db.table_names():
+            return []
+        return list(self.db.query("select * from assets where device_id is null order by id"))
+
+    def tie_asset(self, key: str, device_id: int, row: dict[str, Any]) -> None:
+        """Tie a pending register row to the device it now matches and fill its register fields."""
+        self.db.execute("update assets set device_id = ? where key = ?", [device_id, key])
+        self._fill_register(device_id, row)
+
+    def _fill_register(self, device_id: int, row: dict[str, Any]) -> None:
+        register = {col: row[k] for k, col in self.REGISTER_FIELDS.items() if row.get(k) is not None}
+        if register:
+            self._update("devices", device_id, register)
 
 
 def _facts_json(facts: DeviceFacts) -> str:
@@ -783,6 +997,13 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+def _severity_rank(severity: str | None) -> int:
+    try:
+        return Severity(severity or "").rank
+    except ValueError:
+        return -1
+
+
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",
              "system serial number", "0123456789", "not specified", "<private>"}
 
@@ -792,8 +1013,6 @@ def _identity_key(result: CollectResult) -> str | None:
     serial = ident.serial or result.facts.hardware.serial
     if serial and serial.strip().lower() not in _JUNK_IDS:
         return f"serial:{(ident.vendor or '').lower()}:{serial.strip()}"
-    if ident.ssh_host_key:
-        return f"hostkey:{ident.ssh_host_key}"
     if ident.snmp_engine_id:
         return f"engine:{ident.snmp_engine_id}"
     if ident.mac:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from itaudit import score
 from itaudit.policy import Policy, fiscal_year_of
+from itaudit.rules import SEVERITY_RANK
 
-__all__ = ["fiscal_year_of"]  # re-exported: the reports' one fiscal-year rule is the policy's
+# Re-exported: the reports' fiscal-year rule is the policy's, their severity order the model's.
+__all__ = ["SEVERITY_RANK", "fiscal_year_of"]
 
 # Which checks answer which scorecard question. IDs are the stable catalogue IDs
 # (docs/checks.md); a KPI counts a device as "known" when any of its checks passed or failed.
@@ -22,35 +25,9 @@ KPI_CHECKS: dict[str, list[str]] = {
     "supported": ["EOL-001"],  # OS or firmware past end of security support
     "patched": ["PATCH-001", "PATCH-002"],  # security updates pending; days since last patch
 }
-# Open findings of these checks pull a replacement forward in the refresh plan.
-PULL_NOW = {
-    "EOL-001": "its software no longer receives security fixes",
-    "HW-004": "it cannot run a supported operating system",
-}
-PULL_SOON = {"EOL-002": "its software stops receiving security fixes within a year"}
-# Unsupported software pulls a replacement forward (EOL-001, EOL-002) only on these kinds: their
-# firmware is tied to the hardware, so only new hardware brings a supported release. A server or
-# PC gets a new operating system instead (staff time, on the worklist); a PC whose hardware cannot
-# run a supported one is HW-004, which pulls forward on any kind.
-FIRMWARE_BOUND_KINDS = frozenset(
-    {"switch", "core-switch", "router", "firewall", "wireless", "ups", "printer", "storage", "camera"}
-)
-# ``software.virtualization`` values that mean "runs on its own hardware" (checks/_common.is_virtual:
-# HW-001 passes every other value, a virtual machine has no hardware of its own to replace).
-PHYSICAL_PLATFORMS = frozenset({"", "none", "physical", "bare-metal", "baremetal"})
-
-# Penalty points per failed check, by severity: the fallback device score is 100 minus these.
-SEVERITY_WEIGHT = {"critical": 40.0, "high": 20.0, "medium": 8.0, "low": 3.0, "info": 0.0}
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-
-# Windows 10 Extended Security Updates: per device, doubling each year from 2025-10-14.
+# Windows 10 22H2 left support on 2025-10-14: paid Extended Security Updates start then (their
+# prices are shipped data, ``itaudit.rules.extended_support_prices``).
 ESU_START = dt.date(2025, 10, 14)
-ESU_PRICES = (61.0, 122.0, 244.0)
-
-
-def is_virtual_platform(virtualization: Any) -> bool:
-    """Does a ``software.virtualization`` fact say the device is a virtual machine or container?"""
-    return str(virtualization or "").lower().replace(" ", "") not in PHYSICAL_PLATFORMS
 
 
 def policy_of(city: Any) -> Policy:
@@ -66,14 +43,9 @@ def fy_start_month(policy: Any) -> int:
 
 
 def score_weights(policy: Any = None) -> dict[str, float]:
-    """Severity points per failed check: ``itaudit.score``'s shipped table when present, else ours."""
-    try:
-        from itaudit import score as score_mod
-
-        points = score_mod.default_weights()["severity_points"]
-        return {str(k): float(v) for k, v in dict(points).items()}
-    except Exception:  # noqa: BLE001 - missing or broken weights: fall back to the documented defaults
-        return dict(SEVERITY_WEIGHT)
+    """Severity points per failed check: ``itaudit.score``'s shipped table (one copy of it)."""
+    points = score.default_weights()["severity_points"]
+    return {str(k): float(v) for k, v in dict(points).items()}
 
 
 def data_dates() -> dict[str, str]:

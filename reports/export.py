@@ -50,13 +50,24 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     return path
 
 
+class Formula(str):
+    """An XLSX cell formula written by the report itself ("=SUM(C2:C9)"), never device text:
+    ``write_xlsx`` writes only these as formulas."""
+
+
 def write_xlsx(
     path: Path,
     sheets: list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
     *,
     money_columns: dict[str, set[int]] | None = None,
+    total_rows: dict[str, int] | None = None,
+    landscape: bool = True,
 ) -> Path:
-    """Write an XLSX workbook, one sheet per (title, header, rows). Needs openpyxl."""
+    """Write an XLSX workbook, one sheet per (title, header, rows). Needs openpyxl.
+
+    Every sheet gets an autofilter on its header row, a frozen header, and print setup (landscape,
+    fit to one page wide, header row repeated on each page); ``total_rows`` trailing rows of a sheet
+    (its totals) stay out of the filter. ``Formula`` values become formulas; every other string is text."""
     try:
         from openpyxl import Workbook
         from openpyxl.styles import Font, PatternFill
@@ -77,11 +88,16 @@ def write_xlsx(
         widths = [len(h) for h in header]
         money_cols = (money_columns or {}).get(title, set())
         for row in rows:
-            values = [_XML_ILLEGAL.sub("", v) if isinstance(v, str) else v for v in row]
+            values = [_XML_ILLEGAL.sub("", v) if isinstance(v, str) and not isinstance(v, Formula) else v
+                      for v in row]
             ws.append(values)
             r = ws.max_row
             for i, v in enumerate(values):
                 cell = ws.cell(row=r, column=i + 1)
+                if isinstance(v, Formula):
+                    if i in money_cols:
+                        cell.number_format = '"$"#,##0'
+                    continue
                 if isinstance(v, str):
                     cell.data_type = "s"  # never a formula, whatever the text starts with
                     if v.startswith(_FORMULA_START):
@@ -93,6 +109,14 @@ def write_xlsx(
         for i, w in enumerate(widths, 1):
             ws.column_dimensions[get_column_letter(i)].width = w + 2
         ws.freeze_panes = "A2"
+        if header:
+            last = max(1, ws.max_row - (total_rows or {}).get(title, 0))
+            ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
+        ws.print_title_rows = "1:1"
+        ws.page_setup.orientation = "landscape" if landscape else "portrait"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         wb.save(fh)

@@ -11,10 +11,12 @@ import calendar
 import datetime as dt
 import json
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from itaudit import rules, score
+from itaudit.config import CityConfig
 from itaudit.store import ScanInfo, Store
 from reports.common import (
     KPI_CHECKS,
@@ -61,12 +63,21 @@ class Kpi:
     trend_months: list[str] = field(default_factory=list)  # YYYY-MM of each trend value
     trend_counts: list[tuple[float | None, float | None] | None] = field(default_factory=list)
     trend_rag: list[str] = field(default_factory=list)
+    count: int | None = None  # N of ...
+    of: int | None = None  # ... M devices: the denominator, the same wherever the KPI appears
 
     @property
     def actual_text(self) -> str:
         if self.actual is None:
             return "n/a"
         return shown_value(self.actual, self.target, self.better) + self.unit
+
+    @property
+    def count_text(self) -> str:
+        """ "3 of 25 devices" (empty for a count measure or without a denominator)."""
+        if self.count is None or self.of is None or not self.unit:
+            return ""
+        return f"{self.count:,} of {plural(self.of, 'device')}"
 
     @property
     def target_text(self) -> str:
@@ -132,19 +143,36 @@ class MonthlyReport:
     headline: str = ""
     score_words: str = ""
     score_trend: list[float | None] = field(default_factory=list)
-    score_why: list[str] = field(default_factory=list)
+    score_why: list[str] = field(default_factory=list)  # itaudit.score's "why this score", biggest first
+    score_devices: int = 0  # devices in the score's denominator
+    score_carried: int = 0  # of them: not checked this month, scored on their last known findings
+    score_left_out: int = 0  # never checked: left out of the score
+    score_coverage: str = ""
     top_risks: list[Risk] = field(default_factory=list)
-    total_cost: float = 0.0
-    cost_by_line: list[tuple[str, str, float]] = field(default_factory=list)  # (line, kind, amount)
+    # What fixing the open findings costs, each device's remedy counted once (itaudit.rules.remedies):
+    # due this fiscal year ("now"), and items the checks place in later fiscal years.
+    fiscal_year: int = 0
+    total_cost: float = 0.0  # now
+    capital_cost: float = 0.0  # now, capital
+    operating_cost: float = 0.0  # now, operating
+    cost_by_line: list[tuple[str, str, float]] = field(default_factory=list)  # now: (line, kind, amount)
+    later_cost: float = 0.0
+    later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
+    replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
     kpis: list[Kpi] = field(default_factory=list)
     new: list[Change] = field(default_factory=list)
     resolved: list[Change] = field(default_factory=list)
     new_count: int = 0
     resolved_count: int = 0
+    # Closed only because a worse finding of the same kind replaced it (support ending -> ended):
+    # not "fixed".
+    worse: list[Change] = field(default_factory=list)
+    worse_count: int = 0
     still_open_count: int = 0
     first_month: bool = False
     unknown_age: int = 0
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
+    returned: list[tuple[str, str]] = field(default_factory=list)  # retired devices seen again: (device, note)
     gaps_sentence: str = ""
     data_dates: dict[str, str] = field(default_factory=dict)
     data_warnings: list[str] = field(default_factory=list)  # exploited-vulnerability data too old
@@ -184,7 +212,7 @@ def report_scan(scans: list[ScanInfo], month: str, as_of: dt.date) -> ScanInfo |
     return pick[-1] if pick else None
 
 
-def _kpi_targets(city: Any) -> dict[str, float]:
+def _kpi_targets(city: CityConfig) -> dict[str, float]:
     targets = getattr(getattr(city, "policy", None), "kpi_targets", None)
     return {str(k): float(v) for k, v in dict(targets or {}).items()}
 
@@ -206,37 +234,83 @@ def _measures(
     scan: ScanInfo,
     rows: list[tuple[Any, ...]],
     freshness: tuple[int, int],
-    device_weights: dict[int, float],
+    scored: dict[str, Any],
 ) -> dict[str, Any]:
-    """One month's scorecard figures from the per-device rows of its report scan."""
-    checked = len(rows)
-    # City score as itaudit.score defines it: the mean of device scores, where a device loses
-    # its failed checks' severity points times its criticality weight, floored at 0.
-    score = sum(100.0 - min(100.0, r[1] * device_weights.get(r[0], 1.0)) for r in rows) / checked if checked else None
-    m: dict[str, int] = {"critical": sum(r[2] for r in rows)}
+    """One month's scorecard figures: the check groups' per-device rows of its report scan, the
+    inventory freshness, and the score and exposure from ``_score_scan`` (the same devices)."""
+    m: dict[str, int] = {}
     for g, name in enumerate(KPI_CHECKS):
         m[f"{name}_known"] = sum(r[3 + 2 * g] for r in rows)
         m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
     fresh, known = freshness
-    counts: dict[str, tuple[float | None, float | None]] = {
-        name: (m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"])
-        for name in ("refresh", "supported", "patched")
-    }
-    counts["exposure"] = (checked - m["critical"], checked)
-    counts["freshness"] = (fresh, known)
-    counts["uncheckable"] = (float(scan.n_failed), None)
-    return {
-        "counts": counts,
-        "score": round(score, 1) if score is not None else None,
-        "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
-        "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
-        "patched": _pct(m["patched_known"] - m["patched_fail"], m["patched_known"]),
-        "exposure": _pct(checked - m["critical"], checked),
+    n = scored["devices"]
+    out: dict[str, Any] = {
+        "score": scored["score"],
+        "breakdown": scored["breakdown"],
+        "carried": scored["carried"],
+        "left_out": scored["left_out"],
+        "exposure": _pct(n - scored["exposed"], n),
         "freshness": _pct(fresh, known),
-        "uncheckable": float(scan.n_failed),
-        "checked": checked,
-        "unknown_age": checked - m["refresh_known"],
+        "uncheckable": float(scored["unchecked"]),
+        "checked": len(rows),
+        "checked_ok": scored["checked_ok"],
         "devices_known": known,
+        "counts": {
+            "exposure": (n - scored["exposed"], n),
+            "freshness": (fresh, known),
+            "uncheckable": (float(scored["unchecked"]), None),
+        },
+    }
+    for name in KPI_CHECKS:
+        ok, den = m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"]
+        out[name] = _pct(ok, den)
+        out["counts"][name] = (ok, den)
+    return out
+
+
+def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The city score of one scan with ``itaudit.score`` (the one implementation).
+
+    A device checked in the scan is scored on its open findings. A device that could not be checked
+    but was checked before carries its last known findings (still open: only a successful check
+    resolves one); a device never checked leaves the denominator. Exposure (devices with an open
+    critical finding) uses the same devices."""
+    open_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for f in store.open_verdicts_at(scan_id):
+        open_by_device[int(f["device_id"])].append(f)
+    weights = score_weights()
+    device_weight: dict[tuple[str, ...], float] = {}
+    clean = score.device_score([], (), severity_points=weights, weight=1.0)  # a device with no open findings
+    breakdowns = []
+    carried = left_out = exposed = 0
+    for d in devices:
+        if not d["ok"] and not d["checked_before"]:
+            left_out += 1
+            continue
+        carried += not d["ok"]
+        found = open_by_device.get(int(d["device_id"]), [])
+        exposed += any(f["severity"] == "critical" for f in found)
+        if not found:
+            breakdowns.append(clean)
+            continue
+        tags = tuple(d["criticality"])
+        if tags not in device_weight:
+            device_weight[tags] = policy.criticality_weight(tags)
+        breakdowns.append(
+            score.device_score(
+                found, tags, label=device_label(d), severity_points=weights, weight=device_weight[tags]
+            )
+        )
+    city = score.city_score(breakdowns) if breakdowns else None
+    return {
+        "score": city.score if city else None,
+        "breakdown": city,
+        "devices": len(breakdowns),
+        "carried": carried,
+        "left_out": left_out,
+        "exposed": exposed,
+        "checked_ok": sum(1 for d in devices if d["ok"]),
+        "unchecked": sum(1 for d in devices if not d["ok"]),
     }
 
 
@@ -264,7 +338,25 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "runs software that stops receiving security fixes within a year",
         "run software that stops receiving security fixes within a year",
     ),
-    "EOL-003": ("runs on paid extended support", "run on paid extended support"),
+    # Free (Debian LTS) or paid (Windows ESU, Ubuntu Pro): the finding says which.
+    "EOL-003": (
+        "runs on extended support, which only buys time before fixes stop for good",
+        "run on extended support, which only buys time before fixes stop for good",
+    ),
+    "DATA-001": (
+        "has not been checked successfully in 30 days, so we cannot vouch for it",
+        "have not been checked successfully in 30 days, so we cannot vouch for them",
+    ),
+    "DATA-002": (
+        "could not be checked several times in a row, so we cannot vouch for it",
+        "could not be checked several times in a row, so we cannot vouch for them",
+    ),
+    "DATA-003": (
+        "was checked, but key facts (such as its age or software version) are missing, so some checks "
+        "could not judge it",
+        "were checked, but key facts (such as their age or software version) are missing, so some checks "
+        "could not judge them",
+    ),
     "PATCH-001": ("is missing security updates", "are missing security updates"),
     "PATCH-002": ("has not been patched within the city's policy", "have not been patched within the city's policy"),
     "PATCH-003": (
@@ -307,7 +399,7 @@ def risk_sentence(check_id: str, title: str, n: int) -> str:
     return f"{plural(n, 'device')} {phrase[0] if n == 1 else phrase[1]}."
 
 
-def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
+def _top_risks(city: CityConfig, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
     by_check: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in open_rows:
         by_check[r["check_id"]].append(r)
@@ -315,7 +407,7 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
     for check_id, rows in by_check.items():
         worst = max(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 0))
         cost = sum(r["cost_amount"] or 0.0 for r in rows)
-        lines = Counter()
+        lines: dict[str | None, float] = defaultdict(float)
         for r in rows:
             lines[r["budget_line"] or r.get("device_budget_line")] += r["cost_amount"] or 0.0
         risks.append(
@@ -328,7 +420,7 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
                 cost=cost,
                 cost_kind=" + ".join(sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]}))
                 or "operating",
-                budget_lines=[budget_line_label(city, a) for a, _ in lines.most_common() if a] or [],
+                budget_lines=[budget_line_label(city, a) for a, _ in sorted(lines.items(), key=lambda x: -x[1]) if a],
                 examples=sorted({device_label(r) for r in rows})[:3],
             )
         )
@@ -336,6 +428,45 @@ def _top_risks(city: Any, open_rows: list[dict[str, Any]], limit: int = 5) -> li
     risks.sort(key=lambda k: (-SEVERITY_RANK.get(k.severity, 0), -k.devices, -k.cost, k.check_id))
     risks = [r for r in risks if r.severity != "info"]
     return risks[:limit]
+
+
+def _fix_costs(rep: MonthlyReport, city: CityConfig, open_rows: list[dict[str, Any]], current_fy: int) -> None:
+    """Fill the cost-to-fix figures from the devices' remedies, each counted once."""
+    rem = rules.remedies(open_rows, current_fy)
+    now = [r for r in rem if r.fiscal_year == current_fy]
+    lines: dict[tuple[str, str], float] = defaultdict(float)
+    for r in now:
+        lines[(budget_line_label(city, r.budget_line), r.kind)] += r.amount
+    rep.fiscal_year = current_fy
+    rep.cost_by_line = sorted(((label, kind, amount) for (label, kind), amount in lines.items()),
+                              key=lambda x: (-x[2], x[0], x[1]))
+    rep.total_cost = sum(r.amount for r in now)
+    rep.capital_cost = sum(r.amount for r in now if r.capital)
+    rep.operating_cost = rep.total_cost - rep.capital_cost
+    later: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in rem:
+        if r.fiscal_year > current_fy:
+            later[r.fiscal_year][0 if r.capital else 1] += r.amount
+    rep.later_by_year = [(f"FY{fy}", c, o) for fy, (c, o) in sorted(later.items())]
+    rep.later_cost = sum(c + o for _, c, o in rep.later_by_year)
+    rep.replaced_devices = len({r.device_id for r in now if r.replacement})
+
+
+def _coverage_sentence(rep: MonthlyReport) -> str:
+    """Which devices the score covers, in words (a device that could not be checked never counts as clean)."""
+    text = f"The score covers {plural(rep.score_devices, 'device')}"
+    if rep.score_carried:
+        text += (
+            f", including {rep.score_carried:,} we could not check this month: "
+            f"{'it counts' if rep.score_carried == 1 else 'they count'} with the findings last seen on "
+            f"{'it' if rep.score_carried == 1 else 'them'} (marked as last known in the worklist)"
+        )
+    if rep.score_left_out:
+        text += (
+            f"; {plural(rep.score_left_out, 'device')} never checked successfully "
+            f"{'is' if rep.score_left_out == 1 else 'are'} left out"
+        )
+    return text + "."
 
 
 def _score_words(score: float | None, prev: float | None, prev_label: str | None) -> str:
@@ -351,13 +482,35 @@ def _score_words(score: float | None, prev: float | None, prev_label: str | None
     return f"The city is less safe than in {prev_label}, when the score was {prev:.0f}."
 
 
+def _fixed_or_worse(
+    resolved: list[dict[str, Any]], open_rows: list[dict[str, Any]], after_scan_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split closed findings into fixed ones and ones replaced by a worse finding: the device has a
+    finding of the same family (EOL, HW, PATCH...) opened since, at least as severe."""
+    opened: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in open_rows:
+        if r["first_scan_id"] > after_scan_id:
+            opened[int(r["device_id"])].append(r)
+    fixed: list[dict[str, Any]] = []
+    worse: list[dict[str, Any]] = []
+    for r in resolved:
+        family = r["check_id"].split("-")[0]
+        successor = [
+            o for o in opened.get(int(r["device_id"]), [])
+            if o["check_id"] != r["check_id"] and o["check_id"].split("-")[0] == family
+            and rules.severity_rank(o["severity"]) >= rules.severity_rank(r["severity"])
+        ]
+        (worse if successor else fixed).append(r)
+    return fixed, worse
+
+
 def _changes(rows: list[dict[str, Any]]) -> list[Change]:
     rows = sorted(rows, key=lambda r: (-SEVERITY_RANK.get(r["severity"], 0), r["check_id"], device_label(r)))
     return [Change(device=device_label(r), title=r["title"] or r["check_id"], severity=r["severity"]) for r in rows]
 
 
 def build_monthly(
-    city: Any, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
+    city: CityConfig, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
 ) -> MonthlyReport:
     """Build the monthly summary's model for ``month`` (default: the month of ``as_of``)."""
     month = month or as_of.strftime("%Y-%m")
@@ -400,13 +553,11 @@ def build_monthly(
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
     freshness = store.inventory_freshness(sorted(ids))
     policy = policy_of(city)
-    dweights: dict[int, float] = {}
-    for device_id, crit in store.db.execute("select id, criticality from devices where criticality is not null"):
-        dweights[int(device_id)] = policy.criticality_weight(json.loads(crit) if crit else [])
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
+    scan_devices = store.scan_devices(sorted(ids))
 
     def measures(s: ScanInfo) -> dict[str, Any]:
-        m = _measures(s, per_device[s.id], freshness[s.id], dweights)
+        m = _measures(s, per_device[s.id], freshness[s.id], _score_scan(store, policy, s.id, scan_devices[s.id]))
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
         # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
@@ -420,7 +571,7 @@ def build_monthly(
     prev = measures(prev_scan) if prev_scan else None
 
     # Devices we collected facts from in the report scan (a failed target may still get verdicts).
-    rep.devices_checked = int(scan.n_ok)
+    rep.devices_checked = int(now["checked_ok"])
     rep.devices_total = int(now["devices_known"])
     rep.score = now["score"]
     rep.prev_score = prev["score"] if prev else None
@@ -430,17 +581,12 @@ def build_monthly(
 
     open_rows = store.findings_open_at(scan.id)
     rep.top_risks = _top_risks(city, open_rows)
-    lines: Counter[tuple[str, str]] = Counter()
-    for r in open_rows:
-        if r["cost_amount"]:
-            account = r["budget_line"] or r.get("device_budget_line")
-            known = getattr(city, "budget_lines", {}).get(account)
-            kind = known.kind if known else (r["cost_kind"] or "operating")
-            lines[(budget_line_label(city, account), kind)] += r["cost_amount"]
-    rep.cost_by_line = [(label, kind, amount) for (label, kind), amount in lines.most_common()]
-    rep.total_cost = sum(lines.values())
-    sev = Counter(r["severity"] for r in open_rows)
-    rep.score_why = [f"{plural(sev[s], s + ' finding')} open" for s in ("critical", "high", "medium", "low") if sev[s]]
+    _fix_costs(rep, city, open_rows, policy.fiscal_year(as_of))
+    breakdown = now["breakdown"]
+    rep.score_why = breakdown.why(limit=5) if breakdown else []
+    rep.score_devices = breakdown.devices if breakdown else 0
+    rep.score_carried, rep.score_left_out = int(now["carried"]), int(now["left_out"])
+    rep.score_coverage = _coverage_sentence(rep)
 
     targets = _kpi_targets(city)
     labels = [month_label(m)[:3] for m in months]
@@ -466,34 +612,45 @@ def build_monthly(
                 trend_months=months,
                 trend_counts=[t["counts"][key] if t else None for t in trend.values()],
                 trend_rag=[_rag(t[key], target, better, amber) if t else "none" for t in trend.values()],
+                count=now["counts"][key][0] if key in now["counts"] else None,
+                of=now["counts"][key][1] if key in now["counts"] else None,
             )
         )
 
     changed = store.findings_changed(prev_scan.id if prev_scan else 0, scan.id)
     rep.first_month = prev_scan is None
     rep.new = _changes(changed["new"])
-    rep.resolved = _changes(changed["resolved"])
-    rep.new_count, rep.resolved_count = len(rep.new), len(rep.resolved)
+    fixed, worse = _fixed_or_worse(changed["resolved"], open_rows, prev_scan.id if prev_scan else 0)
+    rep.resolved, rep.worse = _changes(fixed), _changes(worse)
+    rep.new_count, rep.resolved_count, rep.worse_count = len(rep.new), len(rep.resolved), len(rep.worse)
     rep.still_open_count = sum(1 for r in open_rows if prev_scan and r["first_scan_id"] <= prev_scan.id)
 
-    rep.unknown_age = int(now["unknown_age"])
+    from reports.plan import build_plan  # the plan module renders too; import it only when needed
+
+    plan = build_plan(city, store, as_of=as_of)
+    # One count of devices of unknown age: the plan's (devices it cannot place), never a second rule.
+    rep.unknown_age = len(plan.unknown_age)
     rep.not_checked = [(device_label(r), _reason(r)) for r in store.unreachable_devices(scan.id)]
     parts = []
     if rep.not_checked:
         parts.append(f"we could not check {plural(len(rep.not_checked), 'device')} this month")
     if rep.unknown_age:
-        parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown")
+        parts.append(f"the age of {plural(rep.unknown_age, 'device')} is unknown, so the refresh plan "
+                     f"cannot place {'it' if rep.unknown_age == 1 else 'them'}")
     if now.get("unmanaged"):
         parts.append(f"{plural(now['unmanaged'], 'device')} found on the city's networks "
                      f"{'is' if now['unmanaged'] == 1 else 'are'} not managed by anyone (see the worklist)")
     if scan.status != "complete":
         parts.append("the last scan of the month did not finish")
+    first_day, _ = month_bounds(month)
+    rep.returned = [(device_label(r), r["retired_note"] or "") for r in store.returned_devices(first_day.isoformat())]
+    if rep.returned:
+        names = ", ".join(n for n, _ in rep.returned[:5])
+        parts.append(f"{plural(len(rep.returned), 'retired device')} answered again and "
+                     f"{'is' if len(rep.returned) == 1 else 'are'} back in the counts ({names})")
     text = "; ".join(parts)
     rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
     rep.headline = _headline(rep)
-    from reports.plan import build_plan  # the plan module renders too; import it only when needed
-
-    plan = build_plan(city, store, as_of=as_of)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
     return rep
@@ -501,8 +658,7 @@ def build_monthly(
 
 def _swept(store: Store) -> bool:
     """Has a discovery sweep of this city ever finished?"""
-    return "discoveries" in store.db.table_names() and store.db.execute(
-        "select 1 from discoveries where status = 'complete' limit 1").fetchone() is not None
+    return store.has_swept()
 
 
 def _short_month(label: str | None, current: str) -> str:

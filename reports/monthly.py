@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import money
@@ -28,7 +28,7 @@ def render_monthly_html(report: MonthlyReport) -> str:
 
 
 def write_monthly(
-    city: Any,
+    city: CityConfig,
     store: Store,
     *,
     month: str | None = None,
@@ -65,21 +65,31 @@ def monthly_markdown(r: MonthlyReport) -> str:
         out += [export.md_text(r.headline), ""]
         out += [f"**Data out of date:** {export.md_text(w)}" for w in r.data_warnings]
         return "\n".join(out)
-    out += [f"**{export.md_text(r.headline)}** {r.score_words}", "", "## Top risks", ""]
+    out += [f"**{export.md_text(r.headline)}** {r.score_words}", ""]
+    if r.score_why:
+        out += ["Why this score: " + "; ".join(export.md_text(w) for w in r.score_why) + ".", ""]
+    out += [export.md_text(r.score_coverage), "", "## Top risks", ""]
     for i, k in enumerate(r.top_risks, 1):
         pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
         cost = money(k.cost) if k.cost else "staff time"
         out.append(f"{i}. {export.md_text(k.sentence)} Cost to fix: {cost}, paid from {export.md_text(pay)}.")
-    out += ["", f"Fixing every open finding: {money(r.total_cost)}:"]
+    out += ["", f"Fixing the open findings in FY{r.fiscal_year}: {money(r.total_cost)} "
+                f"({money(r.capital_cost)} capital, {money(r.operating_cost)} operating):"]
     out += [f"- {money(amount)} {kind} from {export.md_text(line)}" for line, kind, amount in r.cost_by_line]
+    if r.later_by_year:
+        out += ["", "Due in later fiscal years (not in that total): "
+                + "; ".join(f"{fy} {money(c + o)}" for fy, c, o in r.later_by_year) + "."]
     out += ["", "## Scorecard", "", "| Measure | Target | Actual | Status |", "|---|---|---|---|"]
     for kpi in r.kpis:
-        out.append(f"| {kpi.label} | {kpi.target_text} | {kpi.actual_text} | {RAG_WORDS[kpi.rag]} |")
+        actual = f"{kpi.actual_text} ({kpi.count_text})" if kpi.count_text else kpi.actual_text
+        out.append(f"| {kpi.label} | {kpi.target_text} | {actual} | {RAG_WORDS[kpi.rag]} |")
     out += [
         "",
         "## What changed",
         "",
-        f"{r.new_count} new, {r.resolved_count} fixed, {r.still_open_count} still open since "
+        f"{r.new_count} new, {r.resolved_count} fixed, "
+        + (f"{r.worse_count} got worse, " if r.worse_count else "")
+        + f"{r.still_open_count} still open since "
         f"{r.prev_label or 'the first scan'}.",
         "",
         "## What the data does not tell us",
@@ -98,7 +108,7 @@ def monthly_markdown(r: MonthlyReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str]]:
+def summary_rows(city: CityConfig, store: Store, as_of: dt.date) -> list[tuple[str, str]]:
     """A one-screen summary (label, value) of this month for the terminal."""
     r = build_monthly(city, store, as_of=as_of)
     if not r.has_data:
@@ -115,8 +125,11 @@ def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str
     rows += [("Data warning", w) for w in r.data_warnings]
     for k in r.top_risks[:3]:
         rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
-    rows.append(("Cost to fix all", money(r.total_cost)))
+    rows.append((f"Cost to fix, FY{r.fiscal_year}", f"{money(r.total_cost)} ({money(r.capital_cost)} capital)"))
+    if r.later_cost:
+        rows.append(("Due in later years", money(r.later_cost)))
     for kpi in r.kpis:
         status = RAG_WORDS[kpi.rag].lower()
-        rows.append((kpi.label, f"{kpi.actual_text} (target {kpi.target_text}, {status})"))
+        of = f", {kpi.count_text}" if kpi.count_text else ""
+        rows.append((kpi.label, f"{kpi.actual_text}{of} (target {kpi.target_text}, {status})"))
     return rows

@@ -17,27 +17,22 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit import rules
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import (
-    ESU_PRICES,
     ESU_START,
-    FIRMWARE_BOUND_KINDS,
-    PULL_NOW,
-    PULL_SOON,
     budget_line_label,
     data_dates,
     data_warnings,
     device_label,
-    fiscal_year_of,
     fy_start_month,
-    is_virtual_platform,
     money,
-    parse_day,
     plural,
     policy_of,
 )
@@ -65,6 +60,9 @@ class PlanItem:
     cost: float
     budget_line: str
     capital: bool
+    cost_source: str = ""  # "asset register", "Police department policy", "city policy", "shipped default"
+    line_source: str = ""  # where the budget line came from, in words
+    device_id: int = 0
 
 
 @dataclass
@@ -74,12 +72,15 @@ class PlanRow:
     devices: list[int] = field(default_factory=list)
     cost: list[float] = field(default_factory=list)
     budgeted: list[float] | None = None
+    # Per fiscal year: need not covered by the budget (gap), budget beyond the need (surplus).
+    # A total row sums its lines' gaps and surpluses: a surplus on one line never hides a gap on another.
+    gap: list[float] | None = None
+    surplus: list[float] | None = None
 
-    @property
-    def gap(self) -> list[float] | None:
-        if self.budgeted is None:
-            return None
-        return [max(0.0, c - b) for c, b in zip(self.cost, self.budgeted, strict=True)]
+    def set_budget(self, budgeted: list[float]) -> None:
+        self.budgeted = budgeted
+        self.gap = [max(0.0, c - b) for c, b in zip(self.cost, budgeted, strict=True)]
+        self.surplus = [max(0.0, b - c) for c, b in zip(self.cost, budgeted, strict=True)]
 
 
 @dataclass
@@ -116,40 +117,33 @@ class PlanReport:
     data_dates: dict[str, str] = field(default_factory=dict)
     data_warnings: list[str] = field(default_factory=list)
     virtual: int = 0  # virtual machines left out: no hardware of their own
+    spread_years: int = 1  # overdue replacements spread over this many fiscal years (policy)
+    capital: list[float] = field(default_factory=list)  # per fiscal year: the capital items' cost
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def _add_years(day: dt.date, years: float) -> dt.date:
-    return day + dt.timedelta(days=round(365.25 * years))
+def _spread_backlog(items: list[PlanItem], years: list[int], spread: int) -> int:
+    """Spread the overdue replacements (oldest due first) over the first ``spread`` fiscal years,
+    about the same amount each year (``backlog_spread_years``); return the years used."""
+    spread = max(1, min(spread, len(years)))
+    backlog = sorted((i for i in items if i.reason.startswith("overdue")), key=lambda i: (i.due, i.device))
+    if spread == 1 or not backlog:
+        return 1
+    share = sum(i.cost for i in backlog) / spread
+    year, spent = 0, 0.0
+    for item in backlog:
+        if spent >= share * (year + 1) - 1e-6 and year < spread - 1:
+            year += 1
+        spent += item.cost
+        if year:
+            item.fiscal_year = years[year]
+            item.reason += f"; backlog spread over FY{years[0]}-FY{years[spread - 1]}"
+    return spread
 
 
-def _basis(row: dict[str, Any]) -> tuple[dt.date | None, str]:
-    for key, words in (
-        ("purchase_date", "purchase date"),
-        ("manufacture_date", "manufacture date"),
-        ("bios_date", "BIOS date"),
-    ):
-        day = parse_day(row.get(key))
-        if day:
-            return day, words
-    return None, ""
-
-
-def _virtual_devices(store: Store) -> set[int]:
-    """Devices whose latest facts say they are virtual machines (the same facts as device_inventory)."""
-    rows = store.db.execute(
-        """select d.id, json_extract(o.facts, '$.software.virtualization') from devices d
-           join observations o on o.id =
-             (select id from observations where device_id = d.id and facts is not null
-              order by scan_id desc limit 1)
-           where json_extract(o.facts, '$.software.virtualization') is not null"""
-    )
-    return {int(device_id) for device_id, virt in rows if is_virtual_platform(virt)}
-
-
-def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
+def _budgeted_for(city: CityConfig, budgeted: Mapping[str, Mapping[Any, float]] | None) -> dict[str, dict[int, float]]:
     """Amounts already budgeted, account -> fiscal year -> amount (argument first, then the policy)."""
     source = budgeted if budgeted is not None else getattr(getattr(city, "policy", None), "budgeted", None)
     out: dict[str, dict[int, float]] = {}
@@ -161,59 +155,52 @@ def _budgeted_for(city: Any, budgeted: Mapping[str, Mapping[Any, float]] | None)
 
 
 def build_plan(
-    city: Any, store: Store, *, as_of: dt.date, budgeted: Mapping[str, Mapping[Any, float]] | None = None
+    city: CityConfig, store: Store, *, as_of: dt.date, budgeted: Mapping[str, Mapping[Any, float]] | None = None
 ) -> PlanReport:
     """Build the refresh plan model for the five fiscal years starting with the one containing ``as_of``."""
     policy = policy_of(city)
     start_month = fy_start_month(policy)
-    current = fiscal_year_of(as_of, start_month)
+    current = policy.fiscal_year(as_of)
     years = list(range(current, current + HORIZON))
-    # device id -> [(fiscal year, reason, check id)]: the risks that could pull it forward.
-    pulls: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    soon_fy = fiscal_year_of(as_of + dt.timedelta(days=182), start_month)
-    for f in store.open_findings():
-        if f["check_id"] in PULL_NOW:
-            pulls[f["device_id"]].append((current, PULL_NOW[f["check_id"]], f["check_id"]))
-        elif f["check_id"] in PULL_SOON:
-            pulls[f["device_id"]].append((soon_fy, PULL_SOON[f["check_id"]], f["check_id"]))
-    virtual = _virtual_devices(store)
+    # device id -> the checks of its open findings: risks that can pull a replacement forward.
+    risks = store.open_checks()
 
     items: list[PlanItem] = []
     unknown: list[tuple[str, str]] = []
-    later_n, later_cost, n_pulled, n_overdue = 0, 0.0, 0, 0
-    win10: list[tuple[dict[str, Any], Any]] = []
+    later_n, later_cost, n_pulled, n_overdue, n_virtual = 0, 0.0, 0, 0, 0
+    win10: list[tuple[dict[str, Any], rules.Price]] = []
     for row in store.device_inventory():
-        if row["id"] in virtual:
+        if rules.is_virtual(row["virtualization"]):
+            n_virtual += 1
             continue  # no hardware of its own to replace (HW-001 passes it for the same reason)
         kind = row["kind"] or "other"
-        tags = json.loads(row["criticality"]) if row["criticality"] else []
-        rule = policy.refresh_for(kind, row["department"], tags=tags)
-        # Who pays: Policy.pay_line, the precedence the checks' costs use too (asset register first).
-        rule = replace(rule, budget_line=policy.pay_line("replacement", rule=rule, device_line=row["budget_line"]))
+        tags = [*row["criticality"], *row["tags"]]
+        # The one pricing rule the checks use too: tags, department, threshold, asset register.
+        price = rules.replacement_price(
+            policy,
+            kind=kind,
+            department=row["department"],
+            tags=tags,
+            register_cost=row["register_cost"],
+            register_line=row["budget_line"],
+        )
         if "windows 10" in (row["os_name"] or "").lower():
-            win10.append((row, rule))
-        basis, source = _basis(row)
-        # Unsupported software means new hardware only where the firmware is tied to it.
-        firmware_bound = policy.refresh_class(kind, tags) in FIRMWARE_BOUND_KINDS
-        eligible = [(fy, why) for fy, why, cid in pulls.get(row["id"], []) if cid == "HW-004" or firmware_bound]
-        pull = min(eligible) if eligible else None
-        if basis is None and pull is None:
+            win10.append((row, price))
+        found = rules.age_basis(row["purchase_date"], row["manufacture_date"], row["bios_date"])
+        basis, source = found if found else (None, "")
+        due = rules.refresh_due(basis, price.years) if basis else None
+        when = rules.replacement_year(
+            policy, as_of=as_of, due=due, device_class=price.device_class, risks=risks.get(row["id"], ())
+        )
+        if when is None:
             unknown.append((device_label(row), kind))
             continue
-        due = _add_years(basis, rule.years) if basis else as_of
-        age_fy = fiscal_year_of(due, start_month)
-        fy, reason = age_fy, "refresh age"
-        if age_fy < current:
-            fy, reason = current, f"overdue since FY{age_fy}"
-            n_overdue += 1
-        if pull and pull[0] < fy:
-            fy, reason = pull[0], f"pulled forward: {pull[1]}"
-            n_pulled += 1
-        if fy > years[-1]:
+        n_overdue += when.overdue
+        n_pulled += when.pulled
+        if when.fiscal_year > years[-1]:
             later_n += 1
-            later_cost += rule.cost
+            later_cost += price.amount
             continue
-        line = rule.budget_line or ""
         items.append(
             PlanItem(
                 device=device_label(row),
@@ -223,15 +210,19 @@ def build_plan(
                 os=" ".join(x for x in (row["os_name"], row["os_version"]) if x) or "",
                 basis=basis.isoformat() if basis else "",
                 basis_source=source,
-                due=due.isoformat(),
-                fiscal_year=fy,
-                age_fiscal_year=age_fy,
-                reason=reason,
-                cost=rule.cost,
-                budget_line=line,
-                capital=rule.capital,
+                due=(due or as_of).isoformat(),
+                fiscal_year=when.fiscal_year,
+                age_fiscal_year=when.age_fiscal_year or when.fiscal_year,
+                reason=when.reason,
+                cost=price.amount,
+                budget_line=price.budget_line or "",
+                capital=price.capital,
+                cost_source=price.amount_source,
+                line_source=price.line_source,
+                device_id=int(row["id"]),
             )
         )
+    spread = _spread_backlog(items, years, policy.backlog_spread_years)
     items.sort(key=lambda i: (i.fiscal_year, i.budget_line, i.department, i.device))
 
     bud = _budgeted_for(city, budgeted)
@@ -241,10 +232,15 @@ def build_plan(
         lambda i: i.budget_line,
         lambda k: budget_line_label(city, k) if k else "no budget line set",
     )
+    # Budgeted lines with nothing due still show: all of their budget is surplus.
+    for account in sorted(set(bud) - {r.kind for r in by_line}):
+        by_line.append(PlanRow(budget_line_label(city, account), kind=account, devices=[0] * HORIZON,
+                               cost=[0.0] * HORIZON))
     for row_ in by_line:
         account = row_.kind  # _rows keeps the raw key in .kind until here
         known = getattr(city, "budget_lines", {}).get(account)
-        row_.budgeted = [bud.get(account, {}).get(fy, 0.0) for fy in years] if bud else None
+        if bud:
+            row_.set_budget([bud.get(account, {}).get(fy, 0.0) for fy in years])
         row_.kind = known.kind if known else ""
     by_dept = _rows(items, years, lambda i: i.department or "", lambda k: k or "no department")
     for row_ in by_dept:
@@ -256,6 +252,8 @@ def build_plan(
     )
     if bud:
         total.budgeted = [sum((r.budgeted or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
+        total.gap = [sum((r.gap or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
+        total.surplus = [sum((r.surplus or [0.0] * HORIZON)[i] for r in by_line) for i in range(HORIZON)]
     rep = PlanReport(
         city_id=city.id,
         city_name=city.name,
@@ -275,8 +273,10 @@ def build_plan(
         headline="",
         data_dates=data_dates(),
         data_warnings=data_warnings(city, as_of),
-        virtual=len(virtual),
+        virtual=n_virtual,
+        spread_years=spread,
     )
+    rep.capital = [sum(i.cost for i in items if i.capital and i.fiscal_year == fy) for fy in years]
     rep.headline = _plan_headline(rep)
     return rep
 
@@ -296,23 +296,23 @@ def _rows(items: list[PlanItem], years: list[int], key: Any, label: Any) -> list
 
 def esu_year(as_of: dt.date) -> int:
     """Which paid year of Windows 10 Extended Security Updates ``as_of`` falls in (0: none left)."""
-    if as_of < ESU_START:
-        return 1
-    k = (as_of - ESU_START).days // 365 + 1
-    return k if k <= len(ESU_PRICES) else 0
+    found = rules.extended_support_year("windows", ESU_START, as_of)
+    return found[0] if found else 0
 
 
-def _deferral(city: Any, win10: list[tuple[dict[str, Any], Any]], as_of: dt.date, fy: int) -> Deferral | None:
+def _deferral(
+    city: CityConfig, win10: list[tuple[dict[str, Any], rules.Price]], as_of: dt.date, fy: int
+) -> Deferral | None:
     """Keep the Windows 10 PCs on paid extended updates for a year, or replace them now."""
     if not win10:
         return None
     policy = policy_of(city)
     n = len(win10)
     year = esu_year(as_of)
-    replace_total = sum(rule.cost for _, rule in win10)
-    replace_lines = defaultdict(float)
-    for _, rule in win10:
-        replace_lines[rule.budget_line or ""] += rule.cost
+    replace_total = sum(p.amount for _, p in win10)
+    replace_lines: dict[str, float] = defaultdict(float)
+    for _, p in win10:
+        replace_lines[p.budget_line or ""] += p.amount
     replace_line = budget_line_label(city, max(replace_lines, key=lambda k: replace_lines[k]) or None)
     esu_line = budget_line_label(city, policy.operating_line())
     pcs = plural(n, "Windows 10 PC")
@@ -336,11 +336,12 @@ def _deferral(city: Any, win10: list[tuple[dict[str, Any], Any]], as_of: dt.date
                 "Windows 10 after October 2028, so these PCs no longer receive security fixes at any price.",
             ],
         )
-    price = ESU_PRICES[year - 1]
+    prices, _ = rules.extended_support_prices("windows")
+    price = prices[year - 1]
     esu_total = price * n
     following = (
-        f" A further year would cost {money(ESU_PRICES[year])} a PC, since the price doubles each year"
-        if year < len(ESU_PRICES)
+        f" A further year would cost {money(prices[year])} a PC, since the price doubles each year"
+        if year < len(prices)
         else " This is the last year such updates can be bought"
     )
     return Deferral(
@@ -368,11 +369,25 @@ def _plan_headline(rep: PlanReport) -> str:
     first, last = rep.fiscal_years[0], rep.fiscal_years[-1]
     n = sum(rep.total.devices)
     cost = sum(rep.total.cost)
-    text = f"From FY{first} to FY{last} the city needs to replace {plural(n, 'device')} for {money(cost)}"
+    text = (
+        f"From FY{first} to FY{last} the city needs to replace {plural(n, 'device')} for {money(cost)}"
+        f" ({money(sum(rep.capital))} of it capital)"
+    )
     if rep.total.budgeted is not None:
         budgeted = sum(rep.total.budgeted)
         gap = sum(rep.total.gap or [])
-        text += f"; {money(budgeted)} is budgeted, leaving a funding gap of {money(gap)}"
+        surplus = sum(rep.total.surplus or [])
+        short = [r for r in rep.by_line if sum(r.gap or []) > 0]
+        text += f"; {money(budgeted)} is budgeted"
+        if gap:
+            text += (
+                f", leaving a funding gap of {money(gap)} on {plural(len(short), 'budget line')}"
+                " (counted per line and fiscal year: a surplus on one line does not cover another)"
+            )
+        else:
+            text += ", which covers the need on every line in every year"
+        if surplus:
+            text += f"; {money(surplus)} budgeted beyond the need is a surplus"
     text += "."
     if rep.total.devices[0]:
         text += (
@@ -384,7 +399,7 @@ def _plan_headline(rep: PlanReport) -> str:
 
 
 def write_plan(
-    city: Any,
+    city: CityConfig,
     store: Store,
     *,
     as_of: dt.date,
@@ -414,21 +429,7 @@ def write_plan(
     if "csv" in formats:
         paths.append(export.write_csv(stem.with_suffix(".csv"), ITEM_HEADER, _item_rows(rep)))
     if "xlsx" in formats:
-        paths.append(
-            export.write_xlsx(
-                stem.with_suffix(".xlsx"),
-                [
-                    ("By budget line", _summary_header(rep), _summary_rows(rep, rep.by_line + [rep.total])),
-                    ("By department", _summary_header(rep), _summary_rows(rep, rep.by_department)),
-                    ("Devices", ITEM_HEADER, _item_rows(rep)),
-                ],
-                money_columns={
-                    "Devices": {ITEM_HEADER.index("cost")},
-                    "By budget line": _summary_money_columns(rep),
-                    "By department": _summary_money_columns(rep),
-                },
-            )
-        )
+        paths.append(write_plan_xlsx(rep, stem.with_suffix(".xlsx")))
     if "json" in formats:
         paths.append(export.write_text(stem.with_suffix(".json"), rep.to_json()))
     return paths
@@ -449,6 +450,8 @@ ITEM_HEADER = [
     "budget_line",
     "cost",
     "capital",
+    "cost_source",
+    "line_source",
 ]
 
 
@@ -469,34 +472,94 @@ def _item_rows(rep: PlanReport) -> list[list[Any]]:
             i.budget_line,
             i.cost,
             "yes" if i.capital else "no",
+            i.cost_source,
+            i.line_source,
         ]
         for i in rep.items
     ]
 
 
-def _summary_header(rep: PlanReport) -> list[str]:
-    head = ["group", "type"]
+# Plain column names for people (the CSV keeps ITEM_HEADER's machine names).
+ITEM_TITLES = [
+    "Fiscal year",
+    "Device",
+    "Address",
+    "Kind",
+    "Department",
+    "Operating system",
+    "Age counted from",
+    "Date source",
+    "Refresh due",
+    "Refresh age ends in",
+    "Why this year",
+    "Budget line",
+    "Cost",
+    "Capital",
+    "Cost from",
+    "Budget line from",
+]
+
+
+def _col(i: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return str(get_column_letter(i + 1))
+
+
+def _summary_sheet(
+    rep: PlanReport, rows: list[PlanRow], first: str, total_label: str
+) -> tuple[list[str], list[list[Any]]]:
+    """A summary sheet: per fiscal year devices, cost (and budgeted, gap, surplus), a 5-year column
+    group, and a total row. Gaps, surpluses, 5-year columns and totals are formulas."""
+    budgets = any(r.budgeted is not None for r in rows)
+    per = ["devices", "cost"] + (["budgeted", "gap", "surplus"] if budgets else [])
+    head = [first, "Type"]
     for fy in rep.fiscal_years:
-        head += [f"FY{fy} devices", f"FY{fy} cost", f"FY{fy} budgeted", f"FY{fy} gap"]
-    return head
-
-
-def _summary_money_columns(rep: PlanReport) -> set[int]:
-    """Cost, budgeted and gap columns of the summary sheets (not the device counts)."""
-    head = _summary_header(rep)
-    return {i for i, name in enumerate(head) if name.endswith((" cost", " budgeted", " gap"))}
-
-
-def _summary_rows(rep: PlanReport, rows: list[PlanRow]) -> list[list[Any]]:
-    out = []
-    for r in rows:
+        head += [f"FY{fy} {m}" for m in per]
+    head += [f"5 years {m}" for m in per]
+    out: list[list[Any]] = []
+    for n, r in enumerate(rows, start=2):
         line: list[Any] = [r.label, r.kind]
         for i in range(len(rep.fiscal_years)):
-            line += [
-                r.devices[i],
-                r.cost[i],
-                r.budgeted[i] if r.budgeted else None,
-                r.gap[i] if r.gap else None,
-            ]
+            base = len(line)
+            line += [r.devices[i], r.cost[i]]
+            if budgets:
+                c, b = _col(base + 1), _col(base + 2)
+                line += [
+                    (r.budgeted or [0.0] * HORIZON)[i],
+                    export.Formula(f"=MAX(0,{c}{n}-{b}{n})"),
+                    export.Formula(f"=MAX(0,{b}{n}-{c}{n})"),
+                ]
+        for k in range(len(per)):
+            cells = [f"{_col(2 + i * len(per) + k)}{n}" for i in range(len(rep.fiscal_years))]
+            line.append(export.Formula("=" + "+".join(cells)))
         out.append(line)
-    return out
+    last = len(rows) + 1
+    total: list[Any] = [total_label, ""]
+    for k in range(2, len(head)):
+        total.append(export.Formula(f"=SUBTOTAL(9,{_col(k)}2:{_col(k)}{last})") if rows else 0)
+    out.append(total)
+    return head, out
+
+
+def write_plan_xlsx(rep: PlanReport, path: Path) -> Path:
+    """The plan as a workbook finance can audit: totals, gaps, surpluses and the 5-year columns are
+    formulas over the rows (a gap per line and year, summed, never netted across lines)."""
+    line_head, line_rows = _summary_sheet(rep, rep.by_line, "Budget line", "All budget lines")
+    dept_head, dept_rows = _summary_sheet(rep, rep.by_department, "Department", "All departments")
+    items = _item_rows(rep)
+    cost_col = _col(ITEM_TITLES.index("Cost"))
+    items.append(["Total"] + [""] * (ITEM_TITLES.index("Cost") - 1)
+                 + [export.Formula(f"=SUBTOTAL(9,{cost_col}2:{cost_col}{len(items) + 1})")])
+
+    def money_cols(head: list[str]) -> set[int]:
+        return {i for i, h in enumerate(head) if h.endswith((" cost", " budgeted", " gap", " surplus"))}
+
+    return export.write_xlsx(
+        path,
+        [("By budget line", line_head, line_rows), ("By department", dept_head, dept_rows),
+         ("Devices", ITEM_TITLES, items)],
+        money_columns={"Devices": {ITEM_TITLES.index("Cost")}, "By budget line": money_cols(line_head),
+                       "By department": money_cols(dept_head)},
+        total_rows={"By budget line": 1, "By department": 1, "Devices": 1},
+    )

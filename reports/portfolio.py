@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itaudit.errors import ItauditError
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import money
@@ -56,6 +56,7 @@ class KpiCell:
     text: str
     target_text: str
     rag: str
+    count_text: str = ""  # "3 of 25 devices": the same denominator as the city's summary
 
 
 @dataclass
@@ -117,21 +118,17 @@ class Portfolio:
 # --- building -------------------------------------------------------------------------
 
 
-def _capital(city: Any, store: Store, as_of: dt.date) -> tuple[list[str], list[float], int]:
-    """Capital needs by fiscal year from the plan model; empty when the plan is unavailable."""
-    try:
-        from reports.plan import build_plan
-    except ImportError:
-        return [], [], 0
-    try:
-        plan = build_plan(city, store, as_of=as_of)
-    except (ItauditError, ValueError, KeyError):
-        return [], [], 0
+def _capital(city: CityConfig, store: Store, as_of: dt.date) -> tuple[list[str], list[float], int]:
+    """Capital needs by fiscal year: the capital items of the city's refresh plan (the same
+    figures as the plan's capital row), overdue devices."""
+    from reports.plan import build_plan
+
+    plan = build_plan(city, store, as_of=as_of)
     years = [f"FY{y}" for y in plan.fiscal_years]
-    return years, [float(c) for c in plan.total.cost], int(plan.overdue)
+    return years, [float(c) for c in plan.capital], int(plan.overdue)
 
 
-def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
+def build_city(city: CityConfig, *, as_of: dt.date, month: str) -> CityColumn:
     """One city's column, from its own database (opened read-only)."""
     if not Path(city.database).exists():
         return CityColumn(city.id, city.name, False, "No scan has been run yet.")
@@ -154,7 +151,9 @@ def build_city(city: Any, *, as_of: dt.date, month: str) -> CityColumn:
             fix_cost=r.total_cost,
             top_risk=r.top_risks[0].sentence if r.top_risks else None,
         )
-        col.kpis = [KpiCell(k.key, k.label, k.actual, k.actual_text, k.target_text, k.rag) for k in r.kpis]
+        col.kpis = [
+            KpiCell(k.key, k.label, k.actual, k.actual_text, k.target_text, k.rag, k.count_text) for k in r.kpis
+        ]
         if r.has_data:
             col.capital_years, col.capital, col.overdue = _capital(city, store, as_of)
             col.capital_total = sum(col.capital)
@@ -247,7 +246,7 @@ def portfolio_markdown(p: Portfolio) -> str:
     out = [
         f"# Portfolio — {p.month_label}",
         "",
-        f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix every open finding: "
+        f"{len(p.cities)} cities, {p.total_devices:,} devices. Cost to fix open findings this fiscal year: "
         f"{money(p.total_fix_cost)}. Five-year capital refresh need: {money(p.total_capital)}.",
         "",
         "| City | Score | Change | Checked | Could not check | Cost to fix | 5-year capital |",
@@ -271,7 +270,7 @@ def portfolio_markdown(p: Portfolio) -> str:
         "|---|" + "---|" * len(p.kpi_labels),
     ]
     for c in p.cities:
-        cells = {k.key: k.text for k in c.kpis}
+        cells = {k.key: f"{k.text} ({k.count_text})" if k.count_text else k.text for k in c.kpis}
         out.append(
             f"| {export.md_text(c.city_name)} | " + " | ".join(cells.get(key, "—") for key, _ in p.kpi_labels) + " |"
         )
@@ -313,7 +312,7 @@ def _csv_rows(p: Portfolio) -> list[list[Any]]:
                 round(c.capital_total, 2),
                 c.overdue,
             ]
-            + ["" if kpis.get(k) is None else round(kpis[k], 1) for k, _ in p.kpi_labels]
+            + ["" if (v := kpis.get(k)) is None else round(v, 1) for k, _ in p.kpi_labels]
         )
     return rows
 

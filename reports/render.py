@@ -113,8 +113,8 @@ def sparkline(
             )
     for seg in segments:
         if len(seg) == 1:
-            x, y = seg[0].split(",")
-            parts.append(f'<circle cx="{x}" cy="{y}" r="1.4" fill="{colour}"/>')
+            cx, cy = seg[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="1.4" fill="{colour}"/>')
     li, lv = points[-1]
     x, y = xy(li, lv)
     parts.append(f'<circle cx="{_f(x)}" cy="{_f(y)}" r="2.6" fill="{colour}"/>')

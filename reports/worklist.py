@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit import rules
+from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import (
@@ -46,6 +48,11 @@ class WorkItem:
     first_seen: str
     days_open: int | None
     references: list[str]
+    fiscal_year: int | None = None  # the fiscal year its cost falls in (the plan's, for a replacement)
+    # How the cost counts in "what fixing costs": "" (on its own), "replacement" (the device's one
+    # replacement), "covered by the replacement" (a fix the replacement makes moot), "same replacement".
+    cost_note: str = ""
+    cost_basis: str = ""  # how the amount was worked out, with the source of each figure
 
 
 @dataclass
@@ -59,6 +66,9 @@ class WorkDevice:
     criticality: list[str]
     risk: float
     items: list[WorkItem] = field(default_factory=list)
+    # Not checked in the last scan: its findings are the last known ones (as of last_checked).
+    last_known: bool = False
+    last_checked: str = ""
 
 
 @dataclass
@@ -78,15 +88,26 @@ class Worklist:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
+def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklist:
     """Every finding open now, grouped by device, riskiest first."""
     policy = policy_of(city)
     weights = score_weights(policy)
+    current = policy.fiscal_year(as_of)
+    rows = store.open_findings()
+    # How each finding's cost counts: the one rule the summary's "what fixing costs" uses.
+    counted: dict[tuple[int, str], str] = {}
+    for r in rules.remedies(rows, current):
+        for n, check_id in enumerate(r.check_ids):
+            label = ("replacement" if n == 0 else "same replacement") if r.replacement else ""
+            counted[(r.device_id, check_id)] = label
+    latest = store.latest_scan()
+    down = {int(r["device_id"]): r for r in store.unreachable_devices(latest.id)} if latest else {}
     devices: dict[int, WorkDevice] = {}
-    for f in store.open_findings():
+    for f in rows:
         tags = json.loads(f["criticality"]) if f["criticality"] else []
         dev = devices.get(f["device_id"])
         if dev is None:
+            gone = down.get(int(f["device_id"]))
             dev = devices[f["device_id"]] = WorkDevice(
                 device_id=f["device_id"],
                 name=device_label(f),
@@ -96,9 +117,14 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
                 os=" ".join(x for x in (f["os_name"], f["os_version"]) if x),
                 criticality=tags,
                 risk=0.0,
+                last_known=gone is not None,
+                last_checked=((gone or {}).get("last_success") or "")[:10],
             )
         first = parse_day(f["first_seen"])
         risk = weights.get(f["severity"], 0.0) * policy.criticality_weight(tags)
+        note = counted.get((int(f["device_id"]), f["check_id"]), "covered by the replacement")
+        if not f["cost_amount"]:
+            note = ""
         dev.items.append(
             WorkItem(
                 check_id=f["check_id"],
@@ -115,26 +141,23 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
                 first_seen=(f["first_seen"] or "")[:10],
                 days_open=(as_of - first).days if first else None,
                 references=json.loads(f["refs"]) if f["refs"] else [],
+                fiscal_year=max(current, int(f["cost_fiscal_year"] or current)) if f["cost_amount"] else None,
+                cost_note=note,
+                cost_basis=f["cost_basis"] or "",
             )
         )
     for dev in devices.values():
         dev.items.sort(key=lambda i: (-i.risk, i.check_id))
         dev.risk = round(sum(i.risk for i in dev.items), 1)
     ordered = sorted(devices.values(), key=lambda d: (-d.items[0].risk, -d.risk, d.name))
-    latest = store.latest_scan()
     unreachable = []
     if latest:
         unreachable = [
             (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
             for r in store.unreachable_devices(latest.id)
         ]
-    unmanaged = []
-    if "discoveries" in store.db.table_names():
-        last = store.db.execute("select max(id) from discoveries where status = 'complete'").fetchone()
-        if last and last[0] is not None:
-            unmanaged = [(r["address"], r["guess"] or "unknown device",
-                          ", ".join(str(p) for p in r["open_ports"]))
-                         for r in store.sightings(int(last[0])) if not r["managed"] and r["device_id"] is None]
+    unmanaged = [(r["address"], r["guess"] or "unknown device", ", ".join(str(p) for p in r["open_ports"]))
+                 for r in store.unmanaged_sightings()]
     return Worklist(
         city_id=city.id,
         unmanaged=unmanaged,
@@ -164,9 +187,13 @@ HEADER = [
     "cost",
     "cost_kind",
     "budget_line",
+    "fiscal_year",
+    "cost_counts_as",
+    "cost_basis",
     "first_seen",
     "days_open",
     "references",
+    "last_known",
 ]
 
 
@@ -191,16 +218,20 @@ def _rows(wl: Worklist) -> list[list[Any]]:
                     i.cost,
                     i.cost_kind,
                     i.budget_line,
+                    f"FY{i.fiscal_year}" if i.fiscal_year else "",
+                    i.cost_note,
+                    i.cost_basis,
                     i.first_seen,
                     i.days_open,
                     "; ".join(i.references),
+                    f"not checked in the last scan; last checked {d.last_checked or 'never'}" if d.last_known else "",
                 ]
             )
     return rows
 
 
 def write_worklist(
-    city: Any, store: Store, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "csv")
+    city: CityConfig, store: Store, *, as_of: dt.date, out_dir: Path, formats: tuple[str, ...] = ("html", "csv")
 ) -> list[Path]:
     """Write the technician worklist (HTML, CSV, XLSX, JSON, PDF as asked); return the paths."""
     bad = [f for f in formats if f not in FORMATS]

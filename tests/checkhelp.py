@@ -61,7 +61,7 @@ def ctx(
 
 
 def run(check_id: str, f: DeviceFacts, c: CheckContext) -> Finding:
-    """Run one registered check through run_checks (so ``needs`` and ``applies_to`` apply)."""
+    """Run one registered check through run_checks (so ``applies_to`` applies)."""
     spec = load_checks()[check_id]
     out = run_checks(f, c, [spec])
     assert len(out) == 1, f"{check_id} did not apply to kind {c.device.kind}"

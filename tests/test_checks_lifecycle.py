@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from checkhelp import ctx, facts, run
+from checkhelp import AS_OF, ctx, facts, run
 
+from itaudit import rules
 from itaudit.policy import Policy
 
 WIN10_PRO = {
@@ -59,8 +60,18 @@ def test_eol001_plain_words_and_critical_on_firewall():
     assert f.status.value == "fail"
     assert "unsupported software" in f.summary and "no longer receives security fixes" in f.summary
     assert f.severity.value == "critical"
-    assert f.cost.kind == "operating" and f.cost.basis.startswith("2 h")  # firmware upgrade effort
+    # A firewall's firmware is tied to its hardware: the cost is the replacement the capital plan
+    # budgets this fiscal year (itaudit.rules.pull_year), priced by the one rule.
+    pol = Policy()
+    price = rules.replacement_price(pol, kind="firewall")
+    assert (f.cost.kind, f.cost.amount, f.cost.fiscal_year) == (price.kind, price.amount, pol.fiscal_year(AS_OF))
+    assert f.cost.basis.startswith("replacement firewall") and "tied to the hardware" in f.remediation
     assert "CISA CPG 1.E" in f.references and "CIS v8 2.2" in f.references
+    # The same software on a virtual appliance costs staff time: there is no hardware to replace.
+    vm = facts(software=FORTI_72)
+    vm.software.virtualization = "kvm"
+    g = run("EOL-001", vm, ctx("firewall"))
+    assert g.cost.kind == "operating" and g.cost.basis.startswith("2 h")
 
 
 def test_eol001_windows10_mentions_esu_option_and_hw004():
@@ -80,3 +91,13 @@ def test_eol003_esu_cost_is_year_two_price():
     # Windows 10 left support 2025-10-14; on 2026-11-23 the city is in its second ESU year.
     f = run("EOL-003", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True)))
     assert f.cost.amount == 122 and f.cost.kind == "operating"
+
+
+def test_findings_name_the_configured_device_first_and_the_host_second():
+    f = facts(software=FORTI_72)
+    f.identity.hostname = "FGT60E-prod"
+    named = run("EOL-001", f, ctx("firewall", name="ch-fw01"))
+    assert named.summary.startswith("ch-fw01 (host FGT60E-prod) runs unsupported software")
+    same = run("EOL-001", f, ctx("firewall", name="fgt60e-PROD"))
+    assert same.summary.startswith("fgt60e-PROD runs")  # no repeat when they are the same name
+    assert run("EOL-001", f, ctx("firewall")).summary.startswith("FGT60E-prod runs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 import subprocess
@@ -37,6 +38,38 @@ def test_demo_scans_the_simulated_city_and_writes_the_report(tmp_path: Path) -> 
         assert n_os >= 12
     finally:
         db.close()
+    _named_devices_agree(out, dt.date(2026, 11, 23))
+
+
+def _named_devices_agree(out: Path, as_of: dt.date) -> None:
+    """The issue's examples: the core switches and the rugged Police laptop are priced, paid and
+    dated alike in their findings and in the capital plan."""
+    from itaudit import config, rules
+    from itaudit.store import Store
+    from reports.plan import build_plan
+
+    os.environ.update({k: "x" for k in ("ITAUDIT_DEMO_SSH_PASSWORD", "ITAUDIT_DEMO_SNMP_AUTH",
+                                         "ITAUDIT_DEMO_SNMP_PRIV") if k not in os.environ})
+    city = config.load(out / "config.toml").city("lakeside")
+    store = Store(city.database, readonly=True)
+    try:
+        plan = build_plan(city, store, as_of=as_of)
+        items = {i.device: i for i in plan.items}
+        rows = store.findings_open_at(store.latest_scan().id)  # type: ignore[union-attr]
+        rem = rules.remedies(rows, city.policy.fiscal_year(as_of))
+        ids = {r["device_name"]: r["device_id"] for r in rows}
+        expect = {
+            "pd-core-3750": (20000.0, "101-2110-5740", 2027, True),  # overdue Police core switch: capital
+            "ch-core-sw01": (20000.0, "101-1410-5740", 2027, True),  # unsupported firmware pulls it forward
+            "pd-car12": (4500.0, "101-2110-5310", 2028, False),  # rugged Police laptop under the threshold
+        }
+        for name, want in expect.items():
+            item = items[name]
+            assert (item.cost, item.budget_line, item.fiscal_year, item.capital) == want, item
+            repl = [r for r in rem if r.device_id == ids[name] and r.replacement]
+            assert [(r.amount, r.budget_line, r.fiscal_year, r.capital) for r in repl] == [want], repl
+    finally:
+        store.close()
 
 
 def test_a_busy_demo_address_names_its_holder(tmp_path: Path) -> None:

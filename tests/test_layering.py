@@ -61,6 +61,34 @@ def test_only_one_file_speaks_snmp() -> None:
 def test_builtin_plugins_resolve() -> None:
     from itaudit import plugins
 
-    for dotted in list(plugins.BUILTIN_COLLECTORS.values()) + list(plugins.BUILTIN_REPORTS.values()):
+    tables = (plugins.BUILTIN_COLLECTORS, plugins.BUILTIN_REPORTS, plugins.BUILTIN_TOOLS)
+    for dotted in [d for t in tables for d in t.values()] + list(plugins.BUILTIN_CHECK_MODULES):
         assert plugins._load(dotted) is not None, dotted
     assert plugins.load_checks(), "no checks registered"
+
+
+@pytest.mark.parametrize("path", SPINE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_is_loaded_by_name_outside_plugins(path: Path) -> None:
+    """The layering test sees every import: only itaudit/plugins.py loads modules by name, from its
+    tables of built-in names (``import_module``/``__import__``/``plugins._load`` anywhere else would
+    reach an outer package behind its back)."""
+    if path.name == "plugins.py":
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (
+            node.attr == "import_module"
+            or (node.attr == "_load" and isinstance(node.value, ast.Name) and node.value.id == "plugins")
+        ):
+            bad.append((node.attr, node.lineno))
+        elif isinstance(node, ast.Name) and node.id in ("__import__", "import_module"):
+            bad.append((node.id, node.lineno))
+    assert not bad, f"{path.relative_to(ROOT)} loads by name: {bad}; add it to a table in itaudit/plugins.py"
+
+
+def test_scan_and_discovery_do_not_import_each_other() -> None:
+    """The inventory stage (itaudit/inventory.py) serves both: no import circle."""
+    scan = {m for m, _ in _imports(ROOT / "itaudit" / "scan.py")}
+    discover = {m for m, _ in _imports(ROOT / "itaudit" / "discover.py")}
+    assert "itaudit.discover" not in scan and "itaudit.scan" not in discover

@@ -15,7 +15,7 @@ from itaudit.agent import Agent, ManualClock
 from itaudit.config import load
 from itaudit.credentials import SSHCredential
 from itaudit.errors import ConfigError
-from itaudit.scan import _context
+from itaudit.inventory import collect_context
 
 CHI = ZoneInfo("America/Chicago")
 
@@ -85,7 +85,7 @@ def test_a_credential_of_one_city_is_a_config_error_in_another(tmp_path: Path) -
 def test_collectors_get_only_their_own_city_credentials(tmp_path: Path) -> None:
     cfg = load(write_config(tmp_path / "c.toml", [_city("north"), _city("south")]))
     for cid in ("north", "south"):
-        ctx = _context(cfg, cfg.cities[cid])
+        ctx = collect_context(cfg, cfg.cities[cid])
         assert ctx.city_id == cid
         assert list(ctx.credentials) == [f"{cid}-servers"]
         cred = ctx.credentials[f"{cid}-servers"]

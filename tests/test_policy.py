@@ -180,7 +180,12 @@ def test_pay_line_is_one_precedence_for_replacements_and_operating_money():
     assert pol.pay_line("replacement", rule=server) == "101-2110-5740"
     # A PC under the threshold is operating money: the department's operating line when it has one.
     assert pol.refresh_for("workstation", "police").budget_line == "101-2110-5310"
-    assert pol.refresh_for("workstation", "water").budget_line == "601-7110-5740"
+    # ... never a capital line: Water has only a capital line, so its PC is paid by the city's operating line.
+    assert pol.refresh_for("workstation", "water").budget_line == "101-1410-5310"
+    line, source = pol.line_for(False, cls="workstation", department="water")
+    assert line == "101-1410-5310" and "(601-7110-5740) is a capital line" in source
+    # A capital item is never paid from an operating line, even the register's.
+    assert pol.line_for(True, cls="server", department="water", device_line="601-7110-5310")[0] == "601-7110-5740"
     # Staff time: never the department's capital line; the register's line only when it is not capital.
     assert pol.operating_line("police") == "101-2110-5310"
     assert pol.operating_line("water") == "101-1410-5310"

@@ -274,3 +274,32 @@ def test_monthly_report_names_the_old_data(city_store, tmp_path: Path):
     for path in written:
         text = Path(path).read_text(encoding="utf-8")
         assert "Data out of date" in text and "2025-08-25" in text
+
+
+def test_a_finding_replaced_by_a_worse_one_is_not_fixed(tmp_path: Path):
+    """Support ending soon (EOL-002) closes because support has now ended (EOL-001): that is worse,
+    and the summary says so instead of counting it as fixed. A DATA-003 finding has its own words."""
+    from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Severity, Status, Target
+
+    city = report_city.city_config(tmp_path / "w.db")
+    store = Store(city.database)
+    target = Target(address="10.1.1.1", protocol="ssh", city_id=city.id, name="fs01", kind="server")
+    facts = DeviceFacts()
+    facts.identity.serial = "W1"
+
+    def scan(day: str, verdicts: list[tuple[str, Status, Severity]]) -> None:
+        sid = store.begin_scan(city.id, dt.date.fromisoformat(day), 1, now=f"{day}T02:00:00")
+        store.record_result(sid, CollectResult(target, ResultStatus.OK, facts=facts),
+                            [Finding(c, st, sev, c, f"{c} on fs01") for c, st, sev in verdicts],
+                            now=f"{day}T02:00:00")
+        store.finish_scan(sid, now=f"{day}T02:00:00")
+
+    scan("2026-09-20", [("EOL-002", Status.FAIL, Severity.MEDIUM), ("PATCH-001", Status.FAIL, Severity.HIGH)])
+    scan("2026-10-20", [("EOL-002", Status.PASS, Severity.MEDIUM), ("EOL-001", Status.FAIL, Severity.HIGH),
+                        ("PATCH-001", Status.PASS, Severity.HIGH), ("DATA-003", Status.FAIL, Severity.LOW)])
+    r = build_monthly(city, store, as_of=dt.date(2026, 10, 25))
+    store.close()
+    assert [c.title for c in r.resolved] == ["PATCH-001"] and r.resolved_count == 1
+    assert [c.title for c in r.worse] == ["EOL-002"] and r.worse_count == 1
+    assert "key facts" in risk_sentence("DATA-003", "Key facts missing", 1)
+    assert "not checked recently" not in risk_sentence("DATA-003", "Key facts missing", 2)

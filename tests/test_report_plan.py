@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import report_city
+import xlsxeval
 
 from itaudit.model import CollectResult, Cost, DeviceFacts, Finding, ResultStatus, Severity, Status, Target
 from itaudit.store import Store
@@ -145,7 +146,11 @@ def test_plan_files_open_and_have_rows(small, tmp_path: Path):
     assert {r["device"] for r in rows} == {"dev-1", "dev-2", "dev-3", "dev-4"}
     wb = load_workbook(xlsx)
     assert wb.sheetnames == ["By budget line", "By department", "Devices"]
-    assert wb["Devices"].max_row == 5 and wb["Devices"]["B1"].value == "device"
+    # Four devices and a total row, plain headers, a filter and print setup.
+    dev = wb["Devices"]
+    assert dev.max_row == 6 and dev["B1"].value == "Device" and dev.auto_filter.ref == "A1:P5"
+    assert dev.page_setup.orientation == "landscape" and dev.print_title_rows == "$1:$1"
+    assert xlsxeval.value(dev, "M6") == pytest.approx(sum(i.cost for i in build_plan(city, store, as_of=AS_OF).items))
     assert (csv_path.stat().st_mode & 0o077) == 0  # owner-only: reports describe weak spots
 
 
@@ -251,11 +256,13 @@ def test_plan_xlsx_formats_money_not_device_counts(small, tmp_path: Path):
         for row in ws.iter_rows(min_row=2):
             for name, cell in zip(head, row, strict=True):
                 if name.endswith(" devices"):
-                    assert cell.number_format == "General" and isinstance(cell.value, int), (sheet, name)
+                    # A count, or a formula adding counts (5-year column, total row).
+                    assert cell.number_format == "General", (sheet, name)
+                    assert isinstance(xlsxeval.value(ws, cell.coordinate), int | float), (sheet, name)
                 elif name.endswith(" cost") and cell.value is not None:
                     assert "$" in cell.number_format, (sheet, name)
     ws = wb["Devices"]
-    cost_col = [c.value for c in ws[1]].index("cost")
+    cost_col = [c.value for c in ws[1]].index("Cost")
     assert all("$" in row[cost_col].number_format for row in ws.iter_rows(min_row=2))
 
 
@@ -275,9 +282,9 @@ def test_plan_xlsx_survives_control_characters_and_keeps_formulas_out(tmp_path: 
     store.close()
     ws = openpyxl.load_workbook(paths[1])["Devices"]
     head = [c.value for c in ws[1]]
-    cells = {row[head.index("address")].value: row for row in ws.iter_rows(min_row=2)}
-    assert cells["10.9.0.1"][head.index("device")].value == "bellhostname"
-    assert cells["10.9.0.1"][head.index("os")].value == "Ubuntu[31m 22.04"
-    formula = cells["10.9.0.2"][head.index("device")]
+    cells = {row[head.index("Address")].value: row for row in ws.iter_rows(min_row=2)}
+    assert cells["10.9.0.1"][head.index("Device")].value == "bellhostname"
+    assert cells["10.9.0.1"][head.index("Operating system")].value == "Ubuntu[31m 22.04"
+    formula = cells["10.9.0.2"][head.index("Device")]
     assert formula.value == '=HYPERLINK("http://x","y")' and formula.data_type == "s" and formula.quotePrefix
     assert "'=HYPERLINK" in paths[0].read_text(encoding="utf-8-sig")

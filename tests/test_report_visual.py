@@ -85,3 +85,14 @@ def test_html_screenshot_and_plan_pdf(city, tmp_path: Path):
         ["pdftotext", str(plan_pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "FY2027" in text and "FY2031" in text and "Deferral scenario" in text
+    # The printed totals are the sums of the plan's rows: each year's total and the five years'.
+    from reports.common import money
+    from reports.plan import build_plan
+
+    plan = build_plan(c, store, as_of=AS_OF)
+    flat = " ".join(text.split())
+    assert money(sum(i.cost for i in plan.items)) in flat
+    for fy in plan.fiscal_years:
+        year = sum(i.cost for i in plan.items if i.fiscal_year == fy)
+        assert (money(year) if year else "–") in flat, fy
+    assert money(sum(plan.capital)) in flat  # the capital row

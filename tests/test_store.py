@@ -77,6 +77,34 @@ def test_device_keeps_identity_across_address_change(tmp_path: Path) -> None:
     assert {d["address"] for d in store.devices()} == {"10.0.0.99", "10.0.0.7"}
 
 
+def test_cloned_servers_sharing_a_host_key_stay_two_devices(tmp_path: Path) -> None:
+    """Two servers cloned from one template present the same SSH host key: serial, MAC and address
+    decide who is who, so they stay two devices, and each is told it shares its key (SEC-010)."""
+    store = Store(tmp_path / "city.db")
+    s = store.begin_scan("c", AS_OF, 2)
+    clones = []
+    for address in ("10.0.0.21", "10.0.0.22"):
+        r = result(address)
+        r.facts.identity.ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClonedTemplateKey"
+        clones.append(r)
+        store.record_result(s, r, [])
+    assert len(store.devices()) == 2
+    assert store.device_record(clones[0]).shares_host_key_with == ["host-10.0.0.22"]
+    assert store.device_record(clones[1]).shares_host_key_with == ["host-10.0.0.21"]
+    # Seen again, each finds its own record (by address), not its twin's.
+    again = store.record_result(s, clones[1], [])
+    assert again == max(d["id"] for d in store.devices())
+    # A sweep seeing the shared key at a new address cannot tell which twin moved: no match.
+    key = clones[0].facts.identity.ssh_host_key
+    assert store.device_for_sighting("10.0.0.99", key) is None
+    assert store.device_for_sighting("10.0.0.21", key)["address"] == "10.0.0.21"  # type: ignore[index]
+    # One device with a key of its own is found wherever DHCP put it.
+    solo = result("10.0.0.30")
+    solo.facts.identity.ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwnKey"
+    solo_id = store.record_result(s, solo, [])
+    assert store.device_for_sighting("10.0.0.77", solo.facts.identity.ssh_host_key)["id"] == solo_id  # type: ignore[index]
+
+
 def test_failures_count_up_and_reset(tmp_path: Path) -> None:
     store = Store(tmp_path / "city.db")
     s = store.begin_scan("c", AS_OF, 1)
@@ -214,3 +242,28 @@ def test_recheck_judges_stored_facts_and_packages_without_a_rescan(tmp_path: Pat
     again = recheck_vulns(store, city, as_of=AS_OF, knowledge=Knowledge.load())
     assert again.changed == []
     assert len([f for f in store.open_findings() if f["check_id"] == "VULN-001"]) == 1  # same episode
+
+
+def test_a_report_on_an_older_database_upgrades_it_first(tmp_path: Path) -> None:
+    """Reports open the store read-only; on a database an older itaudit wrote (schema 4, without
+    this version's columns) they upgrade it first instead of failing on a missing column."""
+    path = tmp_path / "city.db"
+    store = Store(path)
+    s = store.begin_scan("c", AS_OF, 1)
+    store.record_result(s, result("10.0.0.5", "SER-1"), [finding("HW-001", Status.FAIL)])
+    store.finish_scan(s)
+    store.close()
+    db = sqlite3.connect(path)
+    for column in ("tags", "register_cost", "retired_at", "retired_note"):
+        db.execute(f"alter table devices drop column {column}")
+    db.execute("alter table findings drop column cost_fiscal_year")
+    db.execute("update meta set value = '4' where key = 'schema_version'")
+    db.commit()
+    db.close()
+    ro = Store(path, readonly=True)
+    try:
+        assert ro.schema_version() == SCHEMA_VERSION
+        assert [d["address"] for d in ro.device_inventory()] == ["10.0.0.5"]
+        assert [f["check_id"] for f in ro.open_findings()] == ["HW-001"]
+    finally:
+        ro.close()

@@ -95,7 +95,7 @@ def _tag_serial(out: bytes, tag: str) -> bytes:
     """
     from itaudit import plugins
 
-    parse_probe = plugins._load("collectors.ssh:parse_probe")  # the project's parser decides what a serial is
+    parse_probe = plugins.tool("ssh_probe_parser")  # the project's parser decides what a serial is
     serial = parse_probe(out).hardware.serial
     if not serial:
         return out
