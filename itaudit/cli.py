@@ -146,13 +146,12 @@ def _scan_with_progress(cfg: Config, city: Any, as_of: dt.date | None, stop: thr
 
     if is_terminal(sys.stderr) and not quiet:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        from rich.text import Text
 
         failed = 0
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[failed]} could not be checked"), TimeRemainingColumn(),
                       console=console(stderr=True), transient=False) as bar:
-            task = bar.add_task(Text(city.id, style="bold"), total=None, failed=0)
+            task = bar.add_task(f"[bold]{city.id}[/]", total=None, failed=0)  # (ids are [a-z0-9_-]: no markup)
 
             def progress(res: CollectResult, done: int, n: int) -> None:
                 nonlocal failed
@@ -506,11 +505,10 @@ def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bo
               f"at {city.discovery.rate:g} probes/s", stderr=True)
     if is_terminal(sys.stderr) and not as_json:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        from rich.text import Text
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console(stderr=True)) as bar:
-            task = bar.add_task(Text(f"{city.id} probes", style="bold"), total=None)
+            task = bar.add_task(f"[bold]{city.id}[/] probes", total=None)
             result = run_discovery(cfg, city, plan,
                                    progress=lambda done, n: bar.update(task, completed=done, total=n))
     else:

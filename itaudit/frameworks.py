@@ -152,7 +152,7 @@ def load_template(path: Path, known_checks: set[str], *, shipped: bool = False) 
             problems.append(f"{where}: the id is used twice in this template; the second was skipped")
             continue
         seen.add(qid)
-        text = q.get("text") if isinstance(q.get("text"), str) and q.get("text") else qid
+        text = str(q["text"]) if isinstance(q.get("text"), str) and q.get("text") else str(qid)
         lists = {k: _str_list(q.get(k)) for k in ("checks", "csf", "cpg2", "related_checks")}
         for k, v in lists.items():
             if v is None:
@@ -182,8 +182,8 @@ def load_template(path: Path, known_checks: set[str], *, shipped: bool = False) 
             csf=[c for c in lists["csf"] or [] if c not in bad_csf], cpg2=lists["cpg2"] or [],
             related_checks=[c for c in lists["related_checks"] or [] if c in known_checks],
         ))
-    title = doc.get("title") if isinstance(doc.get("title"), str) else tid
-    source = doc.get("source") if isinstance(doc.get("source"), str) else "no source given"
+    title = str(doc["title"]) if isinstance(doc.get("title"), str) else str(tid)
+    source = str(doc["source"]) if isinstance(doc.get("source"), str) else "no source given"
     return Template(id=tid, title=title, source=source, path=str(path), questions=questions,
                     shipped=shipped), problems
 

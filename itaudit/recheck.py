@@ -11,11 +11,10 @@ judged with newer data. Nothing else about the scan or the device changes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from itaudit.checking import CheckContext, DeviceRecord, run_checks
+from itaudit.checking import CheckContext, run_checks
 from itaudit.plugins import load_checks
 from itaudit.store import Store, utcnow
 
@@ -37,27 +36,20 @@ def recheck_vulns(store: Store, city: Any, *, as_of: dt.date, knowledge: Any) ->
     report = RecheckReport()
     now = utcnow()
     for dev in store.devices():
-        row = store.db.execute(
-            "select scan_id from observations where device_id = ? and facts is not null order by id desc limit 1",
-            [dev["id"]]).fetchone()
-        facts = store.latest_facts(dev["id"])
-        if row is None or facts is None:
+        latest = store.latest_facts(dev["id"])
+        if latest is None:
             report.skipped += 1
             continue
+        scan_id, facts = latest
         kept = store.latest_packages(dev["id"])
         if kept is not None:
             facts.patching.packages = kept[0]
             facts.gaps.pop("patching.packages", None)
-        record = DeviceRecord(id=dev["id"], kind=dev["kind"], department=dev["department"],
-                              budget_line=dev["budget_line"], first_seen=dev["first_seen"],
-                              last_seen=dev["last_seen"],
-                              criticality=json.loads(dev["criticality"]) if dev["criticality"] else [])
-        ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
+        ctx = CheckContext(as_of=as_of, device=store.stored_record(dev["id"]), policy=city.policy,
+                           knowledge=knowledge)
         findings = run_checks(facts, ctx, specs)
-        before = {c: s for c, s in store.db.execute(
-            "select check_id, status from check_results where scan_id = ? and device_id = ? and check_id like ?",
-            [row[0], dev["id"], PREFIX + "%"])}
-        store.reapply_findings(int(row[0]), dev["id"], findings, now)
+        before = store.check_statuses(scan_id, dev["id"], PREFIX)
+        store.reapply_findings(scan_id, dev["id"], findings, now)
         report.devices += 1
         for f in findings:
             if before.get(f.check_id) != f.status.value:

@@ -147,7 +147,7 @@ def _migrate_v6(db: sqlite_utils.Database) -> None:
     distribution packages without a rescan. One row per device, replaced by each scan that
     lists packages; zlib-compressed "name<TAB>version<TAB>arch" lines (observations keep the
     count only, so history does not multiply it)."""
-    db["device_packages"].create(
+    db.table("device_packages").create(
         {"device_id": int, "scan_id": int, "observed_at": str, "manager": str, "count": int, "packages": bytes},
         pk="device_id", foreign_keys=[("device_id", "devices", "id")], if_not_exists=True,
     )
@@ -469,6 +469,34 @@ class Store:
                 self._keep_packages(device_id, scan_id, now, facts)
             self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
+
+    def latest_facts(self, device_id: int) -> tuple[int, DeviceFacts] | None:
+        """The device's latest stored facts and the scan they came from (None: never checked)."""
+        row = self.db.execute("select scan_id, facts from observations where device_id = ? and facts is not null "
+                              "order by id desc limit 1", [device_id]).fetchone()
+        return (int(row[0]), DeviceFacts.from_dict(json.loads(row[1]))) if row else None
+
+    def stored_record(self, device_id: int) -> DeviceRecord:
+        """What the store knows of a device, as a check sees it when it is judged again on
+        stored facts (``itaudit data recheck``): the device row, no new scan result."""
+        row = self.db.execute("select * from devices where id = ?", [device_id]).fetchone()
+        d = dict(zip([c[0] for c in self.db.execute("select * from devices limit 0").description], row,
+                     strict=True)) if row else {}
+        return DeviceRecord(
+            id=device_id, name=d.get("name"), kind=d.get("kind"), department=d.get("department"),
+            criticality=json.loads(d["criticality"]) if d.get("criticality") else [],
+            purchase_date=dt.date.fromisoformat(d["purchase_date"]) if d.get("purchase_date") else None,
+            first_seen=d.get("first_seen"), last_seen=d.get("last_seen"), budget_line=d.get("budget_line"),
+            register_cost=d.get("register_cost"), tags=json.loads(d["tags"]) if d.get("tags") else [],
+            last_successful_scan=d.get("last_success"), consecutive_failures=d.get("consecutive_failures"),
+            last_error=d.get("last_error"),
+        )
+
+    def check_statuses(self, scan_id: int, device_id: int, prefix: str) -> dict[str, str]:
+        """The verdicts recorded for a device in a scan, for checks whose ID starts with ``prefix``."""
+        return {c: s for c, s in self.db.execute(
+            "select check_id, status from check_results where scan_id = ? and device_id = ? and check_id like ?",
+            [scan_id, device_id, prefix + "%"])}
 
     def reapply_findings(self, scan_id: int, device_id: int, findings: list[Finding], now: str) -> None:
         """Record verdicts judged again on the facts of ``scan_id`` (``itaudit.recheck``), in one

@@ -70,11 +70,11 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, wid
     the others wrapping; with ``wide`` nothing wraps and lines may be longer than the terminal.
     ``styles`` gives an optional style per row (e.g. a severity colour).
     """
-    rows = [list(r) for r in rows]
+    table_rows: list[list[Any]] = [list(r) for r in rows]
     if tsv:
         out = sys.stdout
         out.write("\t".join(c.header for c in columns) + "\n")
-        for r in rows:
+        for r in table_rows:
             out.write("\t".join(_tsv_cell(v) for v in r) + "\n")
         out.flush()
         return
@@ -83,8 +83,8 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, wid
     from rich.text import Text
 
     con = console()
-    if not wide and _stacked(columns, rows, con.width):
-        _print_stacked(con, columns, rows, styles, title)
+    if not wide and _stacked(columns, table_rows, con.width):
+        _print_stacked(con, columns, table_rows, styles, title)
         return
     # Long-text columns share the room the others leave (ratio needs expand).
     expand = not wide and any(c.weight for c in columns)
@@ -93,18 +93,18 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, wid
         if wide:
             table.add_column(c.header, no_wrap=True, overflow="ignore")
         elif c.keep:
-            width = max([len(c.header)] + [len(str(r[i] or "")) for r in rows])
+            width = max([len(c.header)] + [len(str(r[i] or "")) for r in table_rows])
             table.add_column(c.header, no_wrap=True, min_width=width, overflow="ignore")
         else:
             table.add_column(c.header, overflow="fold", ratio=c.weight)
-    for n, r in enumerate(rows):
+    for n, r in enumerate(table_rows):
         style = styles[n] if styles else None
         table.add_row(*(Text("" if v is None else str(v)) for v in r), style=style)
     if wide:
         # As wide as the table wants: a pager or a wide terminal shows it whole.
         from rich.console import Console
 
-        Console(width=max(con.width, _natural_width(columns, rows)), highlight=False).print(table, crop=False)
+        Console(width=max(con.width, _natural_width(columns, table_rows)), highlight=False).print(table, crop=False)
     else:
         con.print(table, crop=False)
 

@@ -102,7 +102,7 @@ def compare(a: str, b: str, scheme: str = "firmware") -> int:
         try:
             from univers.versions import DebianVersion, RpmVersion
 
-            cls = DebianVersion if scheme == "deb" else RpmVersion
+            cls: Any = DebianVersion if scheme == "deb" else RpmVersion
             va, vb = cls(a), cls(b)
         except Exception as exc:  # noqa: BLE001 - univers raises several types on bad input
             raise Unreadable(f"{a!r} or {b!r}: {exc}") from exc

@@ -65,8 +65,8 @@ _SPAN = re.compile(r"^\s*(\d[\w.\-()]*)\s+(?:to|through|-)\s+(\d[\w.\-()]*)\s*$"
 
 def normalise_entry(entry: dict[str, Any], product: str) -> dict[str, Any]:
     """One ``versions[]`` entry as the matcher reads it (phrases turned into ranges)."""
-    e = {k: entry[k] for k in ("version", "status", "lessThan", "lessThanOrEqual", "changes", "versionType")
-         if k in entry}
+    e: dict[str, Any] = {k: entry[k] for k in ("version", "status", "lessThan", "lessThanOrEqual", "changes",
+                                                "versionType") if k in entry}
     if "lessThan" in e or "lessThanOrEqual" in e:
         for k in ("lessThan", "lessThanOrEqual"):
             if k in e:
@@ -170,9 +170,10 @@ def products_of(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for aff in adp.get("affected") or []:
             for cpe in aff.get("cpes") or []:
                 parts = cpe.split(":")
-                key = CPES.get(":".join(parts[3:5])) if len(parts) > 5 else None
-                if key is None:
+                cpe_key = CPES.get(":".join(parts[3:5])) if len(parts) > 5 else None
+                if cpe_key is None:
                     continue
+                key = cpe_key
                 have = out.get(key)
                 if have and have["from"] == "cna" and any(_usable(e) for e in have["versions"]):
                     continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -176,13 +177,13 @@ def update_vulns(
     for cve in todo:
         url = cve_api.format(cve=cve)
         ok = _refresh(get, url, cache, report, cve, rec_dir / "cve" / f"{cve}.json",
-                      lambda b, c=cve: verify_cve_record(b, c), sources["cve"], day)
+                      functools.partial(_verify_cve, cve=cve), sources["cve"], day)
         checked += ok
     for cve, prec in sorted((base.get("packages") or {}).items()):
         osv_id = prec["id"]
         url = osv_api.format(id=osv_id)
         _refresh(get, url, cache, report, osv_id, rec_dir / "osv" / f"{osv_id}.json",
-                 lambda b, i=osv_id: verify_osv_record(b, i), sources["osv"], day, cve=cve)
+                 functools.partial(_verify_osv, osv_id=osv_id), sources["osv"], day, cve=cve)
     cache.save()
     _write_atomic(sources_path, json.dumps(sources, indent=1, sort_keys=True).encode())
     doc = _overlay(base, rec_dir, sources)
@@ -207,6 +208,14 @@ def update_vulns(
     _knowledge._load_cached.cache_clear()  # noqa: SLF001 - same package
     _vulns._load.cache_clear()  # noqa: SLF001
     return report
+
+
+def _verify_cve(body: bytes, *, cve: str) -> dict[str, Any]:
+    return verify_cve_record(body, cve)
+
+
+def _verify_osv(body: bytes, *, osv_id: str) -> dict[str, Any]:
+    return verify_osv_record(body, osv_id)
 
 
 def _refresh(get: Get, url: str, cache: _Cache, report: VulnUpdateReport, key: str, path: Path,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,7 +259,7 @@ def build_evidence(city: Any, store: Store, *, as_of: dt.date) -> EvidenceReport
         for q in tpl.questions:
             att = current.get(q.id)
             av = _att_view(att, as_of) if att else None
-            if av and av["stale"]:
+            if att and av and av["stale"]:
                 rep.problems.append(f"{q.id}: the attestation by {att.by} dated {att.at} is {av['age_days']} days "
                                     f"old (older than a year); ask again")
             v = QuestionView(id=q.id, text=q.text, answered_by=q.answered_by, answer="unknown", basis="",
@@ -277,10 +278,10 @@ def build_evidence(city: Any, store: Store, *, as_of: dt.date) -> EvidenceReport
                         v.basis += " itaudit's checks cover only part of this question."
                     v.devices = devices_for(q.checks, failing, unchecked)
             else:
-                if av and av["stale"]:  # a year-old answer is shown, not counted: ask again
+                if att and av and av["stale"]:  # a year-old answer is shown, not counted: ask again
                     v.basis = (f"The last answer ({av['answer']}, by {att.by} on {att.at}) is {av['age_days']} "
                                "days old, older than a year; it needs answering again.")
-                elif av:
+                elif att and av:
                     v.answer = av["answer"]
                     v.basis = f"Answered by {att.by} on {att.at} ({av['age_days']} days ago)."
                 else:
@@ -347,8 +348,8 @@ def render_evidence_html(report: EvidenceReport) -> str:
     return render("evidence.html.j2", r=report, words=ANSWER_WORDS)
 
 
-def _xlsx_sheets(r: EvidenceReport) -> list[tuple[str, list[str], list[list[Any]]]]:
-    sheets: list[tuple[str, list[str], list[list[Any]]]] = []
+def _xlsx_sheets(r: EvidenceReport) -> list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]:
+    sheets: list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]] = []
     for t in r.templates:
         rows = []
         for q in t.questions:

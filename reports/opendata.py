@@ -54,7 +54,8 @@ def opendata_rows(city: Any, store: Store, *, as_of: dt.date) -> list[dict[str, 
         assert k.key in ids  # the measure list is fixed: labels never come from device data
         for i, month in enumerate(k.trend_months):
             value = k.trend[i] if i < len(k.trend) else None
-            num, den = (k.trend_counts[i] if i < len(k.trend_counts) and k.trend_counts[i] else (None, None))
+            counts = k.trend_counts[i] if i < len(k.trend_counts) else None
+            num, den = counts if counts else (None, None)
             rows.append({
                 "period": month,
                 "measure_id": k.key,
