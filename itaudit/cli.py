@@ -398,6 +398,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit.cohort_cli import cohort_group  # issue 22: peer cities' open-data files
+
+    cli.add_command(cohort_group)
 
 
 _register_optional()

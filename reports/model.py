@@ -142,6 +142,10 @@ class MonthlyReport:
     data_dates: dict[str, str] = field(default_factory=dict)
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
     plan_note: str = ""
+    # The same measures (score and KPI keys) a quarter and a year before the report month.
+    quarter_ago: dict[str, float | None] = field(default_factory=dict)
+    year_ago: dict[str, float | None] = field(default_factory=dict)
+    council: Any = None  # reports.council.CouncilPage: projection, performance table, cohort, decision
 
     def to_json(self) -> str:
         """The report model as JSON (no secrets: only what the report shows)."""
@@ -177,8 +181,9 @@ def report_scan(scans: list[ScanInfo], month: str, as_of: dt.date) -> ScanInfo |
 
 
 def _kpi_targets(city: Any) -> dict[str, float]:
-    targets = getattr(getattr(city, "policy", None), "kpi_targets", None)
-    return {str(k): float(v) for k, v in dict(targets or {}).items()}
+    from itaudit.measures import measures_of  # defaults, [policy.kpi_targets], then [policy.measures]
+
+    return {k: m.target for k, m in measures_of(policy_of(city)).items()}
 
 
 def _rag(actual: float | None, target: float, better: str, amber: float) -> str:
@@ -370,7 +375,9 @@ def build_monthly(
     if prev_scan is None:
         earlier = [s for s in scans if s.id < scan.id and s.as_of[:10] < month + "-01"]
         prev_scan = earlier[-1] if earlier else None
+    ago = {n: report_scan(scans, shift_month(month, -n), as_of) for n in (3, 12)}
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
+    ids |= {s.id for s in ago.values() if s}
     freshness = store.inventory_freshness(sorted(ids))
     policy = policy_of(city)
     dweights: dict[int, float] = {}
@@ -390,6 +397,9 @@ def build_monthly(
     now = trend[month]
     assert now is not None
     prev = measures(prev_scan) if prev_scan else None
+    for n, attr in ((3, "quarter_ago"), (12, "year_ago")):
+        then = measures(ago[n]) if ago[n] else None
+        setattr(rep, attr, {k: then[k] for k in ("score", *(d[0] for d in KPI_DEFS))} if then else {})
 
     # Devices we collected facts from in the report scan (a failed target may still get verdicts).
     rep.devices_checked = int(scan.n_ok)
@@ -463,6 +473,9 @@ def build_monthly(
     plan = build_plan(city, store, as_of=as_of)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
+    from reports.council import council_page
+
+    rep.council = council_page(city, store, rep, plan=plan, as_of=as_of)
     return rep
 
 
