@@ -230,8 +230,7 @@ def stand(value: float, peers: list[float], better: str) -> dict[str, Any]:
             "quartile": quartile}
 
 
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+_Q = {"top": 1, "second": 2, "third": 3, "bottom": 4}  # Q1 = the best quarter of the cohort
 
 
 def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
@@ -266,22 +265,18 @@ def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
         if row.actual is None:
             continue
         if len(values) < MIN_PEERS:
-            by[row.key] = f"{len(values)} peer{'s' if len(values) != 1 else ''} with this measure: too few to compare"
+            by[row.key] = f"{len(values)} peer{'s' if len(values) != 1 else ''}: too few"
             continue
         s = stand(float(row.actual), values, row.better)
         stats[row.key] = s
         unit = "%" if row.unit == "%" else ""
-        by[row.key] = (f"peers' median {s['median']:.0f}{unit}; {s['quartile']} quartile, "
-                       f"{_ordinal(s['rank'])} of {s['of']}")
-    missing = [p.city for p in peers if p.missing]
+        by[row.key] = f"peers {s['median']:.0f}{unit} · {s['rank']}/{s['of']} · Q{_Q[s['quartile']]}"
     if len(peers) < MIN_PEERS:
         sentence = (f"{len(peers)} peer cit{'y' if len(peers) == 1 else 'ies'} of similar size with recent data: "
                     f"at least {MIN_PEERS} are needed to compare, so no comparison is shown.")
     else:
-        sentence = (f"Compared with {len(peers)} peer cities of similar size ({size_band(devices)}), "
-                    f"from the open-data files they shared.")
-        if missing:
-            sentence += f" Some measures are missing from {', '.join(sorted(missing))}."
+        sentence = (f"Peers: {len(peers)} cities of similar size ({size_band(devices)}), from their open data: "
+                    f"their median · our rank (1 = best) · our quarter (Q1 = best).")
     return CohortView(peers=peers, excluded=excluded, by_measure=by, stats=stats, sentence=sentence)
 
 

@@ -108,7 +108,7 @@ def performance(city: Any, store: Store, rep: Any) -> list[PerfRow]:
         key="score", label=score.label, why=score.why,
         target_text=f"≥ {score.target:.0f}", actual_text=(shown_value(rep.score, score.target, "higher")
                                                          if rep.score is not None else "n/a"),
-        n_of_m=f"{plural(rep.devices_checked, 'device')} checked",
+        n_of_m=f"{plural(rep.devices_checked, 'device')}",
         rag=_rag(rep.score, score.target, "higher", AMBER_BAND), actual=rep.score, better="higher", unit="",
         trend=list(rep.score_trend), target=score.target,
         quarter_ago=_fmt(rep.quarter_ago.get("score"), ""), year_ago=_fmt(rep.year_ago.get("score"), ""),

@@ -349,15 +349,13 @@ def summary_sentences(p: Projection) -> list[str]:
     if not (now and p12 and p24):
         return []
     first = (
-        f"If nothing is done, {plural(p12.past_refresh, 'device')} will be past their refresh age and "
-        f"{plural(p12.unsupported, 'device')} on unsupported software in 12 months "
-        f"({p24.past_refresh:,} and {p24.unsupported:,} in 24 months, against {now.past_refresh:,} and "
-        f"{now.unsupported:,} today)"
+        f"Within a year, {plural(p12.past_refresh, 'device')} will be past their refresh age "
+        f"({now.past_refresh:,} today) and {p12.unsupported:,} on unsupported software ({now.unsupported:,} today); "
+        f"within two years, {p24.past_refresh:,} and {p24.unsupported:,}"
     )
     if now.score is not None and p24.score is not None:
-        first += f", and the score would fall from {now.score:.0f} to {p12.score:.0f} in a year and " \
-                 f"{p24.score:.0f} in two" if p24.score < now.score else \
-                 f", and the score would stay near {now.score:.0f}"
+        first += (f", and the score falls from {now.score:.0f} to {p24.score:.0f}" if round(p24.score) < round(now.score)
+                  else f", and the score stays near {now.score:.0f}")
     first += "."
     fund = sum(c for _, _, c in p.fund_it)
     second = f"Funding the plan costs {money(fund)} over the next two fiscal years"
