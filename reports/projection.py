@@ -354,7 +354,8 @@ def summary_sentences(p: Projection) -> list[str]:
         f"within two years, {p24.past_refresh:,} and {p24.unsupported:,}"
     )
     if now.score is not None and p24.score is not None:
-        first += (f", and the score falls from {now.score:.0f} to {p24.score:.0f}" if round(p24.score) < round(now.score)
+        falls = round(p24.score) < round(now.score)
+        first += (f", and the score falls from {now.score:.0f} to {p24.score:.0f}" if falls
                   else f", and the score stays near {now.score:.0f}")
     first += "."
     fund = sum(c for _, _, c in p.fund_it)
