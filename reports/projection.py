@@ -175,8 +175,10 @@ def project_verdicts(
 ) -> tuple[dict[dt.date, dict[int, list[dict[str, Any]]]], dict[int, DeviceFacts], dict[int, dict[str, Any]]]:
     """Per date, per device of ``scan``: its verdicts (check_id, status, severity, cost, line).
 
-    Stored verdicts of every check outside the projected families are carried unchanged;
-    the projected families are re-run on the facts that scan stored, at each date.
+    At the scan's own date the stored verdicts are used (what the scorecard shows). At later
+    dates, verdicts of checks outside the projected families are carried unchanged and the
+    projected families are re-run on the facts that scan stored; where a re-run cannot judge
+    (``unknown``: facts or lifecycle data it lacks), the scan's verdict is kept.
     Returns (verdicts, the facts each device had in that scan, device rows by id).
     """
     if knowledge is None:
@@ -187,13 +189,19 @@ def project_verdicts(
     specs = projected_specs()
     projected_ids = {s.id for s in specs}
     stored: dict[int, list[dict[str, Any]]] = {}
+    projected_stored: dict[int, list[dict[str, Any]]] = {}
+    scan_day = dt.date.fromisoformat(scan.as_of[:10])
+    costs = {(int(f["device_id"]), f["check_id"]): f for f in store.findings_open_at(scan.id)}
     for r in store.check_results(scan.id):
-        if r["check_id"].split("-")[0] not in PROJECTED_FAMILIES:
-            stored.setdefault(int(r["device_id"]), []).append(
-                {"check_id": r["check_id"], "status": r["status"], "severity": r["severity"], "cost": 0.0,
-                 "line": None})
+        key = (int(r["device_id"]), r["check_id"])
+        cost = costs.get(key)
+        verdict = {"check_id": r["check_id"], "status": r["status"], "severity": r["severity"],
+                   "cost": float(cost["cost_amount"] or 0.0) if cost else 0.0,
+                   "line": (cost["budget_line"] or None) if cost else None}
+        family = r["check_id"].split("-")[0]
+        (projected_stored if family in PROJECTED_FAMILIES else stored).setdefault(key[0], []).append(verdict)
     facts_of: dict[int, DeviceFacts] = {}
-    devices_in_scan: set[int] = set(stored)
+    devices_in_scan: set[int] = set(stored) | set(projected_stored)
     for o in store.observations(scan.id):
         devices_in_scan.add(int(o["device_id"]))
         if o["status"] != "error" and o["facts"]:
@@ -205,20 +213,29 @@ def project_verdicts(
         base = stored.get(device_id, [])
         facts = facts_of.get(device_id)
         row = rows.get(device_id)
+        stored_projected = {r["check_id"]: r for r in projected_stored.get(device_id, [])}
         for day in dates:
             verdicts = list(base)
-            if facts is not None and row is not None:
+            if day == scan_day or facts is None or row is None:
+                verdicts += stored_projected.values()  # the scan's own verdicts, as the scorecard shows them
+            else:
                 ctx = CheckContext(as_of=day, device=_record(row, tags.get(row["address"] or "", [])),
                                    policy=policy, knowledge=knowledge)
                 for f in run_checks(facts, ctx, specs):
-                    if f.check_id in projected_ids:
-                        verdicts.append({
-                            "check_id": f.check_id,
-                            "status": f.status.value if isinstance(f.status, Status) else str(f.status),
-                            "severity": getattr(f.severity, "value", str(f.severity)),
-                            "cost": float(f.cost.amount) if f.cost and f.cost.amount else 0.0,
-                            "line": f.cost.budget_line if f.cost else None,
-                        })
+                    if f.check_id not in projected_ids:
+                        continue
+                    status = f.status.value if isinstance(f.status, Status) else str(f.status)
+                    if status not in ("pass", "fail") and f.check_id in stored_projected:
+                        # The re-run cannot judge (facts or data it lacks): keep what the scan found.
+                        verdicts.append(stored_projected[f.check_id])
+                        continue
+                    verdicts.append({
+                        "check_id": f.check_id,
+                        "status": status,
+                        "severity": getattr(f.severity, "value", str(f.severity)),
+                        "cost": float(f.cost.amount) if f.cost and f.cost.amount else 0.0,
+                        "line": f.cost.budget_line if f.cost else None,
+                    })
             out[day][device_id] = verdicts
     return out, facts_of, rows
 
@@ -359,9 +376,9 @@ def summary_sentences(p: Projection) -> list[str]:
                   else f", and the score stays near {now.score:.0f}")
     first += "."
     fund = sum(c for _, _, c in p.fund_it)
-    second = f"Funding the plan costs {money(fund)} over the next two fiscal years"
+    second = f"Funding the plan costs {money(fund)} over two fiscal years"
     if p.deferral_cost.get(24):
-        second += (f"; deferring the Windows 10 replacements instead spends {money(p.deferral_cost[24])} "
-                   f"on extended security updates over two years, which buys nothing that lasts")
+        second += (f"; deferring the Windows 10 replacements instead costs {money(p.deferral_cost[24])} "
+                   f"in extended updates that buy nothing lasting")
     second += "."
     return [first, second]
