@@ -31,6 +31,7 @@ BUILTIN_REPORTS: dict[str, str] = {
     "plan": "reports.plan:write_plan",
     "worklist": "reports.worklist:write_worklist",
     "portfolio": "reports.portfolio:write_portfolio",
+    "annual": "reports.annual:write_annual",
 }
 
 

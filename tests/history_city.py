@@ -85,7 +85,8 @@ def build(db: Path, *, n: int = 60, months: int = 24, end: dt.date = dt.date(202
             if d["replaced"] is not None and m >= d["replaced"]:
                 case = "windows/win11-24h2"
                 purchase = _month(end, months - 1 - d["replaced"]) - dt.timedelta(days=10)
-            target = Target(address=f"10.30.{d['i'] // 250}.{d['i'] % 250 + 1}", protocol="ssh", city_id=city.id,
+            net = 31 if case != d["case"] else 30  # a replacement PC comes up on a new address (DHCP)
+            target = Target(address=f"10.{net}.{d['i'] // 250}.{d['i'] % 250 + 1}", protocol="ssh", city_id=city.id,
                             department=d["dept"], kind=d["kind"], purchase_date=purchase,
                             criticality=CRITICALITY.get(d["dept"], []))
             facts = fixture_facts(case)
