@@ -336,6 +336,7 @@ def month_ok(month: str) -> bool:
 _report_cmd("monthly", "The city manager's monthly summary (at most two printed pages).", "html", month=True)
 _report_cmd("plan", "The 5-year capital refresh plan by fiscal year, budget line and department.", "html,csv,xlsx")
 _report_cmd("worklist", "The technician worklist: every open finding, sorted by risk, with the fix.", "html,csv")
+_report_cmd("request", "The one-page budget request for the coming fiscal year, for a council memo.", "html")
 _report_cmd("annual", "The fiscal year's measures month by month; replacements and their cost against plan.", "html")
 
 

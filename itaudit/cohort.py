@@ -11,19 +11,21 @@ received (inspectable, easy to remove, the same folder can serve every city of a
 every read validates it again, so a file edited or grown stale later is named and left out
 rather than trusted. No schema change is needed.
 
-The exchange format (``itaudit-opendata/1``) is defined here, in one place: a UTF-8 CSV,
-one row per (period, measure), with the header
+The exchange format (``itaudit-opendata/1``) is read here, in one place. It is the long-format
+CSV that ``itaudit report opendata`` writes (issue 19, ``reports/opendata.py``): one row per
+(period, measure) with the header
 
-    format,city,period,measure,target,actual,numerator,denominator,unit
+    period,measure_id,measure,target,better,actual,status,numerator,denominator,unit,data_date
 
-``format`` is ``itaudit-opendata/1`` on every row; ``city`` names the publishing city;
-``period`` is ``YYYY-MM``; ``measure`` is a key of ``itaudit.measures`` (``score``,
+``period`` is ``YYYY-MM``; ``measure_id`` is a key of ``itaudit.measures`` (``score``,
 ``refresh``, ``supported``, ``patched``, ``exposure``, ``freshness``, ``uncheckable``,
-``completeness``); ``actual`` and ``target`` are numbers (``actual`` may be empty: no data);
-``numerator`` of ``denominator`` devices ("238 of 250"); ``unit`` is ``%``, ``points`` or
-``devices``. ``format`` and ``city`` may be missing in files from older writers (the city
-then comes from the file name). A city's size is its largest ``denominator`` (devices
-judged), and a peer is "of similar size" when its size is between half and twice the city's.
+``completeness``; a file without ``measure_id`` may carry the key in ``measure``); ``actual``
+is a number (empty: no data); ``numerator`` of ``denominator`` devices. Two optional columns
+name the file's format and city: ``format`` (``itaudit-opendata/1``; a higher number is a
+newer format, refused) and ``city``; without ``city`` the city comes from the file name
+(``springfield-it-measures-2026-11.csv`` -> ``springfield``). Other columns are ignored. A
+city's size is its largest ``denominator`` (devices judged), and a peer is "of similar size"
+when its size is between half and twice the city's.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ from itaudit.errors import ItauditError
 from itaudit.measures import MEASURE_KEYS, default_measures
 
 FORMAT = "itaudit-opendata/1"
-COLUMNS = ("format", "city", "period", "measure", "target", "actual", "numerator", "denominator", "unit")
-REQUIRED = ("period", "measure", "actual", "denominator")
+# The columns ``write_open_data`` writes: ``itaudit report opendata``'s, with format and city first.
+COLUMNS = ("format", "city", "period", "measure_id", "measure", "target", "better", "actual", "status",
+           "numerator", "denominator", "unit", "data_date")
+REQUIRED = ("period", "actual", "denominator")
+_FILE_CITY = re.compile(r"-it-measures-\d{4}-\d{2}$")
 MIN_PEERS = 3
 MAX_AGE_MONTHS = 18
 SIZE_FACTOR = 2.0  # similar size: between half and twice the city's devices
@@ -118,6 +123,8 @@ def read_peer_file(path: Path | str) -> PeerFile:
     except csv.Error as exc:
         raise CohortError(f"{name}: not a readable CSV ({exc})") from None
     missing_cols = [c for c in REQUIRED if c not in header]
+    if "measure_id" not in header and "measure" not in header:
+        missing_cols.insert(1, "measure_id")
     if missing_cols:
         raise CohortError(f"{name}: missing column(s) {', '.join(missing_cols)}; expected the header "
                           f"{','.join(COLUMNS)}")
@@ -142,7 +149,7 @@ def read_peer_file(path: Path | str) -> PeerFile:
         period = row.get("period", "")
         if not _PERIOD.match(period):
             raise CohortError(f"{where}: period {period!r} is not a month (YYYY-MM)")
-        measure = row.get("measure", "")
+        measure = row.get("measure_id") or row.get("measure", "")
         if measure not in measures:
             continue  # a measure this version does not know: ignored, not an error (newer writers add some)
         actual = _number(row.get("actual", ""), "actual", where)
@@ -158,7 +165,7 @@ def read_peer_file(path: Path | str) -> PeerFile:
         raise CohortError(f"{name}: no rows for any known measure ({', '.join(MEASURE_KEYS)})")
     if len(cities) > 1:
         raise CohortError(f"{name}: rows from several cities ({', '.join(sorted(cities))}); one city per file")
-    city = next(iter(cities)) if cities else path.stem
+    city = next(iter(cities)) if cities else _FILE_CITY.sub("", path.stem)
     return PeerFile(path=path, city=city, period=max(periods), devices=devices,
                     values={k: v for k, (_, v) in latest.items()},
                     missing=[k for k in MEASURE_KEYS if k not in latest])
@@ -282,13 +289,16 @@ def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
 
 def write_open_data(path: Path | str, city: str, rows: Iterable[dict[str, Any]]) -> Path:
     """Write rows (period, measure, target, actual, numerator, denominator, unit) in the exchange format."""
+    defaults = default_measures()
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow([FORMAT, city, r["period"], r["measure"], _cell(r.get("target")), _cell(r.get("actual")),
-                        _cell(r.get("numerator")), _cell(r.get("denominator")), r.get("unit", "")])
+            spec = defaults.get(r["measure"])
+            w.writerow([FORMAT, city, r["period"], r["measure"], spec.label if spec else r["measure"],
+                        _cell(r.get("target")), spec.better if spec else "", _cell(r.get("actual")), "",
+                        _cell(r.get("numerator")), _cell(r.get("denominator")), r.get("unit", ""), ""])
     return path
 
 

@@ -32,6 +32,7 @@ BUILTIN_REPORTS: dict[str, str] = {
     "worklist": "reports.worklist:write_worklist",
     "portfolio": "reports.portfolio:write_portfolio",
     "annual": "reports.annual:write_annual",
+    "request": "reports.request:write_request",
 }
 
 

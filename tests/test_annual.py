@@ -74,3 +74,36 @@ def test_html_pdf_and_bad_format(city, tmp_path: Path):
                           check=True).stdout
     a = build_annual(c, store, as_of=FY_END)
     assert f"${a.replaced_cost:,.0f}" in text and "JUN" in text
+
+
+# --- the budget request (`itaudit report request`) ------------------------------------------------
+
+
+def test_budget_request_equals_the_plan_to_the_cent(city, tmp_path: Path):
+    from reports.request import build_request, write_request
+
+    c, store = city
+    as_of = dt.date(2026, 11, 25)
+    c.policy.budgeted = {"101-1410-5740": {2028: 1000.01}}
+    try:
+        q = build_request(c, store, as_of=as_of)
+        plan = build_plan(c, store, as_of=as_of)
+    finally:
+        c.policy.budgeted = {}
+    assert q.fiscal_year == plan.fiscal_years[1] == 2028  # the coming fiscal year
+    assert round(q.total * 100) == round(plan.total.cost[1] * 100) == round(sum(x.amount for x in q.lines) * 100)
+    assert q.devices == plan.total.devices[1] == sum(x.devices for x in q.lines)
+    items = [i for i in plan.items if i.fiscal_year == 2028]
+    by_address = {d["address"]: d["id"] for d in store.devices()}
+    ids = {by_address[i.address] for i in items}
+    open_on_them = [f for f in store.open_findings() if f["device_id"] in ids]
+    assert sum(x.findings_closed for x in q.lines) == len(open_on_them)
+    assert next(x for x in q.lines if x.account == "101-1410-5740").budgeted == 1000.01
+    with pytest.raises(ValueError, match="unknown report format"):
+        write_request(c, store, as_of=as_of, out_dir=tmp_path, formats=("csv",))
+    paths = write_request(c, store, as_of=as_of, out_dir=tmp_path, formats=("html", "pdf"))
+    text = subprocess.run(["pdftotext", "-layout", str(paths[1]), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = subprocess.run(["pdfinfo", str(paths[1])], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           1" in pages  # one page, to attach to a memo
+    assert f"${q.total:,.0f}" in text and "If deferred a year" in text

@@ -245,6 +245,7 @@ def test_bad_files_are_named_and_left_out(tmp_path: Path):
     ("period,measure,actual,denominator\n10/2026,patched,40,40\n", "not a month"),
     ("period,measure,actual,denominator\n2026-10,uptime,40,40\n", "no rows for any known measure"),
     ("period,measure\n2026-10,patched\n", "missing column"),
+    ("period,actual,denominator\n2026-10,4,4\n", "missing column(s) measure_id"),
     ("format,city,period,measure,actual,denominator\nitaudit-opendata/1,A,2026-10,patched,4,4\n"
      "itaudit-opendata/1,B,2026-10,score,4,4\n", "several cities"),
 ])
@@ -297,3 +298,19 @@ def test_cli_cohort_add_and_list(tmp_path: Path):
     assert r.returncode == 2 and "bad.csv: missing column" in r.stderr and "Traceback" not in r.stderr
     r = _cli("cohort", "list", "-c", str(cfg), cwd=tmp_path)
     assert r.returncode == 0 and "Shelbyville: 40 devices" in r.stdout
+
+
+def test_reads_the_file_itaudit_report_opendata_writes(tmp_path: Path):
+    # The exact layout of `itaudit report opendata` (issue 19): no format or city column; the city
+    # comes from the file name; the key is measure_id, the label is measure.
+    f = tmp_path / "shelbyville-it-measures-2026-10.csv"
+    f.write_text(
+        "period,measure_id,measure,target,better,actual,status,numerator,denominator,unit,data_date\n"
+        "2026-09,patched,Devices patched within policy,95,higher,80.5,Off target,161,200,percent,2026-09-20\n"
+        "2026-10,patched,Devices patched within policy,95,higher,88,Near target,176,200,percent,2026-10-20\n"
+        "2026-10,uncheckable,Devices we could not check,0,lower,3,Off target,3,,devices,2026-10-20\n"
+        "2026-10,completeness,Inventory completeness,95,higher,,No data,,,percent,\n")
+    p = read_peer_file(f)
+    assert p.city == "shelbyville" and p.period == "2026-10" and p.devices == 200
+    assert p.values == {"patched": 88.0, "uncheckable": 3.0}
+    assert "completeness" in p.missing and "score" in p.missing
