@@ -74,6 +74,13 @@ def monthly_markdown(r: MonthlyReport) -> str:
     out += ["", "## Scorecard", "", "| Measure | Target | Actual | Status |", "|---|---|---|---|"]
     for kpi in r.kpis:
         out.append(f"| {kpi.label} | {kpi.target_text} | {kpi.actual_text} | {RAG_WORDS[kpi.rag]} |")
+    council = r.council
+    if council is not None and council.projection is not None and council.projection.sentences:
+        out += ["", "## If we do nothing", "", " ".join(council.projection.sentences)]
+    if council is not None and council.decision is not None:
+        out += ["", "## What we ask the council to approve", "", council.decision.sentence]
+        out += [f"- {export.md_text(x.budget_line)}: {money(x.amount)} ({x.devices} devices)"
+                for x in council.decision.lines]
     out += [
         "",
         "## What changed",

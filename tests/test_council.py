@@ -314,3 +314,13 @@ def test_reads_the_file_itaudit_report_opendata_writes(tmp_path: Path):
     assert p.city == "shelbyville" and p.period == "2026-10" and p.devices == 200
     assert p.values == {"patched": 88.0, "uncheckable": 3.0}
     assert "completeness" in p.missing and "score" in p.missing
+
+
+def test_the_email_body_carries_the_projection_and_the_request(city):
+    from reports.monthly import monthly_markdown
+
+    c, store = city
+    rep = build_monthly(c, store, as_of=AS_OF)
+    md = monthly_markdown(rep)
+    assert "## If we do nothing" in md and rep.council.projection.sentences[0] in md
+    assert rep.council.decision.sentence in md
