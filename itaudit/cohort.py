@@ -57,6 +57,7 @@ SIZE_FACTOR = 2.0  # similar size: between half and twice the city's devices
 MAX_BYTES = 5_000_000
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _FORMAT = re.compile(r"^itaudit-opendata/(\d+)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class CohortError(ItauditError):
@@ -145,7 +146,8 @@ def read_peer_file(path: Path | str) -> PeerFile:
                 raise CohortError(f"{where}: format {fmt} is newer than this itaudit reads ({FORMAT}); "
                                   "update itaudit to compare with it")
         if row.get("city"):
-            cities.add(row["city"])
+            # A peer's file is outside input: no control characters (terminal escapes), a sane length.
+            cities.add(_CONTROL.sub("", row["city"])[:80].strip() or "unnamed")
         period = row.get("period", "")
         if not _PERIOD.match(period):
             raise CohortError(f"{where}: period {period!r} is not a month (YYYY-MM)")
@@ -165,7 +167,7 @@ def read_peer_file(path: Path | str) -> PeerFile:
         raise CohortError(f"{name}: no rows for any known measure ({', '.join(MEASURE_KEYS)})")
     if len(cities) > 1:
         raise CohortError(f"{name}: rows from several cities ({', '.join(sorted(cities))}); one city per file")
-    city = next(iter(cities)) if cities else _FILE_CITY.sub("", path.stem)
+    city = next(iter(cities)) if cities else _CONTROL.sub("", _FILE_CITY.sub("", path.stem))[:80]
     return PeerFile(path=path, city=city, period=max(periods), devices=devices,
                     values={k: v for k, (_, v) in latest.items()},
                     missing=[k for k in MEASURE_KEYS if k not in latest])

@@ -324,3 +324,10 @@ def test_the_email_body_carries_the_projection_and_the_request(city):
     md = monthly_markdown(rep)
     assert "## If we do nothing" in md and rep.council.projection.sentences[0] in md
     assert rep.council.decision.sentence in md
+
+
+def test_a_hostile_city_name_is_plain_text(tmp_path: Path):
+    f = write_open_data(tmp_path / "evil.csv", "Evil\x1b[31m<script>alert(1)</script>",
+                        [{"period": "2026-10", "measure": "patched", "actual": 80.0, "denominator": 40}])
+    p = read_peer_file(f)
+    assert "\x1b" not in p.city and p.city.startswith("Evil[31m")
