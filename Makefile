@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean install-systemd
 
 $(STAMP): pyproject.toml
 	@echo "== Setting up $(VENV) (the first time takes about a minute; later runs skip this)"
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+install-systemd:  # as root: /opt/itaudit/venv, the itaudit user, /etc/itaudit, the units (docs/agent.md)
+	contrib/install-systemd.sh
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

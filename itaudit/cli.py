@@ -172,6 +172,7 @@ def _scan_with_progress(cfg: Config, city: Any, as_of: dt.date | None, stop: thr
 def _summary_json(s: Any) -> dict[str, Any]:
     return {"city": s.city_id, "scan_id": s.scan_id, "as_of": s.as_of.isoformat(), "targets": s.total,
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
+            "incomplete_reason": s.incomplete_reason,
             "open_findings_by_severity": s.findings,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
@@ -179,7 +180,9 @@ def _summary_json(s: Any) -> dict[str, Any]:
 def _print_summary(s: Any, score: str | None, report: Path | None) -> None:
     plain(f"{s.city_id}: scan {s.scan_id} of {s.as_of.isoformat()} — {s.total} devices: {s.ok} checked, "
           f"{s.partial} partly checked, {s.failed} could not be checked"
-          + (" (interrupted: marked incomplete)" if s.interrupted else ""))
+          + (" (interrupted: marked incomplete)" if s.interrupted else "")
+          + (f" (marked incomplete: {s.incomplete_reason})"
+             if s.incomplete_reason and not s.interrupted else ""))
     for target, reason in s.errors:
         labelled("  could not check", f"{target}: {reason}", stderr=False)
     if s.findings:
@@ -338,6 +341,8 @@ _report_cmd("plan", "The 5-year capital refresh plan by fiscal year, budget line
 _report_cmd("worklist", "The technician worklist: every open finding, sorted by risk, with the fix.", "html,csv")
 _report_cmd("request", "The one-page budget request for the coming fiscal year, for a council memo.", "html")
 _report_cmd("annual", "The fiscal year's measures month by month; replacements and their cost against plan.", "html")
+_report_cmd("evidence", "Evidence for the insurer, CISA CPG 2.0 and the NCSR, answered from the data.", "html,xlsx")
+_report_cmd("opendata", "The KPIs as open data (CSV, datapackage.json, DCAT): no device details.", "csv")
 
 
 # --- demo ---------------------------------------------------------------------------
@@ -394,7 +399,7 @@ def assets_import(config_path: str, city_id: str | None, csv_file: Path, as_json
 
 def _register_optional() -> None:
     """Commands that live in their own modules (registered here, the one CLI)."""
-    from itaudit import knowledge_cli
+    from itaudit import evidence_cli, knowledge_cli, site_cli
 
     for name in ("lifecycle_cmd", "data_group"):
         cmd = getattr(knowledge_cli, name, None)
@@ -403,6 +408,9 @@ def _register_optional() -> None:
     from itaudit.cohort_cli import cohort_group  # issue 22: peer cities' open-data files
 
     cli.add_command(cohort_group)
+    cli.add_command(site_cli.site_group)
+    cli.add_command(site_cli.central_group)
+    cli.add_command(evidence_cli.attest_cmd)
 
 
 _register_optional()

@@ -33,6 +33,8 @@ BUILTIN_REPORTS: dict[str, str] = {
     "portfolio": "reports.portfolio:write_portfolio",
     "annual": "reports.annual:write_annual",
     "request": "reports.request:write_request",
+    "evidence": "reports.evidence:write_evidence",
+    "opendata": "reports.opendata:write_opendata",
 }
 
 

@@ -330,3 +330,27 @@ def test_bad_input_is_one_clear_error(args: tuple[str, ...], words: str, scanned
     assert_clean(run)
     assert run.code == 2 and words in run.err, run.text
     assert "internal error" not in run.err
+
+
+@BOTH
+def test_agent_status_and_assets_import(runner, scanned, tmp_path: Path) -> None:
+    cfg, env, _ = scanned
+    status = runner("agent", "-c", str(cfg), "--status", env=env)
+    assert_clean(status)
+    assert status.code == 0 and "lakeside" in status.out and "last scan" in status.out.lower()
+    register = tmp_path / "register.csv"
+    register.write_text("hostname,purchase_date,department\ncad-gw01,2015-10-01,Police\n"
+                        "no-such-host,2020-01-01,Library\n[/bold]x,not-a-date,IT\n")
+    run = runner("assets", "import", "-c", str(cfg), str(register))
+    assert_clean(run)
+    assert run.code == 0, run.text
+    assert "3 rows" in run.out or "rows imported" in run.out
+    assert "[/bold]x" in run.out or "row 4" in run.out  # device text printed as text
+
+
+def test_agent_once_on_a_terminal(scanned, tmp_path: Path) -> None:
+    cfg, env, _ = scanned
+    run = run_pty("agent", "-c", str(cfg), "--once", "--report", "--dry-run", env=env)
+    assert_clean(run)
+    assert run.code in (0, 3), run.text[-2000:]  # 3: the switched-off host
+    assert ".eml" in run.text or "report" in run.text.lower()

@@ -55,3 +55,17 @@ def test_a_busy_demo_address_names_its_holder(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{demo.SSH_NET}1:{demo.SSH_PORT}" in proc.stderr and "in use by process" in proc.stderr
     assert f"process {os.getpid()} " in proc.stderr  # this test process holds it
+
+
+@pytest.mark.slow
+def test_demo_on_a_terminal_ends_with_the_report_and_what_to_do_next(tmp_path: Path) -> None:
+    """Issue 13: the demo on a real 80-column terminal: names whole, no traceback, next steps."""
+    from test_cli_person import run_pty
+
+    run = run_pty("demo", "--out", str(tmp_path / "out"), "--as-of", "2026-11-23")
+    assert run.code == 0, run.text[-3000:]
+    assert "Traceback" not in run.text
+    for name in ("pa220-fire-station-1", "animal-shelter-pc", "ap-library-lobby"):
+        assert name in run.text  # never cut at 80 columns
+    tail = run.last_lines(4)
+    assert "lakeside-monthly-2026-11.html" in tail and "Next:" in tail and "--keep-running" in tail
