@@ -115,7 +115,10 @@ def performance(city: Any, store: Store, rep: Any) -> list[PerfRow]:
         owner=score.owner, action=score.action)]
     for k in rep.kpis:
         spec = specs.get(k.key)
+        # The scorecard's own counts when it carries them (Kpi.numerator/denominator), else ours.
         n, m = counts.get(k.key, (0, 0))
+        if getattr(k, "numerator", None) is not None and getattr(k, "denominator", None) is not None:
+            n, m = int(k.numerator), int(k.denominator)
         if k.key == "uncheckable":
             n_of_m = f"{n:,} of {m:,} targets"
         elif k.actual is None:

@@ -331,3 +331,16 @@ def test_a_hostile_city_name_is_plain_text(tmp_path: Path):
                         [{"period": "2026-10", "measure": "patched", "actual": 80.0, "denominator": 40}])
     p = read_peer_file(f)
     assert "\x1b" not in p.city and p.city.startswith("Evil[31m")
+
+
+def test_our_counts_agree_with_the_scorecards(city):
+    from reports.council import kpi_counts
+    from reports.model import report_scan
+
+    c, store = city
+    rep = build_monthly(c, store, as_of=AS_OF)
+    scan = report_scan(store.report_scans(), rep.month, AS_OF)
+    counts = kpi_counts(store, c, scan)
+    for k in rep.kpis:
+        if getattr(k, "denominator", None) is not None:
+            assert counts[k.key] == (k.numerator, k.denominator), k.key
