@@ -74,7 +74,7 @@ def build(db: Path, *, n: int = 60, months: int = 24, end: dt.date = dt.date(202
         case, kind, _ = rng.choices(CASES, [c[2] for c in CASES])[0]
         dept = rng.choice(DEPTS)
         purchase = end - dt.timedelta(days=rng.randint(300, 365 * 7))
-        replaced = rng.randint(3, months - 2) if "win10" in case and rng.random() < 0.5 else None
+        replaced = rng.randint(3, max(3, months - 2)) if "win10" in case and rng.random() < 0.5 else None
         devs.append({"i": i, "case": case, "kind": kind, "dept": dept, "purchase": purchase, "replaced": replaced})
     for m in range(months):
         day = _month(end, months - 1 - m)

@@ -344,3 +344,22 @@ def test_our_counts_agree_with_the_scorecards(city):
     for k in rep.kpis:
         if getattr(k, "denominator", None) is not None:
             assert counts[k.key] == (k.numerator, k.denominator), k.key
+
+
+def test_reads_a_file_written_by_itaudit_report_opendata(tmp_path: Path):
+    from reports.opendata import write_opendata
+
+    c, store = history_city.build(tmp_path / "peer.db", n=20, months=4, city_id="shelbyville", name="Shelbyville")
+    try:
+        csv_path = write_opendata(c, store, as_of=AS_OF, out_dir=tmp_path / "od")[0]
+        rep = build_monthly(c, store, as_of=AS_OF)
+    finally:
+        store.close()
+    p = read_peer_file(csv_path)
+    assert p.city == "shelbyville" and p.period == "2026-11"
+    for k in rep.kpis:
+        if k.actual is not None:
+            assert p.values[k.key] == pytest.approx(k.actual, abs=0.01)
+    me = type("C", (), {"id": "springfield", "name": "Springfield", "database": tmp_path / "x.db"})()
+    peer, dest = add_peer_file(me, csv_path, as_of=AS_OF)
+    assert dest.exists() and peer.devices == max(k.denominator for k in rep.kpis if k.denominator)
