@@ -46,7 +46,7 @@ from itaudit.errors import ItauditError
 from itaudit.measures import MEASURE_KEYS, default_measures
 
 FORMAT = "itaudit-opendata/1"
-# The columns ``write_open_data`` writes: ``itaudit report opendata``'s, with format and city first.
+# ``itaudit report opendata``'s columns (reports/opendata.py writes them), with the optional format and city.
 COLUMNS = ("format", "city", "period", "measure_id", "measure", "target", "better", "actual", "status",
            "numerator", "denominator", "unit", "data_date")
 REQUIRED = ("period", "actual", "denominator")
@@ -287,24 +287,3 @@ def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
         sentence = (f"Peers: {len(peers)} cities of similar size ({size_band(devices)}), from their open data: "
                     f"their median · our rank (1 = best) · our quarter (Q1 = best).")
     return CohortView(peers=peers, excluded=excluded, by_measure=by, stats=stats, sentence=sentence)
-
-
-def write_open_data(path: Path | str, city: str, rows: Iterable[dict[str, Any]]) -> Path:
-    """Write rows (period, measure, target, actual, numerator, denominator, unit) in the exchange format."""
-    defaults = default_measures()
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for r in rows:
-            spec = defaults.get(r["measure"])
-            w.writerow([FORMAT, city, r["period"], r["measure"], spec.label if spec else r["measure"],
-                        _cell(r.get("target")), spec.better if spec else "", _cell(r.get("actual")), "",
-                        _cell(r.get("numerator")), _cell(r.get("denominator")), r.get("unit", ""), ""])
-    return path
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:g}" if isinstance(value, float) else str(value)

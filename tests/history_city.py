@@ -11,14 +11,18 @@ history shows replacements and their cost.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from itaudit.checking import CheckContext, run_checks
+from itaudit.cohort import COLUMNS, FORMAT
 from itaudit.knowledge import Knowledge
+from itaudit.measures import default_measures
 from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target
 from itaudit.plugins import load_checks
 from itaudit.store import Store
@@ -100,3 +104,24 @@ def build(db: Path, *, n: int = 60, months: int = 24, end: dt.date = dt.date(202
             store.record_result(scan_id, res, findings, now=now)
         store.finish_scan(scan_id, now=now)
     return city, store
+
+
+def write_open_data(path: Path | str, city: str, rows: Iterable[dict[str, Any]]) -> Path:
+    """A peer city's open-data file with format and city columns (tests of itaudit.cohort)."""
+    defaults = default_measures()
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for r in rows:
+            spec = defaults.get(r["measure"])
+            w.writerow([FORMAT, city, r["period"], r["measure"], spec.label if spec else r["measure"],
+                        _cell(r.get("target")), spec.better if spec else "", _cell(r.get("actual")), "",
+                        _cell(r.get("numerator")), _cell(r.get("denominator")), r.get("unit", ""), ""])
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -18,7 +18,6 @@ from itaudit.cohort import (
     cohort_view,
     read_peer_file,
     stand,
-    write_open_data,
 )
 from itaudit.config import load
 from itaudit.errors import ConfigError
@@ -28,6 +27,7 @@ from reports.council import PerfRow
 from reports.model import build_monthly, shift_month
 from reports.plan import build_plan
 from tests import history_city
+from tests.history_city import write_open_data
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 11, 25)
