@@ -338,6 +338,8 @@ def month_ok(month: str) -> bool:
 _report_cmd("monthly", "The city manager's monthly summary (at most two printed pages).", "html", month=True)
 _report_cmd("plan", "The 5-year capital refresh plan by fiscal year, budget line and department.", "html,csv,xlsx")
 _report_cmd("worklist", "The technician worklist: every open finding, sorted by risk, with the fix.", "html,csv")
+_report_cmd("request", "The one-page budget request for the coming fiscal year, for a council memo.", "html")
+_report_cmd("annual", "The fiscal year's measures month by month; replacements and their cost against plan.", "html")
 _report_cmd("evidence", "Evidence for the insurer, CISA CPG 2.0 and the NCSR, answered from the data.", "html,xlsx")
 _report_cmd("opendata", "The KPIs as open data (CSV, datapackage.json, DCAT): no device details.", "csv")
 
@@ -402,6 +404,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit.cohort_cli import cohort_group  # issue 22: peer cities' open-data files
+
+    cli.add_command(cohort_group)
     cli.add_command(site_cli.site_group)
     cli.add_command(site_cli.central_group)
     cli.add_command(evidence_cli.attest_cmd)

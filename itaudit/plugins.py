@@ -39,6 +39,8 @@ BUILTIN_REPORTS: dict[str, str] = {
     "plan": "reports.plan:write_plan",
     "worklist": "reports.worklist:write_worklist",
     "portfolio": "reports.portfolio:write_portfolio",
+    "annual": "reports.annual:write_annual",
+    "request": "reports.request:write_request",
     "evidence": "reports.evidence:write_evidence",
     "opendata": "reports.opendata:write_opendata",
 }

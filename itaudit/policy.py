@@ -49,6 +49,7 @@ from typing import Any
 from itaudit import score
 from itaudit.errors import ConfigError, KnowledgeError
 from itaudit.knowledge import shipped_data_dir
+from itaudit.measures import parse_measures
 
 # Kind values and the refresh class they fall under when no tag says otherwise.
 KIND_CLASS = {
@@ -160,6 +161,9 @@ class Policy:
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
+    # Measures the city set in [policy.measures.<key>] (target, owner, why, action); the others
+    # keep itaudit.measures' defaults: read them all through ``itaudit.measures.measures_of``.
+    measures: dict[str, Any] = field(default_factory=dict)
     # Amounts already budgeted: account -> fiscal year -> amount (the plan shows the gap).
     budgeted: dict[str, dict[int, float]] = field(default_factory=dict)
     # Kind ("capital" or "operating") of each account of the city's [budget_lines], set by the
@@ -350,7 +354,8 @@ _SCALARS: dict[str, type] = {
     "vuln_data_max_age_days": int,
     "backlog_spread_years": int,
 }
-_TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
+_TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted",
+           "measures")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
 _RULE_KEYS = {"years": float, "cost": float, "budget_line": str, "capital": bool}
 
@@ -427,6 +432,7 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
         if name not in KPI_KEYS:
             raise ConfigError(f"unknown measure (one of {', '.join(KPI_KEYS)})", key=f"{key_prefix}.kpi_targets.{name}")
         pol.kpi_targets[name] = _typed(target, float, f"{key_prefix}.kpi_targets.{name}")
+    pol.measures = parse_measures(table.get("measures"), pol.kpi_targets, key_prefix)
     budgeted = table.get("budgeted", {})
     if not isinstance(budgeted, dict):
         raise ConfigError('expected a table of account = { FY2027 = amount }', key=f"{key_prefix}.budgeted")

@@ -178,6 +178,10 @@ class MonthlyReport:
     data_warnings: list[str] = field(default_factory=list)  # exploited-vulnerability data too old
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
     plan_note: str = ""
+    # The same measures (score and KPI keys) a quarter and a year before the report month.
+    quarter_ago: dict[str, float | None] = field(default_factory=dict)
+    year_ago: dict[str, float | None] = field(default_factory=dict)
+    council: Any = None  # reports.council.CouncilPage: projection, performance table, cohort, decision
 
     def to_json(self) -> str:
         """The report model as JSON (no secrets: only what the report shows)."""
@@ -213,8 +217,9 @@ def report_scan(scans: list[ScanInfo], month: str, as_of: dt.date) -> ScanInfo |
 
 
 def _kpi_targets(city: CityConfig) -> dict[str, float]:
-    targets = getattr(getattr(city, "policy", None), "kpi_targets", None)
-    return {str(k): float(v) for k, v in dict(targets or {}).items()}
+    from itaudit.measures import measures_of  # defaults, [policy.kpi_targets], then [policy.measures]
+
+    return {k: m.target for k, m in measures_of(policy_of(city)).items()}
 
 
 def _rag(actual: float | None, target: float, better: str, amber: float) -> str:
@@ -312,6 +317,22 @@ def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str,
         "checked_ok": sum(1 for d in devices if d["ok"]),
         "unchecked": sum(1 for d in devices if not d["ok"]),
     }
+
+
+def score_verdicts(policy: Any, verdicts: dict[int, list[dict[str, Any]]],
+                   criticality: dict[int, tuple[str, ...]]) -> dict[str, Any]:
+    """The city score of a set of per-device verdicts (``reports/projection.py``: the stored
+    facts judged at a later date) with ``itaudit.score``, in ``_score_scan``'s shape. Every
+    device was judged, so none is carried or left out."""
+    weights = score_weights()
+    breakdowns = [score.device_score([v for v in vs if v["status"] == "fail"], criticality.get(d, ()),
+                                     severity_points=weights, weight=policy.criticality_weight(criticality.get(d, ())))
+                  for d, vs in verdicts.items()]
+    city = score.city_score(breakdowns) if breakdowns else None
+    exposed = sum(1 for vs in verdicts.values() if any(v["status"] == "fail" and v["severity"] == "critical"
+                                                        for v in vs))
+    return {"score": city.score if city else None, "breakdown": city, "devices": len(breakdowns), "carried": 0,
+            "left_out": 0, "exposed": exposed, "checked_ok": len(breakdowns), "unchecked": 0}
 
 
 # What a group of failing checks means, in the city's words: (one device, several devices).
@@ -550,7 +571,9 @@ def build_monthly(
     if prev_scan is None:
         earlier = [s for s in scans if s.id < scan.id and s.as_of[:10] < month + "-01"]
         prev_scan = earlier[-1] if earlier else None
+    ago = {n: report_scan(scans, shift_month(month, -n), as_of) for n in (3, 12)}
     ids = {s.id for s in picked.values() if s} | ({prev_scan.id} if prev_scan else set())
+    ids |= {s.id for s in ago.values() if s}
     freshness = store.inventory_freshness(sorted(ids))
     policy = policy_of(city)
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
@@ -569,6 +592,10 @@ def build_monthly(
     now = trend[month]
     assert now is not None
     prev = measures(prev_scan) if prev_scan else None
+    for n, attr in ((3, "quarter_ago"), (12, "year_ago")):
+        past = ago[n]
+        then = measures(past) if past else None
+        setattr(rep, attr, {k: then[k] for k in ("score", *(d[0] for d in KPI_DEFS))} if then else {})
 
     # Devices we collected facts from in the report scan (a failed target may still get verdicts).
     rep.devices_checked = int(now["checked_ok"])
@@ -653,6 +680,9 @@ def build_monthly(
     rep.headline = _headline(rep)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
+    from reports.council import council_page
+
+    rep.council = council_page(city, store, rep, plan=plan, as_of=as_of)
     return rep
 
 

@@ -83,6 +83,13 @@ def monthly_markdown(r: MonthlyReport) -> str:
     for kpi in r.kpis:
         actual = f"{kpi.actual_text} ({kpi.count_text})" if kpi.count_text else kpi.actual_text
         out.append(f"| {kpi.label} | {kpi.target_text} | {actual} | {RAG_WORDS[kpi.rag]} |")
+    council = r.council
+    if council is not None and council.projection is not None and council.projection.sentences:
+        out += ["", "## If we do nothing", "", " ".join(council.projection.sentences)]
+    if council is not None and council.decision is not None:
+        out += ["", "## What we ask the council to approve", "", council.decision.sentence]
+        out += [f"- {export.md_text(x.budget_line)}: {money(x.amount)} ({x.devices} devices)"
+                for x in council.decision.lines]
     out += [
         "",
         "## What changed",

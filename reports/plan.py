@@ -422,7 +422,10 @@ def write_plan(
     paths: list[Path] = []
     html = stem.with_suffix(".html")
     if "html" in formats or "pdf" in formats:
-        export.write_text(html, render("plan.html.j2", p=rep, limit=HTML_ITEM_LIMIT))
+        from reports.projection import build_projection  # the do-nothing path beside the plan (issue 22)
+
+        proj = build_projection(city, store, as_of=as_of, plan=rep)
+        export.write_text(html, render("plan.html.j2", p=rep, limit=HTML_ITEM_LIMIT, proj=proj))
         paths.append(html)
     if "pdf" in formats:
         paths.append(html_to_pdf(html, stem.with_suffix(".pdf")))
