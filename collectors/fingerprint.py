@@ -16,6 +16,7 @@ enterprise number in its sysObjectID and kind ``other``.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
 from collections.abc import Mapping
@@ -38,7 +39,7 @@ SYS = {
 ENT = "1.3.6.1.2.1.47.1.1.1.1"
 ENT_COLUMNS = {
     "descr": 2, "class": 5, "name": 7, "hardware": 8, "firmware": 9, "software": 10,
-    "serial": 11, "model": 13, "mfg_date": 17,
+    "serial": 11, "mfg_name": 12, "model": 13, "mfg_date": 17,
 }
 IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
@@ -87,6 +88,7 @@ class Identification:
     uptime_seconds: int | None = None
     sys_object_id: str | None = None
     enterprise: int | None = None
+    how: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
 
 
 # --- rule data -----------------------------------------------------------------------
@@ -104,25 +106,63 @@ def load_rules() -> dict[str, Any]:
         for clause in rule.get("when", []):
             if "descr" in clause:
                 clause["_descr"] = re.compile(clause["descr"], re.I | re.S)
+            if "not_descr" in clause:
+                clause["_not_descr"] = re.compile(clause["not_descr"], re.I | re.S)
             for oid, rx in clause.get("match", {}).items():
                 clause.setdefault("_match", {})[oid] = re.compile(rx, re.I | re.S)
         for key in ("version", "model", "serial", "firmware", "os_name"):
             for spec in rule.get(key, []):
                 if "re" in spec:
                     spec["_re"] = re.compile(spec["re"], re.I | re.S)
-        for k in rule.get("kinds", []):
+        for k in rule.get("kinds", []) + rule.get("vendors", []):
             k["_re"] = re.compile(k["re"], re.I | re.S)
+        # Every scalar an extractor names is fetched when the rule is a candidate.
+        specs = [s for key in ("version", "model", "serial", "firmware", "os_name", "kinds", "vendors")
+                 for s in rule.get(key, [])]
+        rule["_gets"] = list(dict.fromkeys(rule.get("get", []) + [s["oid"] for s in specs if "oid" in s]))
+        rule["_relative"] = [s for s in specs if "objid" in s]
+    data["_default_gets"] = [s["oid"] for key in ("version", "model", "serial", "vendor")
+                             for s in data["defaults"].get(key, []) if "oid" in s]
     return data
 
 
 @cache
-def enterprise_numbers() -> dict[str, str]:
-    """IANA private enterprise number -> organisation (shipped subset)."""
+def _enterprise_data() -> dict[str, Any]:
     try:
         text = resources.files("itaudit").joinpath("data/enterprise_numbers.json").read_text("utf-8")
-        return dict(json.loads(text)["numbers"])
+        data = json.loads(text)
+        return {"numbers": dict(data["numbers"]), "agents": dict(data.get("agents", {})),
+                "registry": data.get("registry", {})}
     except (OSError, ValueError, KeyError) as exc:
         raise KnowledgeError(f"enterprise numbers unreadable: {exc}") from exc
+
+
+def enterprise_numbers() -> dict[str, str]:
+    """IANA private enterprise number -> the name a city would use (curated subset)."""
+    return _enterprise_data()["numbers"]
+
+
+@cache
+def iana_registry() -> dict[int, str]:
+    """The full IANA Private Enterprise Numbers registry (shipped, dated): number -> organisation."""
+    name = _enterprise_data()["registry"].get("file", "enterprise_numbers_iana.tsv.gz")
+    try:
+        raw = gzip.decompress(resources.files("itaudit").joinpath(f"data/{name}").read_bytes()).decode("utf-8")
+    except (OSError, ValueError, EOFError) as exc:
+        raise KnowledgeError(f"enterprise number registry unreadable: {exc}") from exc
+    out: dict[int, str] = {}
+    for line in raw.splitlines():
+        num, sep, org = line.partition("\t")
+        if sep and num.isdigit():
+            out[int(num)] = org.strip()
+    return out
+
+
+def vendor_of_enterprise(number: int | None) -> str | None:
+    """Vendor named by an enterprise number; None for agent software (Net-SNMP) or unknown."""
+    if number is None or str(number) in _enterprise_data()["agents"]:
+        return None
+    return enterprise_numbers().get(str(number)) or iana_registry().get(number)
 
 
 # --- value helpers -------------------------------------------------------------------
@@ -166,6 +206,8 @@ def _pre_match(clause: Mapping[str, Any], objid: str, descr: str) -> bool:
     """The part of a clause decidable from the system group alone."""
     if "oid" in clause and not any(oid_under(objid, p) for p in clause["oid"]):
         return False
+    if "_not_descr" in clause and clause["_not_descr"].search(descr):
+        return False
     return not ("_descr" in clause and not clause["_descr"].search(descr))
 
 
@@ -179,10 +221,11 @@ def plan(system: Mapping[str, Any]) -> Plan:
     data = load_rules()
     objid = text(system.get(SYS["objectid"])) or ""
     descr = text(system.get(SYS["descr"]), 4096) or ""
-    gets: list[str] = list(data["common"]["get"])
+    gets: list[str] = list(data["common"]["get"]) + data["_default_gets"]
     extra_walks: list[str] = []
     for rule in _candidates(objid, descr):
-        gets += rule.get("get", [])
+        gets += rule["_gets"]
+        gets += [o for o in (relative_oid(objid, spec) for spec in rule["_relative"]) if o]
         for clause in rule.get("when", []):
             gets += list(clause.get("match", {}))
             gets += clause.get("has", [])
@@ -273,9 +316,26 @@ def _first_under(snap: Mapping[str, Any], column: str) -> Any:
     return best[1] if best else None
 
 
+def relative_oid(objid: str, spec: Mapping[str, Any]) -> str | None:
+    """An object under the device's own sysObjectID (per-model MIBs: Zyxel, Edgecore, Moxa, Allied).
+
+    ``{"objid": ".1.10.0", "up": 1}``: sysObjectID without its last ``up`` arcs, then the suffix.
+    """
+    if not objid or not _NUMERIC_OID.fullmatch(objid) or not objid.startswith(ENTERPRISES):
+        return None
+    arcs = objid.split(".")
+    up = int(spec.get("up", 0))
+    if up >= len(arcs) - 7:
+        return None
+    return ".".join(arcs[: len(arcs) - up]) + spec["objid"]
+
+
 def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[str, Any]) -> Any:
     if "oid" in spec:
         return snap.get(spec["oid"])
+    if "objid" in spec:
+        rel = relative_oid(text(snap.get(SYS["objectid"]), 256) or "", spec)
+        return snap.get(rel) if rel else None
     if "sys" in spec:
         return snap.get(SYS[spec["sys"]])
     if "entity" in spec:
@@ -287,9 +347,17 @@ def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[s
     return None
 
 
+def _spec_name(spec: Mapping[str, Any]) -> str:
+    for key in ("oid", "sys", "entity", "first", "const", "objid"):
+        if key in spec:
+            return {"oid": "{}", "sys": "sys{}", "entity": "ENTITY-MIB chassis {}", "first": "first row of {}",
+                    "const": "rule constant", "objid": "sysObjectID + {}"}[key].format(str(spec[key]).capitalize() if key == "sys" else spec[key])
+    return "?"
+
+
 def extract(specs: list[Mapping[str, Any]], snap: Mapping[str, Any], chassis: Mapping[str, Any],
-            limit: int = 256) -> str | None:
-    """First non-empty value produced by a list of extractor specs."""
+            limit: int = 256, how: dict[str, str] | None = None, field: str = "") -> str | None:
+    """First non-empty value produced by a list of extractor specs (``how[field]`` says which)."""
     for spec in specs:
         raw = _source(spec, snap, chassis)
         value = _line(raw, 4096)
@@ -304,9 +372,22 @@ def extract(specs: list[Mapping[str, Any]], snap: Mapping[str, Any], chassis: Ma
                 continue
             value = spec.get("join", "").join(groups) if "join" in spec else groups[0]
         value = value.strip(" ,;\"'")
-        if value and value.lower() not in ("", "n/a", "unknown", "none", "0", "<private>"):
+        if value and value.lower() not in _PLACEHOLDERS:
+            if how is not None and field:
+                how[field] = _spec_name(spec)
             return clip(value, limit)
     return None
+
+
+_PLACEHOLDERS = {"", "n/a", "na", "unknown", "none", "0", "<private>", "unavailable", "not available",
+                 "serialnumber", "serial number", "default string", "to be filled by o.e.m."}
+_KERNEL = re.compile(r"^Linux \S+ (\d+\.\d+[\w.+-]*)|\bLinux (\d+\.\d+\.\d+[\w.+-]*)|^FreeBSD \S+ (\d+\.\d+-\w+)")
+
+
+def kernel_version(descr: str | None) -> str | None:
+    """The kernel release a Linux/FreeBSD sysDescr names ("Linux host 5.15.0-105-generic ...")."""
+    m = _KERNEL.search(descr or "")
+    return next((g for g in m.groups() if g), None) if m else None
 
 
 def _clause_ok(clause: Mapping[str, Any], objid: str, descr: str, snap: Mapping[str, Any]) -> bool:
@@ -366,18 +447,36 @@ def identify(snap: Mapping[str, Any]) -> Identification:
                 ident.kind = k["kind"]
                 ident.product = k.get("product", ident.product)
                 break
+        for v in rule.get("vendors", []):
+            if v["_re"].search(_line(_source(v, snap, chassis), 4096) or ""):
+                ident.vendor = v["vendor"]
+                break
     else:
         rule = {}
     if ident.vendor is None and ident.enterprise is not None:
-        ident.vendor = enterprise_numbers().get(str(ident.enterprise))
-    ident.version_raw = extract(rule.get("version", []) + defaults["version"], snap, chassis)
+        ident.vendor = vendor_of_enterprise(ident.enterprise)
+    how: dict[str, str] = {}
+    ident.how = how
+    if ident.rule:
+        how["family"] = f"rule {ident.rule}: {rule.get('source', '')}"
+    if ident.vendor and ident.rule is None:
+        how["vendor"] = f"IANA enterprise number {ident.enterprise} in sysObjectID"
+    ident.version_raw = extract(rule.get("version", []) + defaults["version"], snap, chassis, how=how, field="version")
+    kernel = kernel_version(ident.description)
+    if (ident.version_raw and kernel and rule.get("version_style") != "kernel"
+            and normalize_version(ident.version_raw) == normalize_version(kernel)):
+        # An appliance's sysDescr names the Linux/BSD kernel it runs: that is not its OS version.
+        ident.version_raw = None
+        how["version"] = f"kernel {kernel} in sysDescr is not the appliance's version"
     ident.os_version = normalize_version(ident.version_raw, rule.get("version_style"))
-    ident.model = extract(rule.get("model", []) + defaults["model"], snap, chassis)
-    ident.serial = extract(rule.get("serial", []) + defaults["serial"], snap, chassis, 128)
+    ident.model = extract(rule.get("model", []) + defaults["model"], snap, chassis, how=how, field="model")
+    ident.serial = extract(rule.get("serial", []) + defaults["serial"], snap, chassis, 128, how=how, field="serial")
     ident.firmware = extract(rule.get("firmware", []), snap, chassis) or _line(chassis.get("firmware"), 128)
     ident.hardware_rev = _line(chassis.get("hardware"), 64)
     ident.manufacture_date = (parse_date(chassis.get("mfg_date"))
                               or parse_date(snap.get(rule.get("manufacture_date_oid", ""))))
+    if ident.vendor is None:
+        ident.vendor = extract(defaults.get("vendor", []), snap, chassis, 128, how=how, field="vendor")
     _interfaces(ident, snap)
     _ups(ident, snap, rule)
     memory = snap.get(HR_MEMORY_SIZE)  # HOST-RESOURCES-MIB hrMemorySize, in KiB
@@ -491,8 +590,13 @@ def apply(ident: Identification, facts: DeviceFacts, *, address: str | None = No
     h.battery_replace_date, h.battery_status = ident.battery_replace_date, ident.battery_status
     if ident.rule is None:
         facts.gaps["software.os_family"] = "no fingerprint rule matched this device"
+    elif ident.os_family is None:
+        facts.gaps["software.os_family"] = (f"{ident.vendor or 'the vendor'} is known but the evidence does not "
+                                            "decide which operating system or firmware family it runs")
     if ident.os_version is None:
         facts.gaps["software.os_version"] = "the device does not report a version we recognise"
+    if ident.how:
+        facts.evidence["snmp_identified_by"] = clip("; ".join(f"{k}: {v}" for k, v in ident.how.items()), 1000)
     if ident.port_speeds:
         speeds = sorted(ident.port_speeds.items())
         facts.evidence["snmp_port_speeds"] = ", ".join(f"{n}x{k}" for k, n in speeds)
