@@ -12,8 +12,12 @@ How the comparison is fair to both sides (the corpus README asks for normalisati
 - version: numeric cores are compared ("v6.4.12,build2060" ~ "6.4.12"); ours may be a
   dotted prefix-extension of theirs or the reverse ("6.1.7601" ~ "NT 6.1").
 - model: alphanumerics only, case-folded, one containing the other.
-- serial: exact after trimming, case-folded.
-A field counts only where the expected value is known (not null, not "<private>").
+- serial: exact after trimming, collapsing blanks and a trailing dot, case-folded.
+A field counts only where the expected value is known (not null, not "<private>"), and
+not where the corpus README says LibreNMS's value is not a model or serial (NOT_A_MODEL,
+NOT_A_SERIAL: CPU architectures, agent placeholders, MAC addresses).
+"Confidently wrong" is a family that is neither the expected one nor generic
+(GENERIC_FAMILIES: no family, linux, freebsd, ups, printer).
 The corpus is GPL: it is read in place and never copied into the project.
 """
 
@@ -89,6 +93,29 @@ def known(value: object) -> bool:
     return value not in (None, "", "<private>")
 
 
+# The corpus README warns that some LibreNMS "hardware" strings are not models and some
+# "serials" are not serials. Only these documented kinds are left out, each for a reason:
+# a CPU architecture LibreNMS writes for generic hosts ("Generic x86 64-bit", "AMD x64"),
+# a placeholder the agent answered ("Unknown", "unavailable", "SerialNumber"), and a MAC
+# address LibreNMS shows as an Axis camera's serial (we do not read MACs as serials).
+NOT_A_MODEL = re.compile(r"^(Generic (x86|ARM)\S*( 64-bit)?|(Intel|AMD) x64|amd64|x86_64|i[3-6]86)$", re.I)
+NOT_A_SERIAL = re.compile(r"^(unknown|unavailable|serialnumber|n/a|none)$|^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$", re.I)
+
+
+def model_known(value: object) -> bool:
+    return known(value) and not NOT_A_MODEL.match(str(value).strip())
+
+
+def serial_known(value: object) -> bool:
+    return known(value) and not NOT_A_SERIAL.match(str(value).strip())
+
+
+def same_serial(expected: str, ours: str | None) -> bool:
+    def norm(s: str) -> str:
+        return " ".join(s.split()).strip(" .").casefold()
+    return bool(ours) and norm(expected) == norm(ours or "")
+
+
 def version_ok(expected: str, ours: str | None) -> bool:
     if not ours:
         return False
@@ -126,9 +153,8 @@ def compare(exp: dict, facts: dict) -> dict[str, bool | None]:
     out["kind"] = ident.get("kind") in kinds if known(exp["type"]) else None
     out["version"] = (version_ok(exp["version"], sw.get("os_version") or sw.get("os_build"))
                       if known(exp["version"]) else None)
-    out["model"] = model_ok(exp["hardware"], ident.get("model")) if known(exp["hardware"]) else None
-    out["serial"] = ((ident.get("serial") or "").strip().casefold() == exp["serial"].strip().casefold()
-                     if known(exp["serial"]) else None)
+    out["model"] = model_ok(exp["hardware"], ident.get("model")) if model_known(exp["hardware"]) else None
+    out["serial"] = same_serial(exp["serial"], ident.get("serial")) if serial_known(exp["serial"]) else None
     return out
 
 

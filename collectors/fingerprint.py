@@ -158,6 +158,16 @@ def iana_registry() -> dict[int, str]:
     return out
 
 
+@cache
+def sysobjectid_names() -> dict[str, str]:
+    """sysObjectID -> registered product name (CISCO-PRODUCTS-MIB), shipped and dated."""
+    try:
+        text = resources.files("itaudit").joinpath("data/sysobjectid_names.json").read_text("utf-8")
+        return dict(json.loads(text)["names"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise KnowledgeError(f"product names unreadable: {exc}") from exc
+
+
 def vendor_of_enterprise(number: int | None) -> str | None:
     """Vendor named by an enterprise number; None for agent software (Net-SNMP) or unknown."""
     if number is None or str(number) in _enterprise_data()["agents"]:
@@ -246,9 +256,11 @@ def needs_entity(snap: Mapping[str, Any]) -> bool:
 
 
 def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:
-    """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3), else the first row.
+    """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3).
 
-    None when the agent has no entPhysicalClass column at all (then walk a few columns).
+    Without a chassis row (some agents describe the box as a container or a stack member),
+    the first three rows that are not ports, sensors or power supplies. None when the agent
+    has no entPhysicalClass column at all (then walk a few columns).
     """
     prefix = ENT_CLASS + "."
     rows = sorted(((_index_key(o[len(prefix):]), o[len(prefix):], v) for o, v in snap.items()
@@ -256,7 +268,10 @@ def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | N
     if not rows:
         return None
     chassis = [idx for _, idx, cls in rows if cls == 3][:limit]
-    return chassis or [rows[0][1]]
+    if chassis:
+        return chassis
+    others = [idx for _, idx, cls in rows if cls not in (6, 8, 10)][:3]  # powerSupply, sensor, port
+    return others or [rows[0][1]]
 
 
 def entity_row_oids(indexes: list[str]) -> list[str]:
@@ -286,23 +301,28 @@ def _entity_rows(snap: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def _real(value: Any) -> bool:
+    t = text(value)
+    return bool(t) and t.lower() not in _PLACEHOLDERS
+
+
 def _chassis(snap: Mapping[str, Any]) -> dict[str, Any]:
-    """The ENTITY-MIB row that describes the box: first chassis, else first with a serial."""
+    """The ENTITY-MIB row that describes the box.
+
+    The first chassis (class 3) row with a model or serial, else the first chassis row,
+    else the first row with a real model, then with a real serial (placeholders such as
+    '<private>' do not count), else the first row.
+    """
     rows = _entity_rows(snap)
-
-    def key(idx: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in idx.split(".") if x.isdigit())
-
-    ordered = sorted(rows, key=key)
-    for idx in ordered:
-        if rows[idx].get("class") == 3 and (text(rows[idx].get("model")) or text(rows[idx].get("serial"))):
-            return rows[idx]
-    for idx in ordered:
-        if rows[idx].get("class") == 3:
-            return rows[idx]
-    for idx in ordered:
-        if text(rows[idx].get("serial")):
-            return rows[idx]
+    ordered = sorted(rows, key=_index_key)
+    tests = (lambda r: r.get("class") == 3 and (_real(r.get("model")) or _real(r.get("serial"))),
+             lambda r: r.get("class") == 3,
+             lambda r: _real(r.get("model")),
+             lambda r: _real(r.get("serial")))
+    for test in tests:
+        for idx in ordered:
+            if test(rows[idx]):
+                return rows[idx]
     return rows[ordered[0]] if ordered else {}
 
 
@@ -344,14 +364,17 @@ def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[s
         return _first_under(snap, spec["first"])
     if "const" in spec:
         return spec["const"]
+    if "product_name" in spec:  # the registered name of the sysObjectID itself
+        return sysobjectid_names().get(text(snap.get(SYS["objectid"]), 256) or "")
     return None
 
 
 def _spec_name(spec: Mapping[str, Any]) -> str:
-    for key in ("oid", "sys", "entity", "first", "const", "objid"):
+    for key in ("oid", "sys", "entity", "first", "const", "objid", "product_name"):
         if key in spec:
             return {"oid": "{}", "sys": "sys{}", "entity": "ENTITY-MIB chassis {}", "first": "first row of {}",
-                    "const": "rule constant", "objid": "sysObjectID + {}"}[key].format(str(spec[key]).capitalize() if key == "sys" else spec[key])
+                    "const": "rule constant", "objid": "sysObjectID + {}",
+                    "product_name": "registered name of the sysObjectID (CISCO-PRODUCTS-MIB){}"}[key].format(str(spec[key]).capitalize() if key == "sys" else spec[key])
     return "?"
 
 
