@@ -80,7 +80,8 @@ FAMILY_MAP: dict[str, set[str]] = {
 # Not a claim about the product: an answer in these is "unknown/generic", never "confidently wrong".
 GENERIC_FAMILIES = {None, "", "linux", "freebsd", "ups", "printer"}
 TYPE_MAP: dict[str, set[str]] = {
-    "network": {"switch", "router", "firewall", "wireless", "other"}, "wireless": {"wireless"}, "firewall": {"firewall"},
+    "network": {"switch", "router", "firewall", "wireless", "other"}, "wireless": {"wireless"},
+    "firewall": {"firewall"},
     "printer": {"printer"}, "power": {"ups", "other"}, "storage": {"storage"},
     "server": {"server", "workstation"}, "appliance": {"server", "camera", "firewall", "wireless", "other"},
     "environment": {"other"}, "collaboration": {"other", "server"}, "loadbalancer": {"firewall", "other"},
@@ -181,7 +182,8 @@ def collect_offline(corpus: Path, names: list[str]) -> dict[str, dict]:
     return out
 
 
-def collect_snmpsim(corpus: Path, names: list[str], base_address: str, port: int, exposure: bool) -> dict[str, dict | str]:
+def collect_snmpsim(corpus: Path, names: list[str], base_address: str, port: int,
+                    exposure: bool) -> dict[str, dict | str]:
     """Facts per recording, collected over UDP from snmpsim serving the folder (error text on failure)."""
     os.environ["ITAUDIT_EVAL_COMMUNITY"] = "public"
     cred = SNMPCredential("eval", version="v2c", community_env="ITAUDIT_EVAL_COMMUNITY")

@@ -369,12 +369,15 @@ def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[s
     return None
 
 
+_SPEC_NAMES = {"oid": "{}", "sys": "sys{}", "entity": "ENTITY-MIB chassis {}", "first": "first row of {}",
+               "const": "rule constant", "objid": "sysObjectID + {}",
+               "product_name": "registered name of the sysObjectID (sysobjectid_names.json){}"}
+
+
 def _spec_name(spec: Mapping[str, Any]) -> str:
-    for key in ("oid", "sys", "entity", "first", "const", "objid", "product_name"):
+    for key, form in _SPEC_NAMES.items():
         if key in spec:
-            return {"oid": "{}", "sys": "sys{}", "entity": "ENTITY-MIB chassis {}", "first": "first row of {}",
-                    "const": "rule constant", "objid": "sysObjectID + {}",
-                    "product_name": "registered name of the sysObjectID (CISCO-PRODUCTS-MIB){}"}[key].format(str(spec[key]).capitalize() if key == "sys" else spec[key])
+            return form.format(str(spec[key]).capitalize() if key == "sys" else spec[key])
     return "?"
 
 
