@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -221,9 +221,45 @@ def _pre_match(clause: Mapping[str, Any], objid: str, descr: str) -> bool:
     return not ("_descr" in clause and not clause["_descr"].search(descr))
 
 
+@cache
+def _rule_index() -> tuple[dict[int, list[int]], list[int]]:
+    """Rules by the enterprise numbers their clauses are limited to, and the open rules.
+
+    A rule with a clause that names no sysObjectID prefix can match any device ("open").
+    """
+    by_enterprise: dict[int, list[int]] = {}
+    open_rules: list[int] = []
+    for i, rule in enumerate(load_rules()["rules"]):
+        if any("oid" not in c for c in rule.get("when", [])):
+            open_rules.append(i)
+            continue
+        for ent in {enterprise_of(p) for c in rule["when"] for p in c["oid"]}:
+            by_enterprise.setdefault(ent if ent is not None else -1, []).append(i)
+    return by_enterprise, open_rules
+
+
+@lru_cache(maxsize=1024)
+def _pre_matches(objid: str, descr: str) -> tuple[tuple[dict[str, Any], tuple[dict[str, Any], ...]], ...]:
+    """(rule, its clauses that hold on the system group) for every candidate rule, in file order.
+
+    Computed once per device (plan, needs_entity and identify share it): only the rules of
+    the sysObjectID's enterprise and the open rules are looked at.
+    """
+    rules = load_rules()["rules"]
+    by_enterprise, open_rules = _rule_index()
+    ent = enterprise_of(objid)
+    idx = sorted(set(open_rules) | set(by_enterprise.get(ent if ent is not None else -1, ()))
+                 | set(by_enterprise.get(-1, ())))
+    out = []
+    for i in idx:
+        clauses = tuple(c for c in rules[i].get("when", []) if _pre_match(c, objid, descr))
+        if clauses:
+            out.append((rules[i], clauses))
+    return tuple(out)
+
+
 def _candidates(objid: str, descr: str) -> list[dict[str, Any]]:
-    return [r for r in load_rules()["rules"]
-            if any(_pre_match(c, objid, descr) for c in r.get("when", []))]
+    return [rule for rule, _ in _pre_matches(objid, descr)]
 
 
 def plan(system: Mapping[str, Any]) -> Plan:
@@ -416,21 +452,16 @@ def kernel_version(descr: str | None) -> str | None:
     return next((g for g in m.groups() if g), None) if m else None
 
 
-def _clause_ok(clause: Mapping[str, Any], objid: str, descr: str, snap: Mapping[str, Any]) -> bool:
-    if not _pre_match(clause, objid, descr):
-        return False
-    if any(not text(snap.get(o)) for o in clause.get("has", [])):
-        return False
-    return all(rx.search(_line(snap.get(oid), 4096) or "") for oid, rx in clause.get("_match", {}).items())
-
-
 def match_rule(snap: Mapping[str, Any]) -> dict[str, Any] | None:
     """The first rule (in file order) one of whose clauses holds for this snapshot."""
     objid = text(snap.get(SYS["objectid"])) or ""
     descr = text(snap.get(SYS["descr"]), 4096) or ""
-    for rule in load_rules()["rules"]:
-        if any(_clause_ok(c, objid, descr, snap) for c in rule.get("when", [])):
-            return rule
+    for rule, clauses in _pre_matches(objid, descr):
+        for clause in clauses:
+            if any(not text(snap.get(o)) for o in clause.get("has", [])):
+                continue
+            if all(rx.search(_line(snap.get(oid), 4096) or "") for oid, rx in clause.get("_match", {}).items()):
+                return rule
     return None
 
 
