@@ -62,13 +62,14 @@ def test_corpus_floors_and_no_confidently_wrong_family(evaluation):
         assert 100 * ok / known >= floor, f"{field}: {ok}/{known} below {floor}%"
 
 
-def test_every_rule_cites_a_source_and_corpus_rules_name_existing_recordings(corpus):
+def test_every_rule_cites_a_source_and_is_the_one_its_recordings_get(corpus):
     names = {json.loads(line)["name"] for line in (corpus / "expected.jsonl").read_text().splitlines()}
     for rule in fp.load_rules()["rules"]:
         assert rule.get("source"), rule["id"]
         for ref in rule.get("from", []):
             stem = ref.split("tests/snmpsim/")[1].split(".snmprec")[0]
             assert stem in names, (rule["id"], ref)
+            assert identify(corpus, stem).rule == rule["id"], (rule["id"], stem)  # not shadowed
 
 
 # --- look-alike pairs: each decided by a distinguishing fact, on real recordings -------------
