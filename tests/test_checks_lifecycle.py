@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from checkhelp import ctx, facts, run
 
+from itaudit.model import DeviceFacts
 from itaudit.policy import Policy
 
 WIN10_PRO = {
@@ -80,3 +81,17 @@ def test_eol003_esu_cost_is_year_two_price():
     # Windows 10 left support 2025-10-14; on 2026-11-23 the city is in its second ESU year.
     f = run("EOL-003", facts(software=WIN10_PRO), ctx("workstation", policy=Policy(esu_purchased=True)))
     assert f.cost.amount == 122 and f.cost.kind == "operating"
+
+
+def test_eol001_unifi_device_is_unknown_and_says_how_it_was_identified():
+    """UniFi AP firmware is never judged by the UniFi Network Application's lifecycle (issue 18)."""
+    from pathlib import Path
+
+    from collectors import fingerprint, snmprec
+
+    snap = snmprec.snapshot(Path(__file__).parent / "fixtures" / "snmp" / "unifi_uap_ac_pro.snmprec")
+    device = DeviceFacts()
+    fingerprint.apply(fingerprint.identify(snap), device, address="10.0.0.5")
+    finding = run("EOL-001", device, ctx("wireless"))
+    assert finding.status.value == "unknown", finding.summary
+    assert "identified by family: rule unifi-ap" in finding.evidence
