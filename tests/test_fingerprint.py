@@ -196,3 +196,17 @@ def test_every_extractor_oid_is_fetched_when_its_rule_is_a_candidate():
     plan = fp.plan({DESCR: b"AP130, HiveOS 8.1r2a build-178408", OBJID: "1.3.6.1.4.1.26928.1"})
     assert "1.3.6.1.4.1.26928.1.2.5.0" in plan.gets  # ahSerialNumber
     assert len(plan.gets) <= 48  # one GET request (MAX_GET_OIDS)
+
+
+@pytest.mark.parametrize("objid", ["1.3.6.1.4.1.14988.1", "1.3.6.1.4.1.890.1.5.8.20",
+                                   "1.3.6.1.4.1.259.10.1.43.101", 7, b"\xff"])
+def test_wrong_types_and_empty_entity_tables_give_a_partial_answer(objid):
+    """An agent answering wrong types everywhere (ints for text, text for ints) does not crash us."""
+    snap = {DESCR: 42, OBJID: objid, fp.SYS["name"]: None, f"{fp.ENT}.5.1": b"3", f"{fp.ENT}.13.1": 12,
+            f"{fp.ENT}.11.1": b"\x00\x01", "1.3.6.1.4.1.14988.1.1.4.4.0": 5, "1.3.6.1.2.1.33.1.1.2.0": [1]}
+    ident = fp.identify(snap)
+    assert ident.kind in {k.value for k in Kind}
+    assert fp.chassis_candidates(snap) == ["1"]
+    fp.plan(snap)
+    facts = DeviceFacts()
+    fp.apply(ident, facts, address="10.0.0.9")
