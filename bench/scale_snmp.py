@@ -1,6 +1,6 @@
 """1,000 snmpsim devices, identification and exposure, full audit (collect, check, store).
 
-How the 1,000 devices are simulated (measured, see bench/README.md): snmpsim's usual
+How the 1,000 devices are simulated (measured, see bench/HISTORY.md): snmpsim's usual
 layout of one SNMP engine per device (``itaudit.sim.snmpfleet``) needs about 0.3 s of
 start-up per engine (250 engines: 76 s), so here ONE snmpsim engine listens on 1,000
 loopback addresses (127.1.8.1 ...) and serves 1,000 recordings, one community each (a

@@ -29,6 +29,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import fcntl
+import json
 import logging
 import math
 import os
@@ -241,6 +242,31 @@ def next_report(local_now: dt.datetime, report_day: int, report_at: str) -> dt.d
     raise AssertionError("unreachable")
 
 
+def last_report(local_now: dt.datetime, report_day: int, report_at: str | None) -> dt.datetime:
+    """The latest report time at or before ``local_now`` (naive local times). With
+    ``report_at`` None only the day counts (``--once`` runs report any time on the day)."""
+    at = dt.time.fromisoformat(report_at) if report_at else dt.time(0, 0)
+    y, m = local_now.year, local_now.month
+    for _ in range(3):
+        when = dt.datetime.combine(report_date(y, m, report_day), at)
+        if when <= local_now:
+            return when
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    raise AssertionError("unreachable")
+
+
+def report_month(scan_dates: list[str], on: dt.date) -> str:
+    """The month a report written on ``on`` covers: the last full month, or the month still
+    running when the last full month has no scan but this one has (the agent's first
+    report, right after the first scans, has figures instead of "no scan was run")."""
+    prev, current = previous_month(on), on.strftime("%Y-%m")
+    months = {d[:7] for d in scan_dates if d[:10] <= on.isoformat()}
+    return current if prev not in months and current in months else prev
+
+
+STATE_NAME = "agent-state.json"
+
+
 # --- the agent ------------------------------------------------------------------------
 
 
@@ -262,6 +288,7 @@ class Agent:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self._reload = threading.Event()
+        self._warned: set[str] = set()
         self.cfg = self._load()  # a bad config at start is an error (exit 2)
         self._stamp = self._config_stamp()
         self.plans = self._plan(self.cfg)
@@ -271,11 +298,33 @@ class Agent:
 
     def _load(self) -> Config:
         cfg = load(self.config_path, env=self.env)
-        for w in cfg.warnings:
-            log.warning(w)
         for cid in self.city_ids or []:
             cfg.city(cid)  # an unknown --city is a config error
         return cfg
+
+    def warn_config(self) -> None:
+        """Log the config's warnings that apply to this agent, each once in the agent's life.
+
+        Called when the agent starts (after the command set up logging, so they come out in
+        the configured format) and after a reload (only new ones). ``--status`` does not
+        warn. A dry run sends nothing, so a missing ``[smtp]`` table does not concern it.
+        """
+        agent_only = getattr(self.cfg, "agent_warnings", None)
+        if agent_only is None:  # configs from before agent_warnings: the [smtp] warnings by their text
+            agent_only = [w for w in self.cfg.warnings if "[smtp]" in w]
+        for w in dict.fromkeys([*self.cfg.warnings, *agent_only]):
+            if w in self._warned or (self.dry_run and w in agent_only):
+                continue
+            self._warned.add(w)
+            log.warning(w)
+
+    def _say(self, line: str, city_id: str) -> None:
+        """Log a line for the person watching; echo it only when the log does not show it.
+
+        The CLI logs INFO to stdout, so echoing as well printed every line twice."""
+        log.info(line, extra={"city": city_id})
+        if not log.isEnabledFor(logging.INFO):
+            self.echo(line)
 
     def _config_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -307,6 +356,7 @@ class Agent:
         self.cfg = cfg
         self.plans = self._plan(cfg)
         log.info("config reloaded from %s", self.config_path)
+        self.warn_config()
         self.announce()
         return True
 
@@ -369,8 +419,7 @@ class Agent:
     def announce(self) -> None:
         """Print (and log) the next run times."""
         for n in self.next_runs():
-            self.echo(n.line())
-            log.info(n.line(), extra={"city": n.city_id})
+            self._say(n.line(), n.city_id)
 
     def seconds_until_due(self) -> float:
         """Seconds until the next job or email retry (capped by the config poll interval)."""
@@ -423,8 +472,11 @@ class Agent:
         try:
             log.info("agent started (pid %d) with %s: %s", os.getpid(), self.config_path,
                      ", ".join(c.id for c in self._cities()))
+            self.warn_config()
+            self.note_start()
             self.announce()
             self.redo_cut_scans()
+            self.catch_up_reports()
             while not self.stop.is_set():
                 self.tick()
                 now = self.clock.now()
@@ -447,6 +499,8 @@ class Agent:
         self.lock.acquire(self.clock.now())
         code = 0
         try:
+            self.warn_config()
+            self.note_start()
             for city in self._cities():
                 if self.stop.is_set():
                     break
@@ -455,12 +509,14 @@ class Agent:
                     code = max(code, 2)
                 elif summary.failed:
                     code = max(code, 3)
-                local = self._local_now(ZoneInfo(city.timezone)).date()
                 if self.stop.is_set():
                     break
-                if report or (city.schedule.report
-                              and local == report_date(local.year, local.month, city.schedule.report_day)):
+                if report:
                     self.monthly(city.id)
+                elif city.schedule.report:
+                    # On the report day (any time: a timer runs --once at 02:00), or a report
+                    # day missed while the machine was off, once.
+                    self._report_if_due(city, report_at=None)
             if not self.dry_run:
                 self.flush_outboxes()
             return code
@@ -480,11 +536,88 @@ class Agent:
                 city = self.cfg.cities.get(city_id)
                 if city is None:
                     return
-                local = self._local_now(ZoneInfo(city.timezone)).date()
-                if local == report_date(local.year, local.month, city.schedule.report_day):
-                    self.monthly(city_id)
+                self._report_if_due(city, report_at=city.schedule.report_at)
         except Exception:
             log.exception("%s job of %s failed", what, city_id, extra={"city": city_id})
+
+    # report days: done once, missed ones caught up -----------------------------------
+
+    def _state_path(self, city: CityConfig) -> Path:
+        return city_dir(self.cfg, city) / STATE_NAME
+
+    def state(self, city: CityConfig) -> dict[str, Any]:
+        """The city's agent state: ``since`` (the agent's first start for this city) and
+        ``last_report`` (the report day last written, its month and when)."""
+        try:
+            doc = json.loads(self._state_path(city).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("%s: agent state %s unreadable (%s): starting it afresh", city.id,
+                        self._state_path(city), exc, extra={"city": city.id})
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _save_state(self, city: CityConfig, doc: dict[str, Any]) -> None:
+        path = self._state_path(city)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _key(self, name: str) -> str:
+        """A dry run keeps its own record: it never stands for (or blocks) a real email."""
+        return f"dry_run_{name}" if self.dry_run else name
+
+    def note_start(self) -> None:
+        """Remember when the agent first ran for each city: report days before it are not
+        "missed" (a new install does not mail a report at its first start)."""
+        now = self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")
+        for city in self._cities():
+            doc = self.state(city)
+            if self._key("since") not in doc:
+                doc[self._key("since")] = now
+                try:
+                    self._save_state(city, doc)
+                except OSError as exc:
+                    log.error("%s: cannot write the agent state: %s", city.id, exc, extra={"city": city.id})
+
+    def _report_if_due(self, city: CityConfig, *, report_at: str | None, on_time: bool = True) -> bool:
+        """Write the report of the latest report day unless it was written already.
+
+        ``report_at`` None (``--once``): any time on the report day counts. ``on_time``: the
+        scheduled job (or ``--once``) runs on the report day itself. Any other report day
+        was missed (the machine was off): it is caught up when it came after the agent's
+        first start, once, as the state records it."""
+        tz = ZoneInfo(city.timezone)
+        local = self._local_now(tz)
+        slot = last_report(local, city.schedule.report_day, report_at)
+        doc = self.state(city)
+        if (doc.get(self._key("last_report")) or {}).get("day") == slot.date().isoformat():
+            return False
+        since = doc.get(self._key("since"))
+        if not (on_time and slot.date() == local.date()):
+            if since is None or slot.replace(tzinfo=tz) <= dt.datetime.fromisoformat(since):
+                return False
+            log.warning("%s: the report day %s was missed (the agent was not running at %s): writing its "
+                        "report now", city.id, slot.date(), slot.strftime("%H:%M") if report_at else "any time",
+                        extra={"city": city.id})
+        self.monthly(city.id, report_day=slot.date())
+        return True
+
+    def catch_up_reports(self) -> None:
+        """At start: a report day missed while the machine was off is written now, once."""
+        for city in self._cities():
+            if not city.schedule.report or self.stop.is_set():
+                continue
+            try:
+                self._report_if_due(city, report_at=city.schedule.report_at, on_time=False)
+            except Exception:  # noqa: BLE001 - a failed catch-up is logged; the agent carries on
+                log.exception("%s: catching up the missed report failed", city.id, extra={"city": city.id})
 
     def redo_cut_scans(self) -> None:
         """A city whose last scan was cut short (signal, kill, crash) is scanned again now."""
@@ -532,10 +665,28 @@ class Agent:
         except ItauditError as exc:
             log.error("%s: scan failed: %s", city.id, exc, extra=extra)
             return None
-        log.info("%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
-                 summary.scan_id, "cut short (marked incomplete)" if summary.interrupted else "finished",
-                 summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
+        if summary.interrupted:
+            outcome = "cut short (marked incomplete)"
+        elif summary.incomplete_reason:
+            outcome = f"marked incomplete ({summary.incomplete_reason})"
+        else:
+            outcome = "finished"
+        (log.warning if summary.incomplete_reason and not summary.interrupted else log.info)(
+            "%s: scan %d %s: %d targets, %d ok, %d partial, %d could not be checked", city.id,
+            summary.scan_id, outcome, summary.total, summary.ok, summary.partial, summary.failed, extra=extra)
+        if self.cfg.site is not None and self.cfg.site.city == city.id:
+            self.ship_snapshot()
         return summary
+
+    def ship_snapshot(self) -> None:
+        """Site mode: snapshot the city's database and push what waits to the MSP (kept on failure)."""
+        from itaudit import sitelink
+
+        try:
+            sitelink.make_snapshot(self.cfg, now=self.clock.now())
+            sitelink.push(self.cfg, now=self.clock.now())
+        except ItauditError as exc:
+            log.error("site: snapshot not shipped: %s", exc)
 
     def outbox(self, city: CityConfig) -> Outbox:
         return Outbox(city_dir(self.cfg, city) / "outbox")
@@ -548,27 +699,39 @@ class Agent:
             except OSError as exc:
                 log.error("%s: outbox unreadable: %s", city.id, exc, extra={"city": city.id})
 
-    def monthly(self, city_id: str, *, month: str | None = None) -> list[Path]:
-        """Write the monthly summary and capital plan for ``month`` (default: the last full month)
-        and queue the email. Returns the report files (they stay on disk whatever the email does)."""
+    def monthly(self, city_id: str, *, month: str | None = None, report_day: dt.date | None = None) -> list[Path]:
+        """Write the monthly summary and capital plan for ``month`` and queue the email.
+
+        The default month is the last full month before ``report_day`` (default today), or
+        the month still running when the last full month has no scan but this one has (see
+        ``report_month``). With ``report_day``, the state records that day's report as done.
+        Returns the report files (they stay on disk whatever the email does)."""
         city = self.cfg.cities[city_id]
         today = self._local_now(ZoneInfo(city.timezone)).date()
-        month = month or previous_month(today)
-        as_of = report_as_of(month, today)
-        out_dir = city_dir(self.cfg, city) / "reports" / month
         extra = {"city": city.id}
         store = Store(city.database)
         try:
+            if month is None:
+                month = report_month([s.as_of for s in store.report_scans()], report_day or today)
+            as_of = report_as_of(month, today)
+            out_dir = city_dir(self.cfg, city) / "reports" / month
             # The PDF costs a headless browser run: made when it is mailed (the default).
             formats = tuple(f for f in MONTHLY_FORMATS if f != "pdf" or "pdf" in city.delivery.attach)
             paths = _write_report("monthly", city, store, out_dir, formats, as_of=as_of, month=month)
             plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=as_of)
+            if "evidence" in city.delivery.attach:  # the insurer/CPG/NCSR evidence report (issue 19)
+                plan += _write_report("evidence", city, store, out_dir, ("html", "pdf"), as_of=as_of)
         finally:
             store.close()
         log.info("%s: monthly report for %s written: %s", city.id, month,
                  ", ".join(str(p) for p in paths + plan), extra=extra)
         if city.delivery.recipients:
             self.email(city, month, paths + plan, out_dir)
+        if report_day is not None:
+            doc = self.state(city)
+            doc[self._key("last_report")] = {"day": report_day.isoformat(), "month": month,
+                                  "written_at": self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")}
+            self._save_state(city, doc)
         return paths + plan
 
     def email(self, city: CityConfig, month: str, files: list[Path], out_dir: Path) -> Path | None:
@@ -582,13 +745,18 @@ class Agent:
         text = md.read_text(encoding="utf-8") if md else (
             f"The IT risk summary of {city.name} for {label} is attached.\n")
         attachments = []
+        evidence = sorted((p for p in files if "-evidence-" in p.name and p.suffix in (".pdf", ".html")),
+                          key=lambda p: p.suffix != ".pdf")  # the PDF when it could be printed
         for kind in city.delivery.attach:
-            if kind in by_suffix:
+            if kind == "evidence" and evidence:
+                attachments.append(evidence[0])
+            elif kind in by_suffix:
                 attachments.append(by_suffix[kind])
             else:
                 log.warning("%s: no %s file to attach (see the warnings above); the email goes without it",
                             city.id, kind, extra={"city": city.id})
-        sender = self.cfg.smtp.sender if self.cfg.smtp else "itaudit@localhost"
+        # The city's own From address, else the mail server's, else (dry run, no [smtp]) a placeholder.
+        sender = city.delivery.sender or (self.cfg.smtp.sender if self.cfg.smtp else "itaudit@localhost")
         msg = build_message(sender=sender, recipients=city.delivery.recipients, cc=city.delivery.cc,
                             subject=city.delivery.subject.format(city=city.name, month=label), text=text,
                             html=html.read_text(encoding="utf-8") if html else None, attachments=attachments,
@@ -597,8 +765,7 @@ class Agent:
         if self.dry_run:
             path = write_eml(msg, out_dir / f"{city.id}-monthly-{month}.eml")
             outbox.record_dry_run(path, msg, now=self.clock.now())
-            log.info("%s: dry run: email written to %s (not sent)", city.id, path, extra={"city": city.id})
-            self.echo(f"{city.id}: email written to {path}")
+            self._say(f"{city.id}: dry run: email written to {path} (not sent)", city.id)
             return path
         mid = outbox.enqueue(msg, now=self.clock.now())
         log.info("%s: email %s queued for %s", city.id, mid, ", ".join(city.delivery.recipients),
@@ -655,13 +822,14 @@ def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str
                 store = Store(city.database, readonly=True)
                 try:
                     scans = store.scans(limit=1)
+                    reason = store.scan_incomplete_reason(scans[0].id) if scans else None
                 finally:
                     store.close()
                 if scans:
                     s = scans[0]
                     last_scan = {"id": s.id, "as_of": s.as_of, "status": s.status, "started_at": s.started_at,
                                  "finished_at": s.finished_at, "targets": s.n_targets, "ok": s.n_ok,
-                                 "failed": s.n_failed}
+                                 "failed": s.n_failed, "incomplete_reason": reason}
             except ItauditError as exc:
                 last_scan = {"error": str(exc)}
         outbox = agent.outbox(city)
@@ -671,6 +839,7 @@ def status(config_path: str | Path, *, clock: Clock | None = None, env: dict[str
             "city": city.id, "name": city.name, "timezone": city.timezone,
             "next": [{"what": n.what, "when": n.when.isoformat()} for n in nexts if n.city_id == city.id],
             "last_scan": last_scan,
+            "last_report": agent.state(city).get("last_report"),
             "emails_pending": len(outbox.pending()),
             "last_email": None if last_email is None else {
                 "event": last_email.event, "time": last_email.time, "attempt": last_email.attempt,
@@ -693,8 +862,12 @@ def format_status(doc: dict[str, Any]) -> str:
         elif "error" in s:
             lines.append(f"  last scan: {s['error']}")
         else:
-            lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}, "
+            why = f" ({s['incomplete_reason']})" if s.get("incomplete_reason") else ""
+            lines.append(f"  last scan: {s['id']} as of {s['as_of'][:10]}, {s['status']}{why}, "
                          f"{s['ok']} ok / {s['failed']} could not be checked of {s['targets']}")
+        r = c.get("last_report")
+        if r:
+            lines.append(f"  last report: {r['month']} (report day {r['day']}, written {r['written_at']})")
         e = c["last_email"]
         if e:
             why = f" ({e['reason']})" if e["reason"] else ""

@@ -19,33 +19,17 @@ from typing import Any
 import click
 
 from itaudit import __version__, plugins
-from itaudit.config import Config, load
+from itaudit.config import Config, check_sweepable, load, verify_credentials
+from itaudit.credentials import SSHCredential
 from itaudit.errors import ConfigError, ItauditError, KnowledgeError, ScanLocked, StoreError
 from itaudit.logs import setup_logging
 from itaudit.model import CollectResult, ResultStatus, Severity
 from itaudit.store import Store
+from itaudit.terminal import Column, console, is_terminal, labelled, plain, print_table
 
-EXIT_FINDINGS, EXIT_USAGE, EXIT_TARGETS = 1, 2, 3
-
-
-class _LazyConsole:
-    """rich's ``Console``, created on first use: ``scan --json`` and plain (cron, CI) runs never
-    import rich, which is a sizeable part of the CLI's start-up."""
-
-    def __init__(self, stderr: bool) -> None:
-        self._stderr = stderr
-        self._console: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=self._stderr, highlight=False)
-        return getattr(self._console, name)
+EXIT_FINDINGS, EXIT_USAGE, EXIT_TARGETS, EXIT_INTERNAL = 1, 2, 3, 70
 
 
-console: Any = _LazyConsole(stderr=False)
-err: Any = _LazyConsole(stderr=True)
 log = logging.getLogger("itaudit")
 
 
@@ -59,9 +43,11 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 
 
 def _config(path: str, **overrides: Any) -> Config:
+    """Load the config; print its warnings once (the agent's own ones only in the agent)."""
     cfg = load(path, overrides=overrides)
     for w in cfg.warnings:
-        log.warning(w)
+        if w not in cfg.agent_warnings:
+            labelled("warning", w, style="yellow")
     return cfg
 
 
@@ -69,6 +55,8 @@ config_option = click.option("-c", "--config", "config_path", required=True, typ
                              envvar="ITAUDIT_CONFIG", help="Config file (TOML). Env: ITAUDIT_CONFIG.")
 city_option = click.option("--city", "city_id", default=None, help="City id (required when several are configured).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+wide_option = click.option("--wide", is_flag=True, help="Let every column take its full width (no wrapping).")
+tsv_option = click.option("--tsv", is_flag=True, help="Tab-separated lines with a header, for scripts.")
 as_of_option = click.option("--as-of", callback=_date, default=None, metavar="YYYY-MM-DD",
                             help="Judge as of this date (default: today).")
 
@@ -97,11 +85,16 @@ def init(path: str, force: bool) -> None:
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; use --force to overwrite")
     text = files("itaudit").joinpath("data/config.example.toml").read_text(encoding="utf-8")
+    # The folder holds the config and the secrets' key files: owner and group only.
+    missing = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o750)
+        folder.chmod(0o750)  # (the umask would take the group's bits)
     fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    console.print(f"wrote {target}: edit the city, credentials and targets, then run "
-                  f"'itaudit scan -c {target}'")
+    plain(f"wrote {target}: edit the city, its credentials and its targets (the example addresses "
+          f"192.0.2.x are placeholders), then run 'itaudit scan -c {target}'")
 
 
 # --- scan --------------------------------------------------------------------------
@@ -115,9 +108,11 @@ def init(path: str, force: bool) -> None:
 @click.option("--timeout", type=float, default=None, help="Per-host deadline in seconds (overrides settings.timeout).")
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when a finding at or above this severity is open.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the month's summary after the scan (where the agent writes it) and print its path.")
 @json_option
 def scan(config_path: str, city_id: str | None, as_of: dt.date | None, concurrency: int | None,
-         timeout: float | None, fail_on: str | None, as_json: bool) -> None:
+         timeout: float | None, fail_on: str | None, report: bool, as_json: bool) -> None:
     """Collect, check and store every target of a city."""
     from itaudit.scan import install_signal_stop
 
@@ -139,7 +134,9 @@ def scan(config_path: str, city_id: str | None, as_of: dt.date | None, concurren
         click.echo(json.dumps([_summary_json(s) for s in out], indent=2))
     else:
         for s in out:
-            _print_summary(s)
+            by_id = {c.id: c for c in cities}
+            score, path = _scan_report(cfg, by_id[s.city_id], s.as_of) if report and s.scan_id else (None, None)
+            _print_summary(s, score, path)
     sys.exit(code)
 
 
@@ -147,46 +144,66 @@ def _scan_with_progress(cfg: Config, city: Any, as_of: dt.date | None, stop: thr
                         quiet: bool) -> Any:
     from itaudit.scan import run_scan
 
-    total = len(city.targets)
-    if sys.stderr.isatty() and not quiet:
+    if is_terminal(sys.stderr) and not quiet:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.text import Text
 
-        with Progress(TextColumn(f"[bold]{city.id}[/]"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(), console=err) as bar:
-            task = bar.add_task("scan", total=total, failed=0)
-            failed = 0
+        failed = 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[failed]} could not be checked"), TimeRemainingColumn(),
+                      console=console(stderr=True), transient=False) as bar:
+            task = bar.add_task(Text(city.id, style="bold"), total=None, failed=0)
 
             def progress(res: CollectResult, done: int, n: int) -> None:
                 nonlocal failed
                 failed += res.status == ResultStatus.ERROR
-                bar.update(task, completed=done, failed=failed)
+                bar.update(task, completed=done, total=n, failed=failed)
 
             return run_scan(cfg, city, as_of=as_of, progress=progress, stop=stop)
 
-    def plain(res: CollectResult, done: int, n: int) -> None:
+    def plain_progress(res: CollectResult, done: int, n: int) -> None:
         # Plain log lines when not on a terminal (cron, systemd, CI).
         status = res.status.value if res.status != ResultStatus.ERROR else f"error ({res.error})"
         log.info("[%d/%d] %s %s", done, n, res.target.label, status, extra={"city": city.id})
 
-    return run_scan(cfg, city, as_of=as_of, progress=plain, stop=stop)
+    return run_scan(cfg, city, as_of=as_of, progress=plain_progress, stop=stop)
 
 
 def _summary_json(s: Any) -> dict[str, Any]:
     return {"city": s.city_id, "scan_id": s.scan_id, "as_of": s.as_of.isoformat(), "targets": s.total,
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
+            "incomplete_reason": s.incomplete_reason,
             "open_findings_by_severity": s.findings,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
 
-def _print_summary(s: Any) -> None:
-    console.print(f"[bold]{s.city_id}[/]: scan {s.scan_id} — {s.total} targets, {s.ok} ok, "
-                  f"{s.partial} partial, {s.failed} could not be checked"
-                  + (" [yellow](interrupted: marked incomplete)[/]" if s.interrupted else ""))
+def _print_summary(s: Any, score: str | None, report: Path | None) -> None:
+    plain(f"{s.city_id}: scan {s.scan_id} of {s.as_of.isoformat()} — {s.total} devices: {s.ok} checked, "
+          f"{s.partial} partly checked, {s.failed} could not be checked"
+          + (" (interrupted: marked incomplete)" if s.interrupted else "")
+          + (f" (marked incomplete: {s.incomplete_reason})"
+             if s.incomplete_reason and not s.interrupted else ""))
+    for target, reason in s.errors:
+        labelled("  could not check", f"{target}: {reason}", stderr=False)
     if s.findings:
         order = sorted(s.findings, key=lambda k: -Severity(k).rank)
-        console.print("failing checks: " + ", ".join(f"{s.findings[k]} {k}" for k in order))
-    for target, reason in s.errors:
-        console.print(f"  [red]could not check[/] {target}: {reason}", markup=True, highlight=False)
+        plain("failing checks: " + ", ".join(f"{s.findings[k]} {k}" for k in order))
+    if score:
+        plain(f"city score: {score}")
+    if report:
+        plain(f"report: {report}")
+
+
+def _scan_report(cfg: Config, city: Any, as_of: dt.date) -> tuple[str | None, Path | None]:
+    """After a scan: the month's summary, written where the agent writes it, and its score."""
+    out_dir = cfg.settings.data_dir / city.id / "reports" / as_of.strftime("%Y-%m")
+    store = Store(city.database, readonly=True)
+    try:
+        paths = plugins.report_writer("monthly")(city, store, as_of=as_of, out_dir=out_dir, formats=("html",))
+        rows = dict(plugins.terminal_summary()(city, store, as_of))
+    finally:
+        store.close()
+    return rows.get("Score"), paths[0] if paths else None
 
 
 # --- listings -----------------------------------------------------------------------
@@ -201,7 +218,9 @@ def _open_store(cfg: Config, city_id: str | None) -> tuple[Any, Store]:
 @config_option
 @city_option
 @json_option
-def devices(config_path: str, city_id: str | None, as_json: bool) -> None:
+@wide_option
+@tsv_option
+def devices(config_path: str, city_id: str | None, as_json: bool, wide: bool, tsv: bool) -> None:
     """List the devices of a city as last seen."""
     _, store = _open_store(_config(config_path), city_id)
     rows = store.devices()
@@ -210,24 +229,27 @@ def devices(config_path: str, city_id: str | None, as_json: bool) -> None:
                 "os_name", "os_version", "department", "first_seen", "last_seen", "last_status", "last_error")
         click.echo(json.dumps([{k: r.get(k) for k in keys} for r in rows], indent=2))
         return
-    from rich.table import Table
-
-    table = Table("address", "name", "kind", "vendor / model", "OS", "department", "status")
-    for r in rows:
-        table.add_row(r["address"], r["name"] or r["hostname"] or "", r["kind"] or "",
-                      " ".join(x for x in (r["vendor"], r["model"]) if x),
-                      " ".join(x for x in (r["os_name"],) if x), r["department"] or "",
-                      r["last_status"] if r["last_status"] != "error" else f"error: {r['last_error']}")
-    console.print(table)
+    cols = (Column("name", keep=True), Column("address", keep=True), Column("kind"), Column("department"),
+            Column("status"), Column("system", weight=3), Column("why not checked", weight=2))
+    print_table(cols, ([r["name"] or r["hostname"] or "", r["address"], r["kind"] or "", r["department"] or "",
+                        r["last_status"] or "",
+                        " · ".join(x for x in (" ".join(y for y in (r["vendor"], r["model"]) if y), r["os_name"])
+                                   if x),
+                        r["last_error"] if r["last_status"] == "error" else ""]
+                       for r in rows), wide=wide, tsv=tsv,
+                styles=["red" if r["last_status"] == "error" else None for r in rows])
 
 
 @cli.command()
 @config_option
 @city_option
 @json_option
+@wide_option
+@tsv_option
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default=None,
               help="Only findings at or above this severity.")
-def findings(config_path: str, city_id: str | None, as_json: bool, severity: str | None) -> None:
+def findings(config_path: str, city_id: str | None, as_json: bool, wide: bool, tsv: bool,
+             severity: str | None) -> None:
     """List open findings, worst first."""
     _, store = _open_store(_config(config_path), city_id)
     rows = store.open_findings()
@@ -240,29 +262,30 @@ def findings(config_path: str, city_id: str | None, as_json: bool, severity: str
         click.echo(json.dumps([{**{k: r.get(k) for k in keys}, "references": json.loads(r["refs"] or "[]")}
                                for r in rows], indent=2))
         return
-    from rich.table import Table
+    cols = (Column("device", keep=True), Column("address", keep=True), Column("severity"), Column("check"),
+            Column("finding", weight=1))
+    print_table(cols, ([r["device_name"] or r["hostname"] or "", r["address"], r["severity"], r["check_id"],
+                        r["summary"]] for r in rows), wide=wide, tsv=tsv,
+                styles=[_SEVERITY_STYLE.get(r["severity"]) for r in rows])
 
-    table = Table("severity", "check", "device", "finding")
-    for r in rows:
-        table.add_row(r["severity"], r["check_id"], r["device_name"] or r["hostname"] or r["address"], r["summary"])
-    console.print(table)
+
+_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow"}
 
 
 @cli.command("checks")
 @json_option
-def checks_cmd(as_json: bool) -> None:
+@wide_option
+@tsv_option
+def checks_cmd(as_json: bool, wide: bool, tsv: bool) -> None:
     """List the check catalogue."""
     specs = sorted(plugins.load_checks().values(), key=lambda s: s.id)
     if as_json:
         click.echo(json.dumps([{"id": s.id, "title": s.title, "severity": s.severity.value, "needs": list(s.needs),
                                 "references": s.references} for s in specs], indent=2))
         return
-    from rich.table import Table
-
-    table = Table("id", "severity", "title", "references")
-    for s in specs:
-        table.add_row(s.id, s.severity.value, s.title, ", ".join(s.references))
-    console.print(table)
+    print_table((Column("id", keep=True), Column("severity"), Column("title", weight=2),
+                 Column("references", weight=1)),
+                ([s.id, s.severity.value, s.title, ", ".join(s.references)] for s in specs), wide=wide, tsv=tsv)
 
 
 # --- reports ------------------------------------------------------------------------
@@ -290,17 +313,19 @@ def _report_cmd(name: str, doc: str, default_formats: str, month: bool = False) 
         kwargs: dict[str, Any] = {"as_of": as_of or dt.date.today(), "out_dir": Path(out_dir),
                                   "formats": tuple(f.strip() for f in formats.split(",") if f.strip())}
         if month:
+            if name != "monthly":
+                raise click.UsageError("--month is for the monthly summary; this report uses --as-of")
             if not month_ok(month):
                 raise click.BadParameter("expected YYYY-MM", param_hint="--month")
             kwargs["month"] = month
         try:
             paths = writer(city, store, **kwargs)
         except ValueError as exc:
-            if "report format" not in str(exc):
+            if "format" not in str(exc):
                 raise
             raise click.BadParameter(str(exc), param_hint="--format") from None
         for p in paths:
-            console.print(str(p))
+            plain(str(p))
 
 
 def month_ok(month: str) -> bool:
@@ -314,6 +339,8 @@ def month_ok(month: str) -> bool:
 _report_cmd("monthly", "The city manager's monthly summary (at most two printed pages).", "html", month=True)
 _report_cmd("plan", "The 5-year capital refresh plan by fiscal year, budget line and department.", "html,csv,xlsx")
 _report_cmd("worklist", "The technician worklist: every open finding, sorted by risk, with the fix.", "html,csv")
+_report_cmd("evidence", "Evidence for the insurer, CISA CPG 2.0 and the NCSR, answered from the data.", "html,xlsx")
+_report_cmd("opendata", "The KPIs as open data (CSV, datapackage.json, DCAT): no device details.", "csv")
 
 
 # --- demo ---------------------------------------------------------------------------
@@ -328,7 +355,7 @@ def demo(out_dir: str, keep_running: bool, as_of: dt.date | None) -> None:
     """Start the built-in simulated city, scan it and write its monthly report."""
     from itaudit.demo import run_demo
 
-    sys.exit(run_demo(Path(out_dir), keep_running=keep_running, as_of=as_of, console=console))
+    sys.exit(run_demo(Path(out_dir), keep_running=keep_running, as_of=as_of, console=console()))
 
 
 # --- asset register -----------------------------------------------------------------
@@ -358,24 +385,27 @@ def assets_import(config_path: str, city_id: str | None, csv_file: Path, as_json
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    console.print(f"{result.imported} rows imported, {result.matched} matched to known devices, "
-                  f"{len(result.unmatched)} not (yet) seen, {len(result.skipped)} skipped.")
+    plain(f"{result.imported} rows imported, {result.matched} matched to known devices, "
+          f"{len(result.unmatched)} not (yet) seen, {len(result.skipped)} skipped.")
     if result.ignored_columns:
-        console.print("ignored columns: " + ", ".join(result.ignored_columns), markup=False)
+        plain("ignored columns: " + ", ".join(result.ignored_columns))
     for number, why in result.skipped:
-        console.print(f"  row {number} skipped: {why}", markup=False)
+        plain(f"  row {number} skipped: {why}")
     for number, what in result.unmatched:
-        console.print(f"  row {number} ({what}) matches no device seen so far", markup=False)
+        plain(f"  row {number} ({what}) matches no device seen so far")
 
 
 def _register_optional() -> None:
     """Commands that live in their own modules (registered here, the one CLI)."""
-    from itaudit import knowledge_cli
+    from itaudit import evidence_cli, knowledge_cli, site_cli
 
     for name in ("lifecycle_cmd", "data_group"):
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    cli.add_command(site_cli.site_group)
+    cli.add_command(site_cli.central_group)
+    cli.add_command(evidence_cli.attest_cmd)
 
 
 _register_optional()
@@ -437,7 +467,7 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
                    formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                    cities=list(city_ids) or None)
     for p in paths:
-        console.print(str(p))
+        plain(str(p))
 
 # --- end of the agent block ------------------------------------------------------------
 
@@ -450,25 +480,31 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
 @city_option
 @click.option("--force", is_flag=True, help="Sweep overlapping or enormous ranges anyway (never outside the config).")
 @json_option
+@wide_option
+@tsv_option
 @click.argument("cidrs", nargs=-1, metavar="[CIDR ...]")
-def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bool, cidrs: tuple[str, ...]) -> None:
+def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bool, wide: bool, tsv: bool,
+                 cidrs: tuple[str, ...]) -> None:
     """Sweep the city's configured ranges; list what answered, managed or not."""
-    from rich.markup import escape
-
     from itaudit.discover import plan_sweep, run_discovery
 
     cfg = _config(config_path)
     city = cfg.city(city_id)
     plan = plan_sweep(city, cidrs, force=force)
+    check_sweepable(city, plan.ranges, str(cfg.path))
+    # The SSH credentials discovery logs in with (keys only, unless verify_with_passwords).
+    verify_credentials(city, [n for n, c in city.credentials.items() if isinstance(c, SSHCredential) and (
+        city.discovery.verify_with_passwords or c.key_file or c.use_agent)], str(cfg.path))
     if not as_json:
-        err.print(f"{city.id}: sweeping {len(plan.addresses)} addresses in {', '.join(plan.ranges)} "
-                  f"at {city.discovery.rate:g} probes/s")
-    if sys.stderr.isatty() and not as_json:
+        plain(f"{city.id}: sweeping {len(plan.addresses)} addresses in {', '.join(plan.ranges)} "
+              f"at {city.discovery.rate:g} probes/s", stderr=True)
+    if is_terminal(sys.stderr) and not as_json:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.text import Text
 
-        with Progress(TextColumn(f"[bold]{city.id}[/] probes"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err) as bar:
-            task = bar.add_task("sweep", total=None)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console(stderr=True)) as bar:
+            task = bar.add_task(Text(f"{city.id} probes", style="bold"), total=None)
             result = run_discovery(cfg, city, plan,
                                    progress=lambda done, n: bar.update(task, completed=done, total=n))
     else:
@@ -482,50 +518,60 @@ def discover_cmd(config_path: str, city_id: str | None, force: bool, as_json: bo
             "sightings": [{k: s.get(k) for k in keys} for s in result.sightings],
             "register": result.register}, indent=2))
         return
-    from rich.table import Table
 
-    table = Table("address", "status", "open ports", "what it is")
-    for s in result.sightings:
-        status = f"managed ({s['protocol']})" if s["managed"] else "[yellow]found, not managed[/]"
-        what = s["ssh_banner"] or (f"sysObjectID {s['snmp_sysobjectid']}" if s["snmp_sysobjectid"] else "")
-        # Banners are device-supplied text: never let them act as rich markup.
-        table.add_row(s["address"], status, ", ".join(map(str, s["open_ports"])), escape(what or s["guess"] or ""))
-    console.print(table)
-    console.print(f"{len(result.sightings)} answered: {len(result.managed)} reachable with the city's "
-                  f"credentials, {len(result.unmanaged)} found, not managed"
-                  + (" (auto_add: managed ones join the next scan)" if city.discovery.auto_add else ""))
+    def what(s: dict[str, Any]) -> str:
+        # Banners are device-supplied text: the table prints them as data, never as markup.
+        return s["ssh_banner"] or (f"sysObjectID {s['snmp_sysobjectid']}" if s["snmp_sysobjectid"] else "") \
+            or s["guess"] or ""
+
+    print_table((Column("address", keep=True), Column("status"), Column("open ports"), Column("what it is", weight=1)),
+                ([s["address"], f"managed ({s['protocol']})" if s["managed"] else "found, not managed",
+                  ", ".join(map(str, s["open_ports"])), what(s)] for s in result.sightings),
+                wide=wide, tsv=tsv, styles=[None if s["managed"] else "yellow" for s in result.sightings])
+    if not tsv:
+        plain(f"{len(result.sightings)} answered: {len(result.managed)} reachable with the city's "
+              f"credentials, {len(result.unmanaged)} found, not managed"
+              + (" (auto_add: managed ones join the next scan)" if city.discovery.auto_add else ""))
 
 # --- end of the discover block -----------------------------------------------------------
 
 
 def main() -> None:
-    """Console entry point: library errors become messages and exit codes here, once."""
+    """Console entry point: library errors become one plain line and an exit code here, once."""
+    import sqlite3
+
     os.umask(0o077)  # databases, logs and reports are for the owner only
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("aborted")
+        labelled("aborted", "stopped by the user")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/] {exc}", highlight=False)
+        labelled("config error", str(exc))
         sys.exit(EXIT_USAGE)
     except ScanLocked as exc:
-        err.print(f"[red]refused:[/] {exc}", highlight=False)
+        labelled("refused", str(exc))
         sys.exit(EXIT_USAGE)
-    except (StoreError, KnowledgeError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+    except (StoreError, KnowledgeError, ItauditError) as exc:
+        labelled("error", str(exc))
         sys.exit(EXIT_USAGE)
-    except ItauditError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+    except sqlite3.DatabaseError as exc:
+        labelled("error", f"the database cannot be read: {exc}")
         sys.exit(EXIT_USAGE)
     except SystemExit:
         raise
     except OSError as exc:
-        err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", highlight=False)
+        where = getattr(exc, "filename", None)
+        labelled("error", f"{exc.strerror or exc}" + (f": {where}" if where else ""))
         sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback with -vv
+        log.debug("internal error", exc_info=True)
+        labelled("internal error", f"{type(exc).__name__}: {exc} (a bug in itaudit: please report it; "
+                 "run with -vv to see where it happened)")
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class Delivery:
     cc: tuple[str, ...] = ()
     subject: str = "{city}: IT risk summary for {month}"
     attach: tuple[str, ...] = ("pdf", "xlsx")  # the manager PDF and the capital-plan spreadsheet
+    sender: str | None = None  # key "from": this city's From address (default: smtp.from)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,14 @@ class Discovery:
     verify_with_passwords: bool = False
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """``[cities.<id>.evidence]``: the city's own question templates and its attestation file (issue 19)."""
+
+    templates: tuple[Path, ...] = ()  # extra evidence templates (JSON), e.g. the city's insurer's questions
+    attestations: Path | None = None  # default: attestations.json beside the city's database
+
+
 @dataclass
 class CityConfig:
     id: str
@@ -128,6 +137,39 @@ class CityConfig:
     schedule: Schedule = field(default_factory=Schedule)
     delivery: Delivery = field(default_factory=Delivery)
     discovery: Discovery = field(default_factory=Discovery)
+    evidence: Evidence = field(default_factory=Evidence)
+
+
+@dataclass
+class SiteConfig:
+    """``[site]``: this install is an MSP's collector inside one city. After each scan it pushes a
+    signed snapshot of the city's database outbound over OpenSSH SFTP to the MSP's inbox."""
+
+    city: str
+    name: str  # the site's own name (default: the city id)
+    host: str
+    user: str
+    identity_file: Path  # SSH key that logs in to the inbox (SFTP only, chrooted)
+    signing_key: Path  # SSH key that signs each manifest (ssh-keygen -Y sign)
+    known_hosts: Path  # the MSP's pinned host key: never trust on first use here
+    port: int = 22
+    directory: str = "inbox"  # folder inside the chroot
+    keep_undelivered: int = 60  # snapshots kept while the link is down (each is the whole database)
+    retry_backoff: float = 60.0
+    retry_backoff_max: float = 3600.0
+    timeout: float = 60.0
+    bandwidth_kbps: int = 0  # cap on the upload (sftp -l), so a push never fills a small city's uplink
+
+
+@dataclass
+class CentralConfig:
+    """``[central]``: the MSP's end. Each city's site pushes into ``inbox_root/<city>/inbox``;
+    ingest verifies and swaps the snapshot in as that city's database."""
+
+    inbox_root: Path
+    allowed_signers: Path  # ssh-keygen allowed-signers file: one line per city (principal = city id)
+    keep: int = 5  # snapshots kept per city after ingest
+    stale_after_hours: float = 48.0  # a site silent longer is shown as stale
 
 
 @dataclass
@@ -136,7 +178,11 @@ class Config:
     settings: Settings
     cities: dict[str, CityConfig]
     warnings: list[str] = field(default_factory=list)
+    # Warnings that matter only to the agent (it sends the email): other commands stay quiet.
+    agent_warnings: list[str] = field(default_factory=list)
     smtp: SMTPConfig | None = None
+    site: SiteConfig | None = None
+    central: CentralConfig | None = None
 
     def city(self, city_id: str | None) -> CityConfig:
         """Return one city; with no id, the only city (or a ConfigError naming the choices)."""
@@ -177,7 +223,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
 
     v = _Validator(str(path))
-    v.keys(doc, "", {"settings", "cities", "smtp"})
+    v.keys(doc, "", {"settings", "cities", "smtp", "site", "central"})
     base = path.parent.resolve()
 
     s = v.table(doc, "settings", "settings")
@@ -219,7 +265,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts", "schedule", "delivery", "discovery"})
+                       "departments", "known_hosts", "schedule", "delivery", "discovery", "evidence"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         try:
@@ -248,10 +294,12 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         city.schedule = _schedule(v, ct, k)
         city.delivery = _delivery(v, ct, k)
         city.discovery = _discovery(v, ct, k)
+        city.evidence = _evidence(v, ct, k, base)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
-    cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc))
+    cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc), site=_site(v, doc, cities, base),
+                 central=_central(v, doc, base))
     _check_agent(cfg)
     _warn_permissions(cfg, path)
     return cfg
@@ -461,11 +509,14 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
     """``[cities.<id>.delivery]``: the monthly summary's recipients and attachments."""
     dk = f"{k}.delivery"
     d = v.table(ct, "delivery", k)
-    v.keys(d, dk, {"recipients", "cc", "subject", "attach"})
+    v.keys(d, dk, {"recipients", "cc", "subject", "attach", "from"})
+    sender = v.opt(d, "from", str, dk, None)
+    if sender is not None and not _EMAIL_RE.match(sender):
+        raise ConfigError(f"not an email address: {sender!r}", key=f"{dk}.from", path=v.path)
     attach = v.str_list(d, "attach", dk) if "attach" in d else list(Delivery.attach)
     for i, a in enumerate(attach):
-        if a not in ("pdf", "xlsx", "csv", "html", "json"):
-            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json)",
+        if a not in ("pdf", "xlsx", "csv", "html", "json", "evidence"):
+            raise ConfigError(f"unknown attachment {a!r} (pdf, xlsx, csv, html, json, evidence)",
                               key=f"{dk}.attach[{i}]", path=v.path)
     subject = v.opt(d, "subject", str, dk, Delivery.subject)
     try:
@@ -474,7 +525,20 @@ def _delivery(v: _Validator, ct: dict[str, Any], k: str) -> Delivery:
         raise ConfigError("may use only {city} and {month} as placeholders", key=f"{dk}.subject",
                           path=v.path) from None
     return Delivery(recipients=_addresses(v, d, "recipients", dk), cc=_addresses(v, d, "cc", dk),
-                    subject=subject, attach=tuple(attach))
+                    subject=subject, attach=tuple(attach), sender=sender)
+
+
+def _evidence(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Evidence:
+    """``[cities.<id>.evidence]``: paths relative to the config file, like the database's."""
+    ek = f"{k}.evidence"
+    e = v.table(ct, "evidence", k)
+    v.keys(e, ek, {"templates", "attestations"})
+    templates = tuple(_resolve(base, t) for t in v.str_list(e, "templates", ek))
+    for i, t in enumerate(templates):
+        if not t.is_file():
+            raise ConfigError(f"template file not found: {t}", key=f"{ek}.templates[{i}]", path=v.path)
+    att = v.opt(e, "attestations", str, ek, "")
+    return Evidence(templates=templates, attestations=_resolve(base, att) if att else None)
 
 
 def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
@@ -513,6 +577,70 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
     if out.max_addresses < 1:
         raise ConfigError("must be at least 1", key=f"{dk}.max_addresses", path=v.path)
     return out
+
+
+def _site(v: _Validator, doc: dict[str, Any], cities: dict[str, CityConfig], base: Path) -> SiteConfig | None:
+    """``[site]``: push signed snapshots of one city's database to an MSP (docs/sites.md)."""
+    if "site" not in doc:
+        return None
+    t = v.table(doc, "site", "site")
+    v.keys(t, "site", {"city", "name", "host", "port", "user", "directory", "identity_file", "signing_key",
+                       "known_hosts", "keep_undelivered", "retry_backoff", "retry_backoff_max", "timeout",
+                       "bandwidth_kbps"})
+    city = v.opt(t, "city", str, "site", next(iter(cities)) if len(cities) == 1 else None)
+    if city is None:
+        raise ConfigError("several cities configured: name the one this site scans", key="site.city", path=v.path)
+    if city not in cities:
+        raise ConfigError(f"no city '{city}' in this config", key="site.city", path=v.path)
+    host = v.req(t, "host", str, "site")
+    _check_address(host, "site.host", v.path)
+    identity = _resolve(base, v.req(t, "identity_file", str, "site"))
+    directory = v.opt(t, "directory", str, "site", "inbox")
+    if not re.match(r"^[A-Za-z0-9._/-]{1,200}$", directory) or ".." in directory.split("/"):
+        raise ConfigError("a plain folder name inside the inbox (letters, digits, . _ - /)", key="site.directory",
+                          path=v.path)
+    site = SiteConfig(
+        city=city, name=v.opt(t, "name", str, "site", city), host=host,
+        user=v.req(t, "user", str, "site"), identity_file=identity,
+        signing_key=_resolve(base, v.opt(t, "signing_key", str, "site", str(identity))),
+        known_hosts=_resolve(base, v.req(t, "known_hosts", str, "site")),
+        port=v.opt(t, "port", int, "site", 22), directory=directory,
+        keep_undelivered=v.opt(t, "keep_undelivered", int, "site", 60),
+        retry_backoff=float(v.opt(t, "retry_backoff", (int, float), "site", 60)),
+        retry_backoff_max=float(v.opt(t, "retry_backoff_max", (int, float), "site", 3600)),
+        timeout=float(v.opt(t, "timeout", (int, float), "site", 60)),
+        bandwidth_kbps=v.opt(t, "bandwidth_kbps", int, "site", 0),
+    )
+    if site.bandwidth_kbps < 0:
+        raise ConfigError("kbit/s, 0 for no cap", key="site.bandwidth_kbps", path=v.path)
+    if not re.match(r"^[A-Za-z0-9._-]{1,64}$", site.name):
+        raise ConfigError("letters, digits, '.', '_' or '-'", key="site.name", path=v.path)
+    if not 1 <= site.port <= 65535:
+        raise ConfigError("must be a TCP port, 1-65535", key="site.port", path=v.path)
+    if site.keep_undelivered < 1:
+        raise ConfigError("must be at least 1", key="site.keep_undelivered", path=v.path)
+    if not 0 <= site.retry_backoff <= site.retry_backoff_max:
+        raise ConfigError("need 0 <= retry_backoff <= retry_backoff_max", key="site.retry_backoff", path=v.path)
+    if not 0 < site.timeout <= 3600:
+        raise ConfigError("must be between 0 and 3600 seconds", key="site.timeout", path=v.path)
+    return site
+
+
+def _central(v: _Validator, doc: dict[str, Any], base: Path) -> CentralConfig | None:
+    """``[central]``: ingest the snapshots the cities' sites push (docs/sites.md)."""
+    if "central" not in doc:
+        return None
+    t = v.table(doc, "central", "central")
+    v.keys(t, "central", {"inbox_root", "allowed_signers", "keep", "stale_after_hours"})
+    central = CentralConfig(
+        inbox_root=_resolve(base, v.req(t, "inbox_root", str, "central")),
+        allowed_signers=_resolve(base, v.req(t, "allowed_signers", str, "central")),
+        keep=v.opt(t, "keep", int, "central", 5),
+        stale_after_hours=float(v.opt(t, "stale_after_hours", (int, float), "central", 48)),
+    )
+    if central.keep < 1:
+        raise ConfigError("must be at least 1", key="central.keep", path=v.path)
+    return central
 
 
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:
@@ -580,8 +708,10 @@ def _check_agent(cfg: Config) -> None:
     if cfg.smtp is None:
         for city in cfg.cities.values():
             if city.delivery.recipients:
-                cfg.warnings.append(f"cities.{city.id}.delivery has recipients but there is no [smtp] table: "
-                                    "the monthly email can only be written to a file (--dry-run)")
+                text = (f"cities.{city.id}.delivery has recipients but there is no [smtp] table: "
+                        "the monthly email can only be written to a file (--dry-run)")
+                cfg.warnings.append(text)
+                cfg.agent_warnings.append(text)
                 break
 
 
@@ -684,3 +814,94 @@ class _Validator:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError("must be a list of strings", key=self._full(prefix, key), path=self.path)
         return list(value)
+
+
+# Documentation address ranges (RFC 5737, RFC 3849): never a real device. The starter config
+# written by `itaudit init` uses them, so an unedited starter config is recognised and refused.
+DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in
+                           ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def _documentation_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address.endswith(".example") or address.endswith(".example.org")
+    return any(ip in net for net in DOCUMENTATION_NETS)
+
+
+def check_scannable(city: CityConfig, targets: list[Any], path: str | None = None) -> None:
+    """Refuse to scan a city with targets at documentation addresses (192.0.2.0/24 and the like,
+    which no real device has): the starter config from ``itaudit init`` was not edited yet."""
+    examples = [t.address for t in targets if _documentation_address(t.address)]
+    if examples:
+        raise ConfigError(
+            f"{', '.join(examples[:3])}{' …' if len(examples) > 3 else ''}: documentation addresses from the "
+            f"starter config, not devices: edit [[cities.{city.id}.targets]] (addresses, "
+            f"credentials) and [cities.{city.id}.credentials] in the config first",
+            key=f"cities.{city.id}.targets", path=path)
+
+
+def check_sweepable(city: CityConfig, ranges: list[str], path: str | None = None) -> None:
+    """Refuse to sweep documentation ranges (the starter config's placeholders)."""
+    for r in ranges:
+        try:
+            net = ipaddress.ip_network(r, strict=False)
+        except ValueError:
+            continue
+        if any(net.version == d.version and net.subnet_of(d) for d in DOCUMENTATION_NETS):  # type: ignore[arg-type]
+            raise ConfigError(f"{r} is a documentation range from the starter config, not the city's network: "
+                              f"set [cities.{city.id}.discovery] ranges to the city's own address blocks",
+                              key=f"cities.{city.id}.discovery.ranges", path=path)
+
+
+def verify_secrets(city: CityConfig, targets: list[Any], path: str | None = None) -> None:
+    """Every secret the targets need can be read now, before any device is contacted.
+
+    A missing environment variable, key file or keyring entry is a config error naming the
+    credential and where its secret should come from (the value itself is read and dropped).
+    """
+
+    verify_credentials(city, {t.credential for t in targets if t.credential}, path)
+
+
+def verify_credentials(city: CityConfig, names: Any, path: str | None = None) -> None:
+    """The secrets of the named credentials of ``city`` can be read now (see ``verify_secrets``)."""
+    from itaudit.credentials import read_secret
+    from itaudit.errors import AuthError
+
+    for name in sorted(names):
+        cred = city.credentials.get(name)
+        if cred is None:
+            continue
+        base = f"cities.{city.id}.credentials.{name}"
+        refs: list[tuple[str, dict[str, str]]] = []
+        if isinstance(cred, SSHCredential):
+            if cred.password_env:
+                refs.append(("password_env", {"env": cred.password_env}))
+            if cred.password_keyring:
+                refs.append(("password_keyring", {"keyring_ref": cred.password_keyring}))
+            if cred.key_file:
+                refs.append(("key_file", {"file": cred.key_file}))
+            if cred.use_agent and not (cred.key_file or cred.password_env or cred.password_keyring) \
+                    and not os.environ.get("SSH_AUTH_SOCK"):
+                raise ConfigError(f"credential '{name}' uses the ssh-agent, but SSH_AUTH_SOCK is not set "
+                                  "(no agent is running for this user)", key=f"{base}.use_agent", path=path)
+        else:
+            for attr, kind in (("community_env", "env"), ("community_file", "file"),
+                               ("auth_key_env", "env"), ("priv_key_env", "env")):
+                value = getattr(cred, attr)
+                if value:
+                    refs.append((attr, {kind: value}))
+        for attr, ref in refs:
+            try:
+                if "file" in ref and attr == "key_file":
+                    with open(ref["file"], "rb"):  # a private key: readable is enough here
+                        pass
+                else:
+                    read_secret(**ref)
+            except AuthError as exc:
+                raise ConfigError(f"credential '{name}': {exc}", key=f"{base}.{attr}", path=path) from None
+            except OSError as exc:
+                raise ConfigError(f"credential '{name}': cannot read key file {ref['file']}: {exc.strerror}",
+                                  key=f"{base}.{attr}", path=path) from None

@@ -182,6 +182,11 @@ def trim_kev(feed: Any, *, where: str = "KEV feed") -> dict[str, Any]:
     """Keep the fields itaudit uses from the CISA KEV JSON feed, validated."""
     if not isinstance(feed, dict) or not isinstance(feed.get("vulnerabilities"), list):
         raise KnowledgeError(f"{where}: not a CISA KEV catalog (no vulnerabilities list)")
+    count = feed.get("count")
+    if count is not None and count != len(feed["vulnerabilities"]):
+        # CISA's feed states its own length: a cut or edited copy does not match it.
+        raise KnowledgeError(f"{where}: says {count} entries but holds {len(feed['vulnerabilities'])} "
+                             "(truncated or tampered)")
     doc = {
         "format": KEV_FORMAT,
         "source": {
@@ -290,7 +295,14 @@ def update_data(
         report.failed["lifecycle.json"] = f"{type(exc).__name__}: {exc}"
     try:
         kev = trim_kev(_json(fetch, KEV_FEED), where=KEV_FEED)
+        have = current.data_dates().get("kev", "")
+        if (data_dir / "kev.json").exists():
+            have = Knowledge.load(data_dir).data_dates().get("kev", have)
+        if kev["dateReleased"] and have and kev["dateReleased"] < have:
+            raise KnowledgeError(f"{KEV_FEED}: catalog dated {kev['dateReleased']} is older than the one in use "
+                                 f"({have}); refusing to go back")
         write_json_atomic(data_dir / "kev.json", kev)
+        write_json_atomic(data_dir / "snapshots" / f"kev-{kev['dateReleased'] or day}.json", kev)
         report.updated["kev.json"] = kev["dateReleased"]
     except Exception as exc:
         report.failed["kev.json"] = f"{type(exc).__name__}: {exc}"

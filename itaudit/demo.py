@@ -7,7 +7,7 @@ monthly summary. Secrets are random per run and reach itaudit only through envir
 variables, as they would in production.
 
 The recordings live in the source tree under ``tests/fixtures/`` (the simulator and the
-parsers read the same files), so the demo runs from a source checkout.
+parsers read the same files) and ship in the wheel as ``itaudit/sim/recordings``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import os
 import secrets
 import shutil
 import signal
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +29,19 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from itaudit import config as config_mod
 from itaudit import plugins
 from itaudit.errors import ItauditError
+from itaudit.model import Severity
 from itaudit.scan import run_scan
 from itaudit.store import Store
+from itaudit.terminal import Column, print_table
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
+# The recorded outputs: tests/fixtures in a source checkout (itaudit/sim/recordings links
+# there), copied into the wheel as package data, so an installed itaudit runs the demo too.
+FIXTURES = Path(__file__).resolve().parent / "sim" / "recordings"
 SSH_NET = "127.0.10."  # one address per simulated SSH host
 SNMP_NET = "127.0.11."  # one address per simulated network device
 SSH_PORT = 2222
@@ -231,9 +236,12 @@ class SimulatedCity:
         from itaudit.sim.snmpfleet import SNMPFleet
         from itaudit.sim.sshfleet import SimHost, SSHFleet
 
+        _check_free(f"{SSH_NET}1", SSH_PORT, socket.SOCK_STREAM)
+        _check_free(f"{SNMP_NET}1", SNMP_PORT, socket.SOCK_DGRAM)
         cases = ssh_cases()
         if not cases:
-            raise ItauditError(f"no recorded probe output under {FIXTURES}: the demo needs a source checkout")
+            raise ItauditError(f"no recorded probe output under {FIXTURES}: this itaudit was installed without "
+                               "its demo recordings; reinstall it from the wheel or a source checkout")
         self.ssh_hosts = [(f"{SSH_NET}{i + 1}", case) for i, case in enumerate(cases)]
         ssh = SSHFleet([SimHost(address=a, case_dir=c, port=SSH_PORT) for a, c in self.ssh_hosts],
                        username="itaudit", password=self.password, key_dir=self.workdir / "sim-host-keys")
@@ -304,6 +312,11 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
                                                  formats=("html",))
         _print_summary(console, cfg_path, summary, store, paths, city_cfg, as_of)
         store.close()
+        if not keep_running:
+            cmd = _itaudit_command()
+            console.print(Text(f"Next: open the report in a browser; '{cmd} findings -c {cfg_path}' lists the "
+                               f"findings; '{cmd} demo --keep-running' keeps the city up to scan it yourself."),
+                          soft_wrap=True)
         if keep_running:
             # The demo's secrets go to an owner-only file, not to the terminal.
             env_file = out_dir / "demo.env"
@@ -312,7 +325,7 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
                 fh.writelines(f"export {k}={v}\n" for k, v in city.env().items())
             console.print(f"\nThe simulated city stays up. Scan it yourself with:\n"
                           f"  . {env_file}\n"
-                          f"  itaudit scan -c {cfg_path}\nPress Ctrl-C to stop.")
+                          f"  {_itaudit_command()} scan -c {cfg_path}\nPress Ctrl-C to stop.")
             done = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: done.set())
             with contextlib.suppress(KeyboardInterrupt):
@@ -324,39 +337,82 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
 
 def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store, paths: list[Path],
                    city: Any, as_of: dt.date) -> None:
-    # One screen: one line per device, long text cut rather than wrapped.
-    table = Table(title=f"City of Lakeside — audit of {as_of.isoformat()}", show_lines=False, pad_edge=False)
-    table.add_column("device", no_wrap=True, overflow="ellipsis", max_width=20)
-    table.add_column("department", no_wrap=True, overflow="ellipsis", max_width=16)
-    table.add_column("system", no_wrap=True, overflow="ellipsis", max_width=26)
-    table.add_column("worst open finding", no_wrap=True, overflow="ellipsis", ratio=1)
+    # One row per device, worst first. Names stay whole; the other columns wrap at 80 columns.
     worst: dict[int, dict[str, Any]] = {}
     for f in store.open_findings():
         worst.setdefault(f["device_id"], f)
-    rank = {"critical": 5, "high": 4, "medium": 3, "low": 2, "info": 1}
 
     def order(d: dict[str, Any]) -> tuple[int, str]:
         w = worst.get(d["id"])
-        return (-(9 if d["last_status"] == "error" else rank.get(w["severity"], 0) if w else 0), d["name"] or "")
+        return (-(9 if d["last_status"] == "error" else Severity(w["severity"]).rank if w else 0), d["name"] or "")
 
+    rows, styles = [], []
     for d in sorted(store.devices(), key=order):
         w = worst.get(d["id"])
-        status = d["last_status"]
         system = " ".join(x for x in (d["os_name"] or "", d["model"] or "") if x) or "—"
-        if status == "error":
-            finding = f"[red]could not be checked:[/] {escape(d['last_error'] or '')}"
+        if d["last_status"] == "error":
+            finding, style = f"could not be checked: {d['last_error'] or ''}", "red"
         elif w:
-            finding = f"[{_color(w['severity'])}]{w['severity']}[/] {escape(w['title'])}"
+            finding, style = f"{w['severity']}: {w['title']}", _color(w["severity"])
         else:
-            finding = "[green]no open findings[/]"
-        # Device-supplied text is data: escaped so it cannot inject terminal markup.
-        table.add_row(escape(d["name"] or d["address"]), escape(d["department"] or ""), escape(system), finding)
-    console.print(table)
+            finding, style = "no open findings", "green"
+        rows.append([d["name"] or d["address"], d["department"] or "", system, finding])
+        styles.append(style)
+    console.print(f"City of Lakeside — audit of {as_of.isoformat()}", style="bold")
+    print_table((Column("device", keep=True), Column("department", weight=2), Column("system", weight=3),
+                 Column("worst open finding", weight=4)), rows, styles=styles)
     console.print(f"{summary.total} devices: {summary.ok} checked, {summary.partial} partly checked, "
                   f"{summary.failed} could not be checked.")
     for p in paths:
-        console.print(f"Report: [bold]{p}[/]")
-    console.print(f"Config: {cfg_path}   Database: {city.database}")
+        console.print(Text.assemble("Report: ", (str(p), "bold")), soft_wrap=True)
+    console.print(Text(f"Config: {cfg_path}"), soft_wrap=True)
+    console.print(Text(f"Database: {city.database}"), soft_wrap=True)
+
+
+def _itaudit_command() -> str:
+    """How the user reaches this itaudit: ``itaudit`` when it is on PATH, else its path."""
+    argv0 = Path(sys.argv[0])
+    found = shutil.which("itaudit")
+    if argv0.name != "itaudit" or (found and Path(found).resolve() == argv0.resolve()):
+        return "itaudit"
+    return str(argv0)
+
+
+def _check_free(address: str, port: int, kind: int) -> None:
+    """The demo's addresses are free, or a clear error naming what holds them and how to stop it."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind((address, port))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ItauditError(f"cannot use the demo address {address}:{port}: {exc.strerror}") from None
+    holder = _holder(address, port, "tcp" if kind == socket.SOCK_STREAM else "udp")
+    if holder:
+        pid, cmd = holder
+        what = f"process {pid} ({cmd})"
+        how = (f"stop it with Ctrl-C in its terminal or 'kill {pid}'" if "demo" in cmd
+               else f"stop that program ('kill {pid}') or run the demo where the port is free")
+    else:
+        what, how = "another program", "stop it (e.g. an earlier 'itaudit demo --keep-running': Ctrl-C)"
+    raise ItauditError(f"the demo's address {address}:{port} is already in use by {what}: {how}, "
+                       "then run the demo again")
+
+
+def _holder(address: str, port: int, proto: str) -> tuple[int, str] | None:
+    """The process listening on ``address:port`` (as far as this user may see), or None."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind=proto):
+            if conn.laddr and conn.laddr.port == port and conn.laddr.ip in (address, "0.0.0.0", "::") and conn.pid:  # noqa: S104
+                try:
+                    return conn.pid, " ".join(psutil.Process(conn.pid).cmdline())[:120]
+                except psutil.Error:
+                    return conn.pid, "?"
+    except psutil.Error:
+        return None
+    return None
 
 
 def _discover(cfg: Any, city: Any) -> Any:

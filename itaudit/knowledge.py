@@ -7,7 +7,10 @@ copies of the first two into a data directory that overrides them file by file):
 - ``kev.json``: the CISA Known Exploited Vulnerabilities catalog, trimmed to used fields.
 - ``lifecycle_curated.json``: rows endoflife.date lacks (Junos, ASA, SonicOS, ...), each
   with a source link; product aliases; which products' extended support is free or paid.
-- ``kev_products.json``: lifecycle product key -> KEV vendor/product patterns.
+- ``kev_products.json``: lifecycle product key -> KEV vendor/product patterns (which KEV
+  entries to *consider* for a device; whether one affects it is ``vulns.json``'s answer).
+- ``vulns.json``: affected and fixed versions per CVE from real CVE JSON 5 records, one
+  source per record (``itaudit.vulns``, built by ``itaudit.vulntools``).
 
 Meaning of the lifecycle dates (endoflife.date's): ``eoas`` end of active support,
 ``eol`` end of *security* support, ``eoes`` end of extended support. A date field may
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from itaudit.errors import KnowledgeError
+from itaudit.vulns import VulnData
 
 LIFECYCLE_FORMAT = "itaudit-lifecycle/1"
 CURATED_FORMAT = "itaudit-lifecycle-curated/1"
@@ -369,6 +373,7 @@ class Knowledge:
             "lifecycle": str(self._t.lifecycle.get("snapshot")),
             "lifecycle_curated": str(self._t.curated.get("reviewed")),
             "kev": str(self._t.kev.get("dateReleased") or self._t.kev.get("catalogVersion")),
+            "vulns": self._vulns_snapshot(),
         }
 
     def data_sources(self) -> dict[str, str]:
@@ -379,6 +384,7 @@ class Knowledge:
             "lifecycle_curated": f"itaudit curated vendor tables — {self._t.files.get('curated')}",
             "kev": f"{kev.get('name')} {self._t.kev.get('catalogVersion')} ({kev.get('licence')})"
             f" — {self._t.files.get('kev')}",
+            "vulns": f"{self.vulns().source_text()} — {self._t.files.get('vulns')}",
         }
 
     def lifecycle_products(self) -> list[str]:
@@ -633,6 +639,16 @@ class Knowledge:
             self._kev_family[(key, (vendor or "").lower())] = family
         return [e for e in family if since is None or (e.date_added is not None and e.date_added > since)]
 
+    def vulns(self) -> VulnData:
+        """Version ranges per CVE (``vulns.json``), loaded on first use."""
+        return VulnData.load(self._t.files["vulns"])
+
+    def _vulns_snapshot(self) -> str:
+        try:
+            return self.vulns().snapshot
+        except KnowledgeError:
+            return "unavailable"
+
     def kev_entry(self, cve: str) -> KevEntry | None:
         """Look one CVE up in the KEV catalog."""
         for e in self._kev:
@@ -665,6 +681,7 @@ def _load_cached(data_dir: str) -> Knowledge:
         "curated": pick("lifecycle_curated.json"),
         "kev": pick("kev.json"),
         "kev_map": pick("kev_products.json"),
+        "vulns": pick("vulns.json"),
     }
     lifecycle = _read_json(files["lifecycle"], "lifecycle")
     validate_lifecycle(lifecycle, where=str(files["lifecycle"]))
@@ -753,7 +770,7 @@ def load_preferred(data_dir: Path | str | None = None) -> tuple[Knowledge, str |
     shipped copy is then used, so a bad download never stops a scan.
     """
     d = Path(data_dir) if data_dir else user_data_dir()
-    if any((d / n).exists() for n in ("lifecycle.json", "kev.json")):
+    if any((d / n).exists() for n in ("lifecycle.json", "kev.json", "vulns.json")):
         try:
             return Knowledge.load(d), None
         except KnowledgeError as exc:

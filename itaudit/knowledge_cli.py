@@ -19,10 +19,11 @@ from itaudit.errors import KnowledgeError
 from itaudit.knowledge import load_preferred, user_data_dir
 
 if TYPE_CHECKING:  # datatools (urllib, http, ssl) is imported by `data update` only: not at every CLI start
-    from itaudit import datatools
+    from itaudit import datatools, vulnupdate
 
 # Injectable for tests: no test may touch the network.
 FETCH: datatools.Fetch | None = None
+VULN_GET: vulnupdate.Get | None = None
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,7 +98,7 @@ def lifecycle_cmd(
 
 @click.group("data")
 def data_group() -> None:
-    """Shipped knowledge data (lifecycle, CISA KEV)."""
+    """Shipped knowledge data (lifecycle, CISA KEV, CVE version ranges)."""
 
 
 @data_group.command("update")
@@ -107,7 +108,8 @@ def data_group() -> None:
     help="Where to write (default $ITAUDIT_DATA_DIR or ~/.local/share/itaudit/data).",
 )
 def data_update_cmd(data_dir: Path | None) -> None:
-    """Download fresh lifecycle (endoflife.date API v1) and CISA KEV data; keep the old copy on failure."""
+    """Download fresh lifecycle (endoflife.date API v1), CISA KEV, and the CVE/OSV records of the KEV CVEs
+    itaudit matches (conditional requests: only changes are downloaded); keep the old copy on failure."""
     from itaudit import datatools
 
     target = data_dir or user_data_dir()
@@ -116,8 +118,37 @@ def data_update_cmd(data_dir: Path | None) -> None:
         click.echo(f"updated {target / name} (data date {day})")
     for name, why in report.failed.items():
         click.echo(f"NOT updated {name}: {why}; the previous copy stays in use", err=True)
-    if not report.ok:
+    from itaudit import vulnupdate
+
+    vr = vulnupdate.update_vulns(target, get=VULN_GET or vulnupdate.http_get)
+    click.echo(f"CVE/OSV records: {vr.fetched} new or changed, {vr.unchanged} unchanged, {vr.missing} not "
+               f"published; {vr.written} (data date {vr.snapshot})")
+    for name, why in list(vr.refused.items())[:20]:
+        click.echo(f"NOT updated {name}: {why}", err=True)
+    if not report.ok or not vr.ok:
         raise SystemExit(1)
+
+
+@data_group.command("recheck")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              envvar="ITAUDIT_CONFIG", help="Config file (TOML). Env: ITAUDIT_CONFIG.")
+@click.option("--city", "city_id", default=None, help="City id (required when several are configured).")
+def data_recheck_cmd(config_path: str, city_id: str | None) -> None:
+    """Judge exploited vulnerabilities again on every device's stored facts and packages (after
+    `itaudit data update`), without a rescan."""
+    from itaudit.config import load
+    from itaudit.recheck import recheck_vulns
+    from itaudit.store import Store
+
+    city = load(config_path).city(city_id)
+    knowledge, warning = load_preferred()
+    if warning:
+        click.echo(warning, err=True)
+    rep = recheck_vulns(Store(city.database), city, as_of=dt.date.today(), knowledge=knowledge)
+    click.echo(f"{rep.devices} devices judged again ({rep.skipped} never scanned); {len(rep.changed)} verdicts "
+               f"changed")
+    for device_id, check_id, before, after in rep.changed[:50]:
+        click.echo(f"  device {device_id} {check_id}: {before} -> {after}")
 
 
 # --- the check catalogue -------------------------------------------------------------------

@@ -31,6 +31,8 @@ BUILTIN_REPORTS: dict[str, str] = {
     "plan": "reports.plan:write_plan",
     "worklist": "reports.worklist:write_worklist",
     "portfolio": "reports.portfolio:write_portfolio",
+    "evidence": "reports.evidence:write_evidence",
+    "opendata": "reports.opendata:write_opendata",
 }
 
 
@@ -67,6 +69,11 @@ def load_checks() -> dict[str, Any]:
     from itaudit.checking import REGISTRY
 
     return REGISTRY
+
+
+def terminal_summary() -> Any:
+    """The month's summary as (label, value) rows for the terminal (the monthly report's figures)."""
+    return _load("reports.monthly:summary_rows")
 
 
 def report_writer(name: str) -> Any:

@@ -146,6 +146,8 @@ class Policy:
     extended_support: tuple[str, ...] = ()
     scan_max_age_days: int = 30
     scan_failure_threshold: int = 3
+    # Reports warn when the exploited-vulnerability data (KEV, CVE version ranges) is older.
+    vuln_data_max_age_days: int = 30
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
@@ -300,6 +302,7 @@ _SCALARS: dict[str, type] = {
     "esu_purchased": bool,
     "scan_max_age_days": int,
     "scan_failure_threshold": int,
+    "vuln_data_max_age_days": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
@@ -356,7 +359,8 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
             setattr(pol, k, _typed(v, _SCALARS[k], f"{key_prefix}.{k}"))
     if not 1 <= pol.fiscal_year_start_month <= 12:
         raise ConfigError("must be a month number 1-12", key=f"{key_prefix}.fiscal_year_start_month")
-    for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days"):
+    for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days",
+              "vuln_data_max_age_days"):
         if getattr(pol, k) < 0:
             raise ConfigError("must not be negative", key=f"{key_prefix}.{k}")
     ext = table.get("extended_support", [])

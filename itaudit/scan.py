@@ -21,7 +21,7 @@ from typing import Any
 
 from itaudit import plugins
 from itaudit.checking import CheckContext, run_checks
-from itaudit.config import CityConfig, Config
+from itaudit.config import CityConfig, Config, check_scannable, verify_secrets
 from itaudit.model import CollectResult, Finding, ResultStatus, Status, Target
 from itaudit.store import Store
 
@@ -36,7 +36,9 @@ class ScanSummary:
     ok: int = 0
     partial: int = 0
     failed: int = 0
-    interrupted: bool = False
+    interrupted: bool = False  # stopped by a signal before every target was stored
+    # Why the scan is marked incomplete (stopped, or a collector failed), or None when complete.
+    incomplete_reason: str | None = None
     findings: dict[str, int] = field(default_factory=dict)  # severity -> open fails this scan
     errors: list[tuple[str, str]] = field(default_factory=list)  # (target label, reason)
 
@@ -63,14 +65,22 @@ def _context(cfg: Config, city: CityConfig, stop: threading.Event | None = None)
     )
 
 
-def _results(targets: list[Target], ctx: Any, stop: threading.Event) -> Iterable[CollectResult]:
-    """Merge every protocol's ``collect_many`` into one stream, in arrival order."""
+def _results(targets: list[Target], ctx: Any, stop: threading.Event,
+             failures: list[str] | None = None) -> Iterable[CollectResult]:
+    """Merge every protocol's ``collect_many`` into one stream, in arrival order.
+
+    A collector that raises, or whose thread dies, never loses its targets silently: each
+    target it did not return becomes an error result naming the failure, and the failure is
+    appended to ``failures`` (the scan is then marked incomplete with that reason).
+    """
     by_proto: dict[str, list[Target]] = {}
     for t in targets:
         by_proto.setdefault(t.protocol, []).append(t)
-    q: queue.SimpleQueue[CollectResult | None] = queue.SimpleQueue()
+    q: queue.SimpleQueue[CollectResult | tuple[str, list[Target], str | None]] = queue.SimpleQueue()
 
     def worker(proto: str, items: list[Target]) -> None:
+        returned: list[Target] = []
+        failure: str | None = None
         try:
             try:
                 collector = plugins.collector_class(proto)()
@@ -78,25 +88,60 @@ def _results(targets: list[Target], ctx: Any, stop: threading.Event) -> Iterable
                 for t in items:
                     q.put(CollectResult(t, ResultStatus.ERROR, error_kind="internal",
                                         error=f"no working {proto} collector: {exc}"))
+                    returned.append(t)
                 return
             for res in collector.collect_many(items, ctx):
+                returned.append(res.target)
                 q.put(res)
                 if stop.is_set():
                     break
+        except BaseException as exc:  # noqa: BLE001 - a dying collector thread must be reported, not lost
+            failure = f"the {proto} collector failed: {type(exc).__name__}: {exc}".rstrip(": ")
+            log.error("%s", failure)
+            log.debug("the %s collector's traceback", proto, exc_info=True)
         finally:
-            q.put(None)
+            # Always tell the reader this worker is done, with what it never returned.
+            q.put((proto, _missing(items, returned), failure))
 
     threads = [threading.Thread(target=worker, args=(p, ts), name=f"collect-{p}", daemon=True)
                for p, ts in by_proto.items()]
-    for th in threads:
-        th.start()
+    started = 0
+    try:
+        for th in threads:
+            th.start()
+            started += 1
+    except Exception as exc:  # no thread for a collector (out of threads/memory): its targets fail
+        reason = f"cannot start a collector thread: {type(exc).__name__}: {exc}"
+        log.error("%s", reason)
+        for proto, items in list(by_proto.items())[started:]:
+            q.put((proto, items, reason))
+        started = len(threads)
     done = 0
-    while done < len(threads):
+    while done < started:
         item = q.get()
-        if item is None:
+        if isinstance(item, tuple):
             done += 1
+            proto, missing, failure = item
+            if failure is None and missing and not stop.is_set():
+                failure = f"the {proto} collector returned no result for {len(missing)} of its targets"
+            if failure is not None and failures is not None:
+                failures.append(failure)
+            if failure is not None:
+                for t in missing:
+                    yield CollectResult(t, ResultStatus.ERROR, error_kind="internal", error=failure)
             continue
         yield item
+
+
+def _missing(items: list[Target], returned: list[Target]) -> list[Target]:
+    """The targets a collector did not return a result for (the same objects, or equal copies)."""
+    if len(returned) >= len(items):
+        return []
+    ids = {id(t) for t in returned}
+    missing = [t for t in items if id(t) not in ids]
+    if len(missing) > len(items) - len(returned):  # a collector that returns copies of its targets
+        missing = [t for t in missing if t not in returned]
+    return missing
 
 
 def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
@@ -110,6 +155,10 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     """
     as_of = as_of or dt.date.today()
     stop = stop or threading.Event()
+    # Before any device is contacted or anything is recorded: an unedited starter config or a
+    # missing secret is a config error, not a scan in which every device failed.
+    check_scannable(city, list(targets if targets is not None else city.targets), str(cfg.path))
+    verify_secrets(city, list(targets if targets is not None else city.targets), str(cfg.path))
     own_store = store is None
     store = store or Store(city.database)
     if targets is None:
@@ -118,6 +167,7 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         # With discovery's auto_add, what the last sweep reached with a city credential joins the scan.
         targets = list(city.targets) + discovered_targets(city, store)
     targets = list(targets)
+    verify_secrets(city, targets, str(cfg.path))  # (discovered targets use the city's credentials too)
     specs = plugins.load_checks()
     knowledge = _knowledge()
     try:
@@ -126,8 +176,9 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
             ctx = _context(cfg, city, stop)
             seen = 0
+            failures: list[str] = []
             try:
-                for result in _results(targets, ctx, stop):
+                for result in _results(targets, ctx, stop, failures):
                     seen += 1
                     findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
                     store.record_result(scan_id, result, findings, now=now)
@@ -140,7 +191,12 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
                 stop.set()  # a failed writer (full disk...) stops the collectors too
                 raise
             summary.interrupted = stop.is_set() and seen < len(targets)
-            store.finish_scan(scan_id, complete=not summary.interrupted, now=now)
+            if failures:
+                summary.incomplete_reason = "; ".join(dict.fromkeys(failures))
+            elif summary.interrupted:
+                summary.incomplete_reason = f"stopped after {seen} of {len(targets)} targets"
+            store.finish_scan(scan_id, complete=summary.incomplete_reason is None, now=now,
+                              reason=summary.incomplete_reason)
             from itaudit.assets import apply_pending  # register rows whose device this scan saw first
 
             apply_pending(store)

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -27,9 +28,9 @@ import sqlite_utils
 
 from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
-from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
+from itaudit.model import CollectResult, DeviceFacts, Finding, Package, ResultStatus, Status
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6  # 5 is another issue's; a missing number is skipped (see _migrate)
 
 
 def utcnow() -> str:
@@ -128,7 +129,18 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
         db["devices"].create_index([column], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
+def _migrate_v6(db: sqlite_utils.Database) -> None:
+    """The latest installed-package list per device (issue 15): a data update re-evaluates
+    distribution packages without a rescan. One row per device, replaced by each scan that
+    lists packages; zlib-compressed "name<TAB>version<TAB>arch" lines (observations keep the
+    count only, so history does not multiply it)."""
+    db["device_packages"].create(
+        {"device_id": int, "scan_id": int, "observed_at": str, "manager": str, "count": int, "packages": bytes},
+        pk="device_id", foreign_keys=[("device_id", "devices", "id")], if_not_exists=True,
+    )
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 6: _migrate_v6}
 
 
 class Store:
@@ -141,7 +153,7 @@ class Store:
             if readonly:
                 if not self.path.exists():
                     raise StoreError(f"no database at {self.path}: run 'itaudit scan' first")
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                conn = self._open_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not self.path.exists():
@@ -150,7 +162,9 @@ class Store:
                 conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             conn.execute("PRAGMA busy_timeout = 30000")
             self.db = sqlite_utils.Database(conn)
-            if not readonly:
+            if readonly:
+                self._check_readable()
+            else:
                 self.db.enable_wal()
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -160,6 +174,32 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
 
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A database in a folder we cannot write (a copy on read-only
+        media, another user's folder) cannot get its WAL index: read it as an immutable file."""
+        uri = f"file:{self.path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc) or os.access(self.path.parent, os.W_OK):
+                raise
+            conn.close()
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+        return conn
+
+    def _check_readable(self) -> None:
+        """A read-only open is an itaudit database of this version, or a clear error."""
+        version = self.schema_version()
+        if version == 0:
+            raise StoreError(f"{self.path} is not an itaudit database (it has no itaudit schema)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {version}, newer than this itaudit ({SCHEMA_VERSION}): "
+                             "upgrade itaudit to read it")
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {version}, older than this itaudit ({SCHEMA_VERSION}): "
+                             "run 'itaudit scan' once to upgrade it")
+
     # --- schema -----------------------------------------------------------------------
 
     def _migrate(self) -> None:
@@ -168,7 +208,8 @@ class Store:
             raise StoreError(f"{self.path} has schema {current}, newer than this itaudit ({SCHEMA_VERSION})")
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.tx():
-                MIGRATIONS[version](self.db)
+                if version in MIGRATIONS:  # numbers are reserved per issue; a branch may lack some
+                    MIGRATIONS[version](self.db)
                 self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
         if current < SCHEMA_VERSION:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -227,7 +268,9 @@ class Store:
                                           "as_of": as_of.isoformat(), "status": "running", "n_targets": n_targets,
                                           "n_ok": 0, "n_failed": 0, "pid": os.getpid()})
 
-    def finish_scan(self, scan_id: int, *, complete: bool = True, now: str | None = None) -> None:
+    def finish_scan(self, scan_id: int, *, complete: bool = True, now: str | None = None,
+                    reason: str | None = None) -> None:
+        """Close a scan; an incomplete one keeps ``reason`` (why it is incomplete) in ``meta``."""
         with self.tx():
             ok, failed = self.db.execute(
                 "select sum(status != 'error'), sum(status = 'error') from observations where scan_id = ?",
@@ -235,6 +278,15 @@ class Store:
             self._update("scans", scan_id, {"finished_at": now or utcnow(),
                                               "status": "complete" if complete else "incomplete",
                                               "n_ok": ok or 0, "n_failed": failed or 0})
+            if reason and not complete:
+                self.db.execute("insert or replace into meta (key, value) values (?, ?)",
+                                [f"scan_incomplete_reason:{scan_id}", reason[:2000]])
+
+    def scan_incomplete_reason(self, scan_id: int) -> str | None:
+        """Why a scan was marked incomplete, when the scan said so (None for a kill or power loss)."""
+        row = self.db.execute("select value from meta where key = ?",
+                              [f"scan_incomplete_reason:{scan_id}"]).fetchone()
+        return row[0] if row else None
 
     # --- devices ----------------------------------------------------------------------
 
@@ -338,8 +390,39 @@ class Store:
                 "duration_ms": result.duration_ms,
                 "facts": _facts_json(facts) if ok else None,
             })
+            if ok and facts.patching.packages:
+                self._keep_packages(device_id, scan_id, now, facts)
             self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
+
+    def reapply_findings(self, scan_id: int, device_id: int, findings: list[Finding], now: str) -> None:
+        """Record verdicts judged again on the facts of ``scan_id`` (``itaudit.recheck``), in one
+        transaction: that scan's check results and the finding episodes, as a scan would."""
+        with self.tx():
+            self._apply_findings(scan_id, device_id, findings, now, full=True)
+
+    def _keep_packages(self, device_id: int, scan_id: int, now: str, facts: DeviceFacts) -> None:
+        pkgs = facts.patching.packages
+        text = "\n".join(f"{p.name}\t{p.version}\t{p.arch or ''}" for p in pkgs)
+        self.db.conn.execute(
+            "insert or replace into device_packages (device_id, scan_id, observed_at, manager, count, packages) "
+            "values (?, ?, ?, ?, ?, ?)",
+            [device_id, scan_id, now, facts.patching.package_manager, len(pkgs),
+             zlib.compress(text.encode("utf-8"), 1)],
+        )
+
+    def latest_packages(self, device_id: int) -> tuple[list[Package], str | None, str | None] | None:
+        """The device's latest installed-package list: (packages, package manager, observed at),
+        or None when no scan has listed its packages."""
+        if "device_packages" not in self.db.table_names():
+            return None
+        row = self.db.execute("select packages, manager, observed_at from device_packages where device_id = ?",
+                              [device_id]).fetchone()
+        if row is None:
+            return None
+        lines = zlib.decompress(row[0]).decode("utf-8").split("\n") if row[0] else []
+        pkgs = [Package(n, v, a or None) for n, v, a in (ln.split("\t") for ln in lines if ln)]
+        return pkgs, row[1], row[2]
 
     # sqlite-utils' insert()/update() commit on their own ("with conn:"), which would split a
     # device's result over several transactions; the write path uses these instead.

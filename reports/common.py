@@ -87,6 +87,36 @@ def data_dates() -> dict[str, str]:
         return {}
 
 
+# Data sets whose age a report must warn about: name in the warning -> key of data_dates().
+VULN_DATA = {"CISA KEV catalog": "kev", "vulnerability version data (CVE records)": "vulns"}
+
+
+def data_age_warnings(dates: dict[str, str], as_of: dt.date, max_age_days: int = 30) -> list[str]:
+    """One plain sentence per exploited-vulnerability data set older than ``max_age_days``.
+
+    ``dates`` is ``data_dates()``; a missing or unreadable date is a warning too, since a
+    report must not look current on data nobody can date.
+    """
+    out = []
+    for name, key in VULN_DATA.items():
+        day = parse_day(dates.get(key))
+        if day is None:
+            out.append(f"The {name} has no date: findings about exploited flaws may be out of date.")
+            continue
+        age = (as_of - day).days
+        if age > max_age_days:
+            out.append(
+                f"The {name} is dated {day.isoformat()}, {age} days before this report (more than "
+                f"{max_age_days}): newer exploited flaws are missing. Run `itaudit data update`."
+            )
+    return out
+
+
+def data_warnings(city: Any, as_of: dt.date) -> list[str]:
+    """The data-age warnings every report prints (the city's ``vuln_data_max_age_days``)."""
+    return data_age_warnings(data_dates(), as_of, policy_of(city).vuln_data_max_age_days)
+
+
 def money(amount: float | None, currency: str = "USD") -> str:
     """Format money for a manager: $1,234 (no cents)."""
     if amount is None:

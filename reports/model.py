@@ -21,6 +21,7 @@ from reports.common import (
     SEVERITY_RANK,
     budget_line_label,
     data_dates,
+    data_warnings,
     device_label,
     plural,
     policy_of,
@@ -54,6 +55,12 @@ class Kpi:
     trend: list[float | None]
     trend_labels: list[str]
     note: str = ""
+    # For open data (reports/opendata.py): the counts behind ``actual`` and each trend month.
+    numerator: float | None = None
+    denominator: float | None = None
+    trend_months: list[str] = field(default_factory=list)  # YYYY-MM of each trend value
+    trend_counts: list[tuple[float | None, float | None] | None] = field(default_factory=list)
+    trend_rag: list[str] = field(default_factory=list)
 
     @property
     def actual_text(self) -> str:
@@ -140,6 +147,7 @@ class MonthlyReport:
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
     gaps_sentence: str = ""
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)  # exploited-vulnerability data too old
     plan: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices due, cost)
     plan_note: str = ""
 
@@ -210,7 +218,15 @@ def _measures(
         m[f"{name}_known"] = sum(r[3 + 2 * g] for r in rows)
         m[f"{name}_fail"] = sum(r[4 + 2 * g] for r in rows)
     fresh, known = freshness
+    counts: dict[str, tuple[float | None, float | None]] = {
+        name: (m[f"{name}_known"] - m[f"{name}_fail"], m[f"{name}_known"])
+        for name in ("refresh", "supported", "patched")
+    }
+    counts["exposure"] = (checked - m["critical"], checked)
+    counts["freshness"] = (fresh, known)
+    counts["uncheckable"] = (float(scan.n_failed), None)
     return {
+        "counts": counts,
         "score": round(score, 1) if score is not None else None,
         "refresh": _pct(m["refresh_known"] - m["refresh_fail"], m["refresh_known"]),
         "supported": _pct(m["supported_known"] - m["supported_fail"], m["supported_known"]),
@@ -264,9 +280,14 @@ _PLAIN: dict[str, tuple[str, str]] = {
         "runs unsupported software that no longer receives security fixes",
         "run unsupported software that no longer receives security fixes",
     ),
-    "VULN": (
-        "runs software with flaws being actively exploited by criminals",
-        "run software with flaws being actively exploited by criminals",
+    # VULN-001 is confirmed by version data; VULN-002 is not, and must never read as a fact.
+    "VULN-001": (
+        "runs a software version with flaws that criminals are actively exploiting",
+        "run software versions with flaws that criminals are actively exploiting",
+    ),
+    "VULN-002": (
+        "may be affected by flaws that criminals exploit — IT to confirm",
+        "may be affected by flaws that criminals exploit — IT to confirm",
     ),
     "PATCH": ("is missing security updates", "are missing security updates"),
     "DATA": (
@@ -351,14 +372,20 @@ def build_monthly(
         as_of=as_of.isoformat(),
         has_data=False,
         data_dates=data_dates(),
+        data_warnings=data_warnings(city, as_of),
     )
     scan = report_scan(scans, month, as_of)
     if scan is None:
         before = [s for s in scans if s.as_of[:10] < month + "-01"]
         rep.last_scan_date = before[-1].as_of[:10] if before else None
-        rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + (
-            f" The last scan was on {rep.last_scan_date}." if rep.last_scan_date else " No scan has been run yet."
-        )
+        first = min((s.as_of[:10] for s in scans), default=None)
+        if rep.last_scan_date:
+            since = f" The last scan was on {rep.last_scan_date}."
+        elif first:  # scans exist, all after this month: never "no scan has been run"
+            since = f" The first scan was on {first}, after this month."
+        else:
+            since = " No scan has been run yet."
+        rep.headline = f"No scan was run in {rep.month_label}, so this report has no figures for it." + since
         return rep
 
     weights = score_weights(getattr(city, "policy", None))
@@ -383,6 +410,7 @@ def build_monthly(
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
         # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
+        m["counts"]["completeness"] = (managed, managed + unmanaged) if m["completeness"] is not None else (None, None)
         m["unmanaged"] = unmanaged
         return m
 
@@ -433,6 +461,11 @@ def build_monthly(
                 rag=_rag(actual, target, better, amber),
                 trend=[t[key] if t else None for t in trend.values()],
                 trend_labels=labels,
+                numerator=now["counts"][key][0],
+                denominator=now["counts"][key][1],
+                trend_months=months,
+                trend_counts=[t["counts"][key] if t else None for t in trend.values()],
+                trend_rag=[_rag(t[key], target, better, amber) if t else "none" for t in trend.values()],
             )
         )
 

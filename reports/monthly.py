@@ -63,6 +63,7 @@ def monthly_markdown(r: MonthlyReport) -> str:
     out = [f"# {export.md_text(r.city_name)} — IT risk summary, {r.month_label}", ""]
     if not r.has_data:
         out += [export.md_text(r.headline), ""]
+        out += [f"**Data out of date:** {export.md_text(w)}" for w in r.data_warnings]
         return "\n".join(out)
     out += [f"**{export.md_text(r.headline)}** {r.score_words}", "", "## Top risks", ""]
     for i, k in enumerate(r.top_risks, 1):
@@ -90,8 +91,10 @@ def monthly_markdown(r: MonthlyReport) -> str:
     dates = r.data_dates
     out += [
         "",
-        f"Data dates: lifecycle {dates.get('lifecycle', 'unknown')}, CISA KEV {dates.get('kev', 'unknown')}.",
+        f"Data dates: lifecycle {dates.get('lifecycle', 'unknown')}, CISA KEV {dates.get('kev', 'unknown')}, "
+        f"CVE version data {dates.get('vulns', 'unknown')}.",
     ]
+    out += [f"\n**Data out of date:** {export.md_text(w)}" for w in r.data_warnings]
     return "\n".join(out) + "\n"
 
 
@@ -99,7 +102,7 @@ def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str
     """A one-screen summary (label, value) of this month for the terminal."""
     r = build_monthly(city, store, as_of=as_of)
     if not r.has_data:
-        return [("Month", r.month_label), ("Status", r.headline)]
+        return [("Month", r.month_label), ("Status", r.headline), *(("Data warning", w) for w in r.data_warnings)]
     rows = [
         ("City", r.city_name),
         ("Month", r.month_label),
@@ -109,6 +112,7 @@ def summary_rows(city: Any, store: Store, as_of: dt.date) -> list[tuple[str, str
         ("Devices checked", f"{r.devices_checked} of {r.devices_total}"),
         ("Could not check", str(len(r.not_checked))),
     ]
+    rows += [("Data warning", w) for w in r.data_warnings]
     for k in r.top_risks[:3]:
         rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
     rows.append(("Cost to fix all", money(r.total_cost)))

@@ -31,6 +31,7 @@ from reports.common import (
     PULL_SOON,
     budget_line_label,
     data_dates,
+    data_warnings,
     device_label,
     fiscal_year_of,
     fy_start_month,
@@ -113,6 +114,7 @@ class PlanReport:
     deferral: Deferral | None
     headline: str
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)
     virtual: int = 0  # virtual machines left out: no hardware of their own
 
     def to_json(self) -> str:
@@ -272,6 +274,7 @@ def build_plan(
         deferral=_deferral(city, win10, as_of, current),
         headline="",
         data_dates=data_dates(),
+        data_warnings=data_warnings(city, as_of),
         virtual=len(virtual),
     )
     rep.headline = _plan_headline(rep)

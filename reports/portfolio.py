@@ -107,6 +107,7 @@ class Portfolio:
     total_fix_cost: float = 0.0
     total_capital: float = 0.0
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The portfolio model as JSON."""
@@ -205,7 +206,7 @@ def build_portfolio(
     cfg: Any, *, as_of: dt.date, cities: list[str] | None = None, month: str | None = None
 ) -> Portfolio:
     """The portfolio across ``cities`` (default: every city in the config)."""
-    from reports.common import data_dates
+    from reports.common import data_age_warnings, data_dates
     from reports.model import shift_month
 
     month = month or as_of.strftime("%Y-%m")
@@ -234,6 +235,7 @@ def build_portfolio(
         total_fix_cost=sum(c.fix_cost for c in cols),
         total_capital=sum(c.capital_total for c in cols),
         data_dates=data_dates(),
+        data_warnings=data_age_warnings(data_dates(), as_of),
     )
 
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from itaudit.store import Store
 from reports import export
-from reports.common import budget_line_label, data_dates, device_label, parse_day, policy_of, score_weights
+from reports.common import (
+    budget_line_label,
+    data_dates,
+    data_warnings,
+    device_label,
+    parse_day,
+    policy_of,
+    score_weights,
+)
 from reports.pdf import html_to_pdf
 from reports.render import render
 
@@ -64,6 +72,7 @@ class Worklist:
     # Found on the city's networks by discovery, not managed: (address, what its ports suggest, open ports)
     unmanaged: list[tuple[str, str, str]] = field(default_factory=list)
     data_dates: dict[str, str] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -135,6 +144,7 @@ def build_worklist(city: Any, store: Store, *, as_of: dt.date) -> Worklist:
         total_findings=sum(len(d.items) for d in ordered),
         unreachable=unreachable,
         data_dates=data_dates(),
+        data_warnings=data_warnings(city, as_of),
     )
 
 

@@ -16,13 +16,28 @@ import pytest
 from agentkit import REFUSED_SSH_HOST, city_block, local_target, write_config
 from peers_smtp import SMTPPeer, TLSFiles, tls_files_fixture  # noqa: F401
 
-from itaudit.agent import Agent, AgentLock, AgentRunning, ManualClock, next_report, previous_month, status
+from itaudit.agent import (
+    Agent,
+    AgentLock,
+    AgentRunning,
+    ManualClock,
+    format_status,
+    next_report,
+    previous_month,
+    status,
+)
 from itaudit.config import load
 from itaudit.scan import run_scan
 from itaudit.store import Store
 
 CHI = ZoneInfo("America/Chicago")
 PW_ENV = "ITAUDIT_TEST_AGENT_SMTP_PW"  # noqa: S105 - a variable name
+
+
+@pytest.fixture(autouse=True)
+def _ssh_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The city's SSH secret is set (a missing one is a config error before any device)."""
+    monkeypatch.setenv("SPRINGFIELD_SSH_PW", "not-the-real-one")
 
 
 def _springfield(**schedule: object) -> str:
@@ -66,7 +81,8 @@ def test_report_calendar() -> None:
 
 @pytest.mark.peers
 def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSFiles,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     """Nov 1 07:00 to Dec 1 07:00 on an injected clock: 30 daily scans at 02:00, and on Dec 1
     at 06:00 the November summary, written to disk and emailed (STARTTLS, AUTH) with the PDF
     and the capital-plan spreadsheet, which the test opens."""
@@ -80,14 +96,14 @@ def test_a_month_of_scans_then_the_monthly_email(tmp_path: Path, tls_files: TLSF
                              "password_env": PW_ENV, "from": "itaudit@msp.example.com",
                              "ca_file": str(tls_files.cert), "timeout": 10})
     clock = ManualClock(dt.datetime(2026, 11, 1, 7, 0, tzinfo=CHI))
-    lines: list[str] = []
-    agent = Agent(cfg, clock=clock, poll=None, echo=lines.append)
+    agent = Agent(cfg, clock=clock, poll=None)
+    caplog.set_level(logging.INFO, logger="itaudit")
     try:
         assert agent.run(until=dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI)) == 0
     finally:
         peer.stop()
-    assert "springfield: next scan 2026-11-02 02:00 CST" in lines
-    assert "springfield: next monthly report (2026-11) 2026-12-01 06:00 CST" in lines
+    assert "springfield: next scan 2026-11-02 02:00 CST" in caplog.messages
+    assert "springfield: next monthly report (2026-11) 2026-12-01 06:00 CST" in caplog.messages
 
     store = Store(agent.cfg.cities["springfield"].database, readonly=True)
     scans = sorted(store.scans(limit=100), key=lambda s: s.id)
@@ -262,3 +278,164 @@ def test_status_without_a_running_agent(tmp_path: Path) -> None:
     assert c["last_scan"] is None and c["emails_pending"] == 0
     assert [n["what"] for n in c["next"]] == ["scan", "monthly report (2026-03)"]
     assert c["next"][0]["when"] == "2026-03-04T02:00:00-06:00"
+
+
+# --- issue 13: the first report, missed report days, the From address ------------------
+
+
+def _city_for_reports(tmp_path: Path, name: str = "c.toml", **delivery: object) -> Path:
+    return write_config(tmp_path / name, [city_block(
+        "springfield", schedule={"scan": "daily", "scan_at": "02:00", "report_day": 1, "report_at": "06:00"},
+        delivery={"recipients": ["manager@springfield.example.org"], "attach": ["xlsx"], **delivery},
+        targets=[local_target("city-hall-server")])])
+
+
+def _events(agent: Agent) -> list[str]:
+    return [a.event for a in agent.outbox(agent.cfg.cities["springfield"]).history()]
+
+
+def test_the_first_report_right_after_the_first_scans_covers_this_month(tmp_path: Path) -> None:
+    """`agent --once --report` on the first day wrote (and would have emailed) last month's
+    report saying "No scan has been run yet" right after three scans."""
+    path = _city_for_reports(tmp_path)
+    clock = ManualClock(dt.datetime(2026, 12, 3, 10, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None, dry_run=True)
+    for _ in range(3):
+        assert agent.run_once() == 0
+        clock.advance(600)
+    assert agent.run_once(report=True) == 0
+    reports = tmp_path / "data" / "springfield" / "reports"
+    assert [p.name for p in reports.iterdir()] == ["2026-12"]
+    text = (reports / "2026-12" / "springfield-monthly-2026-12.md").read_text()
+    assert "December 2026" in text and "No scan" not in text and "no scan" not in text
+    from itaudit.delivery import read_message
+
+    msg = read_message(reports / "2026-12" / "springfield-monthly-2026-12.eml")
+    assert msg["Subject"] == "City of Springfield: IT risk summary for December 2026"
+
+
+def test_a_report_of_a_month_with_scans_still_covers_the_last_full_month(tmp_path: Path) -> None:
+    path = _city_for_reports(tmp_path)
+    clock = ManualClock(dt.datetime(2026, 11, 20, 10, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None, dry_run=True)
+    agent.run_once()
+    clock.advance(13 * 86400)  # 3 December
+    agent.run_once(report=True)
+    assert sorted(p.name for p in (tmp_path / "data" / "springfield" / "reports").iterdir()) == ["2026-11"]
+
+
+def test_a_report_day_missed_while_the_machine_was_off_is_caught_up_once(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="itaudit")
+    path = _city_for_reports(tmp_path)
+    # The agent runs from 20 November (one scan on the 21st) ...
+    Agent(path, clock=ManualClock(dt.datetime(2026, 11, 20, 12, 0, tzinfo=CHI)), poll=None,
+          dry_run=True).run(until=dt.datetime(2026, 11, 21, 12, 0, tzinfo=CHI))
+    # ... the machine is off on 1 December and comes back on the 3rd: the November report now.
+    clock = ManualClock(dt.datetime(2026, 12, 3, 9, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 3, 9, 30, tzinfo=CHI))
+    assert _events(agent) == ["dry-run"]
+    assert "the report day 2026-12-01 was missed" in caplog.text
+    month = tmp_path / "data" / "springfield" / "reports" / "2026-11"
+    assert "November 2026" in (month / "springfield-monthly-2026-11.md").read_text()
+    assert agent.state(agent.cfg.cities["springfield"])["dry_run_last_report"]["day"] == "2026-12-01"
+    # Restarting (again and again) does not send it again; nor does --once that day.
+    for hour in (10, 11):
+        again = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, hour, 0, tzinfo=CHI)), poll=None,
+                      dry_run=True)
+        again.run(until=dt.datetime(2026, 12, 3, hour, 30, tzinfo=CHI))
+    Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 12, 0, tzinfo=CHI)), poll=None,
+          dry_run=True).run_once()
+    assert _events(agent) == ["dry-run"]
+    # The next report day, with the agent running, is on time as before.
+    Agent(path, clock=ManualClock(dt.datetime(2026, 12, 31, 12, 0, tzinfo=CHI)), poll=None,
+          dry_run=True).run(until=dt.datetime(2027, 1, 1, 7, 0, tzinfo=CHI))
+    assert _events(agent) == ["dry-run", "dry-run"]
+    assert (tmp_path / "data" / "springfield" / "reports" / "2026-12").is_dir()
+
+
+def test_a_new_install_does_not_send_an_old_report_at_its_first_start(tmp_path: Path) -> None:
+    path = _city_for_reports(tmp_path)
+    agent = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 9, 0, tzinfo=CHI)), poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 3, 9, 30, tzinfo=CHI))
+    assert _events(agent) == []
+    # Started at 07:00 on the report day, after its 06:00: the same (a first start, not a missed day).
+    other = tmp_path / "other"
+    other.mkdir()
+    path2 = _city_for_reports(other)
+    agent2 = Agent(path2, clock=ManualClock(dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI)), poll=None, dry_run=True)
+    agent2.run(until=dt.datetime(2026, 12, 1, 8, 0, tzinfo=CHI))
+    assert _events(agent2) == []
+
+
+def test_a_restart_after_the_report_time_on_the_report_day_catches_it_up(tmp_path: Path) -> None:
+    path = _city_for_reports(tmp_path)
+    Agent(path, clock=ManualClock(dt.datetime(2026, 11, 30, 12, 0, tzinfo=CHI)), poll=None,
+          dry_run=True).run(until=dt.datetime(2026, 11, 30, 13, 0, tzinfo=CHI))
+    # Off from 13:00 on the 30th until 07:00 on the 1st: the 06:00 report was missed.
+    agent = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 1, 7, 0, tzinfo=CHI)), poll=None, dry_run=True)
+    agent.run(until=dt.datetime(2026, 12, 1, 8, 0, tzinfo=CHI))
+    assert _events(agent) == ["dry-run"]
+
+
+def test_once_on_the_report_day_reports_once(tmp_path: Path) -> None:
+    """A timer runs `agent --once` at 02:00; run twice on the report day it mailed twice."""
+    path = _city_for_reports(tmp_path)
+    for hour in (2, 3):
+        agent = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 1, hour, 0, tzinfo=CHI)), poll=None,
+                      dry_run=True)
+        agent.run_once()
+    assert _events(agent) == ["dry-run"]
+
+
+def test_the_from_address_is_configurable_per_city(tmp_path: Path) -> None:
+    from itaudit.delivery import read_message
+
+    path = _city_for_reports(tmp_path, **{"from": "it-reports@springfield.example.org"})
+    clock = ManualClock(dt.datetime(2026, 12, 3, 10, 0, tzinfo=CHI))
+    agent = Agent(path, clock=clock, poll=None, dry_run=True)
+    agent.run_once(report=True)
+    (eml,) = (tmp_path / "data" / "springfield" / "reports").glob("*/*.eml")
+    assert read_message(eml)["From"] == "it-reports@springfield.example.org"
+
+
+@pytest.mark.peers
+def test_a_missed_report_day_is_emailed_once_and_a_dry_run_does_not_stand_for_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The real path (no --dry-run) against a real SMTP server: the report day missed while
+    the machine was off is emailed once at the next start, never again at later starts; a
+    dry run earlier that day does not count as sent. From is the city's delivery.from, the
+    envelope sender smtp.from."""
+    pytest.importorskip("aiosmtpd")
+    caplog.set_level(logging.INFO, logger="itaudit")
+    peer = SMTPPeer(None, security="none").start()
+    try:
+        path = write_config(tmp_path / "c.toml", [city_block(
+            "springfield", schedule={"scan": "daily", "scan_at": "02:00", "report_day": 1, "report_at": "06:00"},
+            delivery={"recipients": ["manager@springfield.example.org"], "attach": ["xlsx"],
+                      "from": "it-reports@springfield.example.org"},
+            targets=[local_target("city-hall-server")])],
+            smtp={"host": "127.0.6.1", "port": peer.port, "security": "none", "from": "itaudit@msp.example.com",
+                  "timeout": 10})
+        Agent(path, clock=ManualClock(dt.datetime(2026, 11, 20, 12, 0, tzinfo=CHI)), poll=None).run(
+            until=dt.datetime(2026, 11, 21, 12, 0, tzinfo=CHI))
+        # Off on 1 December. On the 3rd someone tries a dry run first, then the agent starts.
+        Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 8, 0, tzinfo=CHI)), poll=None,
+              dry_run=True).run(until=dt.datetime(2026, 12, 3, 8, 10, tzinfo=CHI))
+        assert peer.received == []
+        for hour in (9, 10):
+            agent = Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, hour, 0, tzinfo=CHI)), poll=None)
+            agent.run(until=dt.datetime(2026, 12, 3, hour, 30, tzinfo=CHI))
+        Agent(path, clock=ManualClock(dt.datetime(2026, 12, 3, 11, 0, tzinfo=CHI)), poll=None).run_once()
+    finally:
+        peer.stop()
+    (got,) = peer.received
+    assert got.message["Subject"] == "City of Springfield: IT risk summary for November 2026"
+    assert got.message["From"] == "it-reports@springfield.example.org"
+    assert got.mail_from == "itaudit@msp.example.com"
+    # Once: the dry run keeps its own record, which starts at its own first run (after the 1st).
+    assert caplog.text.count("the report day 2026-12-01 was missed") == 1
+    doc = status(path, clock=ManualClock(dt.datetime(2026, 12, 3, 12, 0, tzinfo=CHI)))
+    assert doc["cities"][0]["last_report"]["month"] == "2026-11"
+    assert "last report: 2026-11 (report day 2026-12-01" in format_status(doc)

@@ -33,6 +33,7 @@ def _load(tmp_path: Path, *, schedule: dict | None = None, delivery: dict | None
     ({"delivery": {"recipients": ["not-an-address"]}}, "cities.springfield.delivery.recipients[0]"),
     ({"delivery": {"attach": ["docx"]}}, "cities.springfield.delivery.attach[0]"),
     ({"delivery": {"subject": "{town}"}}, "cities.springfield.delivery.subject"),
+    ({"delivery": {"from": "IT <it@springfield.example.org>"}}, "cities.springfield.delivery.from"),
     ({"smtp": {**SMTP, "password": "hunter2", "username": "u"}}, "smtp.password"),
     ({"smtp": {**SMTP, "security": "ssl"}}, "smtp.security"),
     ({"smtp": {**SMTP, "security": "none", "username": "u", "password_env": "X"}}, "smtp.security"),
@@ -95,10 +96,17 @@ def test_systemd_units_verify() -> None:
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
     assert _unit("itaudit-scan.timer")["Timer"]["OnCalendar"] == "*-*-* 02:00:00"
-    for name in ("itaudit-agent.service", "itaudit-scan.service", "itaudit-scan.timer"):
+    for name in ("itaudit-agent.service", "itaudit-scan.service", "itaudit-scan.timer", "itaudit-central.service",
+                 "itaudit-central.timer"):
         res = subprocess.run(["systemd-analyze", "verify", str(CONTRIB / name)], capture_output=True, text=True,
                              timeout=60)
         # The venv path does not exist on a build machine; anything else is a real error.
         problems = [line for line in (res.stdout + res.stderr).splitlines()
                     if line.strip() and "is not executable" not in line]
         assert not problems, problems
+
+
+def test_a_city_may_have_its_own_from_address(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, smtp=SMTP, delivery={"from": "it@springfield.example.org"})
+    assert cfg.cities["springfield"].delivery.sender == "it@springfield.example.org"  # type: ignore[attr-defined]
+    assert cfg.smtp.sender == "itaudit@msp.example.com"  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,50 @@ def test_sigterm_stops_between_devices_and_the_scan_is_marked_incomplete(tmp_pat
     assert "stopping after the current device" in out
     assert "cut short (marked incomplete)" in out
     assert (tmp_path / "data" / "agent.lock").read_text() == ""  # a clean stop leaves no stale lock
+
+
+def test_the_agent_logs_each_event_once_and_warns_only_where_it_applies(tmp_path: Path) -> None:
+    """Issue 13: every next-run line came out twice (echoed and logged, both on stdout, so
+    twice in the journal), and the missing-[smtp] warning came out on stderr before logging
+    was set up, also for --dry-run (which sends nothing) and for --status."""
+    cfg = write_config(tmp_path / "c.toml", [city_block(
+        "springfield", schedule={"scan": "daily", "scan_at": "02:00"},
+        delivery={"recipients": ["manager@springfield.example.org"]},
+        targets=[local_target("city-hall-server")])])
+    smtp_warning = "has recipients but there is no [smtp] table"
+
+    daemon = _agent(cfg)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(daemon.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        _wait(lambda: any("next monthly report" in line for line in got))  # the last start line
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        reader.join(timeout=10)
+        err = daemon.stderr.read()
+        daemon.stdout.close()
+        daemon.stderr.close()
+    assert daemon.returncode == 0, err
+    lines = [line for line in got if line.strip()]
+    assert all(line.startswith("{") for line in lines), lines  # one format: nothing echoed beside the log
+    messages = [json.loads(line)["message"] for line in lines]
+    assert len(messages) == len(set(messages)), messages
+    assert [m for m in messages if "next scan" in m] == [m for m in messages if m.startswith("springfield: next scan")]
+    assert len([m for m in messages if "next scan" in m]) == 1
+    assert len([m for m in messages if smtp_warning in m]) == 1  # it applies: the email cannot be sent
+    assert err == ""
+
+    once = _agent(cfg, "--once", "--dry-run", "--report")
+    out, err = once.communicate(timeout=120)
+    assert once.returncode == 0, err
+    messages = [json.loads(line)["message"] for line in out.splitlines() if line.strip()]
+    assert len(messages) == len(set(messages)), messages
+    assert len([m for m in messages if "dry run: email written to" in m]) == 1
+    assert smtp_warning not in out + err  # a dry run sends nothing: the warning does not apply
+
+    st = subprocess.run([sys.executable, "-m", "itaudit.cli", "agent", "-c", str(cfg), "--status"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert st.returncode == 0, st.stderr
+    assert smtp_warning not in st.stdout + st.stderr

@@ -143,8 +143,10 @@ def test_data_dates(kn):
         "lifecycle": "2026-08-22",
         "lifecycle_curated": "2026-08-22",
         "kev": "2025-08-25",
+        "vulns": "2025-01-24",
     }
     assert "MIT" in kn.data_sources()["lifecycle"] and "CC0" in kn.data_sources()["kev"]
+    assert "vulnrichment" in kn.data_sources()["vulns"]
 
 
 def test_kev_matches_by_family(kn):

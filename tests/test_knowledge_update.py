@@ -136,6 +136,7 @@ def test_shipped_lifecycle_matches_reference_source():
 def test_cli_data_update_failure_exit_code_and_message(tmp_path, monkeypatch):
     before = _seed(tmp_path)
     monkeypatch.setattr(knowledge_cli, "FETCH", fake_fetch({}))
+    monkeypatch.setattr(knowledge_cli, "VULN_GET", lambda url, headers: (_ for _ in ()).throw(OSError("offline")))
     res = CliRunner().invoke(knowledge_cli.data_group, ["update", "--data-dir", str(tmp_path)])
     assert res.exit_code == 1
     assert "previous copy stays in use" in res.output

@@ -44,7 +44,9 @@ def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
-def test_two_cities_with_overlapping_ranges_stay_apart(tmp_path: Path) -> None:
+def test_two_cities_with_overlapping_ranges_stay_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NORTH_SSH_PW", "SOUTH_SSH_PW"):  # (a missing secret is a config error before any device)
+        monkeypatch.setenv(var, "not-the-real-one")
     path = write_config(tmp_path / "c.toml", [_city("north"), _city("south")])
     clock = ManualClock(dt.datetime(2026, 12, 1, 8, 0, tzinfo=CHI))
     agent = Agent(path, clock=clock, poll=None, dry_run=True)

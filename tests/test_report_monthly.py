@@ -144,7 +144,13 @@ def test_risk_sentences_are_plain_and_agree_in_number():
         "1 device runs unsupported software that no longer receives security fixes."
     )
     assert "are due for replacement" in risk_sentence("HW-001", "Past refresh age", 3)
-    assert "being actively exploited by criminals" in risk_sentence("VULN-001", "KEV", 2)
+    assert risk_sentence("VULN-001", "KEV", 2) == (
+        "2 devices run software versions with flaws that criminals are actively exploiting."
+    )
+    # Unconfirmed flaws never read as a fact.
+    assert risk_sentence("VULN-002", "KEV", 1) == (
+        "1 device may be affected by flaws that criminals exploit — IT to confirm."
+    )
     assert "SNMP answers" in risk_sentence("SEC-004", "SNMP answers the default community", 2)
 
 
@@ -225,3 +231,46 @@ def test_chromium_keeps_its_sandbox_unless_root(monkeypatch: pytest.MonkeyPatch,
     args = pdf.chromium_args("/usr/bin/chromium", "/tmp/profile")
     assert ("--no-sandbox" not in args) == sandboxed
     assert "--headless" in args and "--user-data-dir=/tmp/profile" in args
+
+
+def test_a_month_before_the_first_scan_never_says_no_scan_has_been_run(city_store):
+    """Issue 13: the first agent report covered the month before the first scans and said
+    "No scan has been run yet" right after three scans."""
+    city, store = city_store
+    first = min(s.as_of[:10] for s in store.report_scans())
+    before = shift_month(first[:7], -1)
+    rep = build_monthly(city, store, as_of=AS_OF, month=before)
+    assert not rep.has_data and rep.last_scan_date is None
+    assert "No scan has been run yet" not in rep.headline
+    assert rep.headline.endswith(f"The first scan was on {first}, after this month.")
+
+
+def test_no_scan_at_all_says_so(tmp_path: Path):
+    store = Store(tmp_path / "empty.db")
+    try:
+        rep = build_monthly(report_city.city_config(tmp_path / "empty.db"), store, as_of=AS_OF)
+    finally:
+        store.close()
+    assert rep.headline.endswith("No scan has been run yet.")
+
+
+def test_reports_warn_when_exploited_vulnerability_data_is_old():
+    from reports.common import data_age_warnings
+
+    dates = {"kev": "2025-08-25", "vulns": "2025-01-24", "lifecycle": "2026-08-22"}
+    warn = data_age_warnings(dates, dt.date(2025, 9, 10), 30)
+    assert len(warn) == 1 and "2025-01-24" in warn[0] and "itaudit data update" in warn[0]
+    assert data_age_warnings(dates, dt.date(2025, 2, 1), 30) == []
+    assert len(data_age_warnings(dates, dt.date(2026, 11, 23), 30)) == 2
+    assert data_age_warnings(dates, dt.date(2026, 11, 23), 1000) == []
+    assert "no date" in data_age_warnings({"kev": "?", "vulns": "2025-01-24"}, dt.date(2025, 1, 30))[0]
+
+
+def test_monthly_report_names_the_old_data(city_store, tmp_path: Path):
+    city, store = city_store
+    r = build_monthly(city, store, as_of=AS_OF)
+    assert any("CISA KEV catalog is dated 2025-08-25" in w for w in r.data_warnings)
+    written = write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "md"))
+    for path in written:
+        text = Path(path).read_text(encoding="utf-8")
+        assert "Data out of date" in text and "2025-08-25" in text

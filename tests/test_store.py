@@ -155,3 +155,62 @@ def test_sigkill_mid_scan_leaves_database_whole(tmp_path: Path) -> None:
     with store.scan_lock():  # taking the lock marks the killed scans incomplete
         pass
     assert {s.status for s in store.scans()} == {"incomplete"}
+
+
+def test_latest_package_list_is_kept_per_device_and_replaced(tmp_path: Path) -> None:
+    from collectors.linux import parse_linux  # recorded Ubuntu 18.04 probe output
+
+    probe = (ROOT / "tests" / "fixtures" / "linux" / "ubuntu-18.04" / "probe.txt").read_text(encoding="utf-8")
+    facts = parse_linux(probe)
+    assert len(facts.patching.packages) > 1000
+    store = Store(tmp_path / "city.db")
+    s1 = store.begin_scan("c", AS_OF, 1)
+    r = result("10.0.0.9", "SNP")
+    r.facts.patching = facts.patching
+    dev = store.record_result(s1, r, [])
+    store.finish_scan(s1)
+    pkgs, manager, _ = store.latest_packages(dev)
+    assert manager == "apt" and [(p.name, p.version, p.arch) for p in pkgs] == [
+        (p.name, p.version, p.arch) for p in facts.patching.packages]
+    # A later scan replaces the list; a failed scan leaves it.
+    s2 = store.begin_scan("c", AS_OF, 1)
+    r2 = result("10.0.0.9", "SNP")
+    r2.facts.patching.packages = facts.patching.packages[:3]
+    r2.facts.patching.package_manager = "apt"
+    store.record_result(s2, r2, [])
+    store.record_result(s2, result("10.0.0.9", "SNP", ResultStatus.ERROR), [])
+    store.finish_scan(s2)
+    assert len(store.latest_packages(dev)[0]) == 3
+    assert store.db.execute("select count(*) from device_packages").fetchone()[0] == 1
+    assert store.latest_packages(dev + 100) is None
+
+
+def test_recheck_judges_stored_facts_and_packages_without_a_rescan(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from itaudit.knowledge import Knowledge
+    from itaudit.model import Package
+    from itaudit.policy import Policy
+    from itaudit.recheck import recheck_vulns
+
+    store = Store(tmp_path / "city.db")
+    city = SimpleNamespace(id="c", policy=Policy(), database=tmp_path / "city.db")
+    s1 = store.begin_scan("c", AS_OF, 1)
+    r = result("10.0.0.7", "SNU")
+    sw = r.facts.software
+    sw.os_family, sw.os_name, sw.os_version, sw.product = "linux", "Ubuntu 18.04.6 LTS", "18.04", "ubuntu"
+    r.facts.identity.kind = "server"
+    r.facts.patching.package_manager = "apt"
+    # UBUNTU-CVE-2021-3156: 18.04's sudo fixed in 1.8.21p2-3ubuntu1.4.
+    r.facts.patching.packages = [Package("sudo", "1.8.21p2-3ubuntu1.2", "amd64"), Package("bash", "4.4.18-2ubuntu1")]
+    dev = store.record_result(s1, r, [])  # judged before the data knew the flaw: no VULN verdicts
+    store.finish_scan(s1)
+    assert store.latest_facts(dev).patching.packages == []  # the observation keeps only the count
+
+    rep = recheck_vulns(store, city, as_of=AS_OF, knowledge=Knowledge.load())
+    assert rep.devices == 1 and (dev, "VULN-001", "-", "fail") in rep.changed
+    vuln = [f for f in store.open_findings() if f["check_id"] == "VULN-001"]
+    assert len(vuln) == 1 and "CVE-2021-3156" in vuln[0]["evidence"] and vuln[0]["last_scan_id"] == s1
+    again = recheck_vulns(store, city, as_of=AS_OF, knowledge=Knowledge.load())
+    assert again.changed == []
+    assert len([f for f in store.open_findings() if f["check_id"] == "VULN-001"]) == 1  # same episode

@@ -209,9 +209,13 @@ class SSHFleet:
                     raise ValueError(f"unknown fault {h.fault!r}")
                 self._keys[h.address] = host_key(self.key_dir, h.address)
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((h.address, h.port))
-                s.listen(128)
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((h.address, h.port))
+                    s.listen(128)
+                except OSError:
+                    s.close()  # (not yet among the listeners closed below)
+                    raise
                 s.setblocking(False)
                 self._listeners[s] = h
                 sel.register(s, selectors.EVENT_READ)

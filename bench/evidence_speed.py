@@ -1,0 +1,73 @@
+"""Evidence and open-data report speed (issue 19), against the monthly summary in the same run.
+
+Builds a synthetic city through the real store API (tests/report_city.py; pass --db to reuse
+one), then times the evidence report (model; model + HTML + XLSX + JSON) and the open-data
+files, next to the monthly summary (model + HTML) as the baseline: both read the same store.
+
+    .venv/bin/python bench/evidence_speed.py [--devices 2000] [--months 13] [--db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import report_city  # noqa: E402
+
+from itaudit.store import Store  # noqa: E402
+from reports.evidence import build_evidence, write_evidence  # noqa: E402
+from reports.monthly import write_monthly  # noqa: E402
+from reports.opendata import write_opendata  # noqa: E402
+
+END = dt.date(2026, 10, 20)
+AS_OF = dt.date(2026, 10, 25)
+
+
+def _best(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--devices", type=int, default=2000)
+    ap.add_argument("--months", type=int, default=13)
+    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="itaudit-evidence-bench-"))
+    db = args.db or work / "city.db"
+    if db.exists():
+        city, store = report_city.city_config(db), Store(db)
+    else:
+        t = time.perf_counter()
+        city, store = report_city.build(db, n=args.devices, months=args.months, end=END)
+        print(f"built {args.devices} devices x {args.months} months in {time.perf_counter() - t:.1f} s")
+    out = work / "out"
+    base = _best(lambda: write_monthly(city, store, as_of=AS_OF, out_dir=out))
+    rows = [
+        ("evidence model", _best(lambda: build_evidence(city, store, as_of=AS_OF))),
+        ("evidence html+xlsx+json", _best(lambda: write_evidence(city, store, as_of=AS_OF, out_dir=out,
+                                                                 formats=("html", "xlsx", "json")))),
+        ("open data (csv, datapackage, dcat)", _best(lambda: write_opendata(city, store, as_of=AS_OF,
+                                                                            out_dir=out))),
+    ]
+    print(f"baseline: monthly summary (model + HTML) {base:.2f} s")
+    for name, secs in rows:
+        print(f"{name:38s} {secs:6.2f} s   {secs / base:4.1f}x the monthly summary")
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""Which exploited flaws affect *this* version: version-range knowledge joined to KEV by CVE ID.
+
+``vulns.json`` (package data, built by ``bench/build_vulns.py`` from real CVE JSON 5 records,
+one source per record) holds, per CVE, the affected and fixed versions the vendor (the CNA)
+published, with CISA's ADP enrichment as the fallback. KEV (``kev.json``) stays the
+"exploited in the wild" and "ransomware" flag; it never decides whether a version is
+affected.
+
+A verdict is one of three words, and "affected" is said only when version data confirms it:
+
+- ``affected``: the device's version falls in a range (or list) the record marks affected.
+- ``not_affected``: the record's data puts the version outside every affected range
+  (``defaultStatus: unaffected``, an explicit ``unaffected`` entry, newer than the last
+  affected version of its own release line, or absent from a vendor's full list of
+  affected releases of that line).
+- ``maybe``: anything else, with the reason in plain words (no record, no usable
+  versions, version unreadable or not precise enough, the record silent about the line).
+
+Version comparison: ``firmware_key`` orders vendor firmware strings (IOS XE ``17.9.4a``,
+PAN-OS ``10.1.9-h3``, ASA ``9.16(4)19``, SonicOS ``7.0.1-5111``, Junos ``21.4R3-S4.9``) by
+their number and letter runs; Windows compares ``major.minor.build.UBR``; Debian and RPM
+package versions use ``univers`` (epochs, ``~``, ``+debNuM``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from itaudit.errors import KnowledgeError
+
+VULNS_FORMAT = "itaudit-vulns/1"
+AFFECTED, NOT_AFFECTED, MAYBE = "affected", "not_affected", "maybe"
+# A vendor enumeration of affected releases (Cisco lists every one) is taken as complete for
+# a release line only when it is a real list, not one or two examples.
+MIN_ENUMERATION = 5
+
+_SILENT = "the record does not say"
+_RPM_FAMILIES = ("Red Hat", "Rocky Linux", "AlmaLinux", "SUSE", "openSUSE")
+_TOKEN_RE = re.compile(r"\d+|[a-z]+")
+_OPEN = ("", "0", "*", "n/a", "all", "-", "unspecified")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Is one version affected by one CVE? ``status`` is affected, not_affected or maybe."""
+
+    cve: str
+    status: str
+    reason: str
+    fixed: str | None = None  # first unaffected version of the device's line, when known
+    source: str = ""
+
+
+class Unreadable(ValueError):
+    """A version string the comparator cannot read."""
+
+
+# --- comparators ---------------------------------------------------------------------------
+
+
+def firmware_key(version: str) -> tuple[int | str, ...]:
+    """Order key of a vendor firmware version: its runs of digits and of letters.
+
+    ``"17.9.4a"`` -> (17, 9, 4, "a"); ``"10.1.9-h3"`` -> (10, 1, 9, "h", 3); ``"9.16(4)19"``
+    -> (9, 16, 4, 19). A version with more runs than another it starts with is newer
+    (``17.9.4a`` after ``17.9.4``, ``10.1.9-h3`` after ``10.1.9``): the firmware of these
+    vendors marks rebuilds and hotfixes with suffixes, never pre-releases.
+    """
+    v = (version or "").strip().lower()
+    m = re.match(r"^esxi(\d)(\d)(?:u(\d+))?([a-z]?)(?:-(\d+))?$", v)  # "ESXi70U3s-24585291"
+    if m:
+        parts: list[int | str] = [int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)]
+        if m.group(4):
+            parts.append(m.group(4))
+        if m.group(5):
+            parts.append(int(m.group(5)))
+        return tuple(parts)
+    toks = _TOKEN_RE.findall(v)
+    if not toks or not toks[0].isdigit():
+        raise Unreadable(version)
+    return tuple(int(t) if t.isdigit() else t for t in toks)
+
+
+def _cmp_keys(a: tuple[int | str, ...], b: tuple[int | str, ...]) -> int:
+    for x, y in zip(a, b, strict=False):
+        if type(x) is not type(y):
+            raise Unreadable(f"{a} vs {b}")  # "17.9.4a" against "17.9.4.1": no order is safe
+        if x != y:
+            return -1 if x < y else 1  # type: ignore[operator]
+    return (len(a) > len(b)) - (len(a) < len(b))
+
+
+def compare(a: str, b: str, scheme: str = "firmware") -> int:
+    """-1, 0 or 1 as ``a`` is older, equal or newer than ``b``; raises ``Unreadable``."""
+    if scheme in ("deb", "rpm"):
+        try:
+            from univers.versions import DebianVersion, RpmVersion
+
+            cls = DebianVersion if scheme == "deb" else RpmVersion
+            va, vb = cls(a), cls(b)
+        except Exception as exc:  # noqa: BLE001 - univers raises several types on bad input
+            raise Unreadable(f"{a!r} or {b!r}: {exc}") from exc
+        return (va > vb) - (va < vb)
+    return _cmp_keys(firmware_key(a), firmware_key(b))
+
+
+def train(version: str) -> tuple[int, ...]:
+    """The release line of a firmware version: its first two numbers (``17.9``, ``10.1``)."""
+    nums = [t for t in firmware_key(version) if isinstance(t, int)]
+    return tuple(nums[:2])
+
+
+# --- the data ------------------------------------------------------------------------------
+
+
+def validate_vulns(doc: Any, *, where: str = "vulns.json") -> None:
+    """Raise ``KnowledgeError`` unless ``doc`` is a vulnerability file we understand."""
+    if not isinstance(doc, dict) or doc.get("format") != VULNS_FORMAT:
+        raise KnowledgeError(f"{where}: unknown format (expected {VULNS_FORMAT})")
+    try:
+        dt.date.fromisoformat(str(doc.get("snapshot")))
+    except ValueError as exc:
+        raise KnowledgeError(f"{where}: no valid snapshot date") from exc
+    cves = doc.get("cves")
+    if not isinstance(cves, dict) or not cves:
+        raise KnowledgeError(f"{where}: no CVE records")
+    for cve, rec in cves.items():
+        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not isinstance(rec, dict):
+            raise KnowledgeError(f"{where}: bad record {cve!r}")
+        src = rec.get("source") or {}
+        if not (src.get("repo") and src.get("path") and src.get("commit")):
+            raise KnowledgeError(f"{where}: {cve} has no source (repo, path, commit)")
+        if not isinstance(rec.get("products"), dict):
+            raise KnowledgeError(f"{where}: {cve} has no products mapping")
+    for cve, rec in (doc.get("packages") or {}).items():
+        src = rec.get("source") if isinstance(rec, dict) else None
+        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not src or not src.get("commit"):
+            raise KnowledgeError(f"{where}: package record {cve!r} has no source")
+        if not isinstance(rec.get("ecosystems"), dict):
+            raise KnowledgeError(f"{where}: package record {cve} has no ecosystems")
+
+
+class VulnData:
+    """Version ranges per CVE and product key, and the verdict for one device version."""
+
+    def __init__(self, doc: dict[str, Any], path: str = ""):
+        validate_vulns(doc, where=path or "vulns.json")
+        self.doc = doc
+        self.path = path
+        self.cves: dict[str, dict[str, Any]] = doc["cves"]
+        # CVE -> distribution package data (OSV): fixed version per source package and release.
+        self.packages: dict[str, dict[str, Any]] = doc.get("packages") or {}
+
+    @classmethod
+    def load(cls, path: Path | str) -> VulnData:
+        """Load and validate ``vulns.json`` (cached per path)."""
+        return _load(str(path))
+
+    @property
+    def snapshot(self) -> str:
+        return str(self.doc["snapshot"])
+
+    def source_text(self) -> str:
+        s = self.doc.get("source") or {}
+        return f"{s.get('name', 'CVE records')} (snapshot {self.snapshot})"
+
+    def record(self, cve: str) -> dict[str, Any] | None:
+        return self.cves.get(cve)
+
+    def assess(
+        self,
+        cve: str,
+        product: str,
+        version: str | None,
+        *,
+        released: dt.date | None = None,
+        precise: bool = True,
+        listed: dt.date | None = None,
+    ) -> Verdict:
+        """Verdict for ``product`` at ``version`` on ``cve``.
+
+        ``released``: the running release's date; a CVE published before it is not listed
+        as affecting it unless the version data says so (``not_affected`` with that reason).
+        ``precise=False``: the device reports its version without the build or hotfix part,
+        so a boundary inside that version gives ``maybe``. ``listed``: the day KEV added the
+        CVE, a bound on its publication when no record is shipped.
+        """
+        rec = self.cves.get(cve)
+        published = (_day(rec.get("published")) if rec else None) or listed
+        src = _source(rec)
+        entry = (rec or {}).get("products", {}).get(product)
+        usable = [e for e in (entry or {}).get("versions", []) if _usable(e)]
+        if not rec or not entry or not usable:
+            why = (
+                "no CVE record in the shipped data" if not rec
+                else f"the record names no {product} versions" if not entry
+                else "the record gives no usable version numbers"
+            )
+            if released and published and published < released:
+                return Verdict(cve, NOT_AFFECTED, f"published {published} before this release came out "
+                               f"({released}); {why}", source=src)
+            return Verdict(cve, MAYBE, why, source=src)
+        if not version:
+            return Verdict(cve, MAYBE, "version unknown", source=src)
+        scheme = entry.get("scheme", "firmware")
+        if product in ("windows", "windows-server"):
+            return self._windows(cve, version, usable, src, rec)
+        try:
+            v = _judge(cve, version, usable, entry.get("default"), scheme, precise, src)
+        except Unreadable:
+            return Verdict(cve, MAYBE, f"version unreadable ({version!r} cannot be compared with the "
+                           "record's versions)", source=src)
+        if v.status == MAYBE and v.reason.startswith(_SILENT) and released and published and published < released:
+            return Verdict(cve, NOT_AFFECTED, f"published {published} before this release came out ({released}); "
+                           f"{v.reason}", source=src)
+        return v
+
+    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None) -> Verdict | None:
+        """Verdict from the distribution's fixed versions (OSV) against installed packages.
+
+        ``installed``: binary package name -> version (``dpkg -l``). None when the record
+        has no distribution data for ``cve`` (the caller falls back to other data).
+        """
+        rec = self.packages.get(cve)
+        if rec is None:
+            return None
+        s = rec["source"]
+        src = f"{s['repo']}/{s['path']}@{s['commit'][:10]}"
+        if not ecosystem:
+            return Verdict(cve, MAYBE, "the distribution release is not known", source=src)
+        if installed is None:
+            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=src)
+        # Ubuntu publishes fixes for releases past standard support under "Ubuntu:Pro:<release>".
+        pro = ecosystem.replace("Ubuntu:", "Ubuntu:Pro:", 1) if ecosystem.startswith("Ubuntu:") else None
+        rows = rec["ecosystems"].get(ecosystem) or (rec["ecosystems"].get(pro) if pro else None)
+        if rows is None:
+            family = ecosystem.split(":")[0]
+            if any(e.split(":")[0] == family for e in rec["ecosystems"]):
+                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
+                               source=src)
+            return Verdict(cve, MAYBE, f"no {family} data in the record", source=src)
+        family = ecosystem.split(":")[0]
+        scheme = "deb" if family in ("Ubuntu", "Debian") else "rpm" if family in _RPM_FAMILIES else None
+        if scheme is None:
+            return Verdict(cve, MAYBE, f"no version comparator for {family} packages", source=src)
+        for row in rows:
+            for binary in row["binaries"]:
+                have = installed.get(binary)
+                if have is None:
+                    continue
+                try:
+                    if row["fixed"] is None:
+                        if have in row.get("versions", ()):
+                            return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix "
+                                           f"in {ecosystem} yet)", source=src)
+                        return Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
+                                       "not listed", source=src)
+                    if compare(have, row["fixed"], scheme) < 0:
+                        return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {row['fixed']}",
+                                       row["fixed"], src)
+                except Unreadable:
+                    return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
+        names = sorted({b for row in rows for b in row["binaries"]})
+        if any(b in installed for b in names):
+            return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
+                           "fixed version", source=src)
+        return Verdict(cve, NOT_AFFECTED, f"{', '.join(names)} not installed", source=src)
+
+    def _windows(self, cve: str, version: str, entries: list[dict[str, Any]], src: str,
+                 rec: dict[str, Any]) -> Verdict:
+        parts = version.split(".")
+        if len(parts) < 4 or not all(p.isdigit() for p in parts):
+            return Verdict(cve, MAYBE, f"update level unknown (version {version!r} has no UBR)", source=src)
+        build = parts[2]
+        mine = [e for e in entries if str(e.get("lessThan", e.get("version", ""))).split(".")[2:3] == [build]]
+        if not mine:
+            return Verdict(cve, NOT_AFFECTED, f"Microsoft lists no affected version of build {build}",
+                           source=src)
+        try:
+            return _judge(cve, version, mine, "unknown", "firmware", True, src)
+        except Unreadable:
+            return Verdict(cve, MAYBE, f"version unreadable ({version!r})", source=src)
+
+
+def _usable(e: dict[str, Any]) -> bool:
+    if e.get("versionType") == "git":
+        return False  # commit hashes (the Linux CNA's first list) order nothing
+    top = e.get("lessThan") or e.get("lessThanOrEqual")
+    if top is not None:
+        if str(top).strip() in ("*", ""):
+            return False  # "every version": too coarse to confirm anything
+        try:
+            firmware_key(str(top))
+        except Unreadable:
+            return e.get("scheme") in ("deb", "rpm")
+        return True
+    v = str(e.get("version", "")).strip().lower()
+    if v in _OPEN:
+        return False
+    try:
+        firmware_key(v)
+    except Unreadable:
+        return False
+    return True
+
+
+def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str | None, scheme: str,
+           precise: bool, src: str) -> Verdict:
+    exact_same_line = 0
+    bound_below: str | None = None  # highest affected bound of the device's line that it is above
+    # Newer than every affected version the record lists, on every line it lists.
+    above_all = all((e.get("lessThan") or e.get("lessThanOrEqual")) and e.get("status", "affected") == "affected"
+                    for e in entries)
+    for e in entries:
+        status = e.get("status", "affected")
+        top = e.get("lessThan") or e.get("lessThanOrEqual")
+        if top is None:
+            if compare(version, e["version"], scheme) == 0:
+                return _verdict(cve, status, f"version {version} is listed as {status}", None, src)
+            if scheme == "firmware" and train(e["version"]) == train(version) and status == "affected":
+                exact_same_line += 1
+            continue
+        top = str(top).strip()
+        start = str(e.get("version", "0")).strip()
+        incl = "lessThanOrEqual" in e
+        if start.lower() not in _OPEN and compare(version, start, scheme) < 0:
+            above_all = False  # older than this range: not "newer than everything listed"
+            continue
+        c = compare(version, top, scheme)
+        if not precise and scheme == "firmware" and _is_prefix(version, top):
+            return Verdict(cve, MAYBE, f"version not precise enough ({version} against the boundary {top})",
+                           source=src)
+        inside = c < 0 or (incl and c == 0)
+        if inside:
+            status = _changes(version, e, scheme)
+            fixed = top if not incl and status == "affected" and "text" not in e else None
+            span = f"“{e['text']}”" if "text" in e else f"{start}–{top}" + (" inclusive" if incl else "")
+            why = f"version {version} is in the affected range {span}" + (f", fixed in {fixed}" if fixed else "")
+            return _verdict(cve, status, why if status == "affected" else
+                            f"version {version} is at or past the fix ({_fix_point(e)})", fixed, src)
+        if status == "affected" and scheme == "firmware" and train(top) == train(version):
+            bound_below = top
+        if c <= 0:
+            above_all = False
+    if default == "unaffected":
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is outside every affected range", source=src)
+    if default == "affected":
+        return Verdict(cve, AFFECTED, f"the record marks every version not listed as affected ({version})",
+                       source=src)
+    if bound_below:
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than the last affected version "
+                       f"{bound_below} of its line", source=src)
+    if above_all:
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than every affected version the record "
+                       "lists", source=src)
+    if exact_same_line >= MIN_ENUMERATION:
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is not in the vendor's list of affected "
+                       "releases of its line", source=src)
+    return Verdict(cve, MAYBE, f"{_SILENT} whether version {version} is affected", source=src)
+
+
+def _changes(version: str, e: dict[str, Any], scheme: str) -> str:
+    """Status at ``version`` inside a range with ``changes``.
+
+    One change is a plain fix point. Several (PAN-OS: "10.2.7-h24", "10.2.8-h21", ...) name a
+    hotfix per maintenance release, not a timeline: only the change of the device's own
+    maintenance release counts; a release the list skips is "unknown" (never guessed).
+    """
+    status = e.get("status", "affected")
+    changes = e.get("changes") or []
+    if len(changes) <= 1 or scheme != "firmware":
+        for ch in changes:
+            if compare(version, ch["at"], scheme) >= 0:
+                status = ch.get("status", status)
+        return status
+    mine = [ch for ch in changes if _release(ch["at"]) == _release(version)]
+    if mine:
+        return mine[0].get("status", status) if compare(version, mine[0]["at"], scheme) >= 0 else status
+    if all(compare(version, ch["at"], scheme) < 0 for ch in changes):
+        return status
+    return "unknown"
+
+
+def _release(version: str) -> tuple[int | str, ...]:
+    """Maintenance release of a firmware version: its first three numbers (10.2.8 of 10.2.8-h21,
+    22.3 R2 of Junos 22.3R2-S2)."""
+    return tuple(t for t in firmware_key(version) if isinstance(t, int))[:3]
+
+
+def _fix_point(e: dict[str, Any]) -> str:
+    ats = [c["at"] for c in e.get("changes") or [] if c.get("status") == "unaffected"]
+    return ", ".join(ats) or str(e.get("lessThan") or e.get("lessThanOrEqual"))
+
+
+def _is_prefix(version: str, top: str) -> bool:
+    a, b = firmware_key(version), firmware_key(top)
+    return len(a) < len(b) and b[: len(a)] == a
+
+
+def _verdict(cve: str, status: str, why: str, fixed: str | None, src: str) -> Verdict:
+    if status == "affected":
+        return Verdict(cve, AFFECTED, why, fixed, src)
+    if status == "unaffected":
+        return Verdict(cve, NOT_AFFECTED, why, source=src)
+    return Verdict(cve, MAYBE, f"the record's fix list does not settle version {why.split()[1]} "
+                   f"(status {status!r})", source=src)
+
+
+def _day(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _source(rec: dict[str, Any] | None) -> str:
+    if not rec:
+        return ""
+    s = rec.get("source") or {}
+    return f"{s.get('repo')}/{s.get('path')}@{str(s.get('commit', ''))[:10]}"
+
+
+@cache
+def _load(path: str) -> VulnData:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise KnowledgeError(f"{path}: vulnerability file is missing") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(f"{path}: vulnerability file is corrupt (not JSON: {exc})") from exc
+    return VulnData(doc, path)
+
+
+def ecosystem_for(product: str, version: str | None) -> str | None:
+    """OSV ecosystem of a distribution release: ``Ubuntu:22.04:LTS``, ``Debian:12``; else None."""
+    v = (version or "").strip()
+    if product == "ubuntu":
+        m = re.match(r"^(\d{2})\.(\d{2})", v)
+        if not m:
+            return None
+        lts = m.group(2) == "04" and int(m.group(1)) % 2 == 0
+        return f"Ubuntu:{m.group(1)}.{m.group(2)}" + (":LTS" if lts else "")
+    names = {"debian": "Debian", "rhel": "Red Hat", "rocky-linux": "Rocky Linux", "almalinux": "AlmaLinux",
+             "alpine-linux": "Alpine", "sles": "SUSE"}
+    m = re.match(r"^(\d+)", v)
+    return f"{names[product]}:{m.group(1)}" if product in names and m else None
+
+
+def windows_version(os_version: str | None, os_build: str | None) -> str | None:
+    """``10.0.19045.6456`` from ``10.0.19045`` and ``19045.6456`` (or ``6.3.9600.21620``)."""
+    m = re.match(r"^(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?", os_version or "")
+    b = re.match(r"^(\d+)\.(\d+)$", os_build or "")
+    if m and m.group(4):
+        return m.group(0)
+    if b:
+        build, ubr = b.group(1), b.group(2)
+        if m and m.group(3) == build:
+            return f"{m.group(1)}.{m.group(2)}.{build}.{ubr}"
+        major = "6.3" if build == "9600" else "6.1" if build in ("7600", "7601") else "10.0"
+        return f"{major}.{build}.{ubr}"
+    return m.group(0) if m else None
