@@ -3,6 +3,8 @@ administrators, and SNMP configuration."""
 
 from __future__ import annotations
 
+import re
+
 from checks._common import (
     HOST_KINDS,
     NETWORK_KINDS,
@@ -38,7 +40,14 @@ def _listens(facts: DeviceFacts, proto: str, ports: set[int]) -> bool | None:
     return any(s.proto == proto and s.port in ports and not _loopback(s.address) for s in svcs)
 
 
+def _ssh_source(facts: DeviceFacts) -> str:
+    src = facts.posture.ssh_settings_source
+    return f" (from {src})" if src else ""
+
+
 def _no_ssh_server(facts: DeviceFacts) -> CheckResult | None:
+    if facts.posture.ssh_banner or facts.posture.ssh_kex_offered:
+        return None  # we spoke to its SSH server ourselves (on whatever port)
     if _listens(facts, "tcp", {22}) is False:
         return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs no SSH server.")
     return None
@@ -60,8 +69,8 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
             "rebuilt or someone may be impersonating it. We did not log in.",
             detail=detail,
             remediation="Confirm with the device's owner whether it was rebuilt; check the key on the "
-            "console "
-            "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then re-pin it in itaudit's known_hosts.",
+            "console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then accept it with "
+            "'itaudit hostkey accept DEVICE' (docs/cli.md#hostkey), which shows the old and new fingerprints.",
             cost=labour(ctx, "investigate", "verify the new key"),
         )
     if facts.identity.ssh_host_key:
@@ -91,17 +100,19 @@ def sec_ssh_root_login(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
             summary=f"We could not read {name_of(facts)}'s SSH settings.",
             missing=["posture.ssh_root_login"],
         )
+    source = _ssh_source(facts)
     if value.lower() != "yes":
+        shown = "yes (passwords are off for root)" if value == "yes-keys-only" else value
         return CheckResult(
             Status.PASS,
             summary=f"{name_of(facts)} does not accept root logins by password.",
-            evidence=f"PermitRootLogin {value}",
+            evidence=f"PermitRootLogin {shown}{source}",
         )
     return CheckResult(
         Status.FAIL,
         summary=f"{name_of(facts)} lets anyone try to log in as the all-powerful root account with a "
         f"password.",
-        evidence="PermitRootLogin yes",
+        evidence=f"PermitRootLogin yes{source}",
         remediation="Set 'PermitRootLogin prohibit-password' (or 'no') in /etc/ssh/sshd_config and reload "
         "sshd; "
         "use named accounts with sudo.",
@@ -123,16 +134,279 @@ def sec_ssh_password_auth(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
             missing=["posture.ssh_password_auth"],
         )
     if not value:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} accepts SSH keys only.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} accepts SSH keys only.",
+                           evidence=f"no password login{_ssh_source(facts)}")
     return CheckResult(
         Status.FAIL,
         summary=f"{name_of(facts)} accepts passwords over SSH, which attackers can try to guess.",
-        evidence="PasswordAuthentication yes",
+        evidence=f"PasswordAuthentication yes (or keyboard-interactive through PAM){_ssh_source(facts)}",
         remediation="Deploy SSH keys for administrators, then set 'PasswordAuthentication no' and reload "
         "sshd.",
         cost=labour(ctx, "config_change", "move administrators to SSH keys"),
         severity=Severity.HIGH if internet_facing(facts, ctx) else None,
     )
+
+
+# --- SSH daemon settings and algorithms (issue 16) ---------------------------------------
+
+# Thresholds of the CIS Benchmarks for Linux distributions (section "Configure SSH Server"):
+# MaxAuthTries 4 or less, LoginGraceTime one minute or less.
+SSH_MAX_AUTH_TRIES = 4
+SSH_MAX_LOGIN_GRACE = 60
+
+
+def _ssh_setting(facts: DeviceFacts, field: str, what: str) -> CheckResult | None:
+    """The unknown result (or pass: no SSH server) when a daemon setting was not read."""
+    if getattr(facts.posture, field) is not None:
+        return None
+    return _no_ssh_server(facts) or unknown_result(
+        summary=f"We could not read {name_of(facts)}'s SSH setting for {what}.",
+        detail=facts.gaps.get(f"posture.{field}", ""),
+        missing=[f"posture.{field}"],
+    )
+
+
+@check("SEC-021", title="SSH accepts empty passwords", severity="high", applies_to=HOST_KINDS, **refs("SEC-021"))
+def sec_ssh_empty_passwords(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """sshd's ``PermitEmptyPasswords`` is ``yes``: an account without a password can log in
+    over the network with nothing at all. Read from the daemon that served our session."""
+    unknown = _ssh_setting(facts, "ssh_empty_passwords", "empty passwords")
+    if unknown:
+        return unknown
+    if not facts.posture.ssh_empty_passwords:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} refuses SSH logins with an empty password.",
+                           evidence=f"PermitEmptyPasswords no{_ssh_source(facts)}")
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} lets accounts without a password log in over SSH.",
+        evidence=f"PermitEmptyPasswords yes{_ssh_source(facts)}",
+        remediation="Set 'PermitEmptyPasswords no' in the sshd configuration and reload sshd; give every "
+        "account a password or lock it (passwd -l).",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+        severity=Severity.CRITICAL if internet_facing(facts, ctx) else None,
+    )
+
+
+@check("SEC-022", title="SSH X11 forwarding enabled", severity="low", applies_to=HOST_KINDS, **refs("SEC-022"))
+def sec_ssh_x11(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """sshd's ``X11Forwarding`` is ``yes``: a server rarely needs graphical forwarding, and it
+    exposes the administrator's desktop session to the server (CIS Benchmarks: X11Forwarding no)."""
+    unknown = _ssh_setting(facts, "ssh_x11_forwarding", "X11 forwarding")
+    if unknown:
+        return unknown
+    if not facts.posture.ssh_x11_forwarding:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not forward graphical (X11) sessions.",
+                           evidence=f"X11Forwarding no{_ssh_source(facts)}")
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} forwards graphical (X11) sessions over SSH, which servers rarely need.",
+        evidence=f"X11Forwarding yes{_ssh_source(facts)}",
+        remediation="Set 'X11Forwarding no' in the sshd configuration and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+@check("SEC-023", title="SSH agent forwarding allowed", severity="low", applies_to=HOST_KINDS, **refs("SEC-023"))
+def sec_ssh_agent_forwarding(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """sshd's ``AllowAgentForwarding`` is ``yes`` (OpenSSH's default): anyone with root on this
+    server can use the keys of an administrator who forwards an agent to it."""
+    unknown = _ssh_setting(facts, "ssh_agent_forwarding", "agent forwarding")
+    if unknown:
+        return unknown
+    if not facts.posture.ssh_agent_forwarding:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not allow SSH agent forwarding.",
+                           evidence=f"AllowAgentForwarding no{_ssh_source(facts)}")
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} lets administrators forward their SSH keys to it, where anyone with "
+        "full control of it could use them.",
+        evidence=f"AllowAgentForwarding yes{_ssh_source(facts)}",
+        remediation="Set 'AllowAgentForwarding no' in the sshd configuration (use ProxyJump instead of "
+        "agent forwarding) and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+@check("SEC-024", title="SSH allows many password guesses per connection", severity="low",
+       applies_to=HOST_KINDS, **refs("SEC-024"))
+def sec_ssh_max_auth_tries(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """sshd's ``MaxAuthTries`` is above 4 (CIS Benchmarks): more guesses per connection make
+    password guessing cheaper."""
+    unknown = _ssh_setting(facts, "ssh_max_auth_tries", "login attempts")
+    if unknown:
+        return unknown
+    n = facts.posture.ssh_max_auth_tries or 0
+    if n <= SSH_MAX_AUTH_TRIES:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} allows {n} login attempts per connection.",
+                           evidence=f"MaxAuthTries {n}{_ssh_source(facts)}")
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} allows {n} login attempts per SSH connection (at most "
+        f"{SSH_MAX_AUTH_TRIES} recommended).",
+        evidence=f"MaxAuthTries {n}{_ssh_source(facts)}",
+        remediation=f"Set 'MaxAuthTries {SSH_MAX_AUTH_TRIES}' in the sshd configuration and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+@check("SEC-025", title="SSH login grace time too long", severity="low", applies_to=HOST_KINDS,
+       **refs("SEC-025"))
+def sec_ssh_login_grace(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """sshd's ``LoginGraceTime`` is over 60 seconds or unlimited (0) (CIS Benchmarks: one
+    minute or less): unauthenticated connections are held open longer, which eases
+    exhausting the server's connection slots."""
+    unknown = _ssh_setting(facts, "ssh_login_grace_seconds", "login grace time")
+    if unknown:
+        return unknown
+    n = facts.posture.ssh_login_grace_seconds or 0
+    if 0 < n <= SSH_MAX_LOGIN_GRACE:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} drops unauthenticated SSH connections "
+                           f"after {n} seconds.", evidence=f"LoginGraceTime {n}{_ssh_source(facts)}")
+    shown = "unlimited" if n == 0 else f"{n} seconds"
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} keeps unauthenticated SSH connections open for {shown} (at most "
+        f"{SSH_MAX_LOGIN_GRACE} seconds recommended).",
+        evidence=f"LoginGraceTime {n}{_ssh_source(facts)}",
+        remediation=f"Set 'LoginGraceTime {SSH_MAX_LOGIN_GRACE}' in the sshd configuration and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+# A distribution's package revision in the SSH version string ("OpenSSH_9.2p1 Debian-2+deb12u3").
+_BANNER_REVISION = re.compile(r"\b(Debian|Ubuntu|Raspbian)-\S+", re.I)
+
+
+@check("SEC-026", title="SSH banner shows the exact OS package version", severity="low", applies_to=HOST_KINDS,
+       **refs("SEC-026"))
+def sec_ssh_banner_disclosure(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The SSH server's version string, sent to anyone before login, names the distribution's
+    package revision (``OpenSSH_9.2p1 Debian-2+deb12u3``), so a scanner learns which security
+    fixes the host has without logging in. The OpenSSH version itself is part of the
+    protocol and passes; Debian and Ubuntu drop the revision with ``DebianBanner no``.
+    Read from the banner the server sent us (no login needed)."""
+    banner = facts.posture.ssh_banner
+    if not banner:
+        return _no_ssh_server(facts) or unknown_result(
+            summary=f"We did not see {name_of(facts)}'s SSH version string.",
+            missing=["posture.ssh_banner"],
+        )
+    m = _BANNER_REVISION.search(banner)
+    if not m:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SSH banner does not show its OS package "
+                           "version.", evidence=banner)
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} tells anyone who connects its exact SSH package version ({m.group(0)}), "
+        "which shows attackers which security fixes it has.",
+        evidence=banner,
+        remediation="Add 'DebianBanner no' to the sshd configuration (Debian, Ubuntu) and reload sshd.",
+        cost=labour(ctx, "config_change", "change the SSH setting"),
+    )
+
+
+# Weak SSH algorithms, one rule per family: (test on the name, why, the guidance it follows).
+WEAK_SSH_ALGORITHMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "kex": (
+        ("diffie-hellman-group1-sha1", "1024-bit group and SHA-1",
+         "NIST SP 800-131A Rev. 2 (under 112-bit security disallowed); RFC 9142"),
+        ("diffie-hellman-group14-sha1", "SHA-1 key exchange", "RFC 9142 (moves SSH key exchange off SHA-1)"),
+        ("diffie-hellman-group-exchange-sha1", "SHA-1 key exchange", "RFC 9142"),
+        ("gss-*-sha1-*", "SHA-1 key exchange", "RFC 8732"),
+    ),
+    "host_keys": (
+        ("ssh-rsa", "RSA signatures with SHA-1", "NIST SP 800-131A Rev. 2 (SHA-1 disallowed for signatures)"),
+        ("ssh-dss", "DSA host key", "FIPS 186-5 (DSA no longer approved for signing)"),
+        ("ssh-rsa-cert-v01@openssh.com", "RSA signatures with SHA-1", "NIST SP 800-131A Rev. 2"),
+        ("ssh-dss-cert-v01@openssh.com", "DSA host key", "FIPS 186-5"),
+    ),
+    "ciphers": (
+        ("3des-*", "Triple DES", "NIST SP 800-131A Rev. 2 (TDEA encryption disallowed after 2023)"),
+        ("arcfour*", "RC4", "RFC 8758 (RC4 deprecated in SSH)"),
+        ("*-cbc", "CBC mode", "CVE-2008-5161 (plaintext recovery against SSH in CBC mode)"),
+        ("rijndael-cbc@lysator.liu.se", "CBC mode", "CVE-2008-5161"),
+        ("des*", "single DES", "NIST SP 800-131A Rev. 2"),
+        ("blowfish-*", "64-bit block cipher", "NIST SP 800-131A Rev. 2"),
+        ("cast128-*", "64-bit block cipher", "NIST SP 800-131A Rev. 2"),
+        ("none", "no encryption", "RFC 4253"),
+    ),
+    "macs": (
+        ("hmac-md5*", "MD5 MAC", "BSI TR-02102-4 (recommends HMAC with SHA-2 only)"),
+        ("hmac-sha1*", "SHA-1 MAC", "BSI TR-02102-4 (HMAC-SHA-1 dropped from its recommendations in 2020)"),
+        ("hmac-ripemd160*", "RIPEMD-160 MAC", "BSI TR-02102-4"),
+        ("none", "no integrity protection", "RFC 4253"),
+    ),
+}
+_OFFER_FIELDS = {"kex": "ssh_kex_offered", "host_keys": "ssh_host_keys_offered", "ciphers": "ssh_ciphers_offered",
+                 "macs": "ssh_macs_offered"}
+_OFFER_LABELS = {"kex": "key exchange", "host_keys": "host key", "ciphers": "cipher", "macs": "MAC"}
+
+
+def weak_ssh_algorithms(facts: DeviceFacts) -> list[tuple[str, str, str, str]] | None:
+    """(family, algorithm, why, guidance) for every weak algorithm the server offered; None
+    when its offer was not captured."""
+    import fnmatch
+
+    po = facts.posture
+    offers = {fam: getattr(po, f) for fam, f in _OFFER_FIELDS.items()}
+    if any(v is None for v in offers.values()):
+        return None
+    found = []
+    for fam, rules in WEAK_SSH_ALGORITHMS.items():
+        for algo in offers[fam] or []:
+            for pattern, why, guidance in rules:
+                if fnmatch.fnmatchcase(algo.lower(), pattern):
+                    found.append((fam, algo, why, guidance))
+                    break
+    return found
+
+
+@check("SEC-020", title="SSH server offers weak cryptography", severity="medium", **refs("SEC-020"))
+def sec_ssh_weak_crypto(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The SSH server offers key exchange, host key, cipher or MAC algorithms that current
+    guidance retires: SHA-1 key exchange (group1, group14-sha1, group-exchange-sha1; RFC
+    9142, NIST SP 800-131A Rev. 2), ``ssh-rsa`` SHA-1 signatures and DSA host keys (NIST SP
+    800-131A Rev. 2, FIPS 186-5), 3DES, RC4 (RFC 8758) and CBC-mode ciphers
+    (CVE-2008-5161), MD5 and SHA-1 MACs (BSI TR-02102-4). Read from the server's own offer
+    during key exchange, so it needs no login and runs when the login fails. A client that
+    prefers strong algorithms still negotiates them, but an attacker in the path, or an
+    old client, can use the weak ones.
+    """
+    found = weak_ssh_algorithms(facts)
+    if found is None:
+        missing = [f"posture.{f}" for f in _OFFER_FIELDS.values()]
+        return _no_ssh_server(facts) or unknown_result(
+            summary=f"We did not see which encryption {name_of(facts)}'s SSH server offers.",
+            detail=facts.gaps.get("posture.ssh_kex_offered", ""),
+            missing=missing,
+        )
+    if not found:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s SSH server offers only current "
+                           "encryption algorithms.", evidence=_offer_text(facts))
+    by_family = {}
+    for fam, algo, why, guidance in found:
+        by_family.setdefault(fam, []).append(f"{algo} ({why}; {guidance})")
+    detail = "; ".join(f"{_OFFER_LABELS[f]}: {', '.join(v)}" for f, v in by_family.items())
+    only_weak_kex = all(a in {x[1] for x in found if x[0] == "kex"} for a in facts.posture.ssh_kex_offered or [])
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)}'s SSH server still offers {len(found)} outdated encryption "
+        f"algorithm{'s' if len(found) != 1 else ''}"
+        + (", and nothing better for key exchange" if only_weak_kex else "") + ".",
+        detail=detail,
+        evidence=_offer_text(facts),
+        remediation="Remove them from the server's KexAlgorithms, HostKeyAlgorithms, Ciphers and MACs "
+        "(OpenSSH 8.8 and later drop most by default: updating the firmware or OS often fixes it); "
+        "replace DSA and SHA-1-only RSA host keys with Ed25519.",
+        cost=labour(ctx, "config_change", "restrict the SSH algorithms"),
+        severity=Severity.HIGH if only_weak_kex or internet_facing(facts, ctx) else None,
+    )
+
+
+def _offer_text(facts: DeviceFacts) -> str:
+    po = facts.posture
+    return "; ".join(f"{_OFFER_LABELS[f]}: {', '.join(getattr(po, field) or [])}"
+                     for f, field in _OFFER_FIELDS.items())
 
 
 @check(
@@ -444,4 +718,42 @@ def net_snmp_v3_nopriv(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         summary=f"{name_of(facts)}'s SNMPv3 management traffic is not encrypted.",
         remediation="Use the authPriv security level with AES privacy for every SNMPv3 user.",
         cost=labour(ctx, "config_change", "reconfigure the SNMPv3 users"),
+    )
+
+
+@check(
+    "NET-010",
+    title="SNMP v1/v2c still answered beside SNMPv3",
+    severity="medium",
+    applies_to=NETWORK_KINDS,
+    **refs("NET-010"),
+)
+def net_snmp_legacy_beside_v3(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
+    """The device speaks SNMPv3 but still answers SNMP v1 or v2c: the encrypted protocol
+    protects nothing while the cleartext one stays open beside it.
+
+    Devices without SNMPv3 are NET-002's; the versions are those the device answered
+    during the scan (our own request and the exposure probes), whatever our login's outcome.
+    """
+    versions = [v.lower() for v in facts.posture.snmp_versions or []]
+    if not versions:
+        return unknown_result(
+            summary=f"We do not know which SNMP versions {name_of(facts)} accepts.",
+            missing=["posture.snmp_versions"],
+        )
+    old = [v for v in ("v1", "v2c") if v in versions]
+    if "v3" not in versions:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} does not use SNMPv3 (see NET-002).",
+                           evidence=", ".join(versions))
+    if not old:
+        return CheckResult(Status.PASS, summary=f"{name_of(facts)} answers SNMPv3 only.",
+                           evidence=", ".join(versions))
+    return CheckResult(
+        Status.FAIL,
+        summary=f"{name_of(facts)} uses encrypted SNMPv3 but still answers the old unencrypted "
+        f"SNMP {' and '.join(old)} beside it.",
+        evidence=", ".join(versions),
+        remediation="Once monitoring uses the SNMPv3 user, remove the v1/v2c communities "
+        "(no snmp-server community ...; rocommunity lines in snmpd.conf).",
+        cost=labour(ctx, "config_change", "turn off SNMP v1/v2c"),
     )

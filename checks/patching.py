@@ -48,15 +48,21 @@ def patch_security_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult
     **refs("PATCH-002"),
 )
 def patch_age(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
-    """The last update was installed longer ago than the city's ``patch_max_days``.
+    """The last SECURITY update was installed longer ago than the city's ``patch_max_days``.
 
-    Uses the date the package manager or Windows Update last installed anything.
-    Severity rises to high past three times the policy (a device nobody patches).
+    Uses the date of the last security update installed, from the package manager's logs
+    (apt's history matched against the distribution's security archive; the install dates
+    of Windows updates). Upgrading a few unrelated packages does not make a device
+    "patched": the date of the last change of any package is shown beside it. Severity
+    rises to high past three times the policy (a device nobody patches).
     """
     last = facts.patching.last_patched
+    any_change = facts.patching.last_package_change
+    beside = f"; last change of any package {any_change.isoformat()}" if any_change else ""
     if last is None:
         return unknown_result(
-            summary=f"We do not know when {name_of(facts)} was last updated.",
+            summary=f"We do not know when {name_of(facts)} last received a security update.",
+            detail=f"{facts.gaps.get('patching.last_patched', '')}{beside}".strip("; "),
             missing=["patching.last_patched"],
         )
     pol = policy_of(ctx)
@@ -64,13 +70,15 @@ def patch_age(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if days <= pol.patch_max_days:
         return CheckResult(
             Status.PASS,
-            summary=f"{name_of(facts)} was last updated {days} days ago (policy: {pol.patch_max_days}).",
+            summary=f"{name_of(facts)} last received a security update {days} days ago (policy: "
+            f"{pol.patch_max_days}).",
+            evidence=f"last security update {last.isoformat()}{beside}",
         )
     return CheckResult(
         Status.FAIL,
-        summary=f"{name_of(facts)} has not been updated for {days} days (city policy: every "
+        summary=f"{name_of(facts)} has not received a security update for {days} days (city policy: every "
         f"{pol.patch_max_days} days).",
-        evidence=f"last patched {last.isoformat()}",
+        evidence=f"last security update {last.isoformat()}{beside}",
         remediation="Patch the device and put it on the regular patch schedule.",
         cost=labour(ctx, "patch", "patch it"),
         severity=Severity.HIGH if days > 3 * pol.patch_max_days else None,
@@ -84,8 +92,8 @@ def patch_reboot_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """Updates were installed but the device has waited for a reboot longer than policy.
 
     Until the reboot, a patched kernel or system library is not in use. The reboot is
-    taken to be pending since the last install (``patching.last_patched``); fails when
-    that is more than ``reboot_max_days`` ago.
+    taken to be pending since the last install (``patching.last_package_change``, else
+    ``patching.last_patched``); fails when that is more than ``reboot_max_days`` ago.
     """
     p = facts.patching
     if p.reboot_required is None:
@@ -95,13 +103,14 @@ def patch_reboot_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     if not p.reboot_required:
         return CheckResult(Status.PASS, summary=f"{name_of(facts)} is not waiting for a reboot.")
-    if p.last_patched is None:
+    since = p.last_package_change or p.last_patched
+    if since is None:
         return unknown_result(
             summary=f"{name_of(facts)} is waiting for a reboot; we do not know since when.",
-            missing=["patching.last_patched"],
+            missing=["patching.last_package_change"],
         )
     pol = policy_of(ctx)
-    days = (ctx.as_of - p.last_patched).days
+    days = (ctx.as_of - since).days
     if days <= pol.reboot_max_days:
         return CheckResult(
             Status.PASS,
@@ -112,7 +121,7 @@ def patch_reboot_pending(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         Status.FAIL,
         summary=f"{name_of(facts)} has waited {days} days for a restart: installed security fixes are not "
         "active until it restarts.",
-        evidence=f"reboot required; last install {p.last_patched.isoformat()}",
+        evidence=f"reboot required; last install {since.isoformat()}",
         remediation="Restart the device in a maintenance window.",
         cost=labour(ctx, "config_change", "schedule and check the restart"),
     )

@@ -28,7 +28,7 @@ class CollectContext:
     timeout: float = 20.0  # per-host deadline: connect + auth + probe
     concurrency: int = 16
     max_output: int = 4 * 1024 * 1024  # bytes kept from one probe
-    allow_sudo: bool = False
+    allow_sudo: bool = True  # a credential's own ``sudo = true`` still decides
     stop: threading.Event | None = None  # set when the scan stops: start no further host
 
 
@@ -52,6 +52,8 @@ class Collector:
             result = self.collect(target, ctx)
         except CollectError as exc:
             result = CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=str(exc))
+            if exc.facts is not None:
+                result.facts = exc.facts  # type: ignore[assignment]  # seen before the failure
             if isinstance(exc, HostKeyMismatch):
                 # What the collector saw is itself the finding (check SEC-001).
                 result.collector_findings["SEC-001"] = str(exc)

@@ -124,6 +124,59 @@ class KnownHosts:
             return True
 
 
+    def entries(self) -> list[tuple[str, str, bytes]]:
+        """Every pinned key as (host label or hashed name, key type, blob), in file order."""
+        with self._lock:
+            self._reload_if_changed()
+            return [(",".join(e.names), e.key_type, e.blob) for e in self._entries]
+
+    def acceptances(self) -> list[str]:
+        """The notes ``replace`` wrote (``# accepted ...`` lines), oldest first."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        return [ln[2:].strip() for ln in text.splitlines() if ln.startswith(ACCEPT_NOTE)]
+
+    def replace(self, address: str, port: int, key_type: str, blob: bytes, when: str) -> list[tuple[str, bytes]]:
+        """Pin a new key for a host in place of its old ones (hashed names included), with a
+        comment line saying when (``when``, UTC ISO) and which keys; returns the keys removed.
+
+        The file is rewritten through a temporary file and ``os.replace`` (never half-written).
+        """
+        label = host_label(address, port)
+        with self._lock:
+            self._reload_if_changed()
+            try:
+                lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except FileNotFoundError:
+                lines = []
+            kept, removed = [], []
+            for line in lines:
+                e = _parse_line(line)
+                if e is not None and e.matches(label):
+                    others = [n for n in e.names if not _Entry([n], "", b"").matches(label)]
+                    removed.append((e.key_type, e.blob))
+                    if others:  # a line naming several hosts keeps the others
+                        kept.append(f"{','.join(others)} {e.key_type} {base64.b64encode(e.blob).decode()}")
+                    continue
+                kept.append(line)
+            old = ", ".join(fingerprint(t, b) for t, b in removed) or "none"
+            kept.append(f"{ACCEPT_NOTE}{when} {label}: was {old}; now {fingerprint(key_type, blob)}")
+            kept.append(f"{label} {key_type} {base64.b64encode(blob).decode()}")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(kept) + "\n")
+            os.replace(tmp, self.path)
+            self._mtime = None  # force a reload on the next lookup
+            return removed
+
+
+ACCEPT_NOTE = "# accepted "
+
+
 def _parse_line(line: str) -> _Entry | None:
     parts = line.strip().split()
     if not parts or parts[0].startswith("#"):

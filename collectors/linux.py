@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from itertools import starmap
 
+from collectors import sshd_config
 from collectors.sections import ProbeOutput, kv_lines, split_sections
 from itaudit.model import DeviceFacts, Disk, Kind, Package, Service, clip
 
@@ -31,13 +32,15 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "disks": ("hardware.disks", "posture.disk_encryption"),
     "packages": ("patching.package_manager", "patching.installed_count"),
     "updates": ("patching.pending_updates", "patching.security_updates"),
-    "last-change": ("patching.last_patched",),
+    "last-change": ("patching.last_patched", "patching.last_package_change"),
     "reboot": ("patching.reboot_required",),
     "autoupdate": ("patching.auto_updates",),
-    "sshd": ("posture.ssh_root_login", "posture.ssh_password_auth", "posture.ssh_weak_algorithms"),
+    "sshd": ("posture.ssh_root_login", "posture.ssh_password_auth", "posture.ssh_empty_passwords",
+             "posture.ssh_x11_forwarding", "posture.ssh_agent_forwarding", "posture.ssh_max_auth_tries",
+             "posture.ssh_login_grace_seconds"),
     "listening": ("posture.listening",),
     "firewall": ("posture.firewall_active",),
-    "accounts": ("posture.uid0_accounts", "posture.empty_password_accounts"),
+    "accounts": ("posture.uid0_accounts", "posture.empty_password_accounts", "posture.local_admins"),
 }
 
 # Values that vendors leave in DMI fields instead of real data.
@@ -59,12 +62,6 @@ _MAJOR_ONLY = {"rhel", "rocky-linux", "centos", "almalinux", "oracle-linux", "de
 _LAPTOP_CHASSIS = {8, 9, 10, 11, 14, 30, 31, 32}
 _DESKTOP_CHASSIS = {3, 4, 13, 15, 16, 35, 36}
 
-_WEAK_ALGOS = re.compile(
-    r"(-cbc$|^arcfour|^3des|^hmac-md5|-96(@|$)|^diffie-hellman-group1-sha1$|"
-    r"^diffie-hellman-group14-sha1$|^diffie-hellman-group-exchange-sha1$|^ssh-dss$)"
-)
-
-
 def parse_linux(data: str | bytes | None) -> DeviceFacts:
     """Parse Linux probe output (text or bytes, possibly cut short) into facts; never raises."""
     facts = DeviceFacts()
@@ -85,7 +82,8 @@ def _parse_into(facts: DeviceFacts, out: ProbeOutput) -> None:
         facts.collected_at = collected.isoformat()
     for name in ("identity", "software", "hardware", "patching", "posture"):
         facts.sources[name] = SOURCE
-    ctx: dict[str, object] = {"collected": collected, "uid": meta.get("uid"), "sudo": meta.get("sudo")}
+    ctx: dict[str, object] = {"collected": collected, "uid": meta.get("uid"), "sudo": meta.get("sudo"),
+                              "sudo_why": meta.get("sudo_why")}
     for section, fn in _PARSERS:
         text = out.sections.get(section)
         if text is None:
@@ -110,6 +108,12 @@ def _parse_into(facts: DeviceFacts, out: ProbeOutput) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _no_root(ctx: dict) -> str:
+    """Why a root-only fact is unknown: no root, and what became of ``sudo -n``."""
+    why = ctx.get("sudo_why")
+    return f"not readable without root (sudo: {why})" if why else "not readable without root"
 
 
 def _gap(facts: DeviceFacts, dotted: str, reason: str) -> None:
@@ -316,13 +320,13 @@ def _dmi(facts: DeviceFacts, text: str, ctx: dict) -> None:
         val = _clean(raw)
         setattr(hw, attr, val)
         if val is None:
-            why = ("not readable without root" if raw == "!unreadable" else
+            why = (_no_root(ctx) if raw == "!unreadable" else
                    "not present" if raw in (None, "!missing") else "placeholder value")
             _gap(facts, f"hardware.{attr}", why)
     raw_date = d.get("bios_date")
     hw.bios_date = _mdy(raw_date)
     if hw.bios_date is None:
-        _gap(facts, "hardware.bios_date", "not readable without root" if raw_date == "!unreadable"
+        _gap(facts, "hardware.bios_date", _no_root(ctx) if raw_date == "!unreadable"
              else "no BIOS date in DMI")
     facts.identity.vendor, facts.identity.model, facts.identity.serial = hw.vendor, hw.model, hw.serial
     chassis = _int(d.get("chassis_type"))
@@ -546,9 +550,27 @@ def _last_change(facts: DeviceFacts, text: str, ctx: dict) -> None:
         if ts and ts > 0:
             dates.append(dt.datetime.fromtimestamp(ts, dt.UTC).date())
     if dates:
-        facts.patching.last_patched = max(dates)
+        facts.patching.last_package_change = max(dates)
     else:
-        _gap(facts, "patching.last_patched", "no package log or database date readable")
+        _gap(facts, "patching.last_package_change", "no package log or database date readable")
+    # Last SECURITY update: an upgrade (or a new kernel image) in apt's history whose version
+    # is the one in the distribution's security archive index.
+    sec = re.match(r"(\d{4}-\d{2}-\d{2})\s+\S+\s*(.*)", d.get("apt_security_last", ""))
+    if sec:
+        with contextlib.suppress(ValueError):
+            facts.patching.last_patched = dt.date.fromisoformat(sec.group(1))
+            facts.add_evidence("last-security-update", f"{sec.group(1)} {clip(sec.group(2), 200)}")
+    if facts.patching.last_patched is not None:
+        return
+    if "apt_security_index" in d:
+        why = ("no security archive index in /var/lib/apt/lists (apt update never fetched the -security suite)"
+               if _int(d.get("apt_security_index")) == 0 else
+               "apt's history (/var/log/apt/history.log*) records no upgrade to a version from the security archive")
+    elif facts.patching.package_manager in ("rpm", "dnf", "yum", "zypper") or "rpm_last_install" in d:
+        why = "the date of the last security update is not read on RPM systems yet (only the last package change)"
+    else:
+        why = "no apt history and security index readable to date the last security update"
+    _gap(facts, "patching.last_patched", why)
 
 
 def _kernel_key(v: str) -> list[tuple[int, int, str]]:
@@ -609,16 +631,122 @@ def _autoupdate(facts: DeviceFacts, text: str, ctx: dict) -> None:
 
 
 def _sshd(facts: DeviceFacts, text: str, ctx: dict) -> None:
-    po = facts.posture
-    lines = text.splitlines()
-    source = kv_lines("\n".join(lines[:1])).get("source", "")
     facts.add_evidence("sshd", text)
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("listener="):
+        _sshd_legacy(facts, lines)
+        return
+    head: dict[str, str] = {}
+    body_at = len(lines)
+    for i, ln in enumerate(lines):
+        k, eq, v = ln.partition("=")
+        if not eq or k not in ("listener", "config", "conn", "options", "source", "via", "why", "groups"):
+            body_at = i
+            break
+        head.setdefault(k, v)
+    body = lines[body_at:]
+    daemon = " ".join(head.get("listener", "").split()).removeprefix("sshd: ").split(" [listener]")[0]
+    daemon = daemon or "the sshd serving our session (not found among our process's ancestors)"
+    conf = head.get("config", "default")
+    conn = sshd_config.Connection.parse(head.get("conn", ""), head.get("groups"))
+    root_conn = sshd_config.Connection(**{**conn.__dict__, "user": "root", "groups": None})
+    if head.get("source") == "sshd-T":
+        split = body.index("--- as root") if "--- as root" in body else len(body)
+        own = _sshd_t(body[:split])
+        root = _sshd_t(body[split + 1:]) if split < len(body) else own
+        missing = [k for k in sshd_config.KEYS if k not in own]
+        if "permitrootlogin" not in own or len(missing) > 3:
+            _sshd_unknown(facts, f"sshd -T output unreadable (no {', '.join(missing[:3])} line)")
+            return
+        via = " through sudo -n" if head.get("via") == "sudo" else ""
+        source = f"sshd -T{via} of {clip(daemon, 200)} (config {conf}), for our login {conn.user or '?'}"
+        own_eff = sshd_config.Effective(values=own, unknown={k: "not in sshd -T output" for k in missing})
+        root_eff = sshd_config.Effective(values=root)
+    elif head.get("source") == "config":
+        if not any(ln.startswith("--- file ") for ln in body):
+            unreadable = next((ln.split(None, 1)[1] for ln in body if ln.startswith("!unreadable ")), None)
+            sudo = ctx.get("sudo_why") or "unknown"
+            why = (f"sshd -T could not run ({clip(head.get('why'), 120) or 'no output'}) and "
+                   + (f"{unreadable} is not readable without root (sudo: {sudo})" if unreadable
+                      else f"the config file {conf} was not found"))
+            _sshd_unknown(facts, why)
+            return
+        items = sshd_config.directives(body)
+        own_eff = sshd_config.effective_settings(items, conn)
+        root_eff = sshd_config.effective_settings(items, root_conn)
+        source = (f"configuration files of {clip(daemon, 200)} (config {conf}, Include and Match applied; "
+                  f"sshd -T could not run: {clip(head.get('why'), 120) or 'no output'})")
+    elif head.get("source") == "none":
+        _sshd_unknown(facts, f"the SSH server's settings were not read: {clip(head.get('why'), 200)}")
+        return
+    else:
+        _sshd_unknown(facts, "sshd section unreadable")
+        return
+    _sshd_apply(facts, own_eff, root_eff, source)
+
+
+def _sshd_t(lines: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ln in lines:
+        k, _, v = ln.strip().partition(" ")
+        k = k.lower()
+        k = {"challengeresponseauthentication": "kbdinteractiveauthentication"}.get(k, k)
+        if re.fullmatch(r"[a-z0-9]+", k) and v.strip():
+            out.setdefault(k, v.strip())
+    return out
+
+
+def _sshd_unknown(facts: DeviceFacts, reason: str) -> None:
+    for f in SECTION_FIELDS["sshd"]:
+        _gap(facts, f, reason)
+
+
+def _sshd_apply(facts: DeviceFacts, own: sshd_config.Effective, root: sshd_config.Effective, source: str) -> None:
+    po = facts.posture
+    po.ssh_settings_source = clip(source, 400)
+    v = own.values
+
+    def flag(key: str, field: str) -> bool | None:
+        if key not in v:
+            _gap(facts, f"posture.{field}", own.unknown.get(key, f"{key} not known"))
+            return None
+        return v[key].lower() == "yes"
+
+    po.ssh_password_auth = sshd_config.password_login(v)
+    if po.ssh_password_auth is None:
+        _gap(facts, "posture.ssh_password_auth", "; ".join(sorted(set(own.unknown.values()))) or "unknown")
+    po.ssh_empty_passwords = flag("permitemptypasswords", "ssh_empty_passwords")
+    po.ssh_x11_forwarding = flag("x11forwarding", "ssh_x11_forwarding")
+    po.ssh_agent_forwarding = flag("allowagentforwarding", "ssh_agent_forwarding")
+    tries = _int(v.get("maxauthtries"))
+    po.ssh_max_auth_tries = tries
+    if tries is None:
+        _gap(facts, "posture.ssh_max_auth_tries", own.unknown.get("maxauthtries", "MaxAuthTries unreadable"))
+    grace = sshd_config.seconds(v.get("logingracetime", ""))
+    po.ssh_login_grace_seconds = grace
+    if grace is None:
+        _gap(facts, "posture.ssh_login_grace_seconds", own.unknown.get("logingracetime", "LoginGraceTime unreadable"))
+    prl = root.values.get("permitrootlogin", "").lower()
+    if not prl:
+        _gap(facts, "posture.ssh_root_login", root.unknown.get("permitrootlogin", "PermitRootLogin unknown"))
+        return
+    prl = "prohibit-password" if prl == "without-password" else prl
+    if prl == "yes" and sshd_config.password_login(root.values) is False:
+        prl = "yes-keys-only"  # root may log in, but no password is accepted for root
+    po.ssh_root_login = clip(prl, 32)
+
+
+def _sshd_legacy(facts: DeviceFacts, lines: list[str]) -> None:
+    """Recordings of the probe before it identified the serving daemon: /etc/ssh/sshd_config."""
+    po = facts.posture
+    source = kv_lines("\n".join(lines[:1])).get("source", "")
     settings: dict[str, str] = {}
     if source == "sshd-T":
         for ln in lines[1:]:
             k, _, v = ln.strip().partition(" ")
             if k and k.lower() not in settings:
                 settings[k.lower()] = v.strip()
+        po.ssh_settings_source = "sshd -T (default configuration; the serving daemon was not identified)"
     else:
         main: list[str] = []
         drop_in: list[str] = []
@@ -632,9 +760,7 @@ def _sshd(facts: DeviceFacts, text: str, ctx: dict) -> None:
             elif target is not None:
                 target.append(ln)
         if not main:
-            reason = "sshd_config not readable without root" if unreadable else "sshd_config not found"
-            for f in SECTION_FIELDS["sshd"]:
-                _gap(facts, f, reason)
+            _sshd_unknown(facts, "sshd_config not readable without root" if unreadable else "sshd_config not found")
             return
         ordered: list[str] = []
         for ln in main:
@@ -654,18 +780,14 @@ def _sshd(facts: DeviceFacts, text: str, ctx: dict) -> None:
                 settings[key] = parts[1].strip()
         settings.setdefault("permitrootlogin", "prohibit-password")
         settings.setdefault("passwordauthentication", "yes")
+        po.ssh_settings_source = "/etc/ssh/sshd_config (the serving daemon was not identified)"
     po.ssh_root_login = clip(settings.get("permitrootlogin", "").lower() or None, 32)
     if po.ssh_root_login == "without-password":
         po.ssh_root_login = "prohibit-password"
     pa = settings.get("passwordauthentication", "").lower()
     po.ssh_password_auth = True if pa == "yes" else False if pa == "no" else None
-    weak: list[str] = []
-    for key in ("ciphers", "macs", "kexalgorithms"):
-        for algo in settings.get(key, "").split(","):
-            algo = algo.strip()
-            if algo and _WEAK_ALGOS.search(algo):
-                weak.append(algo)
-    po.ssh_weak_algorithms = weak
+    for f in SECTION_FIELDS["sshd"][2:]:
+        _gap(facts, f, "not recorded by this (older) probe")
 
 
 def _listening(facts: DeviceFacts, text: str, ctx: dict) -> None:
@@ -756,13 +878,14 @@ def _firewall(facts: DeviceFacts, text: str, ctx: dict) -> None:
         facts.posture.firewall_active = False
         detail.append("no firewall service active and no rules loaded")
     else:
-        _gap(facts, "posture.firewall_active", "no firewall service active; rules not readable without root")
+        _gap(facts, "posture.firewall_active", "no firewall service active; rules " + _no_root(ctx))
     facts.posture.firewall_detail = clip("; ".join(detail) or None, 256)
 
 
 def _accounts(facts: DeviceFacts, text: str, ctx: dict) -> None:
     uid0, empty = [], []
     shadow = ""
+    groups: dict[str, list[str]] = {}
     for ln in text.splitlines():
         k, _, v = ln.partition("=")
         if k == "uid0":
@@ -771,13 +894,25 @@ def _accounts(facts: DeviceFacts, text: str, ctx: dict) -> None:
             empty.append(clip(v, 64) or "")
         elif k == "shadow":
             shadow = v
+        elif k in ("admgroup", "admprimary"):
+            group, _, members = v.partition(":")
+            groups.setdefault(group, []).extend(m for m in members.split(",") if m)
     facts.posture.uid0_accounts = uid0 or None
     if not uid0:
         _gap(facts, "posture.uid0_accounts", "/etc/passwd not readable")
     if shadow in ("read", "sudo"):
         facts.posture.empty_password_accounts = empty
     else:
-        _gap(facts, "posture.empty_password_accounts", "/etc/shadow not readable without root")
+        _gap(facts, "posture.empty_password_accounts", "/etc/shadow " + _no_root(ctx))
+    if "groupfile=read" in text:
+        # Administrators: UID 0 accounts and the members of the sudo/wheel/admin groups
+        # (rules in /etc/sudoers that name other users or groups are not read).
+        admins = list(dict.fromkeys([*uid0, *(m for g in ("sudo", "wheel", "admin") for m in groups.get(g, []))]))
+        facts.posture.local_admins = [clip(a, 64) or "" for a in admins][:200]
+        facts.add_evidence("admins", "; ".join(f"{g}: {','.join(m) or '-'}" for g, m in groups.items())
+                           or "no sudo, wheel or admin group")
+    else:
+        _gap(facts, "posture.local_admins", "/etc/group not read")
 
 
 _PARSERS: list[tuple[str, Callable[[DeviceFacts, str, dict], None]]] = [

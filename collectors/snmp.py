@@ -91,6 +91,22 @@ _V3_AUTH_ERRORS = (
     errind.AuthenticationFailure, errind.UnsupportedSecurityLevel, errind.UnknownSecurityName,
     errind.NotInTimeWindow, errind.UnsupportedAuthProtocol, errind.UnsupportedPrivProtocol,
 )
+# An SNMPv3 agent tells why it refuses a request in a Report PDU (RFC 3414 usmStats
+# counters, 1.3.6.1.6.3.15.1.1.N.0); pysnmp turns each into an error indication.
+_V3_REASONS: tuple[tuple[type, str], ...] = (
+    (errind.UnknownUserName, "the agent does not know SNMPv3 user {user!r} (usmStatsUnknownUserNames, "
+     "1.3.6.1.6.3.15.1.1.3)"),
+    (errind.WrongDigest, "the agent knows user {user!r} but refused our authentication key: wrong auth key or "
+     "auth protocol (usmStatsWrongDigests, 1.3.6.1.6.3.15.1.1.5)"),
+    (errind.DecryptionError, "the agent could not decrypt our request: wrong privacy key or privacy protocol "
+     "(usmStatsDecryptionErrors, 1.3.6.1.6.3.15.1.1.6)"),
+    (errind.UnknownEngineID, "the agent refused our idea of its engine ID (usmStatsUnknownEngineIDs, "
+     "1.3.6.1.6.3.15.1.1.4)"),
+    (errind.NotInTimeWindow, "the agent's clock is outside our time window even after resynchronising "
+     "(usmStatsNotInTimeWindows, 1.3.6.1.6.3.15.1.1.2)"),
+    (errind.UnsupportedSecurityLevel, "the agent does not accept the {level} security level for user "
+     "{user!r} (usmStatsUnsupportedSecLevels, 1.3.6.1.6.3.15.1.1.1)"),
+)
 _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
 # The command generators are used directly (not through hlapi's get_cmd/bulk_cmd), for
 # client CPU: hlapi resolves every numeric OID through a MIB view (a quarter of the CPU),
@@ -450,10 +466,18 @@ class _Session:
             if isinstance(ei, errind.RequestTimedOut):
                 raise _NoAnswer(str(ei))
             if isinstance(ei, _V3_AUTH_ERRORS):
-                raise AuthError(f"SNMPv3 agent refused our credentials: {ei}")
+                raise AuthError(v3_reason(ei, self.auth))
             raise ProtocolError(f"SNMP error: {clip(str(ei), 200)}")
         return (int(es) if es else 0, int(ix) if ix else 0,
                 [(_oid(n), snmpwire.END if isinstance(v, rfc1905.EndOfMibView) else _value(v)) for n, v in vbs])
+
+
+def v3_reason(ei: Any, auth: _Auth) -> str:
+    """A refusal by an SNMPv3 agent in plain words, naming the report it sent."""
+    for kind, text in _V3_REASONS:
+        if isinstance(ei, kind):
+            return "SNMPv3 refused: " + text.format(user=auth.user or "", level=auth.level)
+    return f"SNMPv3 refused our credentials: {clip(str(ei), 200)}"
 
 
 def new_engine() -> SnmpEngine:
@@ -502,8 +526,10 @@ def make_auth(cred: SNMPCredential, *, community: str | None = None, level: str 
         raise AuthError(f"SNMP credential {cred.name}: no auth key")
     if priv_name and not priv_key:
         raise AuthError(f"SNMP credential {cred.name}: no privacy key")
-    if level == "authNoPriv":
+    if level in ("authNoPriv", "noAuthNoPriv"):
         priv_name, priv_key = None, None
+    if level == "noAuthNoPriv":
+        auth_name, auth_key = None, None
     auth_proto = AUTH_PROTOCOLS[auth_name]
     data = UsmUserData(cred.username, authKey=auth_key, privKey=priv_key,
                        authProtocol=auth_proto, privProtocol=PRIV_PROTOCOLS[priv_name])
@@ -589,7 +615,10 @@ class SNMPCollector(Collector):
 
     @staticmethod
     def _error(target: Target, exc: CollectError) -> CollectResult:
-        return CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=clip(str(exc), 300))
+        result = CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=clip(str(exc), 300))
+        if isinstance(exc.facts, DeviceFacts):
+            result.facts = exc.facts  # what the agent answered without our credential
+        return result
 
     def _credential(self, target: Target, ctx: CollectContext) -> SNMPCredential:
         cred = ctx.credentials.get(target.credential or "")
@@ -627,8 +656,11 @@ class SNMPCollector(Collector):
         session = _Session(engine, auth, transport)
         try:
             system = await session.get(SYSTEM_OIDS)
-        except _NoAnswer:
-            raise await self._no_answer(engine, transport, auth) from None
+        except (_NoAnswer, AuthError) as exc:
+            err = exc if isinstance(exc, AuthError) else await self._no_answer(engine, target, transport, cred, auth)
+            if self.exposure:  # the default communities are tried whatever our own login did
+                err.facts = await self._exposure_without_login(engine, target, transport, cred, auth)
+            raise err from None
         plan = fingerprint.plan(system)
         # The exposure probes go out before the rest of identification, all at once.
         probes = await self._send_probes(engine, target, transport, cred, auth) if self.exposure else None
@@ -669,20 +701,62 @@ class SNMPCollector(Collector):
             facts.gaps["snmp"] = clip("values too big for one SNMP response: " + ", ".join(session.too_big), 300)
         return CollectResult(target, status, facts=facts)
 
-    async def _no_answer(self, engine: _Engines, transport: UdpTransportTarget, auth: _Auth) -> CollectError:
+    async def _no_answer(self, engine: _Engines, target: Target, transport: UdpTransportTarget,
+                         cred: SNMPCredential, auth: _Auth) -> CollectError:
         """Turn silence into the right error: v1/v2c cannot tell a wrong community from
-        an unreachable device, so a cheap unauthenticated v3 probe tells them apart."""
-        if auth.version == "v3":
-            return CollectTimeout("no answer from the SNMPv3 agent: unreachable, filtered or SNMP off")
+        an unreachable device, so a cheap unauthenticated v3 probe tells them apart. An
+        SNMPv3 agent that drops our encrypted requests (Net-SNMP does so on a wrong privacy
+        key, without a report) is asked once without privacy: an authenticated answer then
+        proves the user and auth key right and the privacy key wrong."""
+        if auth.version == "v3" and auth.level == "authPriv":
+            probe = await self._transport(target, self.exposure_timeout, 0)
+            try:
+                await _Session(engine, make_auth(cred, level="authNoPriv"), probe).get([SYS_DESCR])
+                authenticated = True
+            except ProtocolError:  # an error-status in an authenticated response (e.g. authorizationError)
+                authenticated = True
+            except AuthError as exc:
+                return AuthError(str(exc))
+            except _NoAnswer:
+                authenticated = False
+            if authenticated:
+                return AuthError("SNMPv3 refused: the agent accepted our user name and authentication key but "
+                                 "did not answer our encrypted requests: wrong privacy key or privacy protocol")
         if await self._v3_answers(engine, _address(transport)):
+            if auth.version == "v3":
+                return AuthError("the SNMPv3 agent answers engine discovery but not our requests (an access "
+                                 "rule or view refuses our user, or a wrong privacy key)")
             return AuthError(f"the device answers SNMP but not {auth.version} with our community "
                              "(wrong community or an ACL refuses us)")
-        return CollectTimeout(f"no answer to SNMP {auth.version}: wrong community or unreachable")
+        if auth.version == "v3":
+            return CollectTimeout("no answer from the SNMPv3 agent: unreachable, filtered or SNMP off")
+        return CollectTimeout(f"no answer to SNMP {auth.version}: wrong community, unreachable, filtered or SNMP off")
+
+    async def _exposure_without_login(self, engine: _Engines, target: Target, transport: UdpTransportTarget,
+                                      cred: SNMPCredential, auth: _Auth) -> DeviceFacts:
+        """The exposure probes when our own credential failed: what the agent answers anyway."""
+        probes = await self._send_probes(engine, target, transport, cred, auth, own_ok=False)
+        try:
+            versions, defaults, _ = await probes.result(auth, own_ok=False)
+            seen = probes.answered_values()
+        finally:
+            probes.close()
+        facts = DeviceFacts(collected_at=now_iso())
+        if seen:  # what the device says it is, through a default community
+            fingerprint.apply(fingerprint.identify(seen), facts, address=target.address)
+            facts.add_evidence("snmp", fingerprint.evidence(seen, MAX_EVIDENCE))
+        facts.identity.address = target.address
+        facts.sources["posture"] = "snmp:exposure"
+        facts.posture.snmp_versions = versions or None
+        facts.posture.snmp_default_communities = defaults
+        if not versions:
+            facts.gaps["posture.snmp_versions"] = "the agent answered none of our probes"
+        return facts
 
     # --- exposure ----------------------------------------------------------------------
 
     async def _send_probes(self, engine: _Engines, target: Target, transport: UdpTransportTarget,
-                           cred: SNMPCredential, auth: _Auth) -> _Probes:
+                           cred: SNMPCredential, auth: _Auth, own_ok: bool = True) -> _Probes:
         """Send every exposure probe at once: default communities over v2c and v1, our own
         community over the other version, SNMPv3 engine discovery, or (for an authPriv
         credential) our user without privacy. Read-only GETs of sysDescr, one send each.
@@ -692,17 +766,22 @@ class SNMPCollector(Collector):
         """
         probes = _Probes(await engine.wire(), _address(transport), self.exposure_timeout)
         configured = cred.community() if auth.version in ("v1", "v2c") else None
-        if configured is not None:
+        if configured is not None and own_ok:
             probes.known(auth.version, configured)
         for version in ("v2c", "v1"):
             for community in DEFAULT_COMMUNITIES:
                 probes.ask(version, community)
         if configured is not None:
-            probes.ask("v1" if auth.version == "v2c" else "v2c", configured)
+            if own_ok:
+                probes.ask("v1" if auth.version == "v2c" else "v2c", configured)
+            probes.ask_v3()
+        elif not own_ok:
             probes.ask_v3()
         elif auth.level == "authPriv":
-            nopriv_transport = await self._transport(target, self.exposure_timeout, 0)
-            probes.ask_nopriv(_Session(engine, make_auth(cred, level="authNoPriv"), nopriv_transport))
+            # Our user without privacy: does the agent accept it? (A VACM minimum of noauth
+            # accepts authNoPriv too, so this one probe also finds agents open to noAuthNoPriv.)
+            t = await self._transport(target, self.exposure_timeout, 0)
+            probes.ask_nopriv(_Session(engine, make_auth(cred, level="authNoPriv"), t))
         return probes
 
     async def _v3_answers(self, engine: _Engines, address: tuple[str, int]) -> bool:
@@ -767,25 +846,29 @@ class _Probes:
         self.deadline = time.monotonic() + timeout
         self.community: dict[tuple[str, str], tuple[int, asyncio.Future[Any]] | None] = {}  # None: known
         self.v3: asyncio.Future[bool] | None = None
-        self.nopriv: asyncio.Task[dict[str, Any]] | None = None
+        self.nopriv: list[asyncio.Task[dict[str, Any]]] = []
 
     def known(self, version: str, community: str) -> None:
         self.community[(version, community)] = None
 
     def ask(self, version: str, community: str) -> None:
         if (version, community) not in self.community:
+            # sysObjectID too: when our own credential fails, a default community's answer is
+            # all there is to tell what the device is (and so which checks apply).
             self.community[(version, community)] = self.wire.send(
-                self.address, 0 if version == "v1" else 1, community.encode("utf-8"), snmpwire.GET, [SYS_DESCR])
+                self.address, 0 if version == "v1" else 1, community.encode("utf-8"), snmpwire.GET,
+                [SYS_DESCR, SYSTEM_OIDS[1]])
 
     def ask_v3(self) -> None:
         self.v3 = self.wire.send_v3_probe(self.address)
 
     def ask_nopriv(self, session: _Session) -> None:
-        """Our v3 user without privacy (pysnmp: discovery, then the GET; its own timeout)."""
-        self.nopriv = asyncio.ensure_future(session.get([SYS_DESCR]))
+        """Our v3 user at a lower security level (pysnmp: discovery, then the GET; its own timeout)."""
+        self.nopriv.append(asyncio.ensure_future(session.get([SYS_DESCR])))
 
-    async def result(self, auth: _Auth) -> tuple[list[str], list[str], bool | None]:
-        """(versions answered, default communities answered, v3 without privacy) for ``auth``'s device."""
+    async def result(self, auth: _Auth, own_ok: bool = True) -> tuple[list[str], list[str], bool | None]:
+        """(versions answered, default communities answered, v3 without privacy) for ``auth``'s device;
+        ``own_ok`` False: our own request was not answered, so it proves no version."""
         waiting = [f for f in self._futures() if not f.done()]
         remaining = self.deadline - time.monotonic()
         if waiting and remaining > 0:
@@ -798,26 +881,37 @@ class _Probes:
                 future = sent[1]
                 answered[key] = future.done() and not future.cancelled() and _accepted(
                     0 if key[0] == "v1" else 1, *future.result())
-        versions = {auth.version} | {version for (version, _), ok in answered.items() if ok}
+        versions = ({auth.version} if own_ok else set()) | {version for (version, _), ok in answered.items() if ok}
         if self.v3 is not None and self.v3.done() and not self.v3.cancelled() and self.v3.result():
             versions.add("v3")
         defaults = [c for c in DEFAULT_COMMUNITIES if answered.get(("v2c", c)) or answered.get(("v1", c))]
         nopriv: bool | None = None
-        if auth.version == "v3":
+        if auth.version == "v3" and own_ok:
             nopriv = auth.level != "authPriv" or await self._nopriv_answers()
         return [v for v in ("v1", "v2c", "v3") if v in versions], defaults, nopriv
 
+    def answered_values(self) -> dict[str, Any]:
+        """sysDescr and sysObjectID from the first default-community probe that was answered."""
+        for (version, _), sent in self.community.items():
+            if sent is None or not sent[1].done() or sent[1].cancelled():
+                continue
+            es, ix, vbs = sent[1].result()
+            if _accepted(0 if version == "v1" else 1, es, ix, vbs) and es == 0:
+                return {oid: val for oid, val in vbs if val is not snmpwire.END}
+        return {}
+
     async def _nopriv_answers(self) -> bool:
-        if self.nopriv is None:
-            return False
-        try:
-            return SYS_DESCR in await self.nopriv
-        except (_NoAnswer, CollectError):
-            return False
+        for task in self.nopriv:
+            try:
+                if SYS_DESCR in await task:
+                    return True
+            except (_NoAnswer, CollectError):
+                continue
+        return False
 
     def _futures(self) -> list[asyncio.Future[Any]]:
         futures = [sent[1] for sent in self.community.values() if sent is not None]
-        return futures + [f for f in (self.v3, self.nopriv) if f is not None]
+        return futures + [f for f in (self.v3,) if f is not None] + list(self.nopriv)
 
     def close(self) -> None:
         """Stop listening: unanswered probes are forgotten (never resent)."""
@@ -826,8 +920,9 @@ class _Probes:
                 self.wire.forget(sent[0])
         if self.v3 is not None:
             self.wire.forget_v3(self.address, self.v3)
-        if self.nopriv is not None and not self.nopriv.done():
-            self.nopriv.cancel()
+        for task in self.nopriv:
+            if not task.done():
+                task.cancel()
 
 
 def _ber(tag: int, body: bytes) -> bytes:

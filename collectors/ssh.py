@@ -22,6 +22,15 @@ Flow for one target, all inside one deadline (``ctx.timeout``):
    below cmd.exe's 8 KiB limit);
 5. read at most ``ctx.max_output`` bytes until EOF or the deadline; a probe cut short
    keeps what arrived (status ``partial``, missing sections unknown).
+
+The server's algorithm offer (its KEXINIT: key exchange, host key, cipher and MAC lists)
+is captured during step 1 by ``_AuditTransport``, before any negotiation, so the
+weak-crypto check has it even when negotiation or login fails: such errors carry those
+facts (``CollectError.facts``). itaudit negotiates modern-only servers out of the box
+(``curve25519-sha256``, the RFC 8731 name, besides paramiko's ``@libssh.org`` one) and
+legacy-only ones (``diffie-hellman-group14-sha1``, ``ssh-rsa`` host keys with SHA-1
+signatures) only when the city opts in: ``legacy_algorithms = true`` on the credential or
+the tag ``legacy-ssh`` on the target.
 """
 
 from __future__ import annotations
@@ -32,10 +41,14 @@ import select
 import socket
 import time
 from functools import cache, lru_cache
+from hashlib import sha1
 from importlib import resources
 from pathlib import Path
 
 import paramiko
+from cryptography.hazmat.primitives import hashes
+from paramiko.kex_curve25519 import KexCurve25519
+from paramiko.kex_group14 import KexGroup14SHA256
 
 from collectors.base import CollectContext, Collector, now_iso
 from collectors.known_hosts import KnownHosts, fingerprint, import_known_hosts, open_known_hosts
@@ -52,7 +65,10 @@ from itaudit.errors import (
 )
 from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target, clip
 
-__all__ = ["SSHCollector", "import_known_hosts", "linux_command", "windows_command", "probe_script"]
+LEGACY_TAG = "legacy-ssh"
+
+__all__ = ["SSHCollector", "import_known_hosts", "linux_command", "offered_host_key", "offer_facts",
+           "windows_command", "probe_script"]
 
 # paramiko's transport threads log a traceback when we hang up on a silent host; without a
 # handler Python would print it to stderr. The application's logging config still sees it.
@@ -184,6 +200,94 @@ class _Packetizer(paramiko.Packetizer):
             self._handshake_done = True
 
 
+class _KexGroup14SHA1(KexGroup14SHA256):
+    """RFC 4253's diffie-hellman-group14-sha1 (paramiko 5 dropped it): legacy opt-in only."""
+
+    name = "diffie-hellman-group14-sha1"
+    hash_algo = sha1
+
+
+class _SHA1RSAKey(paramiko.RSAKey):
+    """An RSA host key that also verifies ``ssh-rsa`` (SHA-1) signatures: legacy opt-in only."""
+
+    HASHES = {**paramiko.RSAKey.HASHES, "ssh-rsa": hashes.SHA1}
+
+
+class _AuditTransport(paramiko.Transport):
+    """paramiko's client transport that keeps the server's algorithm offer (its KEXINIT).
+
+    Also knows ``curve25519-sha256``, RFC 8731's name for paramiko's
+    ``curve25519-sha256@libssh.org``: a modern-only sshd offers no other name.
+    """
+
+    _kex_info = {**paramiko.Transport._kex_info, "curve25519-sha256": KexCurve25519}
+    _preferred_kex = tuple(
+        k for name in paramiko.Transport._preferred_kex
+        for k in ((name, "curve25519-sha256") if name == "curve25519-sha256@libssh.org" else (name,))
+    )
+    server_offer: dict[str, list[str]] | None = None
+
+    def _really_parse_kex_init(self, m, ignore_first_byte=False):  # type: ignore[no-untyped-def]
+        parsed = super()._really_parse_kex_init(m, ignore_first_byte)
+        if not ignore_first_byte and self.server_offer is None:  # the peer's KEXINIT (not our own)
+            self.server_offer = {
+                "kex": [k for k in parsed["kex_algo_list"] if not k.startswith(("ext-info-", "kex-strict-"))],
+                "host_keys": list(parsed["server_key_algo_list"]),
+                "ciphers": list(dict.fromkeys(parsed["client_encrypt_algo_list"]
+                                              + parsed["server_encrypt_algo_list"])),
+                "macs": list(dict.fromkeys(parsed["client_mac_algo_list"] + parsed["server_mac_algo_list"])),
+            }
+        return parsed
+
+
+class _LegacyTransport(_AuditTransport):
+    """Also negotiates diffie-hellman-group14-sha1 and ``ssh-rsa`` (SHA-1) host keys, last."""
+
+    _kex_info = {**_AuditTransport._kex_info, "diffie-hellman-group14-sha1": _KexGroup14SHA1}
+    _preferred_kex = (*_AuditTransport._preferred_kex, "diffie-hellman-group14-sha1")
+    _key_info = {**paramiko.Transport._key_info, "ssh-rsa": _SHA1RSAKey}
+    _preferred_keys = (*paramiko.Transport._preferred_keys, "ssh-rsa")
+
+
+def _ours(transport: paramiko.Transport) -> dict[str, list[str]]:
+    opts = transport.get_security_options()
+    return {"kex": list(opts.kex), "host_keys": list(opts.key_types), "ciphers": list(opts.ciphers),
+            "macs": list(opts.digests)}
+
+
+def _incompatible(offer: dict[str, list[str]] | None, ours: dict[str, list[str]], why: str) -> str:
+    """Name the algorithms on both sides of a failed negotiation."""
+    low = why.lower()
+    part = ("host_keys" if "host key" in low else "ciphers" if "cipher" in low else
+            "macs" if "mac" in low else "kex")
+    label = {"kex": "key exchange", "host_keys": "host key", "ciphers": "cipher", "macs": "MAC"}[part]
+    theirs = ", ".join((offer or {}).get(part, [])) or "unknown"
+    mine = ", ".join(ours.get(part, []))
+    hint = ""
+    if part in ("kex", "host_keys"):
+        hint = (f"; if the city accepts this legacy device, set legacy_algorithms = true on its credential "
+                f"or tag the target {LEGACY_TAG!r}")
+    return clip(f"no common {label} algorithm: the server offers {theirs}; itaudit offers {mine}{hint}", 900) or ""
+
+
+def offer_facts(offer: dict[str, list[str]] | None, banner: str, facts: DeviceFacts | None = None) -> DeviceFacts:
+    """Facts the key exchange alone shows (no login needed): the server's offer and banner."""
+    facts = facts or DeviceFacts()
+    po = facts.posture
+    if offer:
+        po.ssh_kex_offered = [clip(a, 80) or "" for a in offer["kex"][:64]]
+        po.ssh_host_keys_offered = [clip(a, 80) or "" for a in offer["host_keys"][:64]]
+        po.ssh_ciphers_offered = [clip(a, 80) or "" for a in offer["ciphers"][:64]]
+        po.ssh_macs_offered = [clip(a, 80) or "" for a in offer["macs"][:64]]
+        facts.sources.setdefault("posture", "ssh:kexinit")
+    else:
+        for f in ("ssh_kex_offered", "ssh_host_keys_offered", "ssh_ciphers_offered", "ssh_macs_offered"):
+            facts.gaps.setdefault(f"posture.{f}", "the server sent no algorithm offer (closed before key exchange)")
+    if banner:
+        po.ssh_banner = clip(banner, 200)
+    return facts
+
+
 class _Deadline:
     def __init__(self, seconds: float):
         self.end = time.monotonic() + max(0.1, seconds)
@@ -213,10 +317,12 @@ class SSHCollector(Collector):
         cred = _credential(target, ctx)
         port = target.port or 22
         deadline = _Deadline(ctx.timeout)
-        transport: paramiko.Transport | None = None
+        transport: _AuditTransport | None = None
+        legacy = bool(cred.legacy_algorithms) or LEGACY_TAG in {t.lower() for t in target.tags}
         try:
             sock = _connect(target.address, port, deadline)
-            transport = paramiko.Transport(_ReadAheadSocket(sock), packetizer_class=_Packetizer)
+            kind = _LegacyTransport if legacy else _AuditTransport
+            transport = kind(_ReadAheadSocket(sock), packetizer_class=_Packetizer)
             transport.banner_timeout = deadline.left()
             _prefer_ciphers(transport)
             known = _known_hosts(ctx.known_hosts) if ctx.known_hosts else None
@@ -231,16 +337,23 @@ class SSHCollector(Collector):
             shell = "pwsh" if "pwsh" in {t.lower() for t in target.tags} else "powershell"
             data, complete_read, why = _run_probe(transport, platform, sudo, deadline, ctx.max_output, shell)
             banner = transport.remote_version or ""
-        except CollectError:
-            raise
+        except CollectError as exc:
+            raise _with_offer(exc, transport) from exc.__cause__
         except paramiko.AuthenticationException as exc:
-            raise AuthError(f"authentication failed: {clip(exc, 200)}") from exc
+            raise _with_offer(AuthError(f"authentication failed: {clip(exc, 200)}"), transport) from exc
         except TimeoutError as exc:
-            raise CollectTimeout(f"no answer within {ctx.timeout:g} s") from exc
+            raise _with_offer(CollectTimeout(f"no answer within {ctx.timeout:g} s"), transport) from exc
+        except paramiko.IncompatiblePeer as exc:
+            assert transport is not None  # noqa: S101 - only the transport raises it
+            raise _with_offer(ProtocolError(_incompatible(transport.server_offer, _ours(transport), str(exc))),
+                              transport) from exc
         except (paramiko.SSHException, EOFError, OSError) as exc:
             if deadline.passed():
-                raise CollectTimeout(f"no answer within {ctx.timeout:g} s") from exc
-            raise ConnectError(f"SSH session failed: {clip(exc, 200) or type(exc).__name__}") from exc
+                raise _with_offer(CollectTimeout(f"no answer within {ctx.timeout:g} s"), transport) from exc
+            stage = "during key exchange" if transport is not None and not transport.server_offer else ""
+            why = clip(exc, 200) or type(exc).__name__
+            raise _with_offer(ConnectError(f"SSH session failed{' ' + stage if stage else ''}: {why}"),
+                              transport) from exc
         finally:
             if transport is not None:
                 transport.close()
@@ -260,6 +373,7 @@ class SSHCollector(Collector):
         facts.identity.address = target.address
         facts.identity.ssh_host_key = host_fp
         facts.add_evidence("ssh-banner", banner)
+        offer_facts(transport.server_offer if transport is not None else None, banner, facts)
         status = ResultStatus.OK
         if not complete_read or not _complete(data):
             status = ResultStatus.PARTIAL
@@ -271,6 +385,40 @@ class SSHCollector(Collector):
             duration_ms=int((time.monotonic() - t0) * 1000),
             error=None if status is ResultStatus.OK else facts.gaps.get("probe"),
         )
+
+
+def _with_offer(exc: CollectError, transport: _AuditTransport | None) -> CollectError:
+    """Attach what the key exchange showed (the server's offer) to an error, for the checks
+    that need no login (weak crypto)."""
+    if transport is not None and transport.server_offer and getattr(exc, "facts", None) is None:
+        exc.facts = offer_facts(transport.server_offer, transport.remote_version or "")
+    return exc
+
+
+def offered_host_key(address: str, port: int, timeout: float = 10.0, *, legacy: bool = False,
+                     key_types: list[str] | None = None) -> tuple[str, bytes]:
+    """The host key a server offers now: key exchange only, no authentication, nothing pinned.
+
+    ``key_types`` puts those key types first (the type pinned before), as a scan would.
+    For ``itaudit hostkey accept``; raises ``ConnectError``/``ProtocolError`` with the reason.
+    """
+    deadline = _Deadline(timeout)
+    sock = _connect(address, port, deadline)
+    transport = (_LegacyTransport if legacy else _AuditTransport)(_ReadAheadSocket(sock),
+                                                                  packetizer_class=_Packetizer)
+    try:
+        transport.banner_timeout = deadline.left()
+        if key_types:
+            _prefer_key_types(transport, key_types)
+        transport.start_client(timeout=deadline.need("key exchange"))
+        key = transport.get_remote_server_key()
+        return key.get_name(), key.asbytes()
+    except paramiko.IncompatiblePeer as exc:
+        raise ProtocolError(_incompatible(transport.server_offer, _ours(transport), str(exc))) from exc
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise ConnectError(f"SSH key exchange with {address}:{port} failed: {clip(exc, 200)}") from exc
+    finally:
+        transport.close()
 
 
 def parse_probe(data: bytes | str, platform: str | None = None) -> DeviceFacts:
@@ -347,7 +495,7 @@ def _verify_host_key(transport: paramiko.Transport, address: str, port: int,
             expected = ", ".join(fingerprint(t, b) for t, b in pinned)
             raise HostKeyMismatch(
                 f"host key of {address}:{port} changed: pinned {expected}, offered {offered}; "
-                "no credentials were sent",
+                "no credentials were sent (after checking it: itaudit hostkey accept)",
                 expected=expected, offered=offered,
             )
     elif known is not None:

@@ -406,6 +406,9 @@ def _register_optional() -> None:
     cli.add_command(site_cli.site_group)
     cli.add_command(site_cli.central_group)
     cli.add_command(evidence_cli.attest_cmd)
+    from itaudit.hostkey_cli import hostkey_group
+
+    cli.add_command(hostkey_group)
 
 
 _register_optional()

@@ -355,7 +355,8 @@ def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credent
             )
         ctype = v.choice(c, "type", ("ssh", "snmp"), ck, None)
         if ctype == "ssh":
-            v.keys(c, ck, {"type", "username", "key_file", "password_env", "password_keyring", "use_agent", "sudo"})
+            v.keys(c, ck, {"type", "username", "key_file", "password_env", "password_keyring", "use_agent", "sudo",
+                           "legacy_algorithms"})
             cred: Credential = SSHCredential(
                 name=name,
                 username=v.req(c, "username", str, ck),
@@ -364,6 +365,7 @@ def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credent
                 password_keyring=v.opt(c, "password_keyring", str, ck, None),
                 use_agent=v.opt(c, "use_agent", bool, ck, False),
                 sudo=v.opt(c, "sudo", bool, ck, False),
+                legacy_algorithms=v.opt(c, "legacy_algorithms", bool, ck, False),
             )
             assert isinstance(cred, SSHCredential)
             if cred.key_file:

@@ -49,6 +49,8 @@ class SSHCredential:
     password_keyring: str | None = None  # "service/user"
     use_agent: bool = False
     sudo: bool = False  # allow `sudo -n` for probes that need it
+    # negotiate diffie-hellman-group14-sha1 and ssh-rsa (SHA-1) host keys: legacy devices only
+    legacy_algorithms: bool = False
 
     def password(self) -> str | None:
         return read_secret(env=self.password_env, keyring_ref=self.password_keyring)

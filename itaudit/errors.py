@@ -39,9 +39,15 @@ class KnowledgeError(ItauditError):
 
 
 class CollectError(ItauditError):
-    """Collecting facts from one device failed. ``kind`` is a short stable code."""
+    """Collecting facts from one device failed. ``kind`` is a short stable code.
+
+    ``facts`` (a ``DeviceFacts`` or None) holds what was seen before the failure without
+    logging in: an SSH server's algorithm offer, the SNMP versions and default communities
+    an agent answers. Checks that need no login judge them (``itaudit.scan``).
+    """
 
     kind = "collect"
+    facts: object | None = None
 
 
 class ConnectError(CollectError):

@@ -201,7 +201,8 @@ class Patching:
     packages: list[Package] = field(default_factory=list)
     pending_updates: int | None = None
     security_updates: int | None = None
-    last_patched: dt.date | None = None
+    last_patched: dt.date | None = None  # last SECURITY update installed (package manager logs)
+    last_package_change: dt.date | None = None  # last install/upgrade of any package
     reboot_required: bool | None = None
     auto_updates: bool | None = None
     hotfixes: list[str] = field(default_factory=list)
@@ -218,8 +219,19 @@ class Service:
 @dataclass
 class Posture:
     ssh_root_login: str | None = None  # "yes", "no", "prohibit-password", ...
-    ssh_password_auth: bool | None = None
-    ssh_weak_algorithms: list[str] | None = None
+    ssh_password_auth: bool | None = None  # passwords accepted (PasswordAuthentication, or PAM kbd-interactive)
+    ssh_empty_passwords: bool | None = None  # PermitEmptyPasswords
+    ssh_x11_forwarding: bool | None = None
+    ssh_agent_forwarding: bool | None = None  # AllowAgentForwarding
+    ssh_max_auth_tries: int | None = None
+    ssh_login_grace_seconds: int | None = None  # LoginGraceTime (0 = no limit)
+    ssh_settings_source: str | None = None  # where the settings above were read ("sshd -T ...", files)
+    ssh_banner: str | None = None  # the server's version string, as any client sees it
+    # The server's algorithm offer, from its KEXINIT (seen before any login)
+    ssh_kex_offered: list[str] | None = None
+    ssh_host_keys_offered: list[str] | None = None
+    ssh_ciphers_offered: list[str] | None = None
+    ssh_macs_offered: list[str] | None = None
     listening: list[Service] | None = None
     firewall_active: bool | None = None
     firewall_detail: str | None = None

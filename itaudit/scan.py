@@ -241,6 +241,10 @@ def _knowledge() -> Any:
 
 # Checks that still mean something when a device could not be reached this time.
 _CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
+# Checks judged on what a device shows before any login (an SSH server's algorithm offer,
+# the SNMP versions and default communities it answers): they run on failed results too,
+# with the facts the collector saw before the failure (``CollectError.facts``).
+_CHECKS_BEFORE_LOGIN = ("SEC-020", "NET-001", "NET-002", "NET-003", "NET-010")
 
 
 def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: dt.date, knowledge: Any,
@@ -249,7 +253,8 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
     ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
     chosen = sorted(specs.values(), key=lambda s: s.id)
     if result.status == ResultStatus.ERROR:
-        chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS]
+        seen = bool(result.facts.sources)
+        chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS or (seen and s.id in _CHECKS_BEFORE_LOGIN)]
     return run_checks(result.facts, ctx, chosen)
 
 

@@ -28,7 +28,8 @@ import pytest
 
 from itaudit.sim.snmpfleet import SimDevice, SNMPFleet, probe
 
-__all__ = ["SnmpdPeer", "snmpd", "snmpd_v1only", "snmpsim_fleet", "snmpsim_slow_agent", "SNMP_FIXTURES",
+__all__ = ["SnmpdPeer", "snmpd", "snmpd_v1only", "snmpd_matrix", "SnmpdMatrix",
+           "snmpsim_fleet", "snmpsim_slow_agent", "SNMP_FIXTURES",
            "SLOW_SYSDESCR_MS"]
 
 SNMPD = "/usr/sbin/snmpd"
@@ -146,6 +147,38 @@ def snmpd_v1only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdPeer
     proc = _start_snmpd(tmp_path_factory.mktemp("snmpd_v1"), conf, peer.address, peer.port, peer.community, 0)
     yield peer
     _stop(proc)
+
+
+class SnmpdMatrix:
+    """Starts real snmpd processes with a given configuration on 127.0.4.31-127.0.4.90:1163."""
+
+    PORT = 1163
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, conf: str, ready_community: str) -> str:
+        """Start snmpd with ``conf`` (which must let ``ready_community`` read over v2c); its address."""
+        address = _pick([[f"127.0.4.{n}"] for n in range(31, 91)], self.PORT)[0]
+        self.procs.append(_start_snmpd(self.tmp / name, conf, address, self.PORT, ready_community, 1))
+        return address
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            _stop(proc)
+        self.procs.clear()
+
+
+@pytest.fixture(scope="module")
+def snmpd_matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdMatrix]:
+    """A factory of real snmpd processes (``SnmpdMatrix``), stopped after the module."""
+    _need_snmpd()
+    matrix = SnmpdMatrix(tmp_path_factory.mktemp("snmpd-matrix"))
+    try:
+        yield matrix
+    finally:
+        matrix.stop()
 
 
 def _need_snmpsim() -> None:

@@ -12,13 +12,15 @@ import random
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["SSHD", "SSH_FLEET_CASES", "SimFleetPeer", "SSHDPeer", "sshd", "ssh_fleet", "write_ed25519"]
+__all__ = ["SSHD", "SSH_FLEET_CASES", "SimFleetPeer", "SSHDPeer", "sshd", "ssh_fleet", "write_ed25519",
+           "SSHDMatrix", "SSHDInstance", "sshd_matrix", "sudo_users"]
 
 SSHD = "/usr/sbin/sshd"
 SSHD_PREFIX = "127.0.2."
@@ -189,3 +191,124 @@ def ssh_fleet(tmp_path_factory):
             fleet.stop()
         return
     raise RuntimeError("could not bind the simulated fleet")
+
+
+# --- many real sshd configurations (issue 16's matrix) -------------------------------------
+
+
+@dataclass
+class SSHDInstance:
+    """One running sshd of the matrix."""
+
+    name: str
+    address: str
+    port: int
+    conf: Path
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class SSHDMatrix:
+    """Starts real sshd processes, each with its own configuration file, address and options.
+
+    The folder is world-readable (0755) so non-root test users can read their
+    authorized_keys; a configuration can be made unreadable to them with ``private=True``.
+    """
+
+    def __init__(self, work: Path):
+        self.work = work
+        work.chmod(0o755)
+        self.host_key = work / "ssh_host_ed25519_key"
+        write_ed25519(self.host_key, "matrix-host")
+        self.client_key = work / "client_ed25519"
+        pub = write_ed25519(self.client_key, "itaudit-client")
+        self.auth_keys = work / "authorized_keys"
+        self.auth_keys.write_text(pub + "\n")
+        self.auth_keys.chmod(0o644)
+        self.rsa_key = work / "ssh_host_rsa_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(self.rsa_key)],
+                       check=True, capture_output=True)
+        self.running: list[SSHDInstance] = []
+
+    def start(self, name: str, extra: str = "", *, args: tuple[str, ...] = (), private: bool = False,
+              binary: str = SSHD, host_keys: tuple[Path, ...] | None = None) -> SSHDInstance:
+        """Start ``binary -D -e -f CONF *args`` with the common lines plus ``extra``."""
+        address = free_address(SSHD_PREFIX, SSHD_PORT)
+        conf = self.work / f"{name}.conf"
+        keys = "".join(f"HostKey {k}\n" for k in (host_keys or (self.host_key,)))
+        conf.write_text(
+            f"ListenAddress {address}:{SSHD_PORT}\n{keys}"
+            "PidFile none\nStrictModes no\nUsePAM no\nUseDNS no\nLogLevel VERBOSE\nMaxStartups 50\n"
+            f"AuthorizedKeysFile {self.auth_keys}\n" + extra
+        )
+        conf.chmod(0o600 if private else 0o644)
+        log = self.work / f"{name}.log"
+        with open(log, "wb") as logfh:
+            proc = subprocess.Popen([binary, "-D", "-e", "-f", str(conf), *args], stdout=logfh,
+                                    stderr=subprocess.STDOUT)
+        inst = SSHDInstance(name, address, SSHD_PORT, conf, proc, log)
+        self.running.append(inst)
+        _wait_banner(address, SSHD_PORT, proc, log)
+        return inst
+
+    def stop(self) -> None:
+        for inst in self.running:
+            inst.proc.terminate()
+            try:
+                inst.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                inst.proc.kill()
+                inst.proc.wait()
+        self.running.clear()
+
+
+@pytest.fixture(scope="module")
+def sshd_matrix(tmp_path_factory):
+    """A factory of real sshd processes (see ``SSHDMatrix``); all stopped after the module."""
+    from conftest import need_peer
+
+    need_peer(os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None,
+              f"{SSHD} not installed (apt-get install openssh-server)")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="itaudit-sshd-matrix-"))
+    matrix = SSHDMatrix(work)
+    try:
+        yield matrix
+    finally:
+        matrix.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+SUDO_USERS = {"itaudit16s": "NOPASSWD: ALL", "itaudit16p": "ALL", "itaudit16n": None}
+
+
+@pytest.fixture(scope="module")
+def sudo_users():
+    """Non-root login users for the sudo tests (needs root and sudo; removed afterwards):
+    ``itaudit16s`` may ``sudo -n`` anything, ``itaudit16p``'s sudo asks for a password (so
+    ``sudo -n`` refuses), ``itaudit16n`` has no sudo rule at all."""
+    from conftest import need_peer
+
+    need_peer(os.geteuid() == 0 and shutil.which("useradd") is not None,
+              "creating test users needs root and useradd")
+    need_peer(shutil.which("sudo") is not None, "sudo not installed (apt-get install sudo)")
+    rules = Path("/etc/sudoers.d/itaudit-test16")
+    made = []
+    try:
+        for user in SUDO_USERS:
+            if subprocess.run(["id", user], capture_output=True).returncode != 0:
+                subprocess.run(["useradd", "-m", "-s", "/bin/sh", user], check=True, capture_output=True)
+                made.append(user)
+            # "*": no password, but not a locked account (sshd refuses locked ones without PAM)
+            subprocess.run(["usermod", "-p", "*", user], check=True, capture_output=True)
+        rules.write_text("".join(f"{u} ALL=(ALL) {r}\n" for u, r in SUDO_USERS.items() if r))
+        rules.chmod(0o440)
+        yield dict(SUDO_USERS)
+    finally:
+        rules.unlink(missing_ok=True)
+        for user in made:
+            subprocess.run(["userdel", "-r", user], capture_output=True)

@@ -9,7 +9,43 @@ from itaudit.model import Disk
 
 SSH = [("tcp", 22, "0.0.0.0", "sshd")]
 NO_SSH = [("tcp", 443, "0.0.0.0", "nginx")]
+# The offer of OpenSSH 9.2 (Debian 12) as captured from the test sshd, and of a legacy one.
+MODERN = {"ssh_kex_offered": ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "ecdh-sha2-nistp256"],
+          "ssh_host_keys_offered": ["ssh-ed25519", "rsa-sha2-512"],
+          "ssh_ciphers_offered": ["chacha20-poly1305@openssh.com", "aes128-ctr", "aes128-gcm@openssh.com"],
+          "ssh_macs_offered": ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256"]}
+LEGACY = {"ssh_kex_offered": ["diffie-hellman-group14-sha1"], "ssh_host_keys_offered": ["ssh-rsa"],
+          "ssh_ciphers_offered": ["aes128-cbc", "3des-cbc", "aes128-ctr"], "ssh_macs_offered": ["hmac-sha1"]}
 CASES = [
+    ("SEC-020", "pass", facts(posture=MODERN), ctx("server")),
+    ("SEC-020", "fail", facts(posture=LEGACY), ctx("switch")),
+    ("SEC-020", "fail", facts(posture={**MODERN, "ssh_macs_offered": ["hmac-sha2-256", "hmac-sha1"]}), ctx("server")),
+    ("SEC-020", "unknown", facts(posture={"listening": SSH}), ctx("server")),
+    ("SEC-021", "fail", facts(posture={"ssh_empty_passwords": True}), ctx("server")),
+    ("SEC-021", "pass", facts(posture={"ssh_empty_passwords": False}), ctx("server")),
+    ("SEC-021", "unknown", facts(posture={"listening": SSH}), ctx("server")),
+    ("SEC-022", "fail", facts(posture={"ssh_x11_forwarding": True}), ctx("server")),
+    ("SEC-022", "pass", facts(posture={"ssh_x11_forwarding": False}), ctx("server")),
+    ("SEC-022", "unknown", facts(), ctx("server")),
+    ("SEC-023", "fail", facts(posture={"ssh_agent_forwarding": True}), ctx("server")),
+    ("SEC-023", "pass", facts(posture={"ssh_agent_forwarding": False}), ctx("server")),
+    ("SEC-023", "unknown", facts(), ctx("server")),
+    ("SEC-024", "fail", facts(posture={"ssh_max_auth_tries": 6}), ctx("server")),
+    ("SEC-024", "pass", facts(posture={"ssh_max_auth_tries": 3}), ctx("server")),
+    ("SEC-024", "unknown", facts(), ctx("server")),
+    ("SEC-025", "fail", facts(posture={"ssh_login_grace_seconds": 120}), ctx("server")),
+    ("SEC-025", "fail", facts(posture={"ssh_login_grace_seconds": 0}), ctx("server")),
+    ("SEC-025", "pass", facts(posture={"ssh_login_grace_seconds": 30}), ctx("server")),
+    ("SEC-025", "unknown", facts(), ctx("server")),
+    ("SEC-002", "pass", facts(posture={"ssh_root_login": "yes-keys-only"}), ctx("server")),
+    # banners as the real sshd of tests/fixtures/linux/debian-12 and a RHEL-family one send them
+    ("SEC-026", "fail", facts(posture={"ssh_banner": "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7"}), ctx("server")),
+    ("SEC-026", "pass", facts(posture={"ssh_banner": "SSH-2.0-OpenSSH_8.7"}), ctx("server")),
+    ("SEC-026", "unknown", facts(), ctx("server")),
+    ("NET-010", "fail", facts(posture={"snmp_versions": ["v2c", "v3"]}), ctx("switch")),
+    ("NET-010", "pass", facts(posture={"snmp_versions": ["v3"]}), ctx("switch")),
+    ("NET-010", "pass", facts(posture={"snmp_versions": ["v2c"]}), ctx("switch")),
+    ("NET-010", "unknown", facts(), ctx("switch")),
     ("SEC-001", "fail", facts(scanned=False), ctx("server", collector_findings={"SEC-001": "key changed"})),
     ("SEC-001", "pass", facts(identity={"ssh_host_key": "ssh-ed25519 SHA256:abc"}), ctx("server")),
     ("SEC-001", "unknown", facts(scanned=False), ctx("server")),

@@ -110,7 +110,7 @@ def test_nothing_listening_times_out_with_a_clear_reason(monkeypatch):
         Target("127.0.4.250", "snmp", port=1169, credential="c"), ctx)
     assert result.status is ResultStatus.ERROR
     assert result.error_kind == "timeout"
-    assert "wrong community or unreachable" in result.error
+    assert "wrong community, unreachable" in result.error
     assert time.monotonic() - t0 < ctx.timeout + 1
 
 

@@ -38,12 +38,15 @@ unitfile() {
 }
 U=""; { while read -r k a b r; do if [ "$k" = Uid: ]; then U=$b; break; fi; done; } 2>/dev/null < /proc/self/status
 [ -n "$U" ] || U=$(id -u)
-S=""
-if [ "${ITAUDIT_SUDO:-0}" = 1 ] && [ "$U" != 0 ] && has sudo && sudo -n true >/dev/null 2>&1; then S="sudo -n"; fi
+S=""; SW="not asked (credential.sudo is off)"
+if [ "$U" = 0 ]; then SW="root login"
+elif [ "${ITAUDIT_SUDO:-0}" = 1 ]; then if ! has sudo; then SW="sudo is not installed"
+  elif SW=$(sudo -n true 2>&1 </dev/null); then S="sudo -n"; SW="ok"; else SW=$(printf '%s\n' "${SW:-sudo -n refused}" | head -n 1); fi
+fi
 
 echo "=== ITAUDIT linux-probe 1 ==="
 sec meta
-echo "uid=$U"; echo "sudo=${S:+1}"; echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"
+echo "uid=$U"; echo "sudo=${S:+1}"; echo "sudo_why=$SW"; echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"
 sec hostname
 if rd /proc/sys/kernel/hostname; then printf '%s\n' "$v"; else hostname 2>/dev/null; fi
 sec os-release
@@ -105,6 +108,20 @@ set --; D=0; H=0
 [ -r /var/log/dpkg.log ] && { set -- "$@" /var/log/dpkg.log; D=1; }
 [ -r /var/log/apt/history.log ] && { set -- "$@" /var/log/apt/history.log; H=1; }
 [ $# -gt 0 ] && awk -v D=$D -v H=$H 'FILENAME == "/var/log/dpkg.log" && / (install|upgrade) / {d = $0} FILENAME == "/var/log/apt/history.log" && /^Start-Date:/ {h = $0} END {if (D) print "dpkg_log_last=" substr(d, 1, 19); if (H) {n = split(h, a, "[ ]"); print "apt_history_last=" (n > 1 ? a[2] : h)}}' "$@" 2>/dev/null
+if [ $H = 1 ] && [ -x /usr/lib/apt/apt-helper ]; then
+  { for f in /var/lib/apt/lists/*security*_Packages*; do [ -e "$f" ] && /usr/lib/apt/apt-helper cat-file "$f" 2>/dev/null; done
+    echo "@@history"; zcat -f /var/log/apt/history.log.*.gz 2>/dev/null; catf /var/log/apt/history.log; } | awk '
+    /^@@history$/ {h = 1; next}
+    !h && /^Package: / {p = $2; next}
+    !h && /^Version: / {s[p " " $2] = 1; n++; next}
+    function blk() {if ((uh || ih) && d >= b) {b = d; bp = hp}; uh = ih = 0}
+    h && /^Start-Date: / {blk(); d = $2 " " $3; next}
+    h && /^(Upgrade|Install): / {u = ($0 ~ /^Upgrade/); t = $0; sub(/^[A-Za-z]+: /, "", t); m = split(t, e, /\), /)
+      for (i = 1; i <= m; i++) {x = e[i]; k = index(x, " ("); if (!k) continue; q = substr(x, 1, k - 1); sub(/:.*/, "", q)
+        v = substr(x, k + 2); sub(/\)$/, "", v); c = split(v, w, ", "); v = (u && c > 1) ? w[2] : w[1]
+        if ((q " " v) in s && (u || q ~ /^linux-(image|modules)-/)) {if (u) uh = 1; else ih = 1; hp = q " " v}}}
+    END {blk(); print "apt_security_index=" n + 0; if (b != "") print "apt_security_last=" b " " bp}'
+fi
 [ -e /var/lib/dpkg/status ] && echo "dpkg_status_mtime=$(date -r /var/lib/dpkg/status +%s 2>/dev/null)"
 has rpm && echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"
 sec reboot
@@ -124,12 +141,50 @@ if has systemctl; then set --; for u in unattended-upgrades.service apt-daily-up
 [ -r /etc/dnf/automatic.conf ] && grep -E '^apply_updates' /etc/dnf/automatic.conf
 [ -r /etc/yum/yum-cron.conf ] && grep -E '^apply_updates' /etc/yum/yum-cron.conf
 sec sshd
-if has sshd && o=$($S sshd -T 2>/dev/null) && [ -n "$o" ]; then echo "source=sshd-T"
+P=$PPID; LP=""; k=0
+while [ "${P:-0}" -gt 0 ] && [ $k -lt 16 ]; do
+  N=""; Q=0; { while read -r a b r; do case $a in Name:) N=$b;; PPid:) Q=$b; break;; esac; done; } 2>/dev/null < /proc/$P/status
+  [ "$N" = sshd ] && LP=$P; P=$Q; k=$((k+1))
+done
+LC=""; [ -n "$LP" ] && LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null)
+echo "listener=$LC"
+B=""; CF=""; OO=""; nx=""; set -f
+for w in $LC; do
+  case $nx in f) CF=$w; nx=""; continue;; o) OO="$OO -o $w"; nx=""; continue;; esac
+  case $w in sshd:) continue;; -f) nx=f; continue;; -f*) CF=${w#-f}; continue;; -o) nx=o; continue;; -o*) OO="$OO -o ${w#-o}"; continue;; "[listener]") break;; esac
+  if [ -z "$B" ]; then case $w in /*sshd) B=$w;; esac; fi
+done; set +f
+[ -n "$B" ] || B=sshd
+UN=${USER:-$LOGNAME}; [ -n "$UN" ] || UN=$(id -un 2>/dev/null)
+set -- $SSH_CONNECTION
+CS="user=$UN,host=$1,addr=$1,laddr=$3,lport=$4"
+echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OO"
+o=""; if [ -z "$LP" ]; then e=1; o="no sshd among this session's parent processes (another SSH server, or hidden)"
+elif has "$B"; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?
+  case $o in *"nvalid test mode"*) CS="user=$UN,host=$1,addr=$1"; o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?;; esac
+else e=127; o="$B not found"; fi
+case "$nl$o" in *"${nl}permitrootlogin "*) [ $e = 0 ] && e=ok;; esac
+if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
   set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|kbdinteractiveauthentication\ *|\
-    challengeresponseauthentication\ *|permitemptypasswords\ *|pubkeyauthentication\ *|ciphers\ *|macs\ *|kexalgorithms\ *|\
-    port\ *|protocol\ *|x11forwarding\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS
-else echo "source=config"; for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
-  if [ -r "$f" ]; then echo "--- $f"; grep -vE '^[[:space:]]*(#|$)' "$f"; elif [ -e "$f" ]; then echo "!unreadable $f"; fi; done; fi
+    challengeresponseauthentication\ *|permitemptypasswords\ *|pubkeyauthentication\ *|usepam\ *|authenticationmethods\ *|\
+    x11forwarding\ *|allowagentforwarding\ *|maxauthtries\ *|logingracetime\ *|port\ *|versionaddendum\ *|debianbanner\ *|\
+    ciphers\ *|macs\ *|kexalgorithms\ *|hostkeyalgorithms\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS
+  if [ "$UN" != root ]; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "user=root,host=$1,addr=$1,laddr=$3,lport=$4" 2>/dev/null)
+    echo "--- as root"; set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|\
+    kbdinteractiveauthentication\ *|usepam\ *|authenticationmethods\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS; fi
+elif [ -z "$LP" ]; then echo "source=none"; echo "why=$o"
+else echo "source=config"; echo "why=$(printf '%s\n' "$o" | head -n 1)"; echo "groups=$(id -Gn 2>/dev/null)"
+  sshf() {
+    if [ -r "$1" ] && [ -f "$1" ]; then echo "--- file $1"
+      { while IFS= read -r l || [ -n "$l" ]; do t=${l#"${l%%[![:space:]]*}"}; case $t in ""|"#"*) continue;; esac; printf '%s\n' "$t"
+        case $t in [Ii][Nn][Cc][Ll][Uu][Dd][Ee][[:space:]=]*) [ "$2" -lt 4 ] && for g in ${t#*[[:space:]=]}; do
+          case $g in /*) ;; *) g=/etc/ssh/$g;; esac; for f in $g; do sshf "$f" $(($2+1)); done; done;; esac
+      done; } < "$1"; echo "--- end $1"
+    elif [ -e "$1" ] && [ -n "$S" ] && $S test -f "$1"; then echo "--- file $1 (sudo)"; $S cat "$1" 2>/dev/null; echo "--- end $1"
+    elif [ -e "$1" ]; then echo "!unreadable $1"; else echo "!missing $1"; fi
+  }
+  sshf "${CF:-/etc/ssh/sshd_config}" 0
+fi
 sec listening
 if has ss; then echo "tool=ss"; ss -tuln 2>/dev/null
 elif has netstat; then echo "tool=netstat"; netstat -tuln 2>/dev/null
@@ -144,8 +199,11 @@ if [ "$U" = 0 ] || [ -n "$S" ]; then
     echo "iptables_rules=$n"; echo "iptables_policy=$p"; fi
 else echo "!not-root"; fi
 sec accounts
-if [ -r /etc/shadow ]; then awk -F: 'FILENAME == "/etc/passwd" && $3 == 0 {print "uid0=" $1} FILENAME == "/etc/shadow" && $2 == "" {print "empty=" $1}' /etc/passwd /etc/shadow 2>/dev/null; echo "shadow=read"
-else awk -F: '$3==0{print "uid0="$1}' /etc/passwd 2>/dev/null
+AG='FILENAME == "/etc/group" && FNR == 1 {print "groupfile=read"}
+  FILENAME == "/etc/group" && ($1 == "sudo" || $1 == "wheel" || $1 == "admin") {g[$3] = $1; print "admgroup=" $1 ":" $4}
+  FILENAME == "/etc/passwd" && ($4 in g) {print "admprimary=" g[$4] ":" $1}'
+if [ -r /etc/shadow ]; then awk -F: "$AG"' FILENAME == "/etc/passwd" && $3 == 0 {print "uid0=" $1} FILENAME == "/etc/shadow" && $2 == "" {print "empty=" $1}' /etc/group /etc/passwd /etc/shadow 2>/dev/null; echo "shadow=read"
+else awk -F: "$AG"' FILENAME == "/etc/passwd" && $3 == 0 {print "uid0=" $1}' /etc/group /etc/passwd 2>/dev/null
   if [ -n "$S" ] && $S true 2>/dev/null; then $S awk -F: '$2==""{print "empty="$1}' /etc/shadow 2>/dev/null; echo "shadow=sudo"
   else echo "shadow=unreadable"; fi
 fi

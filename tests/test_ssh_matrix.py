@@ -1,0 +1,287 @@
+"""Issue 16's SSH matrix: real sshd processes in many configurations, each judged by what the
+daemon that served our session does (its own ``-f`` file and ``-o`` options, its Match blocks,
+its algorithm offer), never by /etc/ssh/sshd_config.
+
+Every case runs the real SSHCollector against a real OpenSSH sshd started by the
+``sshd_matrix`` fixture, then the real checks on the facts collected.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from checkhelp import ctx as check_ctx
+
+from collectors.base import CollectContext
+from collectors.ssh import SSHCollector
+from itaudit.checking import run_checks
+from itaudit.credentials import SSHCredential
+from itaudit.errors import AuthError, ConnectError, ProtocolError
+from itaudit.model import ResultStatus, Target
+from itaudit.plugins import load_checks
+
+pytestmark = pytest.mark.peers
+
+SSH_CHECKS = ("SEC-002", "SEC-003", "SEC-020", "SEC-021", "SEC-022", "SEC-023", "SEC-024", "SEC-025")
+
+
+def collect(inst, matrix, tmp_path, *, user: str | None = None, sudo: bool = False, legacy: bool = False,
+            password_env: str | None = None, timeout: float = 60, key: bool = True):
+    cred = SSHCredential("c", user or _me(), key_file=str(matrix.client_key) if key else None, sudo=sudo,
+                         legacy_algorithms=legacy, password_env=password_env)
+    ctx = CollectContext("test", credentials={"c": cred}, known_hosts=tmp_path / "kh", timeout=timeout)
+    return SSHCollector().safe_collect(Target(inst.address, "ssh", port=inst.port, credential="c",
+                                              tags=["linux"]), ctx)
+
+
+def _me() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def findings(facts) -> dict[str, str]:
+    load_checks()
+    return {f.check_id: f.status.value for f in run_checks(facts, check_ctx("server"))
+            if f.check_id in SSH_CHECKS}
+
+
+def test_weak_ciphers_and_macs_fail_weak_crypto(sshd_matrix, tmp_path) -> None:
+    inst = sshd_matrix.start("weak", "Ciphers aes128-cbc,3des-cbc,aes128-ctr\nMACs hmac-sha1,hmac-sha2-256\n")
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_ciphers_offered == ["aes128-cbc", "3des-cbc", "aes128-ctr"]
+    assert po.ssh_macs_offered == ["hmac-sha1", "hmac-sha2-256"]
+    load_checks()
+    got = run_checks(result.facts, check_ctx("server"))
+    weak = next(f for f in got if f.check_id == "SEC-020")
+    assert weak.status.value == "fail"
+    for algo in ("aes128-cbc", "3des-cbc", "hmac-sha1"):
+        assert algo in weak.detail
+    assert "NIST SP 800-131A" in weak.detail and "BSI TR-02102-4" in weak.detail
+
+
+def test_legacy_kex_only_needs_the_opt_in_and_names_both_sides(sshd_matrix, tmp_path) -> None:
+    inst = sshd_matrix.start("legacy", "KexAlgorithms diffie-hellman-group14-sha1\nHostKeyAlgorithms ssh-rsa\n",
+                             host_keys=(sshd_matrix.rsa_key,))
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.ERROR and result.error_kind == "protocol"
+    assert "server offers diffie-hellman-group14-sha1" in result.error
+    assert "itaudit offers" in result.error and "curve25519-sha256" in result.error
+    assert "legacy_algorithms" in result.error
+    # The offer seen before the failure still feeds the weak-crypto check (no login needed).
+    assert result.facts.posture.ssh_kex_offered == ["diffie-hellman-group14-sha1"]
+    assert findings(result.facts)["SEC-020"] == "fail"
+    ok = collect(inst, sshd_matrix, tmp_path / "opt-in", legacy=True)
+    assert ok.status is ResultStatus.OK, ok.error
+    assert ok.facts.posture.ssh_host_keys_offered == ["ssh-rsa"]
+    assert ok.facts.software.os_family == "linux"
+    # The same opt-in for one target only: its tag.
+    cred = SSHCredential("c", _me(), key_file=str(sshd_matrix.client_key))
+    ctx = CollectContext("test", credentials={"c": cred}, known_hosts=tmp_path / "kh-tag", timeout=60)
+    tagged = SSHCollector().safe_collect(Target(inst.address, "ssh", port=inst.port, credential="c",
+                                                tags=["linux", "legacy-ssh"]), ctx)
+    assert tagged.status is ResultStatus.OK, tagged.error
+
+
+def test_modern_only_server_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> None:
+    inst = sshd_matrix.start(
+        "modern",
+        "KexAlgorithms curve25519-sha256,sntrup761x25519-sha512@openssh.com\n"
+        "HostKeyAlgorithms ssh-ed25519,rsa-sha2-512\n"
+        "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com\nMACs hmac-sha2-512-etm@openssh.com\n",
+    )
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    assert result.facts.posture.ssh_kex_offered == ["curve25519-sha256", "sntrup761x25519-sha512@openssh.com"]
+    assert findings(result.facts)["SEC-020"] == "pass"
+
+
+def test_root_login_yes_in_the_daemons_own_file_and_options(sshd_matrix, tmp_path) -> None:
+    # The daemon's own -f file says yes (whatever /etc/ssh/sshd_config says) and -o raises MaxAuthTries.
+    inst = sshd_matrix.start("root-pw", "PermitRootLogin yes\nPasswordAuthentication yes\n",
+                             args=("-o", "MaxAuthTries=8"))
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_root_login == "yes" and po.ssh_password_auth is True and po.ssh_max_auth_tries == 8
+    assert str(inst.conf) in po.ssh_settings_source and "sshd -T" in po.ssh_settings_source
+    got = findings(result.facts)
+    assert got["SEC-002"] == "fail" and got["SEC-003"] == "fail" and got["SEC-024"] == "fail"
+
+
+def test_key_only_server(sshd_matrix, tmp_path, monkeypatch) -> None:
+    inst = sshd_matrix.start("key-only", "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                             "PermitRootLogin prohibit-password\nMaxAuthTries 3\nLoginGraceTime 30\n"
+                             "AllowAgentForwarding no\n")
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    got = findings(result.facts)
+    assert (got["SEC-002"], got["SEC-003"], got["SEC-024"], got["SEC-025"], got["SEC-023"]) == ("pass",) * 5
+    # The running daemon agrees: it does not even offer the password method.
+    monkeypatch.setenv("ITAUDIT_T16_PW", "not-the-password")
+    refused = collect(inst, sshd_matrix, tmp_path / "pw", password_env="ITAUDIT_T16_PW", key=False)
+    assert refused.status is ResultStatus.ERROR and refused.error_kind == "auth"
+    # Judged before the (failed) login, on the offer: OpenSSH 9.2's default still has hmac-sha1.
+    assert refused.facts.posture.ssh_macs_offered and "hmac-sha1" in refused.facts.posture.ssh_macs_offered
+    assert findings(refused.facts)["SEC-020"] == "fail"
+
+
+def test_x11_forwarding_on(sshd_matrix, tmp_path) -> None:
+    inst = sshd_matrix.start("x11", "X11Forwarding yes\n")
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    got = findings(result.facts)
+    assert got["SEC-022"] == "fail" and got["SEC-025"] == "fail"  # OpenSSH's default 120 s grace
+
+
+MATCH_CONF = ("PasswordAuthentication no\nKbdInteractiveAuthentication no\nX11Forwarding no\n"
+              "Match Address 127.0.0.0/8\n  PasswordAuthentication yes\n  X11Forwarding yes\n"
+              "Match User nobody\n  PermitEmptyPasswords yes\n")
+
+
+def test_match_block_applies_to_our_connection(sshd_matrix, tmp_path) -> None:
+    inst = sshd_matrix.start("match", MATCH_CONF)
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_password_auth is True and po.ssh_x11_forwarding is True and po.ssh_empty_passwords is False
+    assert "-C user=" in result.facts.evidence["sshd"] or "conn=user=" in result.facts.evidence["sshd"]
+
+
+def test_non_root_without_sudo_reads_the_daemons_files(sshd_matrix, sudo_users, tmp_path) -> None:
+    # sshd -T cannot run as a plain user (host keys unreadable): the daemon's own file is read
+    # and its Match blocks evaluated here; root-only facts are unknown with the reason.
+    inst = sshd_matrix.start("nonroot-files", MATCH_CONF)
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16n")
+    assert result.status is ResultStatus.OK, result.error
+    facts = result.facts
+    assert "configuration files" in facts.posture.ssh_settings_source
+    assert str(inst.conf) in facts.posture.ssh_settings_source
+    assert facts.posture.ssh_password_auth is True and facts.posture.ssh_x11_forwarding is True
+    assert "not readable without root (sudo: not asked (credential.sudo is off))" in \
+        facts.gaps["posture.empty_password_accounts"]
+    assert facts.posture.local_admins is not None  # /etc/group is world-readable
+
+
+def test_non_root_without_sudo_and_a_private_config_is_unknown(sshd_matrix, sudo_users, tmp_path) -> None:
+    inst = sshd_matrix.start("nonroot-private", "PermitRootLogin yes\n", private=True)
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16n", sudo=True)
+    assert result.status is ResultStatus.OK, result.error
+    facts = result.facts
+    why = facts.gaps["posture.ssh_root_login"]
+    assert "not readable without root" in why and "sudo" in why
+    assert facts.posture.ssh_root_login is None
+    assert findings(facts)["SEC-002"] == "unknown"  # never a pass on facts we did not read
+
+
+def test_non_root_with_sudo_runs_sshd_t_through_sudo(sshd_matrix, sudo_users, tmp_path) -> None:
+    inst = sshd_matrix.start("nonroot-sudo", "PermitRootLogin yes\nX11Forwarding yes\n", private=True)
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16s", sudo=True)
+    assert result.status is ResultStatus.OK, result.error
+    facts = result.facts
+    assert "sshd -T through sudo -n" in facts.posture.ssh_settings_source
+    assert facts.posture.ssh_root_login == "yes" and facts.posture.ssh_x11_forwarding is True
+    assert facts.posture.empty_password_accounts is not None  # /etc/shadow through sudo
+    # Without credential.sudo the same login leaves them unknown, saying why.
+    plain = collect(inst, sshd_matrix, tmp_path / "plain", user="itaudit16s", sudo=False)
+    assert plain.facts.posture.ssh_root_login is None
+    assert "credential.sudo is off" in plain.facts.gaps["posture.ssh_root_login"]
+
+
+def test_sudo_that_asks_for_a_password_is_a_named_reason(sshd_matrix, sudo_users, tmp_path) -> None:
+    inst = sshd_matrix.start("sudo-prompts", "PermitRootLogin yes\n", private=True)
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16p", sudo=True)
+    assert result.status is ResultStatus.OK, result.error
+    why = result.facts.gaps["posture.ssh_root_login"]
+    assert "password is required" in why
+
+
+def test_garbled_sshd_t_output_is_a_named_reason(sshd_matrix, tmp_path) -> None:
+    # The daemon runs from a path that, once it listens, answers -T with garbage (-r: sshd does
+    # not re-execute itself per connection, so the running daemon is unaffected).
+    bindir = Path(sshd_matrix.work) / "bin"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "sshd"
+    shutil.copy2("/usr/sbin/sshd", fake)
+    inst = sshd_matrix.start("garbled", "PermitRootLogin yes\n", binary=str(fake), args=("-r",))
+    fake.unlink()
+    fake.write_text("#!/bin/sh\nprintf 'permitrootlogin\\n\\001\\002 garbage\\n'\n")
+    fake.chmod(0o755)
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    facts = result.facts
+    # Garbage is not a setting: it falls back to the daemon's own file, saying sshd -T failed.
+    assert facts.posture.ssh_root_login == "yes"
+    assert "sshd -T could not run" in facts.posture.ssh_settings_source
+
+
+def test_server_closing_during_key_exchange_is_a_named_error(tmp_path) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        conn.recv(64)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        cred = SSHCredential("c", "x", key_file="/nonexistent")
+        ctx = CollectContext("test", credentials={"c": cred}, known_hosts=tmp_path / "kh", timeout=10)
+        with pytest.raises((ConnectError, ProtocolError, AuthError)) as info:
+            SSHCollector().collect(Target("127.0.0.1", "ssh", port=port, credential="c"), ctx)
+        assert "key exchange" in str(info.value)
+    finally:
+        srv.close()
+        t.join(timeout=5)
+
+
+def test_a_scan_stores_the_weak_crypto_finding_of_a_server_it_could_not_log_in_to(sshd_matrix, tmp_path) -> None:
+    from itaudit.config import load
+    from itaudit.scan import run_scan
+    from itaudit.store import Store
+
+    inst = sshd_matrix.start("legacy-scan", "KexAlgorithms diffie-hellman-group14-sha1\n"
+                             "HostKeyAlgorithms ssh-rsa\n", host_keys=(sshd_matrix.rsa_key,))
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f"""
+[settings]
+data_dir = "data"
+timeout = 20
+
+[cities.m]
+name = "Matrixville"
+
+[cities.m.credentials.key]
+type = "ssh"
+username = "{_me()}"
+key_file = "{sshd_matrix.client_key}"
+
+[[cities.m.targets]]
+address = "{inst.address}"
+port = {inst.port}
+credential = "key"
+name = "old-appliance"
+""")
+    cfg_path.chmod(0o600)
+    cfg = load(str(cfg_path))
+    city = cfg.city("m")
+    summary = run_scan(cfg, city)
+    assert summary.failed == 1 and "no common key exchange algorithm" in summary.errors[0][1]
+    store = Store(city.database)
+    try:
+        rows = {r["check_id"]: r for r in store.open_findings()}
+    finally:
+        store.close()
+    assert rows["SEC-020"]["status"] == "fail"
+    assert "diffie-hellman-group14-sha1" in rows["SEC-020"]["evidence"]
