@@ -128,7 +128,15 @@ def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts, ctx: CheckContex
         summary=f"We could not tell whether {name_of(facts, ctx)}'s software is still supported: {ans.reason}.",
         detail=f"lifecycle data dated {ans.data_date}",
         missing=missing,
+        evidence=identified_by(facts),
     )
+
+
+def identified_by(facts: DeviceFacts) -> str:
+    """How an SNMP device's family, version, model and serial were found (empty for other devices)."""
+    how = facts.evidence.get("snmp_identified_by") or ""
+    gap = facts.gaps.get("software.os_family")
+    return "; ".join(x for x in (f"identified by {how}" if how else "", gap or "") if x)
 
 
 def software_label(ans: LifecycleAnswer, facts: DeviceFacts) -> str:

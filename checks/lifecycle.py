@@ -7,6 +7,7 @@ import datetime as dt
 from checks._common import (
     firmware_bound,
     fmt,
+    identified_by,
     internet_facing,
     kind_of,
     labour,
@@ -100,9 +101,10 @@ def eol_past_security_support(facts: DeviceFacts, ctx: CheckContext) -> CheckRes
         summary=f"{name_of(facts, ctx)} runs unsupported software ({label}): it no longer receives security "
         f"fixes since {fmt(ans.eol)}.",
         detail=f"{ans.product} release {ans.cycle}; {ans.reason}. Data dated {ans.data_date}.",
-        evidence=f"reported: {facts.software.os_name or ''} {facts.software.os_version or ''} "
-        f"{facts.software.edition or ''}".strip()
-        + f"; source: {ans.source}",
+        evidence="; ".join(x for x in (
+            f"reported: {facts.software.os_name or ''} {facts.software.os_version or ''} "
+            f"{facts.software.edition or ''}".strip(),
+            f"source: {ans.source}", identified_by(facts)) if x),
         remediation=remedy + ".",
         cost=_upgrade_cost(facts, ctx, ans.product, "a supported release", "EOL-001"),
         severity=severity,

@@ -16,11 +16,12 @@ enterprise number in its sysObjectID and kind ``other``.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -38,7 +39,7 @@ SYS = {
 ENT = "1.3.6.1.2.1.47.1.1.1.1"
 ENT_COLUMNS = {
     "descr": 2, "class": 5, "name": 7, "hardware": 8, "firmware": 9, "software": 10,
-    "serial": 11, "model": 13, "mfg_date": 17,
+    "serial": 11, "mfg_name": 12, "model": 13, "mfg_date": 17,
 }
 IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
@@ -87,6 +88,7 @@ class Identification:
     uptime_seconds: int | None = None
     sys_object_id: str | None = None
     enterprise: int | None = None
+    how: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
 
 
 # --- rule data -----------------------------------------------------------------------
@@ -104,25 +106,73 @@ def load_rules() -> dict[str, Any]:
         for clause in rule.get("when", []):
             if "descr" in clause:
                 clause["_descr"] = re.compile(clause["descr"], re.I | re.S)
+            if "not_descr" in clause:
+                clause["_not_descr"] = re.compile(clause["not_descr"], re.I | re.S)
             for oid, rx in clause.get("match", {}).items():
                 clause.setdefault("_match", {})[oid] = re.compile(rx, re.I | re.S)
         for key in ("version", "model", "serial", "firmware", "os_name"):
             for spec in rule.get(key, []):
                 if "re" in spec:
                     spec["_re"] = re.compile(spec["re"], re.I | re.S)
-        for k in rule.get("kinds", []):
+        for k in rule.get("kinds", []) + rule.get("vendors", []):
             k["_re"] = re.compile(k["re"], re.I | re.S)
+        # Every scalar an extractor names is fetched when the rule is a candidate.
+        specs = [s for key in ("version", "model", "serial", "firmware", "os_name", "kinds", "vendors")
+                 for s in rule.get(key, [])]
+        rule["_gets"] = list(dict.fromkeys(rule.get("get", []) + [s["oid"] for s in specs if "oid" in s]))
+        rule["_relative"] = [s for s in specs if "objid" in s]
+    data["_default_gets"] = [s["oid"] for key in ("version", "model", "serial", "vendor")
+                             for s in data["defaults"].get(key, []) if "oid" in s]
     return data
 
 
 @cache
-def enterprise_numbers() -> dict[str, str]:
-    """IANA private enterprise number -> organisation (shipped subset)."""
+def _enterprise_data() -> dict[str, Any]:
     try:
         text = resources.files("itaudit").joinpath("data/enterprise_numbers.json").read_text("utf-8")
-        return dict(json.loads(text)["numbers"])
+        data = json.loads(text)
+        return {"numbers": dict(data["numbers"]), "agents": dict(data.get("agents", {})),
+                "registry": data.get("registry", {})}
     except (OSError, ValueError, KeyError) as exc:
         raise KnowledgeError(f"enterprise numbers unreadable: {exc}") from exc
+
+
+def enterprise_numbers() -> dict[str, str]:
+    """IANA private enterprise number -> the name a city would use (curated subset)."""
+    return _enterprise_data()["numbers"]
+
+
+@cache
+def iana_registry() -> dict[int, str]:
+    """The full IANA Private Enterprise Numbers registry (shipped, dated): number -> organisation."""
+    name = _enterprise_data()["registry"].get("file", "enterprise_numbers_iana.tsv.gz")
+    try:
+        raw = gzip.decompress(resources.files("itaudit").joinpath(f"data/{name}").read_bytes()).decode("utf-8")
+    except (OSError, ValueError, EOFError) as exc:
+        raise KnowledgeError(f"enterprise number registry unreadable: {exc}") from exc
+    out: dict[int, str] = {}
+    for line in raw.splitlines():
+        num, sep, org = line.partition("\t")
+        if sep and num.isdigit():
+            out[int(num)] = org.strip()
+    return out
+
+
+@cache
+def sysobjectid_names() -> dict[str, str]:
+    """sysObjectID -> registered product name (CISCO-PRODUCTS-MIB), shipped and dated."""
+    try:
+        text = resources.files("itaudit").joinpath("data/sysobjectid_names.json").read_text("utf-8")
+        return dict(json.loads(text)["names"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise KnowledgeError(f"product names unreadable: {exc}") from exc
+
+
+def vendor_of_enterprise(number: int | None) -> str | None:
+    """Vendor named by an enterprise number; None for agent software (Net-SNMP) or unknown."""
+    if number is None or str(number) in _enterprise_data()["agents"]:
+        return None
+    return enterprise_numbers().get(str(number)) or iana_registry().get(number)
 
 
 # --- value helpers -------------------------------------------------------------------
@@ -166,12 +216,50 @@ def _pre_match(clause: Mapping[str, Any], objid: str, descr: str) -> bool:
     """The part of a clause decidable from the system group alone."""
     if "oid" in clause and not any(oid_under(objid, p) for p in clause["oid"]):
         return False
+    if "_not_descr" in clause and clause["_not_descr"].search(descr):
+        return False
     return not ("_descr" in clause and not clause["_descr"].search(descr))
 
 
+@cache
+def _rule_index() -> tuple[dict[int, list[int]], list[int]]:
+    """Rules by the enterprise numbers their clauses are limited to, and the open rules.
+
+    A rule with a clause that names no sysObjectID prefix can match any device ("open").
+    """
+    by_enterprise: dict[int, list[int]] = {}
+    open_rules: list[int] = []
+    for i, rule in enumerate(load_rules()["rules"]):
+        if any("oid" not in c for c in rule.get("when", [])):
+            open_rules.append(i)
+            continue
+        for ent in {enterprise_of(p) for c in rule["when"] for p in c["oid"]}:
+            by_enterprise.setdefault(ent if ent is not None else -1, []).append(i)
+    return by_enterprise, open_rules
+
+
+@lru_cache(maxsize=1024)
+def _pre_matches(objid: str, descr: str) -> tuple[tuple[dict[str, Any], tuple[dict[str, Any], ...]], ...]:
+    """(rule, its clauses that hold on the system group) for every candidate rule, in file order.
+
+    Computed once per device (plan, needs_entity and identify share it): only the rules of
+    the sysObjectID's enterprise and the open rules are looked at.
+    """
+    rules = load_rules()["rules"]
+    by_enterprise, open_rules = _rule_index()
+    ent = enterprise_of(objid)
+    idx = sorted(set(open_rules) | set(by_enterprise.get(ent if ent is not None else -1, ()))
+                 | set(by_enterprise.get(-1, ())))
+    out = []
+    for i in idx:
+        clauses = tuple(c for c in rules[i].get("when", []) if _pre_match(c, objid, descr))
+        if clauses:
+            out.append((rules[i], clauses))
+    return tuple(out)
+
+
 def _candidates(objid: str, descr: str) -> list[dict[str, Any]]:
-    return [r for r in load_rules()["rules"]
-            if any(_pre_match(c, objid, descr) for c in r.get("when", []))]
+    return [rule for rule, _ in _pre_matches(objid, descr)]
 
 
 def plan(system: Mapping[str, Any]) -> Plan:
@@ -179,10 +267,11 @@ def plan(system: Mapping[str, Any]) -> Plan:
     data = load_rules()
     objid = text(system.get(SYS["objectid"])) or ""
     descr = text(system.get(SYS["descr"]), 4096) or ""
-    gets: list[str] = list(data["common"]["get"])
+    gets: list[str] = list(data["common"]["get"]) + data["_default_gets"]
     extra_walks: list[str] = []
     for rule in _candidates(objid, descr):
-        gets += rule.get("get", [])
+        gets += rule["_gets"]
+        gets += [o for o in (relative_oid(objid, spec) for spec in rule["_relative"]) if o]
         for clause in rule.get("when", []):
             gets += list(clause.get("match", {}))
             gets += clause.get("has", [])
@@ -203,9 +292,11 @@ def needs_entity(snap: Mapping[str, Any]) -> bool:
 
 
 def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:
-    """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3), else the first row.
+    """ENTITY-MIB indexes worth a GET: the first chassis rows (class 3).
 
-    None when the agent has no entPhysicalClass column at all (then walk a few columns).
+    Without a chassis row (some agents describe the box as a container or a stack member),
+    the first three rows that are not ports, sensors or power supplies. None when the agent
+    has no entPhysicalClass column at all (then walk a few columns).
     """
     prefix = ENT_CLASS + "."
     rows = sorted(((_index_key(o[len(prefix):]), o[len(prefix):], v) for o, v in snap.items()
@@ -213,7 +304,10 @@ def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | N
     if not rows:
         return None
     chassis = [idx for _, idx, cls in rows if cls == 3][:limit]
-    return chassis or [rows[0][1]]
+    if chassis:
+        return chassis
+    others = [idx for _, idx, cls in rows if cls not in (6, 8, 10)][:3]  # powerSupply, sensor, port
+    return others or [rows[0][1]]
 
 
 def entity_row_oids(indexes: list[str]) -> list[str]:
@@ -243,23 +337,28 @@ def _entity_rows(snap: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def _real(value: Any) -> bool:
+    t = text(value)
+    return bool(t) and t.lower() not in _PLACEHOLDERS
+
+
 def _chassis(snap: Mapping[str, Any]) -> dict[str, Any]:
-    """The ENTITY-MIB row that describes the box: first chassis, else first with a serial."""
+    """The ENTITY-MIB row that describes the box.
+
+    The first chassis (class 3) row with a model or serial, else the first chassis row,
+    else the first row with a real model, then with a real serial (placeholders such as
+    '<private>' do not count), else the first row.
+    """
     rows = _entity_rows(snap)
-
-    def key(idx: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in idx.split(".") if x.isdigit())
-
-    ordered = sorted(rows, key=key)
-    for idx in ordered:
-        if rows[idx].get("class") == 3 and (text(rows[idx].get("model")) or text(rows[idx].get("serial"))):
-            return rows[idx]
-    for idx in ordered:
-        if rows[idx].get("class") == 3:
-            return rows[idx]
-    for idx in ordered:
-        if text(rows[idx].get("serial")):
-            return rows[idx]
+    ordered = sorted(rows, key=_index_key)
+    tests = (lambda r: r.get("class") == 3 and (_real(r.get("model")) or _real(r.get("serial"))),
+             lambda r: r.get("class") == 3,
+             lambda r: _real(r.get("model")),
+             lambda r: _real(r.get("serial")))
+    for test in tests:
+        for idx in ordered:
+            if test(rows[idx]):
+                return rows[idx]
     return rows[ordered[0]] if ordered else {}
 
 
@@ -273,9 +372,26 @@ def _first_under(snap: Mapping[str, Any], column: str) -> Any:
     return best[1] if best else None
 
 
+def relative_oid(objid: str, spec: Mapping[str, Any]) -> str | None:
+    """An object under the device's own sysObjectID (per-model MIBs: Zyxel, Edgecore, Moxa, Allied).
+
+    ``{"objid": ".1.10.0", "up": 1}``: sysObjectID without its last ``up`` arcs, then the suffix.
+    """
+    if not objid or not _NUMERIC_OID.fullmatch(objid) or not objid.startswith(ENTERPRISES):
+        return None
+    arcs = objid.split(".")
+    up = int(spec.get("up", 0))
+    if up >= len(arcs) - 7:
+        return None
+    return ".".join(arcs[: len(arcs) - up]) + spec["objid"]
+
+
 def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[str, Any]) -> Any:
     if "oid" in spec:
         return snap.get(spec["oid"])
+    if "objid" in spec:
+        rel = relative_oid(text(snap.get(SYS["objectid"]), 256) or "", spec)
+        return snap.get(rel) if rel else None
     if "sys" in spec:
         return snap.get(SYS[spec["sys"]])
     if "entity" in spec:
@@ -284,12 +400,26 @@ def _source(spec: Mapping[str, Any], snap: Mapping[str, Any], chassis: Mapping[s
         return _first_under(snap, spec["first"])
     if "const" in spec:
         return spec["const"]
+    if "product_name" in spec:  # the registered name of the sysObjectID itself
+        return sysobjectid_names().get(text(snap.get(SYS["objectid"]), 256) or "")
     return None
 
 
+_SPEC_NAMES = {"oid": "{}", "sys": "sys{}", "entity": "ENTITY-MIB chassis {}", "first": "first row of {}",
+               "const": "rule constant", "objid": "sysObjectID + {}",
+               "product_name": "registered name of the sysObjectID (sysobjectid_names.json){}"}
+
+
+def _spec_name(spec: Mapping[str, Any]) -> str:
+    for key, form in _SPEC_NAMES.items():
+        if key in spec:
+            return form.format(str(spec[key]).capitalize() if key == "sys" else spec[key])
+    return "?"
+
+
 def extract(specs: list[Mapping[str, Any]], snap: Mapping[str, Any], chassis: Mapping[str, Any],
-            limit: int = 256) -> str | None:
-    """First non-empty value produced by a list of extractor specs."""
+            limit: int = 256, how: dict[str, str] | None = None, field: str = "") -> str | None:
+    """First non-empty value produced by a list of extractor specs (``how[field]`` says which)."""
     for spec in specs:
         raw = _source(spec, snap, chassis)
         value = _line(raw, 4096)
@@ -304,26 +434,34 @@ def extract(specs: list[Mapping[str, Any]], snap: Mapping[str, Any], chassis: Ma
                 continue
             value = spec.get("join", "").join(groups) if "join" in spec else groups[0]
         value = value.strip(" ,;\"'")
-        if value and value.lower() not in ("", "n/a", "unknown", "none", "0", "<private>"):
+        if value and value.lower() not in _PLACEHOLDERS:
+            if how is not None and field:
+                how[field] = _spec_name(spec)
             return clip(value, limit)
     return None
 
 
-def _clause_ok(clause: Mapping[str, Any], objid: str, descr: str, snap: Mapping[str, Any]) -> bool:
-    if not _pre_match(clause, objid, descr):
-        return False
-    if any(not text(snap.get(o)) for o in clause.get("has", [])):
-        return False
-    return all(rx.search(_line(snap.get(oid), 4096) or "") for oid, rx in clause.get("_match", {}).items())
+_PLACEHOLDERS = {"", "n/a", "na", "unknown", "none", "0", "<private>", "unavailable", "not available",
+                 "serialnumber", "serial number", "default string", "to be filled by o.e.m."}
+_KERNEL = re.compile(r"^Linux \S+ (\d+\.\d+[\w.+-]*)|\bLinux (\d+\.\d+\.\d+[\w.+-]*)|^FreeBSD \S+ (\d+\.\d+-\w+)")
+
+
+def kernel_version(descr: str | None) -> str | None:
+    """The kernel release a Linux/FreeBSD sysDescr names ("Linux host 5.15.0-105-generic ...")."""
+    m = _KERNEL.search(descr or "")
+    return next((g for g in m.groups() if g), None) if m else None
 
 
 def match_rule(snap: Mapping[str, Any]) -> dict[str, Any] | None:
     """The first rule (in file order) one of whose clauses holds for this snapshot."""
     objid = text(snap.get(SYS["objectid"])) or ""
     descr = text(snap.get(SYS["descr"]), 4096) or ""
-    for rule in load_rules()["rules"]:
-        if any(_clause_ok(c, objid, descr, snap) for c in rule.get("when", [])):
-            return rule
+    for rule, clauses in _pre_matches(objid, descr):
+        for clause in clauses:
+            if any(not text(snap.get(o)) for o in clause.get("has", [])):
+                continue
+            if all(rx.search(_line(snap.get(oid), 4096) or "") for oid, rx in clause.get("_match", {}).items()):
+                return rule
     return None
 
 
@@ -366,18 +504,36 @@ def identify(snap: Mapping[str, Any]) -> Identification:
                 ident.kind = k["kind"]
                 ident.product = k.get("product", ident.product)
                 break
+        for v in rule.get("vendors", []):
+            if v["_re"].search(_line(_source(v, snap, chassis), 4096) or ""):
+                ident.vendor = v["vendor"]
+                break
     else:
         rule = {}
     if ident.vendor is None and ident.enterprise is not None:
-        ident.vendor = enterprise_numbers().get(str(ident.enterprise))
-    ident.version_raw = extract(rule.get("version", []) + defaults["version"], snap, chassis)
+        ident.vendor = vendor_of_enterprise(ident.enterprise)
+    how: dict[str, str] = {}
+    ident.how = how
+    if ident.rule:
+        how["family"] = f"rule {ident.rule}: {rule.get('source', '')}"
+    if ident.vendor and ident.rule is None:
+        how["vendor"] = f"IANA enterprise number {ident.enterprise} in sysObjectID"
+    ident.version_raw = extract(rule.get("version", []) + defaults["version"], snap, chassis, how=how, field="version")
+    kernel = kernel_version(ident.description)
+    if (ident.version_raw and kernel and rule.get("version_style") != "kernel"
+            and normalize_version(ident.version_raw) == normalize_version(kernel)):
+        # An appliance's sysDescr names the Linux/BSD kernel it runs: that is not its OS version.
+        ident.version_raw = None
+        how["version"] = f"kernel {kernel} in sysDescr is not the appliance's version"
     ident.os_version = normalize_version(ident.version_raw, rule.get("version_style"))
-    ident.model = extract(rule.get("model", []) + defaults["model"], snap, chassis)
-    ident.serial = extract(rule.get("serial", []) + defaults["serial"], snap, chassis, 128)
+    ident.model = extract(rule.get("model", []) + defaults["model"], snap, chassis, how=how, field="model")
+    ident.serial = extract(rule.get("serial", []) + defaults["serial"], snap, chassis, 128, how=how, field="serial")
     ident.firmware = extract(rule.get("firmware", []), snap, chassis) or _line(chassis.get("firmware"), 128)
     ident.hardware_rev = _line(chassis.get("hardware"), 64)
     ident.manufacture_date = (parse_date(chassis.get("mfg_date"))
                               or parse_date(snap.get(rule.get("manufacture_date_oid", ""))))
+    if ident.vendor is None:
+        ident.vendor = extract(defaults.get("vendor", []), snap, chassis, 128, how=how, field="vendor")
     _interfaces(ident, snap)
     _ups(ident, snap, rule)
     memory = snap.get(HR_MEMORY_SIZE)  # HOST-RESOURCES-MIB hrMemorySize, in KiB
@@ -491,8 +647,13 @@ def apply(ident: Identification, facts: DeviceFacts, *, address: str | None = No
     h.battery_replace_date, h.battery_status = ident.battery_replace_date, ident.battery_status
     if ident.rule is None:
         facts.gaps["software.os_family"] = "no fingerprint rule matched this device"
+    elif ident.os_family is None:
+        facts.gaps["software.os_family"] = (f"{ident.vendor or 'the vendor'} is known but the evidence does not "
+                                            "decide which operating system or firmware family it runs")
     if ident.os_version is None:
         facts.gaps["software.os_version"] = "the device does not report a version we recognise"
+    if ident.how:
+        facts.evidence["snmp_identified_by"] = clip("; ".join(f"{k}: {v}" for k, v in ident.how.items()), 1000)
     if ident.port_speeds:
         speeds = sorted(ident.port_speeds.items())
         facts.evidence["snmp_port_speeds"] = ", ".join(f"{n}x{k}" for k, n in speeds)

@@ -673,28 +673,12 @@ class SNMPCollector(Collector):
     async def _identify(self, session: _Session, target: Target, auth: _Auth, system: dict[str, Any],
                         plan: fingerprint.Plan, probes: _Probes | None, idle: Callable[[], None]) -> CollectResult:
         """Everything after the system group: vendor objects, walks, then the exposure facts."""
-        if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if self.if_speeds else [])
-        if_count = system.get(IF_NUMBER)
-        # Bulk responses run past the end of a column: ask for about as many rows as exist.
-        if_reps = min(self.if_rows, if_count + 1) if isinstance(if_count, int) and if_count > 0 else 8
         try:
-            scalars, rows, if_rows = await asyncio.gather(
-                session.get(plan.gets),
-                session.walk(plan.walks, self.entity_rows, 6),
-                session.walk(if_walks, self.if_rows, if_reps) if self.interfaces else _nothing(),
-            )
-            rows.update(if_rows)
-            if fingerprint.needs_entity({**system, **scalars, **rows}):
-                rows.update(await session.walk([fingerprint.ENT_CLASS], self.entity_rows, 6))
-                chassis = fingerprint.chassis_candidates(rows)
-                if chassis is not None:
-                    rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
-                else:  # no entPhysicalClass: a few rows of the useful columns instead
-                    rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+            snapshot = await gather(session, system, plan, entity_rows=self.entity_rows, if_rows=self.if_rows,
+                                    interfaces=self.interfaces, if_speeds=self.if_speeds)
             partial = None
         except _NoAnswer:
-            scalars, rows, partial = {}, {}, "device stopped answering after the system group"
-        snapshot: dict[str, Any] = {**system, **scalars, **rows}
+            snapshot, partial = dict(system), "device stopped answering after the system group"
         facts = DeviceFacts(collected_at=now_iso())
         ident = fingerprint.identify(snapshot)
         fingerprint.apply(ident, facts, address=target.address)
@@ -1002,6 +986,36 @@ class SysObjectIDProbe:
         self._engines.close()
 
 # --- end of the discovery probe block ----------------------------------------------------
+
+
+async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *, entity_rows: int = 10,
+                 if_rows: int = 256, interfaces: bool = True, if_speeds: bool = False) -> dict[str, Any]:
+    """Everything identification reads after the system group, as one flat snapshot.
+
+    ``session`` has ``get(oids)`` and ``walk(columns, max_rows, reps)``: the live
+    ``_Session``, or ``collectors.snmprec.RecordedSession`` replaying a recording with the
+    same requests (the corpus evaluation and its test use that). Two rounds: the vendor
+    scalars, short walks and the ifType walk together; then, only if model, serial or
+    version is still unknown, the ENTITY-MIB chassis row.
+    """
+    if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if if_speeds else [])
+    if_count = system.get(IF_NUMBER)
+    # Bulk responses run past the end of a column: ask for about as many rows as exist.
+    if_reps = min(if_rows, if_count + 1) if isinstance(if_count, int) and if_count > 0 else 8
+    scalars, rows, if_values = await asyncio.gather(
+        session.get(plan.gets),
+        session.walk(plan.walks, entity_rows, 6),
+        session.walk(if_walks, if_rows, if_reps) if interfaces else _nothing(),
+    )
+    rows.update(if_values)
+    if fingerprint.needs_entity({**system, **scalars, **rows}):
+        rows.update(await session.walk([fingerprint.ENT_CLASS], entity_rows, 6))
+        chassis = fingerprint.chassis_candidates(rows)
+        if chassis is not None:
+            rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+        else:  # no entPhysicalClass: a few rows of the useful columns instead
+            rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+    return {**system, **scalars, **rows}
 
 
 async def _nothing() -> dict[str, Any]:

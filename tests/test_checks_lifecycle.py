@@ -6,6 +6,7 @@ import pytest
 from checkhelp import AS_OF, ctx, facts, run
 
 from itaudit import rules
+from itaudit.model import DeviceFacts
 from itaudit.policy import Policy
 
 WIN10_PRO = {
@@ -101,3 +102,17 @@ def test_findings_name_the_configured_device_first_and_the_host_second():
     same = run("EOL-001", f, ctx("firewall", name="fgt60e-PROD"))
     assert same.summary.startswith("fgt60e-PROD runs")  # no repeat when they are the same name
     assert run("EOL-001", f, ctx("firewall")).summary.startswith("FGT60E-prod runs")
+
+
+def test_eol001_unifi_device_is_unknown_and_says_how_it_was_identified():
+    """UniFi AP firmware is never judged by the UniFi Network Application's lifecycle (issue 18)."""
+    from pathlib import Path
+
+    from collectors import fingerprint, snmprec
+
+    snap = snmprec.snapshot(Path(__file__).parent / "fixtures" / "snmp" / "unifi_uap_ac_pro.snmprec")
+    device = DeviceFacts()
+    fingerprint.apply(fingerprint.identify(snap), device, address="10.0.0.5")
+    finding = run("EOL-001", device, ctx("wireless"))
+    assert finding.status.value == "unknown", finding.summary
+    assert "identified by family: rule unifi-ap" in finding.evidence

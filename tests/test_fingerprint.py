@@ -126,3 +126,87 @@ def test_port_count_and_speeds_from_if_mib():
     assert ident.port_count == 2
     assert ident.port_speeds == {"1G": 1, "10G": 1}
     assert ident.os_family == "linux" and ident.os_version == "6.1.0"
+
+
+# --- issue 18 --------------------------------------------------------------------------
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "snmp"
+
+
+def test_unifi_device_firmware_is_not_judged_by_the_controller_lifecycle():
+    import datetime as _dt
+
+    from collectors import snmprec
+    from itaudit.knowledge import Knowledge, lifecycle_for_facts
+
+    ident = fp.identify(snmprec.snapshot(FIXTURES / "unifi_uap_ac_pro.snmprec"))
+    facts = DeviceFacts()
+    fp.apply(ident, facts, address="10.0.0.5")
+    assert (facts.software.os_family, facts.software.product) == ("unifi", None)
+    answer = lifecycle_for_facts(Knowledge.load(), facts.software, as_of=_dt.date(2026, 12, 3))
+    assert answer.status == "unknown"  # not the UniFi Network Application's "eol"
+    assert Knowledge.load().product_key("unifi network") == "unifi-network"  # the controller still resolves
+
+
+def test_full_iana_registry_names_unlisted_enterprises_and_net_snmp_is_no_vendor():
+    assert len(fp.iana_registry()) > 60000
+    ident = fp.identify({DESCR: b"EH-8010FX", OBJID: "1.3.6.1.4.1.31926.1"})
+    assert ident.rule is None and ident.vendor == fp.iana_registry()[31926]
+    linux = fp.identify({DESCR: b"Linux h 6.1.0-18-amd64 #1 SMP", OBJID: "1.3.6.1.4.1.8072.3.2.10"})
+    assert linux.vendor is None
+
+
+def test_snmprec_values_and_replayed_walks_are_bounded():
+    from collectors import snmprec
+
+    assert snmprec.parse_value("4x", "00ff") == b"\x00\xff"
+    assert snmprec.parse_value("6", ".1.3.6.1.4.1.9") == "1.3.6.1.4.1.9"
+    assert snmprec.parse_value("64", "10.0.0.1") == "10.0.0.1"
+    assert snmprec.parse_value("2", "oops") is None
+    values = snmprec.load(FIXTURES / "hostile_values.snmprec")
+    session = snmprec.RecordedSession(values)
+    import asyncio
+
+    rows = asyncio.run(session.walk(["1.3.6.1.2.1.47.1.1.1.1.11"], 5))
+    assert 0 < len(rows) <= 5
+    assert asyncio.run(session.get(["1.3.6.1.2.1.99.0"])) == {"1.3.6.1.2.1.99.0": None}
+
+
+def test_relative_oid_is_under_the_sysobjectid_only():
+    assert fp.relative_oid("1.3.6.1.4.1.890.1.5.8.20", {"objid": ".1.10.0"}) == "1.3.6.1.4.1.890.1.5.8.20.1.10.0"
+    assert fp.relative_oid("1.3.6.1.4.1.259.10.1.43.101", {"objid": ".1.1.3.1.6.1", "up": 1}) == \
+        "1.3.6.1.4.1.259.10.1.43.1.1.3.1.6.1"
+    assert fp.relative_oid("1.3.6.1.4.1.9", {"objid": ".1", "up": 5}) is None
+    assert fp.relative_oid("not an oid", {"objid": ".1"}) is None
+
+
+def test_kernel_version_is_found_in_linux_and_freebsd_sysdescr():
+    assert fp.kernel_version("Linux host 5.15.0-105-generic #115-Ubuntu SMP") == "5.15.0-105-generic"
+    assert fp.kernel_version("FreeBSD fw 12.1-RELEASE-p19-HBSD FreeBSD") == "12.1-RELEASE"
+    assert fp.kernel_version("US-8, 5.76.7.13442, Linux 3.6.5") == "3.6.5"
+    assert fp.kernel_version("Cisco IOS Software") is None
+
+
+def test_entity_placeholders_do_not_win_the_chassis_row():
+    snap = {f"{fp.ENT}.11.1": b"<private>", f"{fp.ENT}.13.1": b"", f"{fp.ENT}.13.1000": b"WS-C4948E"}
+    assert fp._chassis(snap)["model"] == b"WS-C4948E"
+
+
+def test_every_extractor_oid_is_fetched_when_its_rule_is_a_candidate():
+    plan = fp.plan({DESCR: b"AP130, HiveOS 8.1r2a build-178408", OBJID: "1.3.6.1.4.1.26928.1"})
+    assert "1.3.6.1.4.1.26928.1.2.5.0" in plan.gets  # ahSerialNumber
+    assert len(plan.gets) <= 48  # one GET request (MAX_GET_OIDS)
+
+
+@pytest.mark.parametrize("objid", ["1.3.6.1.4.1.14988.1", "1.3.6.1.4.1.890.1.5.8.20",
+                                   "1.3.6.1.4.1.259.10.1.43.101", 7, b"\xff"])
+def test_wrong_types_and_empty_entity_tables_give_a_partial_answer(objid):
+    """An agent answering wrong types everywhere (ints for text, text for ints) does not crash us."""
+    snap = {DESCR: 42, OBJID: objid, fp.SYS["name"]: None, f"{fp.ENT}.5.1": b"3", f"{fp.ENT}.13.1": 12,
+            f"{fp.ENT}.11.1": b"\x00\x01", "1.3.6.1.4.1.14988.1.1.4.4.0": 5, "1.3.6.1.2.1.33.1.1.2.0": [1]}
+    ident = fp.identify(snap)
+    assert ident.kind in {k.value for k in Kind}
+    assert fp.chassis_candidates(snap) == ["1"]
+    fp.plan(snap)
+    facts = DeviceFacts()
+    fp.apply(ident, facts, address="10.0.0.9")

@@ -102,11 +102,12 @@ def test_hostile_values_are_bounded_and_kept_as_text(fleet_results):
     assert ident.serial == "SN000001"  # first row of a 400-row table, walk bounded
 
 
-def test_unknown_device_is_kept_with_vendor_from_enterprise_number(fleet_results):
+def test_system_group_only_gives_a_partial_identification_with_reasons(fleet_results):
     facts = fleet_results["sparse_unknown"].facts
     assert facts.identity.vendor == "Cambium Networks"
-    assert facts.identity.kind == "other"
-    assert "software.os_family" in facts.gaps
+    assert facts.software.os_family == "epmp"  # from the sysObjectID alone
+    assert "software.os_version" in facts.gaps
+    assert "rule epmp" in facts.evidence["snmp_identified_by"] or "cambium-epmp" in facts.evidence["snmp_identified_by"]
 
 
 def test_v3_authpriv_against_snmpsim(snmpsim_fleet, monkeypatch):

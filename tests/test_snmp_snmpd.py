@@ -41,7 +41,7 @@ def test_v2c_identifies_linux_and_judges_exposure(snmpd, monkeypatch):
     facts = result.facts
     assert facts.software.os_family == "linux"
     assert facts.identity.kind == "server"
-    assert facts.identity.vendor == "Net-SNMP"
+    assert facts.identity.vendor is None  # Net-SNMP is the agent, not the vendor (issue 18)
     assert facts.identity.hostname == "snmpd-test"
     assert facts.identity.location == "City Hall server room <b>2</b>"
     assert facts.hardware.memory_bytes and facts.hardware.memory_bytes > 64 * 2**20  # hrMemorySize
