@@ -77,10 +77,8 @@ def data_age_warnings(dates: dict[str, str], as_of: dt.date, max_age_days: int =
             continue
         age = (as_of - day).days
         if age > max_age_days:
-            out.append(
-                f"The {name} is dated {day.isoformat()}, {age} days before this report (more than "
-                f"{max_age_days}): newer exploited flaws are missing. Run `itaudit data update`."
-            )
+            out.append(f"The {name} is dated {day.isoformat()} ({age} days old, over {max_age_days}): "
+                       "newer exploited flaws are missing; run `itaudit data update`.")
     return out
 
 
