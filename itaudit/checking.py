@@ -43,7 +43,7 @@ class CheckSpec:
 
     @property
     def references(self) -> list[str]:
-        return [f"CISA CPG {c}" for c in self.cpg] + [f"CIS v8 {c}" for c in self.cis]
+        return [f"CISA CPG 1.0.1 {c}" for c in self.cpg] + [f"CIS v8 {c}" for c in self.cis]
 
 
 @dataclass

@@ -32,6 +32,8 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
 BUILTIN_TOOLS: dict[str, str] = {
     "sweep": "collectors.sweep",
     "ssh_probe_parser": "collectors.ssh:parse_probe",
+    "known_hosts": "collectors.known_hosts",  # itaudit hostkey list / accept
+    "ssh": "collectors.ssh",
 }
 
 BUILTIN_REPORTS: dict[str, str] = {
