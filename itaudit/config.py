@@ -113,6 +113,33 @@ class Discovery:
     verify_with_passwords: bool = False
 
 
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """``[cities.<id>.directory]``: the Active Directory to read computer objects from (issue 17).
+
+    Read-only: one search of computer objects, nothing written. TLS is mandatory (LDAPS, or
+    StartTLS on 389) and the certificate is validated against ``ca_file`` (else the system's
+    trust store) and ``tls_name``. The bind password is a reference, never the value.
+    """
+
+    server: str
+    base_dn: str
+    bind_dn: str  # "CN=itaudit-read,OU=Service Accounts,DC=city,DC=local" or "itaudit-read@city.local"
+    password_env: str | None = None
+    password_keyring: str | None = None  # "service/user"
+    security: str = "ldaps"  # "ldaps" (636) or "starttls" (389)
+    port: int = 636
+    ca_file: str | None = None
+    tls_name: str | None = None  # the name the certificate must carry (default: server)
+    page_size: int = 500
+    timeout: float = 30.0
+    search_filter: str = "(objectCategory=computer)"
+
+    @property
+    def label(self) -> str:
+        return f"ldap{'s' if self.security == 'ldaps' else ''}://{self.server}:{self.port}"
+
+
 @dataclass
 class CityConfig:
     id: str
@@ -128,6 +155,7 @@ class CityConfig:
     schedule: Schedule = field(default_factory=Schedule)
     delivery: Delivery = field(default_factory=Delivery)
     discovery: Discovery = field(default_factory=Discovery)
+    directory: DirectoryConfig | None = None
 
 
 @dataclass
@@ -219,7 +247,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts", "schedule", "delivery", "discovery"})
+                       "departments", "known_hosts", "schedule", "delivery", "discovery", "directory"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         try:
@@ -248,6 +276,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         city.schedule = _schedule(v, ct, k)
         city.delivery = _delivery(v, ct, k)
         city.discovery = _discovery(v, ct, k)
+        city.directory = _directory(v, ct, k, base)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
@@ -513,6 +542,52 @@ def _discovery(v: _Validator, ct: dict[str, Any], k: str) -> Discovery:
     if out.max_addresses < 1:
         raise ConfigError("must be at least 1", key=f"{dk}.max_addresses", path=v.path)
     return out
+
+
+def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> DirectoryConfig | None:
+    """``[cities.<id>.directory]``: the Active Directory server, bind account and TLS trust."""
+    if "directory" not in ct:
+        return None
+    dk = f"{k}.directory"
+    d = v.table(ct, "directory", k)
+    for secret in _SECRET_KEYS & set(d):
+        raise ConfigError(f"secrets never sit in the config file: use {secret}_env or {secret}_keyring",
+                          key=f"{dk}.{secret}", path=v.path)
+    v.keys(d, dk, {"server", "port", "security", "ca_file", "tls_name", "base_dn", "bind_dn", "password_env",
+                   "password_keyring", "page_size", "timeout", "filter"})
+    server = v.req(d, "server", str, dk)
+    _check_address(server, f"{dk}.server", v.path)
+    security = v.choice(d, "security", ("ldaps", "starttls"), dk, "ldaps")
+    port = v.opt(d, "port", int, dk, 636 if security == "ldaps" else 389)
+    if not 0 < port < 65536:
+        raise ConfigError("must be 1-65535", key=f"{dk}.port", path=v.path)
+    ca_file = v.opt(d, "ca_file", str, dk, None)
+    if ca_file is not None:
+        ca_file = str(_resolve(base, ca_file))
+    cfg = DirectoryConfig(
+        server=server, base_dn=v.req(d, "base_dn", str, dk), bind_dn=v.req(d, "bind_dn", str, dk),
+        password_env=v.opt(d, "password_env", str, dk, None),
+        password_keyring=v.opt(d, "password_keyring", str, dk, None),
+        security=security, port=port, ca_file=ca_file, tls_name=v.opt(d, "tls_name", str, dk, None),
+        page_size=v.opt(d, "page_size", int, dk, 500), timeout=float(v.opt(d, "timeout", (int, float), dk, 30)),
+        search_filter=v.opt(d, "filter", str, dk, "(objectCategory=computer)"),
+    )
+    if not (cfg.password_env or cfg.password_keyring):
+        raise ConfigError("needs password_env or password_keyring (the bind account's password)", key=dk,
+                          path=v.path)
+    if "=" not in cfg.base_dn:
+        raise ConfigError(f"not a distinguished name: {cfg.base_dn!r} (like \"DC=city,DC=local\")",
+                          key=f"{dk}.base_dn", path=v.path)
+    if not 1 <= cfg.page_size <= 1000:
+        raise ConfigError("must be between 1 and 1000 (Active Directory's MaxPageSize is 1000)",
+                          key=f"{dk}.page_size", path=v.path)
+    if not 0 < cfg.timeout <= 3600:
+        raise ConfigError("must be between 0 and 3600 seconds", key=f"{dk}.timeout", path=v.path)
+    if not (cfg.search_filter.startswith("(") and cfg.search_filter.endswith(")")):
+        raise ConfigError("must be an LDAP filter in parentheses", key=f"{dk}.filter", path=v.path)
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError(f"no such file: {ca_file}", key=f"{dk}.ca_file", path=v.path)
+    return cfg
 
 
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:

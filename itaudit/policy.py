@@ -22,6 +22,7 @@ TOML shape (every key optional)::
     extended_support = ["ubuntu"]      # other products whose paid extended support is bought
     scan_max_age_days = 30
     scan_failure_threshold = 3
+    stale_computer_days = 90           # directory computer objects without a logon this long (AD-001)
     [cities.springfield.policy.refresh.laptop]
     years = 4
     cost = 1600
@@ -146,6 +147,8 @@ class Policy:
     extended_support: tuple[str, ...] = ()
     scan_max_age_days: int = 30
     scan_failure_threshold: int = 3
+    # A directory computer object with no logon for this many days is stale (check AD-001).
+    stale_computer_days: int = 90
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
@@ -300,6 +303,7 @@ _SCALARS: dict[str, type] = {
     "esu_purchased": bool,
     "scan_max_age_days": int,
     "scan_failure_threshold": int,
+    "stale_computer_days": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
@@ -356,7 +360,8 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
             setattr(pol, k, _typed(v, _SCALARS[k], f"{key_prefix}.{k}"))
     if not 1 <= pol.fiscal_year_start_month <= 12:
         raise ConfigError("must be a month number 1-12", key=f"{key_prefix}.fiscal_year_start_month")
-    for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days"):
+    for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days",
+              "stale_computer_days"):
         if getattr(pol, k) < 0:
             raise ConfigError("must not be negative", key=f"{key_prefix}.{k}")
     ext = table.get("extended_support", [])

@@ -28,3 +28,4 @@ def need_peer(ok: bool, reason: str) -> None:
 
 from peers_snmp import *  # noqa: E402,F403
 from peers_ssh import *  # noqa: E402,F403
+from peers_samba import *  # noqa: E402,F403
