@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import re
 import socket
 import ssl
@@ -49,6 +50,7 @@ FORBIDDEN = frozenset(a.lower() for a in (
 assert not FORBIDDEN & {a.lower() for a in (*COMPUTER_ATTRIBUTES, *LAPS_EXPIRY)}
 
 _UAC_DISABLED = 0x2
+_UAC_SERVER_TRUST = 0x2000  # a domain controller's own account
 _FILETIME_NEVER = (0, 0x7FFFFFFFFFFFFFFF)
 _FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)
 _VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)\s*\((\d+)\)")
@@ -127,6 +129,7 @@ def computer_facts(dn: str, raw: dict[str, list[bytes]], *, laps_source: str | N
     d.password_last_set = filetime_date(_int(raw.get("pwdlastset")))
     uac = _int(raw.get("useraccountcontrol"))
     d.disabled = bool(uac & _UAC_DISABLED) if uac is not None else None
+    d.domain_controller = bool(uac & _UAC_SERVER_TRUST) if uac is not None else None
     if uac is None:
         f.gaps["directory.disabled"] = "userAccountControl not readable"
     if d.created is None:
@@ -265,11 +268,12 @@ def connect(cfg: Any, password: str) -> Any:
 
     name = cfg.tls_name or cfg.server
     tls = _tls_class()(tls_context(cfg.ca_file), name)
+    seconds = max(1, math.ceil(cfg.timeout))  # ldap3 packs socket timeouts as whole seconds
     server = ldap3.Server(cfg.server, port=cfg.port, use_ssl=cfg.security == "ldaps", tls=tls,
-                          get_info=ldap3.NONE, connect_timeout=cfg.timeout)
+                          get_info=ldap3.NONE, connect_timeout=seconds)
     conn = ldap3.Connection(server, user=cfg.bind_dn, password=password, authentication=ldap3.SIMPLE,
                             auto_bind=ldap3.AUTO_BIND_NONE, auto_referrals=False, raise_exceptions=True,
-                            receive_timeout=cfg.timeout, read_only=True, return_empty_attributes=False)
+                            receive_timeout=seconds, read_only=True, return_empty_attributes=False)
     try:
         conn.open()
         if cfg.security == "starttls":

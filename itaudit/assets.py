@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itaudit.store import Store, utcnow
+from itaudit.store import Store, host_key, utcnow
 
 COLUMNS = ("address", "serial", "hostname", "purchase_date", "cost", "department", "budget_line", "criticality")
 ALIASES = {"ip": "address", "ip_address": "address", "serial_number": "serial", "host": "hostname",
@@ -84,7 +84,8 @@ def _clean_row(raw: dict[str, str], budget_lines: set[str], today: dt.date) -> d
 
 def _match(store: Store, row: dict[str, Any]) -> int | None:
     for column, value in (("serial", row.get("serial")), ("address", row.get("address")),
-                          ("hostname", row.get("hostname")), ("name", row.get("hostname"))):
+                          ("hostname", row.get("hostname")), ("name", row.get("hostname")),
+                          ("host_key", host_key(row.get("hostname")))):
         if value:
             hit = store.db.execute(f"select id from devices where lower({column}) = lower(?) "  # noqa: S608
                                    "order by last_seen desc limit 1", [value]).fetchone()

@@ -19,7 +19,7 @@ from itaudit.model import CheckResult, DeviceFacts, Finding, Severity, Status
 
 CheckFn = Callable[[DeviceFacts, "CheckContext"], CheckResult]
 
-_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN)-\d{3}$")
+_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN|AD)-\d{3}$")
 
 
 @dataclass(frozen=True)

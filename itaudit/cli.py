@@ -175,6 +175,7 @@ def _summary_json(s: Any) -> dict[str, Any]:
     return {"city": s.city_id, "scan_id": s.scan_id, "as_of": s.as_of.isoformat(), "targets": s.total,
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
             "open_findings_by_severity": s.findings,
+            "directory_computers": s.directory_computers, "directory_only": s.directory_only,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
 
@@ -376,6 +377,9 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
+    from itaudit import directory_cli  # issue 17
+
+    cli.add_command(directory_cli.directory_cmd)
 
 
 _register_optional()

@@ -585,8 +585,6 @@ def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Directo
         raise ConfigError("must be between 0 and 3600 seconds", key=f"{dk}.timeout", path=v.path)
     if not (cfg.search_filter.startswith("(") and cfg.search_filter.endswith(")")):
         raise ConfigError("must be an LDAP filter in parentheses", key=f"{dk}.filter", path=v.path)
-    if ca_file is not None and not Path(ca_file).is_file():
-        raise ConfigError(f"no such file: {ca_file}", key=f"{dk}.ca_file", path=v.path)
     return cfg
 
 

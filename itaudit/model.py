@@ -256,6 +256,7 @@ class Directory:
     last_logon: dt.date | None = None
     password_last_set: dt.date | None = None
     disabled: bool | None = None
+    domain_controller: bool | None = None  # userAccountControl SERVER_TRUST_ACCOUNT
     laps_expires: dt.date | None = None  # the later of the legacy and Windows LAPS expiry
     laps_managed: bool | None = None  # an expiry attribute is set (LAPS manages the admin password)
     laps_source: str | None = None  # which attribute(s) the schema has: "legacy", "windows", "legacy+windows"

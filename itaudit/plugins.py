@@ -17,6 +17,9 @@ BUILTIN_COLLECTORS: dict[str, str] = {
     "local": "collectors.local:LocalCollector",
 }
 
+# Reads a city's directory (one call per scan, not per target): ``read_directory(cfg, password)``.
+BUILTIN_DIRECTORY_READER = "collectors.directory:read_directory"
+
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.lifecycle",
     "checks.hardware",
@@ -24,6 +27,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.exposure",
     "checks.kev",
     "checks.dataquality",
+    "checks.directory",
 )
 
 BUILTIN_REPORTS: dict[str, str] = {
@@ -55,6 +59,11 @@ def collector_class(protocol: str) -> Any:
         if ep.name == protocol:
             return ep.load()
     raise KeyError(protocol)
+
+
+def directory_reader() -> Any:
+    """The function that reads a city's directory (see ``collectors/directory.py``)."""
+    return _load(BUILTIN_DIRECTORY_READER)
 
 
 @cache

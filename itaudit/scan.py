@@ -39,10 +39,14 @@ class ScanSummary:
     interrupted: bool = False
     findings: dict[str, int] = field(default_factory=dict)  # severity -> open fails this scan
     errors: list[tuple[str, str]] = field(default_factory=list)  # (target label, reason)
+    # The directory (issue 17): computers read, of them judged from the directory alone.
+    directory_computers: int = 0
+    directory_only: int = 0
+    directory_error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed else 0
+        return 3 if self.failed or self.directory_error else 0
 
 
 ProgressFn = Callable[[CollectResult, int, int], None]
@@ -122,24 +126,37 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     knowledge = _knowledge()
     try:
         with store.scan_lock(), _scan_gc():
-            scan_id = store.begin_scan(city.id, as_of, len(targets), now=now)
+            # The directory is read whole before anything is stored: a failed read stores none of it
+            # and changes no device already known.
+            directory, directory_error = _read_directory(city, now)
+            n_dir = len(directory.computers) if directory else 0
+            scan_id = store.begin_scan(city.id, as_of, len(targets) + n_dir, now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
+            _record_directory_read(store, scan_id, city, directory, directory_error, now)
+            if directory_error:
+                summary.directory_error = directory_error
+                summary.errors.append((city.directory.label if city.directory else "directory", directory_error))
+            summary.directory_computers = n_dir
             ctx = _context(cfg, city, stop)
             seen = 0
             try:
-                for result in _results(targets, ctx, stop):
+                for result in _with_directory(_results(targets, ctx, stop), directory, city, stop):
                     seen += 1
                     findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
                     store.record_result(scan_id, result, findings, now=now)
                     _tally(summary, result, findings)
+                    if result.target.protocol == "directory":
+                        summary.directory_only += 1
                     if progress:
-                        progress(result, seen, len(targets))
+                        progress(result, seen, max(seen, len(targets) + n_dir - (directory.matched if directory
+                                                                                  else 0)))
                     if stop.is_set():
                         break
             except BaseException:
                 stop.set()  # a failed writer (full disk...) stops the collectors too
                 raise
-            summary.interrupted = stop.is_set() and seen < len(targets)
+            summary.total = max(len(targets), seen)
+            summary.interrupted = stop.is_set() and seen < summary.total
             store.finish_scan(scan_id, complete=not summary.interrupted, now=now)
             from itaudit.assets import apply_pending  # register rows whose device this scan saw first
 
@@ -148,6 +165,115 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     finally:
         if own_store:
             store.close()
+
+
+# --- the directory (issue 17) ------------------------------------------------------------
+
+
+class _DirectoryComputers:
+    """One read of the directory, indexed by host name, handed out once per machine."""
+
+    def __init__(self, read: Any):
+        from itaudit.store import host_key
+
+        self.read = read
+        self.computers: list[Any] = list(read.computers)
+        self.by_fqdn: dict[str, int] = {}
+        by_short: dict[str, list[int]] = {}
+        for i, f in enumerate(self.computers):
+            if f.directory.dns_host_name:
+                self.by_fqdn.setdefault(f.directory.dns_host_name.lower(), i)
+            for name in (f.directory.dns_host_name, f.directory.name):
+                key = host_key(name)
+                if key and i not in by_short.get(key, []):
+                    by_short.setdefault(key, []).append(i)
+        # A short name two computers share (two domains) matches neither: no guessing.
+        self.by_short = {k: v[0] for k, v in by_short.items() if len(v) == 1}
+        self.used: set[int] = set()
+        self.matched = 0
+
+    def take(self, result: CollectResult) -> Any:
+        """The directory's facts for the machine a scan result is about, or None."""
+        from itaudit.store import host_key
+
+        t = result.target
+        for name in (result.facts.identity.hostname, t.name, t.address):
+            if not name:
+                continue
+            i = self.by_fqdn.get(name.lower())
+            if i is None:
+                key = host_key(name)
+                i = self.by_short.get(key) if key else None
+            if i is not None and i not in self.used:
+                self.used.add(i)
+                self.matched += 1
+                return self.computers[i]
+        return None
+
+    def remaining(self) -> list[Any]:
+        return [f for i, f in enumerate(self.computers) if i not in self.used]
+
+
+def _read_directory(city: CityConfig, now: str | None) -> tuple[_DirectoryComputers | None, str | None]:
+    """Read the city's directory, if it has one: (computers, None) or (None, the reason it failed)."""
+    if city.directory is None:
+        return None, None
+    from itaudit.credentials import read_secret
+    from itaudit.errors import CollectError
+
+    cfg = city.directory
+    try:
+        password = read_secret(env=cfg.password_env, keyring_ref=cfg.password_keyring) or ""
+        read = plugins.directory_reader()(cfg, password, now=(lambda: now) if now else None)
+    except CollectError as exc:
+        log.warning("directory %s: %s", cfg.label, exc)
+        return None, f"directory not read ({exc.kind}): {exc}"
+    except Exception as exc:  # a reader bug must not end the scan
+        log.error("directory %s: internal error: %s: %s", cfg.label, type(exc).__name__, exc)
+        return None, f"directory not read (internal): {type(exc).__name__}: {exc}"
+    return _DirectoryComputers(read), None
+
+
+def _record_directory_read(store: Store, scan_id: int, city: CityConfig, directory: _DirectoryComputers | None,
+                           error: str | None, now: str | None) -> None:
+    if city.directory is None:
+        return
+    from itaudit.store import utcnow
+
+    if directory is None:
+        store.record_directory_read(scan_id, server=city.directory.label, read_at=now or utcnow(), error=error)
+        return
+    r = directory.read
+    store.record_directory_read(scan_id, server=r.server, read_at=r.read_at, n_computers=len(r.computers),
+                                n_referrals=len(r.referrals), laps_source=r.laps_source,
+                                recovery_objects=r.recovery_objects)
+
+
+def _with_directory(results: Iterable[CollectResult], directory: _DirectoryComputers | None, city: CityConfig,
+                    stop: threading.Event) -> Iterator[CollectResult]:
+    """Scanned results with the directory's facts of the same machine merged in, then one
+    result per directory computer no scan reached (judged from the directory alone).
+
+    A scanned machine keeps its scanned facts and gains the directory section. A machine
+    whose scan failed is judged from what the directory says (its error stays reported).
+    """
+    for result in results:
+        entry = directory.take(result) if directory else None
+        if entry is not None:
+            if result.status == ResultStatus.ERROR:
+                result.facts = entry
+            else:
+                result.facts.directory = entry.directory
+                result.facts.sources.update(entry.sources)
+                result.facts.gaps.update({k: v for k, v in entry.gaps.items() if k.startswith("directory.")})
+        yield result
+    if directory is None or stop.is_set():
+        return
+    for facts in directory.remaining():
+        d = facts.directory
+        target = Target(address=(facts.identity.address or d.name or d.dn or "?"), protocol="directory",
+                        city_id=city.id, name=d.name)
+        yield CollectResult(target, ResultStatus.OK, facts=facts, started_at=d.read_at, duration_ms=0)
 
 
 # The cyclic garbage collector at its defaults (700, 10, 10) cost ~0.8 ms of CPU per host
@@ -192,8 +318,14 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
     record = store.device_record(result, now=now)
     ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
     chosen = sorted(specs.values(), key=lambda s: s.id)
-    if result.status == ResultStatus.ERROR:
-        chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS]
+    directory = result.facts.directory
+    if not directory.dn:
+        chosen = [s for s in chosen if s.family != "AD"]  # a switch is not "missing from LAPS"
+        if result.status == ResultStatus.ERROR:
+            chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS]
+    elif directory.disabled and (result.target.protocol == "directory" or result.status == ResultStatus.ERROR):
+        # A disabled computer object judged from the directory alone: only whether it lingers.
+        chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
     return run_checks(result.facts, ctx, chosen)
 
 

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import ipaddress
 import json
 import os
 import sqlite3
@@ -29,7 +30,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 7
 
 
 def utcnow() -> str:
@@ -128,7 +129,32 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
         db["devices"].create_index([column], if_not_exists=True)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
+# --- directory (issue 17; migration number 7 reserved for it) ------------------------
+
+
+def _migrate_v7(db: sqlite_utils.Database) -> None:
+    """Directory computers (issue 17): which computer object a device is, the short host name
+    it is matched on, when it was last fully audited, where each observation's facts came
+    from, and one row per directory read. Independent of migrations 5 and 6."""
+    cols = db["devices"].columns_dict
+    for column in ("directory_dn", "host_key", "last_full_audit"):
+        if column not in cols:
+            db["devices"].add_column(column, str)
+    db.execute("update devices set host_key = lower(substr(hostname, 1, instr(hostname || '.', '.') - 1)) "
+               "where hostname is not null and hostname != '' and host_key is null")
+    db.execute("update devices set last_full_audit = last_success where last_full_audit is null")
+    db["devices"].create_index(["directory_dn"], if_not_exists=True)
+    db["devices"].create_index(["host_key"], if_not_exists=True)
+    if "source" not in db["observations"].columns_dict:
+        db["observations"].add_column("source", str)  # "scan", "directory", "scan+directory"
+    db["directory_reads"].create(
+        {"id": int, "scan_id": int, "server": str, "read_at": str, "status": str, "error": str,
+         "n_computers": int, "n_referrals": int, "laps_source": str, "recovery_objects": int},
+        pk="id", if_not_exists=True,
+    )
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 7: _migrate_v7}
 
 
 class Store:
@@ -167,6 +193,8 @@ class Store:
         if current > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema {current}, newer than this itaudit ({SCHEMA_VERSION})")
         for version in range(current + 1, SCHEMA_VERSION + 1):
+            if version not in MIGRATIONS:
+                continue  # a number reserved for another branch's migration (filled in at merge)
             with self.tx():
                 MIGRATIONS[version](self.db)
                 self.db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
@@ -278,8 +306,25 @@ class Store:
                                 "order by last_seen desc limit 1", [value])
                 if row:
                     return row
-        return self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
-                         "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+        d = result.facts.directory
+        if d.dn:
+            row = self._one("select * from devices where directory_dn = ? order by last_seen desc limit 1", [d.dn])
+            if row:
+                return row
+        row = self._one("select * from devices where protocol = ? and address = ? and coalesce(port, 0) = ? "
+                        "order by last_seen desc limit 1", [t.protocol, t.address, t.port or 0])
+        if row:
+            return row
+        # Directory facts and scanned facts of one machine: matched by its short host name.
+        key = host_key(ident.hostname) if t.protocol == "directory" or d.dn else None
+        if key:
+            return self._one("select * from devices where host_key = ? order by (protocol = 'directory'), "
+                             "last_seen desc limit 1", [key])
+        key = host_key(ident.hostname or t.name)
+        if key:
+            return self._one("select * from devices where host_key = ? and protocol = 'directory' "
+                             "order by last_seen desc limit 1", [key])
+        return None
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         """The first row of a query as a dict (``db.query`` without sqlite-utils' per-call overhead)."""
@@ -298,6 +343,10 @@ class Store:
         ident = facts.identity
         t = result.target
         ok = result.status != ResultStatus.ERROR
+        from_directory = t.protocol == "directory"
+        in_directory = bool(facts.directory.dn)
+        source = "directory" if from_directory or (in_directory and not ok) else \
+            ("scan+directory" if in_directory else "scan")
         with self.tx():
             row = self._match_device(result)
             values: dict[str, Any] = {
@@ -320,6 +369,14 @@ class Store:
             else:
                 values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
                 values["kind"] = t.kind or (row["kind"] if row else None)
+            if in_directory:
+                values["directory_dn"] = facts.directory.dn
+            values["host_key"] = host_key(ident.hostname)
+            if ok and not from_directory:
+                values["last_full_audit"] = now
+            if from_directory and row and row["protocol"] != "directory":
+                # A scanned machine seen in the directory only this time: keep what its scan said.
+                values = {k: values[k] for k in ("last_seen", "last_scan_id", "directory_dn", "host_key")}
             # Keep what we knew when this scan could not see it (None never overwrites).
             values = {k: v for k, v in values.items() if v is not None or k in ("last_error",)}
             if row:
@@ -336,7 +393,8 @@ class Store:
                 "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
                 "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
                 "duration_ms": result.duration_ms,
-                "facts": _facts_json(facts) if ok else None,
+                # A failed scan of a machine the directory lists keeps what the directory says.
+                "facts": _facts_json(facts) if ok or in_directory else None, "source": source,
             })
             self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
@@ -557,6 +615,7 @@ class Store:
                d.first_seen, d.last_success, d.last_status,
                json_extract(o.facts, '$.hardware.manufacture_date') as manufacture_date,
                json_extract(o.facts, '$.hardware.bios_date') as bios_date,
+               json_extract(o.facts, '$.directory.created') as directory_created,
                json_extract(o.facts, '$.software.release') as release,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version
                from devices d left join observations o on o.id =
@@ -565,6 +624,57 @@ class Store:
                order by d.id"""))
 
     # --- end of report queries (reports helper) -----------------------------------------
+
+    # --- directory (issue 17) ---------------------------------------------------------
+
+    def record_directory_read(self, scan_id: int, *, server: str, read_at: str, error: str | None = None,
+                              n_computers: int = 0, n_referrals: int = 0, laps_source: str | None = None,
+                              recovery_objects: int | None = None) -> int:
+        """One read of the directory (or its failure, which changes no device)."""
+        with self.tx():
+            return self._insert("directory_reads", {
+                "scan_id": scan_id, "server": server, "read_at": read_at, "status": "error" if error else "ok",
+                "error": error, "n_computers": n_computers, "n_referrals": n_referrals,
+                "laps_source": laps_source, "recovery_objects": recovery_objects})
+
+    def directory_reads(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent directory reads, newest first."""
+        return list(self.db.query("select * from directory_reads order by id desc limit ?", [limit]))
+
+    def audit_sources(self, scan_id: int) -> dict[str, int]:
+        """Devices of one scan by where their facts came from: ``directory`` (judged from the
+        directory only), ``scan+directory`` and ``scan`` (fully audited), ``failed``."""
+        out = {"directory": 0, "scan+directory": 0, "scan": 0, "failed": 0}
+        for source, status, n in self.db.execute(
+                "select coalesce(source, 'scan'), status, count(distinct device_id) from observations "
+                "where scan_id = ? group by 1, 2", [scan_id]):
+            key = "failed" if status == "error" and source == "scan" else source
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def reconciliation(self) -> dict[str, list[dict[str, Any]]]:
+        """What the directory, the scans and the asset register disagree on.
+
+        ``directory_only``: computers in the directory never fully audited by a scan.
+        ``not_in_directory``: Windows machines a scan audited that the directory does not list
+        (empty until a directory read succeeded). ``register_only``: asset register rows that
+        match no device at all (in neither the directory nor a scan).
+        """
+        cols = "id, name, hostname, address, kind, department, os_name, os_version, directory_dn, last_full_audit"
+        out: dict[str, list[dict[str, Any]]] = {}
+        out["directory_only"] = list(self.db.query(
+            f"select {cols} from devices where directory_dn is not null and last_full_audit is null "  # noqa: S608
+            "order by host_key"))
+        read_ok = self.db.execute("select 1 from directory_reads where status = 'ok' limit 1").fetchone()
+        out["not_in_directory"] = list(self.db.query(
+            f"select {cols} from devices where directory_dn is null and last_full_audit is not null "  # noqa: S608
+            "and product in ('windows', 'windows-server') order by address")) if read_ok else []
+        out["register_only"] = list(self.db.query(
+            "select key, address, serial, hostname, department, source, source_row from assets "
+            "where device_id is null order by source_row")) if "assets" in self.db.table_names() else []
+        return out
+
+    # --- end of the directory block ---------------------------------------------------
 
 
     # --- discovery (issue 9; owned by the discovery helper) ----------------------------
@@ -702,6 +812,19 @@ def _jsonable(obj: Any) -> Any:
 
 _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be filled by o.e.m.",
              "system serial number", "0123456789", "not specified", "<private>"}
+
+
+def host_key(hostname: str | None) -> str | None:
+    """The short, lower-case host name a directory computer and a scanned machine share."""
+    if not hostname or not hostname.strip():
+        return None
+    first = hostname.strip().split(".")[0].lower()
+    try:  # an IP address is no host name
+        ipaddress.ip_address(hostname.strip())
+        return None
+    except ValueError:
+        pass
+    return first or None
 
 
 def _identity_key(result: CollectResult) -> str | None:

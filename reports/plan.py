@@ -128,6 +128,8 @@ def _basis(row: dict[str, Any]) -> tuple[dt.date | None, str]:
         ("purchase_date", "purchase date"),
         ("manufacture_date", "manufacture date"),
         ("bios_date", "BIOS date"),
+        # The directory's creation date: an estimate and a lower bound, flagged as such in the plan.
+        ("directory_created", "in the directory since (estimate)"),
     ):
         day = parse_day(row.get(key))
         if day:

@@ -119,3 +119,25 @@ def test_base_outside_the_directory_is_named(samba_dc):
 def test_continuation_references_are_named(reader_read):
     # Samba returns a reference to the configuration partition from a search of the domain.
     assert any(BASE_DN.split(",")[0][3:] in r for r in reader_read.referrals)
+
+
+def test_schema_without_laps_gives_unknown_not_unmanaged(samba_dc):
+    """A domain whose schema has no LAPS attributes: the same real entries, read as such, say
+    "unknown" (LAPS may back up to Entra ID), never "not managed"."""
+    from collectors.directory import COMPUTER_ATTRIBUTES, _close, _paged, computer_facts, connect
+
+    conn = connect(_cfg(samba_dc), samba_dc.reader_password)
+    try:
+        entries = [e for e in _paged(conn, samba_dc.base_dn, "(objectCategory=computer)", list(COMPUTER_ATTRIBUTES),
+                                     100) if e.get("type") == "searchResEntry"]
+    finally:
+        _close(conn)
+    assert len(entries) == len(samba_dc.computers) + 1
+    for e in entries:
+        f = computer_facts(e["dn"], e["raw_attributes"], laps_source=None, recovery_counts=None, read_at="t")
+        assert f.directory.laps_managed is None and "no LAPS attributes" in f.gaps["directory.laps_managed"]
+
+
+def test_domain_controller_object(reader_read):
+    dc = _by_name(reader_read)["DC1"]
+    assert dc.directory.domain_controller is True and dc.directory.disabled is False
