@@ -162,8 +162,8 @@ def test_reconciliation(city):
 
 def test_monthly_summary_counts_directory_only(city, samba_dc):
     out = city["work"] / "reports"
-    r = run_cli("report", "monthly", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--format", "md,html", "--out", str(out),
-                env=city["env"])
+    r = run_cli("report", "monthly", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--format", "md,html",
+                "--out", str(out), env=city["env"])
     assert r.returncode == 0, r.stderr
     n = len(samba_dc.computers) + 1
     sentence = f"1 device was fully audited; {n} computers were judged from the directory only"
