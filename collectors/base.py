@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from itaudit.credentials import Credential
-from itaudit.errors import CollectError, HostKeyMismatch
+from itaudit.errors import CertificateRefused, CollectError, HostKeyMismatch
 from itaudit.model import CollectResult, ResultStatus, Target
 
 
@@ -52,8 +52,9 @@ class Collector:
             result = self.collect(target, ctx)
         except CollectError as exc:
             result = CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=str(exc))
-            if isinstance(exc, HostKeyMismatch):
-                # What the collector saw is itself the finding (check SEC-001).
+            if isinstance(exc, HostKeyMismatch | CertificateRefused):
+                # What the collector saw is itself the finding (check SEC-001): a changed SSH host
+                # key, or a TLS certificate (WinRM) that is untrusted or names another host.
                 result.collector_findings["SEC-001"] = str(exc)
         except Exception as exc:  # a collector bug must not end the scan
             result = CollectResult(

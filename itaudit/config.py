@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itaudit.credentials import Credential, SNMPCredential, SSHCredential
+from itaudit.credentials import Credential, SNMPCredential, SSHCredential, WinRMCredential
 from itaudit.errors import ConfigError
 from itaudit.model import Kind
 from itaudit.policy import Policy, parse_policy
 
-PROTOCOLS = ("ssh", "snmp", "local")
+PROTOCOLS = ("ssh", "snmp", "local", "winrm")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that would put a secret in the file: refused with a pointer to the *_env form.
@@ -334,8 +334,22 @@ def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credent
                 + (", key_file, or a keyring entry" if secret == "password" else ""),  # noqa: S105
                 key=f"{ck}.{secret}", path=v.path,
             )
-        ctype = v.choice(c, "type", ("ssh", "snmp"), ck, None)
-        if ctype == "ssh":
+        ctype = v.choice(c, "type", ("ssh", "snmp", "winrm"), ck, None)
+        if ctype == "winrm":
+            v.keys(c, ck, {"type", "username", "password_env", "password_keyring", "auth", "transport", "ca_file"})
+            ca_file = v.opt(c, "ca_file", str, ck, None)
+            cred = WinRMCredential(
+                name=name, username=v.req(c, "username", str, ck),
+                password_env=v.opt(c, "password_env", str, ck, None),
+                password_keyring=v.opt(c, "password_keyring", str, ck, None),
+                # Basic is not a choice: it sends the password itself, and over HTTP in clear.
+                auth=v.choice(c, "auth", ("negotiate", "kerberos", "ntlm"), ck, "negotiate"),
+                transport=v.choice(c, "transport", ("https", "http"), ck, "https"),
+                ca_file=str(_resolve(Path(v.path).parent.resolve(), ca_file)) if ca_file else None,
+            )
+            if not (cred.password_env or cred.password_keyring):
+                raise ConfigError("needs password_env or password_keyring", key=ck, path=v.path)
+        elif ctype == "ssh":
             v.keys(c, ck, {"type", "username", "key_file", "password_env", "password_keyring", "use_agent", "sudo"})
             cred: Credential = SSHCredential(
                 name=name,
@@ -406,7 +420,9 @@ def _targets(v: _Validator, ct: dict[str, Any], k: str, city: CityConfig, target
                 raise ConfigError(f"no credential '{cred}' in this city (defined: "
                                   f"{', '.join(sorted(city.credentials)) or 'none'})",
                                   key=f"{tk}.credential", path=v.path)
-            ctype = "ssh" if isinstance(city.credentials[cred], SSHCredential) else "snmp"
+            found = city.credentials[cred]
+            ctype = ("ssh" if isinstance(found, SSHCredential) else "winrm" if isinstance(found, WinRMCredential)
+                     else "snmp")
             if ctype != protocol:
                 raise ConfigError(f"credential '{cred}' is for {ctype}, target is {protocol}",
                                   key=f"{tk}.credential", path=v.path)

@@ -15,6 +15,7 @@ BUILTIN_COLLECTORS: dict[str, str] = {
     "ssh": "collectors.ssh:SSHCollector",
     "snmp": "collectors.snmp:SNMPCollector",
     "local": "collectors.local:LocalCollector",
+    "winrm": "collectors.winrm:WinRMCollector",
 }
 
 # Reads a city's directory (one call per scan, not per target): ``read_directory(cfg, password)``.

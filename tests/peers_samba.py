@@ -14,6 +14,7 @@ Samba needs root (provisioning writes POSIX ACLs); CI runs as root. Only one DC 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 from directory_fleet import BASE_DN, Computer, as_json, fleet
 
-__all__ = ["SambaDC", "samba_dc"]
+__all__ = ["SambaDC", "samba_dc"]  # running_dc, SambaError: for bench/directory_scale.py
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -92,12 +93,15 @@ def _bind_ok(dc: SambaDC) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
-    """A provisioned, populated Samba AD DC on 127.0.0.1:636 (LDAPS)."""
-    _need_samba()
+class SambaError(RuntimeError):
+    """The test DC could not be set up (the fixture fails with this reason)."""
+
+
+@contextlib.contextmanager
+def running_dc(tmp: Path, computers: list[Computer], as_of: dt.date, *, wait_lock: float = 600) -> Iterator[SambaDC]:
+    """Provision, populate and run a Samba AD DC in ``tmp`` (used by the fixture and bench/)."""
     lock_fd = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + wait_lock
     while True:  # another test run holds 127.0.0.1:636: wait for it (never two DCs at once)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,16 +109,14 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(lock_fd)
-                pytest.fail("another test run held the Samba DC lock for 10 minutes")
+                raise SambaError(f"another run held the Samba DC lock ({LOCK}) for {wait_lock:.0f} s") from None
             time.sleep(1)
     proc = None
     log = None
     try:
         if not (_port_free(636) and _port_free(389)):
-            pytest.fail("127.0.0.1:389/636 is taken by another LDAP server: the Samba test DC needs them")
-        tmp = tmp_path_factory.mktemp("samba")
+            raise SambaError("127.0.0.1:389/636 is taken by another LDAP server: the Samba test DC needs them")
         target = tmp / "dc"
-        as_of = dt.datetime.now(dt.UTC).date()
         admin_password = "Adm1n-Test-Pass!"  # test-only
         subprocess.run(
             [SAMBA_TOOL, "domain", "provision", "--realm=CITY.TEST", "--domain=CITY", "--server-role=dc",
@@ -124,15 +126,14 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
             check=True, capture_output=True, timeout=180,
         )
         conf = target / "etc" / "smb.conf"
-        computers = fleet(as_of)
         spec = tmp / "computers.json"
         spec.write_text(json.dumps(as_json(computers)), encoding="utf-8")
         reader, reader_password = "itaudit-read", "Read0nly-Test-Pass!"  # test-only
         done = subprocess.run([SYSTEM_PYTHON, str(POPULATE), str(conf), str(target / "private" / "sam.ldb"),
-                               str(spec), reader, reader_password], capture_output=True, text=True, timeout=300)
+                               str(spec), reader, reader_password], capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:
-            pytest.fail(f"populating the Samba DC failed: {done.stderr[-2000:]}")
-        log = open(tmp / "samba.out", "wb")  # noqa: SIM115 - closed at teardown
+            raise SambaError(f"populating the Samba DC failed: {done.stderr[-2000:]}")
+        log = open(tmp / "samba.out", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen([SAMBA, "-i", "-M", "single", "-s", str(conf)], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         dc = SambaDC(address="127.0.0.1", port=636, tls_name="DC1.city.test",
@@ -143,9 +144,9 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         ready = time.monotonic() + 60
         while not (dc.ca_file.exists() and _bind_ok(dc)):
             if proc.poll() is not None:
-                pytest.fail(f"samba exited with {proc.returncode}: {(tmp / 'samba.out').read_text()[-2000:]}")
+                raise SambaError(f"samba exited with {proc.returncode}: {(tmp / 'samba.out').read_text()[-2000:]}")
             if time.monotonic() > ready:
-                pytest.fail("samba did not answer an LDAPS bind within 60 s")
+                raise SambaError("samba did not answer an LDAPS bind within 60 s")
             time.sleep(0.2)
         yield dc
     finally:
@@ -159,6 +160,18 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         if log is not None:
             log.close()
         os.close(lock_fd)  # releases the lock
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """A provisioned, populated Samba AD DC on 127.0.0.1:636 (LDAPS)."""
+    _need_samba()
+    as_of = dt.datetime.now(dt.UTC).date()
+    try:
+        with running_dc(tmp_path_factory.mktemp("samba"), fleet(as_of), as_of) as dc:
+            yield dc
+    except SambaError as exc:
+        pytest.fail(str(exc))
 
 
 def copy_ca(dc: SambaDC, dest: Path) -> Path:
