@@ -64,7 +64,7 @@ class DirectoryRead:
     computers: list[DeviceFacts] = field(default_factory=list)
     referrals: list[str] = field(default_factory=list)  # continuation references, not followed
     laps_source: str | None = None  # expiry attributes the schema has: "legacy", "windows", both, or None
-    recovery_objects: int | None = None  # BitLocker recovery objects the account could see (None: no class)
+    recovery_objects: int | None = None  # BitLocker recovery objects the bind account could see
     pages: int = 0
     read_at: str = ""
 
@@ -330,41 +330,40 @@ def read_directory(cfg: Any, password: str, *, now: Callable[[], str] | None = N
                    connection: Any = None) -> DirectoryRead:
     """Read every computer object under ``cfg.base_dn``. Raises ``CollectError`` (never half a read)."""
     ldap3_module()
-    from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult
+    from ldap3.core.exceptions import LDAPException
 
     read_at = now() if now else dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     conn = connection or connect(cfg, password)
     out = DirectoryRead(server=cfg.label, read_at=read_at)
     try:
         out.laps_source = _schema_laps(conn)
-        # BitLocker recovery objects: their names only ("1.1" asks for no attribute at all).
+        attrs = ["objectClass", *COMPUTER_ATTRIBUTES,
+                 *(a for a, k in LAPS_EXPIRY.items() if out.laps_source and k in out.laps_source)]
+        # One pass over the directory: the computers and, by name only, the BitLocker recovery
+        # objects under them (a second search cost the domain controller a second full pass).
+        flt = f"(|{cfg.search_filter}(objectClass=msFVE-RecoveryInformation))"
         counts: dict[str, int] = {}
-        try:
-            for e in _paged(conn, cfg.base_dn, "(objectClass=msFVE-RecoveryInformation)", "1.1", cfg.page_size):
-                if e.get("type") == "searchResEntry":
-                    parent = _parent(e["dn"])
-                    counts[parent] = counts.get(parent, 0) + 1
-            out.recovery_objects = sum(counts.values())
-        except LDAPNoSuchObjectResult:
-            raise
-        except LDAPException as exc:
-            if "objectClass" not in str(exc) and "undefined" not in str(exc).lower():
-                raise
-            out.recovery_objects = None  # the schema has no BitLocker class
-        visible = counts if out.recovery_objects else None  # none visible: cannot tell "none escrowed"
-        attrs = [*COMPUTER_ATTRIBUTES, *(a for a, k in LAPS_EXPIRY.items() if out.laps_source and k in out.laps_source)]
-        pages_before = 0
-        for e in _paged(conn, cfg.base_dn, cfg.search_filter, attrs, cfg.page_size):
+        entries: list[tuple[str, dict[str, list[bytes]]]] = []
+        for e in _paged(conn, cfg.base_dn, flt, attrs, cfg.page_size):
             kind = e.get("type")
             if kind == "searchResRef":
                 out.referrals.extend(str(u) for u in e.get("uri") or [])
                 continue
             if kind != "searchResEntry":
                 continue
-            pages_before += 1
-            out.computers.append(computer_facts(e["dn"], e.get("raw_attributes") or {}, laps_source=out.laps_source,
-                                                recovery_counts=visible, read_at=read_at))
-        out.pages = -(-pages_before // cfg.page_size) if pages_before else 0
+            raw = e.get("raw_attributes") or {}
+            classes = {c.lower() for k, v in raw.items() if k.lower() == "objectclass" for c in v or []}
+            if b"msfve-recoveryinformation" in classes:
+                parent = _parent(e["dn"])
+                counts[parent] = counts.get(parent, 0) + 1
+            else:
+                entries.append((e["dn"], raw))
+        out.recovery_objects = sum(counts.values())
+        visible = counts if out.recovery_objects else None  # none visible: cannot tell "none escrowed"
+        out.computers = [computer_facts(dn, raw, laps_source=out.laps_source, recovery_counts=visible,
+                                        read_at=read_at) for dn, raw in entries]
+        n = len(entries) + out.recovery_objects
+        out.pages = -(-n // cfg.page_size) if n else 0
     except (LDAPException, OSError) as exc:
         raise _translate(exc, cfg.label) from None
     finally:

@@ -139,11 +139,19 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
             summary.directory_computers = n_dir
             ctx = _context(cfg, city, stop)
             seen = 0
+            batch: list[tuple[CollectResult, list[Finding]]] = []
             try:
                 for result in _with_directory(_results(targets, ctx, stop), directory, city, stop):
                     seen += 1
                     findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
-                    store.record_result(scan_id, result, findings, now=now)
+                    if result.target.protocol == "directory":
+                        # Judged from the directory alone: stored DIRECTORY_BATCH devices per transaction.
+                        batch.append((result, findings))
+                        if len(batch) >= DIRECTORY_BATCH:
+                            store.record_results(scan_id, batch, now=now)
+                            batch = []
+                    else:
+                        store.record_result(scan_id, result, findings, now=now)
                     _tally(summary, result, findings)
                     if result.target.protocol == "directory":
                         summary.directory_only += 1
@@ -152,10 +160,13 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
                                                                                   else 0)))
                     if stop.is_set():
                         break
+                if batch:
+                    store.record_results(scan_id, batch, now=now)
             except BaseException:
                 stop.set()  # a failed writer (full disk...) stops the collectors too
                 raise
-            summary.total = max(len(targets), seen)
+            # Every target, plus each directory computer no scanned result claimed (judged alone).
+            summary.total = len(targets) + (len(directory.remaining()) if directory else 0)
             summary.interrupted = stop.is_set() and seen < summary.total
             store.finish_scan(scan_id, complete=not summary.interrupted, now=now)
             from itaudit.assets import apply_pending  # register rows whose device this scan saw first
@@ -168,6 +179,11 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
 
 
 # --- the directory (issue 17) ------------------------------------------------------------
+
+# Directory-only devices per transaction. One commit per device was most of their cost at
+# 10,000 computer objects; a killed scan still leaves every stored device whole (a batch is
+# all or nothing) and the scan marked incomplete.
+DIRECTORY_BATCH = 250
 
 
 class _DirectoryComputers:

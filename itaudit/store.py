@@ -338,7 +338,20 @@ class Store:
 
         ``now`` (UTC ISO) replaces the clock, for tests and benchmarks that build history.
         """
-        now = now or utcnow()
+        with self.tx():
+            return self._record(scan_id, result, findings, now or utcnow())
+
+    def record_results(self, scan_id: int, items: list[tuple[CollectResult, list[Finding]]], *,
+                       now: str | None = None) -> list[int]:
+        """Store several devices' results in ONE transaction (each device whole, or none of them).
+
+        For directory computers judged from the directory alone: thousands of them arrive at
+        once, and a commit per device was most of their cost (issue 17's 10,000-object bench).
+        """
+        with self.tx():
+            return [self._record(scan_id, r, f, now or utcnow()) for r, f in items]
+
+    def _record(self, scan_id: int, result: CollectResult, findings: list[Finding], now: str) -> int:
         facts = result.facts
         ident = facts.identity
         t = result.target
@@ -347,56 +360,56 @@ class Store:
         in_directory = bool(facts.directory.dn)
         source = "directory" if from_directory or (in_directory and not ok) else \
             ("scan+directory" if in_directory else "scan")
-        with self.tx():
-            row = self._match_device(result)
-            values: dict[str, Any] = {
-                "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
-                "name": t.name, "department": t.department,
-                "criticality": json.dumps(t.criticality) if t.criticality else None,
-                "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
-                "last_seen": now, "last_status": result.status.value, "last_error": result.error,
-                "last_scan_id": scan_id,
-            }
-            if ok:
-                values.update({
-                    "hostname": ident.hostname, "kind": t.kind or ident.kind, "vendor": ident.vendor or
-                    facts.hardware.vendor, "model": ident.model or facts.hardware.model,
-                    "serial": ident.serial or facts.hardware.serial, "mac": ident.mac,
-                    "ssh_host_key": ident.ssh_host_key, "snmp_engine_id": ident.snmp_engine_id,
-                    "os_name": facts.software.os_name, "os_version": facts.software.os_version,
-                    "product": facts.software.product, "last_success": now, "consecutive_failures": 0,
-                })
-            else:
-                values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
-                values["kind"] = t.kind or (row["kind"] if row else None)
-            if in_directory:
-                values["directory_dn"] = facts.directory.dn
-            values["host_key"] = host_key(ident.hostname)
-            if ok and not from_directory:
-                values["last_full_audit"] = now
-            if from_directory and row and row["protocol"] != "directory":
-                # A scanned machine seen in the directory only this time: keep what its scan said.
-                values = {k: values[k] for k in ("last_seen", "last_scan_id", "directory_dn", "host_key")}
-            # Keep what we knew when this scan could not see it (None never overwrites).
-            values = {k: v for k, v in values.items() if v is not None or k in ("last_error",)}
-            if row:
-                device_id = int(row["id"])
-                self._update("devices", device_id, values)
-            else:
-                values["first_seen"] = now
-                values["identity_key"] = _identity_key(result)
-                if values["identity_key"] is None or self._key_taken(values["identity_key"]):
-                    values["identity_key"] = f"{t.protocol}:{t.address}:{t.port or 0}:{now}"
-                device_id = self._insert("devices", values)
-
-            self._insert("observations", {
-                "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
-                "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
-                "duration_ms": result.duration_ms,
-                # A failed scan of a machine the directory lists keeps what the directory says.
-                "facts": _facts_json(facts) if ok or in_directory else None, "source": source,
+        # (the transaction is the caller's: record_result or record_results)
+        row = self._match_device(result)
+        values: dict[str, Any] = {
+            "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
+            "name": t.name, "department": t.department,
+            "criticality": json.dumps(t.criticality) if t.criticality else None,
+            "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
+            "last_seen": now, "last_status": result.status.value, "last_error": result.error,
+            "last_scan_id": scan_id,
+        }
+        if ok:
+            values.update({
+                "hostname": ident.hostname, "kind": t.kind or ident.kind, "vendor": ident.vendor or
+                facts.hardware.vendor, "model": ident.model or facts.hardware.model,
+                "serial": ident.serial or facts.hardware.serial, "mac": ident.mac,
+                "ssh_host_key": ident.ssh_host_key, "snmp_engine_id": ident.snmp_engine_id,
+                "os_name": facts.software.os_name, "os_version": facts.software.os_version,
+                "product": facts.software.product, "last_success": now, "consecutive_failures": 0,
             })
-            self._apply_findings(scan_id, device_id, findings, now, full=ok)
+        else:
+            values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
+            values["kind"] = t.kind or (row["kind"] if row else None)
+        if in_directory:
+            values["directory_dn"] = facts.directory.dn
+        values["host_key"] = host_key(ident.hostname)
+        if ok and not from_directory:
+            values["last_full_audit"] = now
+        if from_directory and row and row["protocol"] != "directory":
+            # A scanned machine seen in the directory only this time: keep what its scan said.
+            values = {k: values[k] for k in ("last_seen", "last_scan_id", "directory_dn", "host_key")}
+        # Keep what we knew when this scan could not see it (None never overwrites).
+        values = {k: v for k, v in values.items() if v is not None or k in ("last_error",)}
+        if row:
+            device_id = int(row["id"])
+            self._update("devices", device_id, values)
+        else:
+            values["first_seen"] = now
+            values["identity_key"] = _identity_key(result)
+            if values["identity_key"] is None or self._key_taken(values["identity_key"]):
+                values["identity_key"] = f"{t.protocol}:{t.address}:{t.port or 0}:{now}"
+            device_id = self._insert("devices", values)
+
+        self._insert("observations", {
+            "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
+            "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
+            "duration_ms": result.duration_ms,
+            # A failed scan of a machine the directory lists keeps what the directory says.
+            "facts": _facts_json(facts) if ok or in_directory else None, "source": source,
+        })
+        self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
 
     # sqlite-utils' insert()/update() commit on their own ("with conn:"), which would split a

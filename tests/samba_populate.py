@@ -70,7 +70,10 @@ searchFlags: 0
         computers = json.load(fh)
     db.transaction_start()
     try:
-        for c in computers:
+        for n, c in enumerate(computers, start=1):
+            if n % 250 == 0:  # smaller transactions: one of 10,000 objects grows slower and slower
+                db.transaction_commit()
+                db.transaction_start()
             ou = "CN=Computers" if c["os"] and "Server" in c["os"] else "OU=Workstations"
             dn = f"CN={c['name']},{ou},{base}"
             uac = 4096 | (2 if c["disabled"] else 0)

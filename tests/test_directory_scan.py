@@ -73,6 +73,13 @@ address = "{sshd.address}"
 port = {sshd.port}
 credential = "key"
 name = "real-sshd"
+
+# In the directory as PC-0002, switched off today: judged from the directory, its error reported.
+[[cities.testville.targets]]
+address = "127.0.2.77"
+port = 2222
+credential = "key"
+name = "PC-0002"
 """, encoding="utf-8")
     cfg.chmod(0o600)
     register = work / "register.csv"
@@ -97,11 +104,12 @@ def _q(db: Path, sql: str, *args):
 
 def test_scan_reads_the_directory_and_merges_the_scanned_host(city, samba_dc):
     r = city["first"]
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 3, r.stderr  # the switched-off PC
     out = json.loads(r.stdout)[0]
     n = len(samba_dc.computers) + 2  # the fleet, the DC's own object, this host
     assert out["directory_computers"] == n
-    assert out["directory_only"] == n - 1
+    assert out["directory_only"] == n - 2
+    assert out["failed"] == 1 and out["errors"][0]["target"] == "ssh://127.0.2.77:2222"
     db = city["db"]
     # One device per machine: this host's scanned facts and its computer object are one device.
     assert _q(db, "select count(*) from devices")[0][0] == n
@@ -111,6 +119,10 @@ def test_scan_reads_the_directory_and_merges_the_scanned_host(city, samba_dc):
     assert merged[0][2]
     sources = dict(_q(db, "select source, count(*) from observations group by source"))
     assert sources == {"directory": n - 1, "scan+directory": 1}
+    # The unreachable PC is one device, judged from what the directory says about it.
+    row = _q(db, "select d.protocol, d.last_status, o.status, o.source, json_extract(o.facts, '$.software.release') "
+                 "from devices d join observations o on o.device_id = d.id where d.name = 'PC-0002'")
+    assert row == [("ssh", "error", "error", "directory", "10-21h2-e")]
 
 
 def test_directory_findings_in_sqlite(city, samba_dc):
@@ -175,7 +187,7 @@ def test_monthly_summary_counts_directory_only(city, samba_dc):
 def test_failed_directory_read_keeps_every_device(city):
     db = city["db"]
     before = _q(db, "select count(*) from devices")[0][0]
-    open_before = _q(db, "select count(*) from findings where resolved_at is null")[0][0]
+    open_before = {r[0] for r in _q(db, "select id from findings where resolved_at is null")}
     r = run_cli("scan", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--json",
                 env={"E2E_DIR_PASSWORD": "wrong-password"})
     assert r.returncode == 3
@@ -183,5 +195,20 @@ def test_failed_directory_read_keeps_every_device(city):
     assert any("refused the bind account" in e["reason"] for e in out["errors"])
     assert "wrong-password" not in r.stdout + r.stderr
     assert _q(db, "select count(*) from devices")[0][0] == before
-    assert _q(db, "select count(*) from findings where resolved_at is null")[0][0] == open_before
+    # Nothing the directory said is forgotten: every open finding stays open (the unreachable
+    # PC may gain one for failing again).
+    assert open_before <= {r[0] for r in _q(db, "select id from findings where resolved_at is null")}
     assert _q(db, "select status from directory_reads order by id desc limit 1") == [("error",)]
+
+
+def test_plan_includes_directory_only_machines_flagged(city):
+    out = city["work"] / "plan"
+    r = run_cli("report", "plan", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--format", "csv",
+                "--out", str(out), env=city["env"])
+    assert r.returncode == 0, r.stderr
+    text = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.csv"))
+    # Old computer objects are due: their age is the directory's estimate, said so on each row.
+    assert "in the directory since (estimate)" in text
+    # The register's purchase date beats the estimate for the machine it matched.
+    row = next(line for line in text.splitlines() if "PC-0005" in line)
+    assert "purchase date" in row and "2019-03-01" in row
