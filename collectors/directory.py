@@ -320,10 +320,72 @@ def _schema_laps(conn: Any) -> str | None:
 
 
 def _parent(dn: str) -> str:
+    ldap3_module()  # (imports ldap3 with its pyasn1 warnings silenced)
     from ldap3.utils.dn import to_dn
 
     parts = to_dn(dn)
     return ",".join(parts[1:]).lower()
+
+
+def search_attributes(laps_source: str | None) -> list[str]:
+    """What the computer search asks for: never a password attribute (see ``FORBIDDEN``)."""
+    return ["objectClass", *COMPUTER_ATTRIBUTES,
+            *(a for a, k in LAPS_EXPIRY.items() if laps_source and k in laps_source)]
+
+
+def _fill(out: DirectoryRead, entries: list[tuple[str, dict[str, list[bytes]]]]) -> None:
+    """Computers and recovery objects of one search, as facts (recovery objects counted first)."""
+    counts: dict[str, int] = {}
+    computers = []
+    for dn, raw in entries:
+        classes = {c.lower() for k, v in raw.items() if k.lower() == "objectclass" for c in v or []}
+        if b"msfve-recoveryinformation" in classes:
+            parent = _parent(dn)
+            counts[parent] = counts.get(parent, 0) + 1
+        else:
+            computers.append((dn, raw))
+    out.recovery_objects = sum(counts.values())
+    visible = counts if out.recovery_objects else None  # none visible: cannot tell "none escrowed"
+    out.computers = [computer_facts(dn, raw, laps_source=out.laps_source, recovery_counts=visible,
+                                    read_at=out.read_at) for dn, raw in computers]
+
+
+# --- a recorded read (the demo city's directory) ----------------------------------------
+
+RECORDING_FORMAT = "itaudit-directory-recording/1"
+_FILETIME_ATTRS = {"lastlogontimestamp", "pwdlastset", *(a.lower() for a in LAPS_EXPIRY)}
+
+
+def recorded_read(doc: dict[str, Any], as_of: dt.date) -> DirectoryRead:
+    """A read recorded from a real directory, replayed as of ``as_of``.
+
+    Every date in it (whenCreated, lastLogonTimestamp, pwdLastSet, LAPS expiry) moves by the
+    days between the recording and ``as_of``, so the city looks the same on any day. Used
+    by ``itaudit demo``; a real scan always reads the live directory.
+    """
+    if doc.get("format") != RECORDING_FORMAT:
+        raise ProtocolError(f"not a directory recording (format {doc.get('format')!r})")
+    shift = as_of - dt.date.fromisoformat(doc["recorded_on"])
+    ticks = int(shift.total_seconds()) * 10_000_000
+    entries = []
+    for e in doc["entries"]:
+        raw: dict[str, list[bytes]] = {}
+        for k, values in e["attributes"].items():
+            low = k.lower()
+            out_values = []
+            for v in values:
+                if low in _FILETIME_ATTRS and v.isdigit() and int(v) not in _FILETIME_NEVER:
+                    v = str(int(v) + ticks)
+                elif low == "whencreated" and len(v) >= 8 and v[:8].isdigit():
+                    day = generalized_date(v)
+                    v = (day + shift).strftime("%Y%m%d") + v[8:] if day else v
+                out_values.append(v.encode("utf-8"))
+            raw[k] = out_values
+        entries.append((e["dn"], raw))
+    out = DirectoryRead(server=doc.get("server", "recorded directory"), laps_source=doc.get("laps_source"),
+                        read_at=dt.datetime.combine(as_of, dt.time(2, 0), dt.UTC).isoformat())
+    _fill(out, entries)
+    return out
 
 
 def read_directory(cfg: Any, password: str, *, now: Callable[[], str] | None = None,
@@ -337,33 +399,19 @@ def read_directory(cfg: Any, password: str, *, now: Callable[[], str] | None = N
     out = DirectoryRead(server=cfg.label, read_at=read_at)
     try:
         out.laps_source = _schema_laps(conn)
-        attrs = ["objectClass", *COMPUTER_ATTRIBUTES,
-                 *(a for a, k in LAPS_EXPIRY.items() if out.laps_source and k in out.laps_source)]
+        attrs = search_attributes(out.laps_source)
         # One pass over the directory: the computers and, by name only, the BitLocker recovery
         # objects under them (a second search cost the domain controller a second full pass).
         flt = f"(|{cfg.search_filter}(objectClass=msFVE-RecoveryInformation))"
-        counts: dict[str, int] = {}
         entries: list[tuple[str, dict[str, list[bytes]]]] = []
         for e in _paged(conn, cfg.base_dn, flt, attrs, cfg.page_size):
             kind = e.get("type")
             if kind == "searchResRef":
                 out.referrals.extend(str(u) for u in e.get("uri") or [])
-                continue
-            if kind != "searchResEntry":
-                continue
-            raw = e.get("raw_attributes") or {}
-            classes = {c.lower() for k, v in raw.items() if k.lower() == "objectclass" for c in v or []}
-            if b"msfve-recoveryinformation" in classes:
-                parent = _parent(e["dn"])
-                counts[parent] = counts.get(parent, 0) + 1
-            else:
-                entries.append((e["dn"], raw))
-        out.recovery_objects = sum(counts.values())
-        visible = counts if out.recovery_objects else None  # none visible: cannot tell "none escrowed"
-        out.computers = [computer_facts(dn, raw, laps_source=out.laps_source, recovery_counts=visible,
-                                        read_at=read_at) for dn, raw in entries]
-        n = len(entries) + out.recovery_objects
-        out.pages = -(-n // cfg.page_size) if n else 0
+            elif kind == "searchResEntry":
+                entries.append((e["dn"], e.get("raw_attributes") or {}))
+        _fill(out, entries)
+        out.pages = -(-len(entries) // cfg.page_size) if entries else 0
     except (LDAPException, OSError) as exc:
         raise _translate(exc, cfg.label) from None
     finally:

@@ -20,6 +20,8 @@ BUILTIN_COLLECTORS: dict[str, str] = {
 
 # Reads a city's directory (one call per scan, not per target): ``read_directory(cfg, password)``.
 BUILTIN_DIRECTORY_READER = "collectors.directory:read_directory"
+# Replays a recorded directory read (the demo city's directory).
+BUILTIN_DIRECTORY_RECORDING = "collectors.directory:recorded_read"
 
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.lifecycle",
@@ -65,6 +67,11 @@ def collector_class(protocol: str) -> Any:
 def directory_reader() -> Any:
     """The function that reads a city's directory (see ``collectors/directory.py``)."""
     return _load(BUILTIN_DIRECTORY_READER)
+
+
+def directory_recording() -> Any:
+    """The function that replays a recorded directory read (``recorded_read(doc, as_of)``)."""
+    return _load(BUILTIN_DIRECTORY_RECORDING)
 
 
 @cache

@@ -106,11 +106,13 @@ def _results(targets: list[Target], ctx: Any, stop: threading.Event) -> Iterable
 def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
              targets: list[Target] | None = None, progress: ProgressFn | None = None,
              stop: threading.Event | None = None, store: Store | None = None,
-             now: str | None = None) -> ScanSummary:
+             now: str | None = None, directory_read: Any = None) -> ScanSummary:
     """Scan one city. Raises ``ScanLocked`` if another scan of it runs, ``StoreError`` on disk trouble.
 
     ``now`` (UTC ISO) stamps the stored rows instead of the clock: the demo uses it to build
-    a history of earlier months; a real scan leaves it unset.
+    a history of earlier months; a real scan leaves it unset. ``directory_read`` (a
+    ``collectors.directory.DirectoryRead``) stands in for reading the city's directory: the
+    demo's recorded directory.
     """
     as_of = as_of or dt.date.today()
     stop = stop or threading.Event()
@@ -128,7 +130,10 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
         with store.scan_lock(), _scan_gc():
             # The directory is read whole before anything is stored: a failed read stores none of it
             # and changes no device already known.
-            directory, directory_error = _read_directory(city, now)
+            if directory_read is not None:
+                directory, directory_error = _DirectoryComputers(directory_read), None
+            else:
+                directory, directory_error = _read_directory(city, now)
             n_dir = len(directory.computers) if directory else 0
             scan_id = store.begin_scan(city.id, as_of, len(targets) + n_dir, now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
@@ -252,12 +257,13 @@ def _read_directory(city: CityConfig, now: str | None) -> tuple[_DirectoryComput
 
 def _record_directory_read(store: Store, scan_id: int, city: CityConfig, directory: _DirectoryComputers | None,
                            error: str | None, now: str | None) -> None:
-    if city.directory is None:
+    if city.directory is None and directory is None:
         return
     from itaudit.store import utcnow
 
     if directory is None:
-        store.record_directory_read(scan_id, server=city.directory.label, read_at=now or utcnow(), error=error)
+        label = city.directory.label if city.directory else "directory"
+        store.record_directory_read(scan_id, server=label, read_at=now or utcnow(), error=error)
         return
     r = directory.read
     store.record_directory_read(scan_id, server=r.server, read_at=r.read_at, n_computers=len(r.computers),
@@ -339,9 +345,14 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
         chosen = [s for s in chosen if s.family != "AD"]  # a switch is not "missing from LAPS"
         if result.status == ResultStatus.ERROR:
             chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS]
-    elif directory.disabled and (result.target.protocol == "directory" or result.status == ResultStatus.ERROR):
-        # A disabled computer object judged from the directory alone: only whether it lingers.
-        chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
+    elif result.target.protocol == "directory" or result.status == ResultStatus.ERROR:
+        if directory.disabled:
+            # A disabled computer object judged from the directory alone: only whether it lingers.
+            chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
+        else:
+            # "Key facts missing" is about a scan that left facts out; no scan ran here, and the
+            # reports say which devices were judged from the directory only.
+            chosen = [s for s in chosen if s.id != "DATA-003"]
     return run_checks(result.facts, ctx, chosen)
 
 
