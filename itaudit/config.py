@@ -705,7 +705,7 @@ def _warn_permissions(cfg: Config, path: Path) -> None:
         getattr(c, "password_env", None) or getattr(c, "key_file", None) or getattr(c, "auth_key_env", None)
         or getattr(c, "community_env", None) or getattr(c, "community_file", None)
         for city in cfg.cities.values() for c in city.credentials.values()
-    )
+    ) or any(city.directory is not None for city in cfg.cities.values())
     if has_secret_refs and mode & (stat.S_IROTH | stat.S_IWOTH):
         cfg.warnings.append(f"{path} is readable by other users and references credentials; "
                             f"consider chmod 600 {path}")
