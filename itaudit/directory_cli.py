@@ -31,20 +31,27 @@ def _label(row: dict[str, Any]) -> str:
 @click.option("--limit", type=int, default=50, show_default=True, help="Rows shown per list (JSON: all).")
 def directory_cmd(config_path: str, city_id: str | None, as_json: bool, limit: int) -> None:
     """Show the last directory read and what directory, scans and asset register disagree on."""
+    import sqlite3
+
     from itaudit.config import load
-    from itaudit.store import Store
+    from itaudit.store import SCHEMA_VERSION, Store
 
     try:
         cfg = load(config_path)
         city = cfg.city(city_id)
-        store = Store(city.database)
+        store = Store(city.database, readonly=True)
     except ItauditError as exc:
         raise click.ClickException(str(exc)) from None
     try:
+        if store.schema_version() < SCHEMA_VERSION:
+            raise click.ClickException(f"{city.database} predates the directory tables: run 'itaudit scan' once "
+                                       "to upgrade it")
         reads = store.directory_reads(limit=1)
         rec = store.reconciliation()
         latest = store.latest_scan()
         sources = store.audit_sources(latest.id) if latest else {}
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"cannot read {city.database}: {exc}") from None
     finally:
         store.close()
     if as_json:

@@ -54,3 +54,15 @@ def test_needs_a_password_reference_and_a_dn(tmp_path):
     with pytest.raises(ConfigError, match="not a distinguished name") as err:
         _load(tmp_path, base=BASE.replace('base_dn = "DC=t,DC=local"', 'base_dn = "t.local"'))
     assert err.value.key == "cities.t.directory.base_dn"
+
+
+def test_directory_command_without_a_database_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from itaudit.cli import cli
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[settings]\ndata_dir = "{tmp_path / "data"}"\n[cities.x]\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["directory", "-c", str(cfg)])
+    assert r.exit_code != 0 and "run 'itaudit scan' first" in r.output
+    assert "Traceback" not in r.output
