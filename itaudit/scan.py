@@ -331,6 +331,11 @@ def _knowledge() -> Any:
     return knowledge
 
 
+# Checks of facts only a scan collects (with the PATCH family): not run on a device judged
+# from the directory alone.
+_SCAN_ONLY_CHECKS = ("DATA-003", "SEC-002", "SEC-003", "SEC-004", "SEC-005", "SEC-006", "SEC-007", "SEC-008",
+                     "SEC-009")
+
 # Checks that still mean something when a device could not be reached this time.
 _CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
 
@@ -350,9 +355,10 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
             # A disabled computer object judged from the directory alone: only whether it lingers.
             chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
         else:
-            # "Key facts missing" is about a scan that left facts out; no scan ran here, and the
-            # reports say which devices were judged from the directory only.
-            chosen = [s for s in chosen if s.id != "DATA-003"]
+            # Checks of what only a scan collects (patch state, host security settings, "key facts
+            # missing") would all say "unknown": no scan ran. They are not run; the reports say
+            # which devices were judged from the directory only.
+            chosen = [s for s in chosen if s.id not in _SCAN_ONLY_CHECKS and s.family != "PATCH"]
     return run_checks(result.facts, ctx, chosen)
 
 
