@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 CheckFn = Callable[[DeviceFacts, "CheckContext"], CheckResult]
 
-_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN)-\d{3}$")
+_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN|AD)-\d{3}$")
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,7 @@ def _summary_json(s: Any) -> dict[str, Any]:
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
             "incomplete_reason": s.incomplete_reason,
             "open_findings_by_severity": s.findings,
+            "directory_computers": s.directory_computers, "directory_only": s.directory_only,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
 
@@ -416,6 +417,9 @@ def _register_optional() -> None:
     from itaudit import devices_cli  # `itaudit devices retire DEVICE`
 
     devices_cli.attach(cli)
+    from itaudit import directory_cli  # issue 17
+
+    cli.add_command(directory_cli.directory_cmd)
 
 
 _register_optional()
