@@ -30,7 +30,7 @@ def _not_windows(facts: DeviceFacts) -> str | None:
     return None
 
 
-@check("AD-001", title="Stale computer object in the directory", severity="low", needs=("directory.dn",),
+@check("AD-001", title="Stale computer object in the directory", severity="low",
        **refs("AD-001"))
 def ad_stale_computer(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """An enabled computer object that has not logged on to the domain for too long.
@@ -81,7 +81,7 @@ def ad_stale_computer(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
 
 
 @check("AD-002", title="Local administrator password not managed by LAPS", severity="medium",
-       needs=("directory.dn",), applies_to=("workstation", "laptop", "server"), **refs("AD-002"))
+       applies_to=("workstation", "laptop", "server"), **refs("AD-002"))
 def ad_laps(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """The computer's local administrator password is not rotated by LAPS.
 
@@ -131,7 +131,7 @@ def ad_laps(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
 
 
 @check("AD-003", title="No BitLocker recovery key escrowed in the directory", severity="medium",
-       needs=("directory.dn",), applies_to=("workstation", "laptop"), **refs("AD-003"))
+       applies_to=("workstation", "laptop"), **refs("AD-003"))
 def ad_bitlocker_escrow(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """A PC with no BitLocker recovery key backed up to Active Directory.
 
