@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit import cohort
 from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
@@ -38,14 +38,8 @@ PEER_WORDS = {
     "freshness": "inventory freshness",
     "uncheckable": "coverage (devices we could not check)",
 }
-# Size bands for "similar cities": devices known to the audit.
-SIZE_BANDS = (
-    (0, 99, "under 100 devices"),
-    (100, 499, "100–499 devices"),
-    (500, 10**9, "500 devices or more"),
-)
-MIN_PEERS = 3  # peers with a value needed before a measure is compared at all (count and median)
-MIN_BAND = MIN_PEERS + 1  # a band with fewer cities (itself included) compares with every city instead
+# Peers, similar size and the statistics are the cohort's (itaudit.cohort): one mechanism for a
+# city's peers' open-data files and for an MSP's client cities.
 
 
 @dataclass
@@ -167,13 +161,6 @@ def build_city(city: CityConfig, *, as_of: dt.date, month: str) -> CityColumn:
     return col
 
 
-def _band(devices: int) -> str:
-    for lo, hi, label in SIZE_BANDS:
-        if lo <= devices <= hi:
-            return label
-    return SIZE_BANDS[-1][2]
-
-
 def _value(col: CityColumn, key: str) -> float | None:
     if key == "score":
         return col.score
@@ -190,7 +177,7 @@ def peer_lines(col: CityColumn, peers: list[CityColumn], *, similar: str) -> lis
     for key, words in PEER_WORDS.items():
         mine = _value(col, key)
         theirs = [v for v in (_value(p, key) for p in peers) if v is not None]
-        if mine is None or len(theirs) < MIN_PEERS:
+        if mine is None or len(theirs) < cohort.MIN_PEERS:
             continue  # with one or two peers, a count or a median gives their figures away
         lower = key in better_lower
         beaten = sum(1 for v in theirs if (mine < v if lower else mine > v))
@@ -201,8 +188,9 @@ def peer_lines(col: CityColumn, peers: list[CityColumn], *, similar: str) -> lis
         else:
             sentence = f"Your {words} is better than {beaten} of {n} {similar} cities"
             sentence += f" (level with {level})." if level else "."
-        median = statistics.median(theirs)
-        lines.append(PeerLine(key, words, beaten, n, sentence, median, level))
+        stats = cohort.stand(mine, theirs, "lower" if lower else "higher")  # the cohort's statistics
+        sentence = sentence[:-1] + f"; {stats['quartile']} quarter, median {stats['median']:.0f}."
+        lines.append(PeerLine(key, words, beaten, n, sentence, stats["median"], level))
     return lines
 
 
@@ -226,10 +214,13 @@ def build_portfolio(
                                                                         s.get("stale"))
     with_data = [c for c in cols if c.has_data]
     for col in with_data:
-        col.size_band = _band(col.devices_total)
+        col.size_band = cohort.size_band(col.devices_total)
     for col in with_data:
-        band = [p for p in with_data if p is not col and p.size_band == col.size_band]
-        if len(band) + 1 >= MIN_BAND:
+        # The cohort's own rule (itaudit.cohort, the one a city uses with its peers' open-data
+        # files): cities of similar size, between half and twice this city's devices.
+        band = [p for p in with_data if p is not col and col.devices_total / cohort.SIZE_FACTOR
+                <= p.devices_total <= col.devices_total * cohort.SIZE_FACTOR]
+        if len(band) >= cohort.MIN_PEERS:
             peers, similar = band, "similar"
         else:
             peers, similar = [p for p in with_data if p is not col], "other client"

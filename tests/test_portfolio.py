@@ -74,7 +74,7 @@ def test_peer_comparison_counts_peers_and_names_none(portfolio_cfg: Config, tmp_
     cedar = next(c for c in p.cities if c.city_id == "cedar-falls")  # 80% patched
     line = next(x for x in cedar.peers if x.key == "patched")
     assert (line.better_than, line.of) == (3, 5)
-    assert line.sentence == "Your patch currency is better than 3 of 5 similar cities."
+    assert line.sentence == "Your patch currency is better than 3 of 5 similar cities; second quarter, median 70."
     assert line.median == 70.0
     ashford = next(c for c in p.cities if c.city_id == "ashford")
     assert next(x for x in ashford.peers if x.key == "patched").better_than == 5
@@ -84,7 +84,7 @@ def test_peer_comparison_counts_peers_and_names_none(portfolio_cfg: Config, tmp_
     peer_md = tmp_path / "out" / "peers" / "cedar-falls" / "cedar-falls-peers-2026-11.md"
     assert peer_md in paths
     text = peer_md.read_text()
-    assert "Your patch currency is better than 3 of 5 similar cities." in text
+    assert "Your patch currency is better than 3 of 5 similar cities; second quarter, median 70." in text
     assert "City of Cedar-Falls" in text
     peer_json = json.loads(peer_md.with_suffix(".json").read_text())
     for other in CITIES:
@@ -117,7 +117,7 @@ def test_three_peers_are_compared_with_a_median(portfolio_cfg: Config) -> None:
     p = build_portfolio(portfolio_cfg, as_of=dt.date(2026, 11, 30), cities=CITIES[:4])
     dunmore = next(c for c in p.cities if c.city_id == "dunmore")  # 70% patched; peers 100, 90, 80
     line = next(x for x in dunmore.peers if x.key == "patched")
-    assert line.sentence == "Your patch currency is better than 0 of 3 similar cities."
+    assert line.sentence == "Your patch currency is better than 0 of 3 similar cities; bottom quarter, median 90."
     assert line.median == 90.0
 
 
