@@ -189,6 +189,8 @@ def build_plan(
         found = rules.age_basis(row["purchase_date"], row["manufacture_date"], row["bios_date"],
                                 row.get("directory_created"))
         basis, source = found if found else (None, "")
+        if source == rules.DIRECTORY_SINCE:
+            source += " (estimate)"  # a lower bound: the machine is at least as old as its computer object
         due = rules.refresh_due(basis, price.years) if basis else None
         when = rules.replacement_year(
             policy, as_of=as_of, due=due, device_class=price.device_class, risks=risks.get(row["id"], ())

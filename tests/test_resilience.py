@@ -224,7 +224,7 @@ def test_full_tmpfs_is_a_clear_error(tmp_path: Path, password: str) -> None:
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tiny tmpfs needs root (the RLIMIT_FSIZE test covers a full disk)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mnt)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
     try:
