@@ -104,13 +104,26 @@ def firmware_bound(facts: DeviceFacts, ctx: CheckContext) -> bool:
     if is_virtual(facts):
         return False
     return rules.firmware_bound(policy_of(ctx).refresh_class(kind_of(facts, ctx), tags_of(ctx)))
+# Lifecycle answers by (knowledge, policy, as-of, software facts): a city's thousands of PCs
+# share a few dozen OS builds, and three checks ask for each device (issue 17's bench).
+_LIFECYCLE_MEMO: dict[tuple[Any, ...], LifecycleAnswer] = {}
 
 
 def lifecycle_of(facts: DeviceFacts, ctx: CheckContext) -> LifecycleAnswer:
     """Lifecycle status of the device's OS or firmware at ``ctx.as_of``."""
-    return lifecycle_for_facts(
-        knowledge_of(ctx), facts.software, as_of=ctx.as_of, paid_extended=policy_of(ctx).paid_extended
-    )
+    sw = facts.software
+    knowledge, policy = knowledge_of(ctx), policy_of(ctx)
+    # The knowledge object itself (kept alive by the key, so its id is never reused) and the
+    # policy's two answers to "was extended support bought?".
+    key = (knowledge, policy.esu_purchased, tuple(policy.extended_support), ctx.as_of, sw.os_family, sw.os_name,
+           sw.os_version, sw.os_build, sw.edition, sw.product, sw.release, sw.firmware)
+    ans = _LIFECYCLE_MEMO.get(key)
+    if ans is None:
+        if len(_LIFECYCLE_MEMO) > 4096:
+            _LIFECYCLE_MEMO.clear()
+        ans = _LIFECYCLE_MEMO[key] = lifecycle_for_facts(knowledge, sw, as_of=ctx.as_of,
+                                                         paid_extended=policy.paid_extended)
+    return ans
 
 
 def lifecycle_unknown(ans: LifecycleAnswer, facts: DeviceFacts, ctx: CheckContext | None = None) -> CheckResult:

@@ -59,9 +59,22 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
 
     Raised by the SSH collector, which then sends no credentials. Either the device was
     rebuilt or replaced (then re-pin the key after checking it), or something is
-    intercepting the connection. Devices not reached over SSH pass.
+    intercepting the connection. Devices not reached over SSH pass. The WinRM collector
+    raises it too when a host's HTTPS certificate is untrusted or names another host
+    (also before any credential is sent).
     """
     detail = ctx.device.collector_findings.get("SEC-001")
+    if detail and "TLS certificate" in detail:  # WinRM over HTTPS (collectors/winrm.py)
+        return CheckResult(
+            Status.FAIL,
+            summary=f"{name_of(facts)} presented a TLS certificate we do not trust for it: either its "
+            "certificate changed or someone may be impersonating it. We did not log in.",
+            detail=detail,
+            remediation="Check the WinRM HTTPS listener's certificate on the console (winrm enumerate "
+            "winrm/config/listener; its thumbprint and issuer) and that the credential's ca_file holds the CA "
+            "that issued it.",
+            cost=labour(ctx, "investigate", "verify the certificate"),
+        )
     if detail:
         return CheckResult(
             Status.FAIL,

@@ -21,7 +21,8 @@ from itaudit.knowledge import windows_build
 from itaudit.model import CheckResult, Cost, DeviceFacts, Severity, Status
 from itaudit.policy import fiscal_year_bounds, windows11_requirements
 
-AGE_FACTS = ["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"]
+AGE_FACTS = ["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date", "directory.created"]
+DIRECTORY_SINCE = rules.DIRECTORY_SINCE
 
 
 _BASIS_WORDS = {
@@ -33,8 +34,19 @@ _BASIS_WORDS = {
 
 def age_basis(facts: DeviceFacts, ctx: CheckContext) -> tuple[dt.date, str] | None:
     """The date to age a device from (``itaudit.rules.age_basis``), and where it came from in words."""
-    found = rules.age_basis(ctx.device.purchase_date, facts.hardware.manufacture_date, facts.hardware.bios_date)
-    return (found[0], _BASIS_WORDS[found[1]]) if found else None
+    found = rules.age_basis(ctx.device.purchase_date, facts.hardware.manufacture_date, facts.hardware.bios_date,
+                            facts.directory.created)
+    if not found:
+        return None
+    if found[1] == DIRECTORY_SINCE:
+        return found[0], (f"{DIRECTORY_SINCE} {found[0].isoformat()} (an estimate and a lower bound: the "
+                          "machine is at least as old as its computer object)")
+    return found[0], _BASIS_WORDS[found[1]]
+
+
+def _lower_bound(source: str) -> bool:
+    """An age from the directory proves "at least this old", never "this young"."""
+    return source.startswith(DIRECTORY_SINCE)
 
 
 def _years(start: dt.date, end: dt.date) -> float:
@@ -57,7 +69,10 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """The device is older than the city's refresh period for its class.
 
     Age is counted from the purchase date in the asset register, else the manufacture
-    date the device reports, else its BIOS date (an estimate, said so in the evidence).
+    date the device reports, else its BIOS date (an estimate, said so in the evidence),
+    else the day its computer object was created in the directory (an estimate and a
+    lower bound: it can prove a machine is past its refresh age, never that it is not,
+    so a younger-looking one is ``unknown``).
     The refresh period and replacement cost come from the city policy for the device's
     class and department (a core switch or a rugged police laptop has its own rule).
     Virtual machines pass: they have no hardware of their own.
@@ -77,6 +92,12 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     evidence = (
         f"age {age:.1f} years from {start.isoformat()} ({source}); {cls} refresh period {rule.years:g} years"
     )
+    if ctx.as_of < due and _lower_bound(source):
+        return unknown_result(
+            summary=f"{name_of(facts)} is at least {age:.1f} years old ({source}); its true age is not known.",
+            missing=["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"],
+            evidence=evidence,
+        )
     if ctx.as_of < due:
         return CheckResult(
             Status.PASS,
@@ -126,6 +147,13 @@ def hw_due_next_fiscal_year(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
         return CheckResult(
             Status.PASS,
             summary=f"{name_of(facts, ctx)} is already past its refresh age (reported by HW-001).",
+            evidence=evidence,
+        )
+    if due > fy_end and _lower_bound(source):
+        return unknown_result(
+            summary=f"{name_of(facts)} is due by {due.isoformat()} at the latest ({source}); its true age is "
+            "not known.",
+            missing=["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"],
             evidence=evidence,
         )
     if due > fy_end:

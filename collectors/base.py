@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from itaudit.errors import CollectError, HostKeyMismatch
+from itaudit.errors import CertificateRefused, CollectError, HostKeyMismatch
 from itaudit.inventory import CollectContext  # the spine owns it; collectors receive it
 from itaudit.model import CollectResult, ResultStatus, Target
 
@@ -41,8 +41,9 @@ class Collector:
             result = CollectResult(target, ResultStatus.ERROR, error_kind=exc.kind, error=str(exc))
             if exc.facts is not None:
                 result.facts = exc.facts  # type: ignore[assignment]  # seen before the failure
-            if isinstance(exc, HostKeyMismatch):
-                # What the collector saw is itself the finding (check SEC-001).
+            if isinstance(exc, HostKeyMismatch | CertificateRefused):
+                # What the collector saw is itself the finding (check SEC-001): a changed SSH host
+                # key, or a TLS certificate (WinRM) that is untrusted or names another host.
                 result.collector_findings["SEC-001"] = str(exc)
         except Exception as exc:  # a collector bug must not end the scan
             result = CollectResult(

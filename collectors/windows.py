@@ -47,6 +47,7 @@ _CLIENT_BUILDS = {
     10240: "10-1507", 10586: "10-1511", 14393: "10-1607", 15063: "10-1703", 16299: "10-1709",
     17134: "10-1803", 17763: "10-1809", 18362: "10-1903", 18363: "10-1909", 19041: "10-2004",
     19042: "10-20h2", 19043: "10-21h1", 19044: "10-21h2", 19045: "10-22h2",
+    7601: "7-sp1", 9200: "8", 9600: "8.1",
     22000: "11-21h2", 22621: "11-22h2", 22631: "11-23h2", 26100: "11-24h2", 26200: "11-25h2",
     28000: "11-26h1",
 }
@@ -54,7 +55,8 @@ _CLIENT_BUILDS = {
 _SPLIT_CYCLES = {"10-1607", "10-1703", "10-1709", "10-1803", "10-1809", "10-1909", "10-20h2", "10-21h2",
                  "11-21h2", "11-22h2", "11-23h2", "11-24h2", "11-25h2", "11-26h1"}
 _LTSC_CYCLES = {"10-1507", "10-1607", "10-1809", "10-21h2", "11-24h2"}
-_SERVER_BUILDS = {6001: "2008-sp2", 7601: "2008-r2-sp1", 9200: "2012", 9600: "2012-r2", 14393: "2016",
+_SERVER_BUILDS = {6001: "2008-sp2", 6002: "2008-sp2", 6003: "2008-sp2",
+                  7601: "2008-r2-sp1", 9200: "2012", 9600: "2012-r2", 14393: "2016",
                   17763: "2019", 20348: "2022", 26100: "2025"}
 _EDITIONS = {
     "professional": "Pro", "professionaln": "Pro N", "core": "Home", "coresinglelanguage": "Home",
@@ -332,6 +334,32 @@ def _finish_os(facts: DeviceFacts, ctx: dict) -> None:
         ent = edition_id.startswith(("enterprise", "education", "iotenterprise"))
         cycle += "-e" if ent else "-w"
     sw.release = cycle
+
+
+# Editions as Active Directory's operatingSystem attribute spells them ("Windows 10 Enterprise
+# LTSC"), mapped to the EditionID the probe reads from the registry. First match wins.
+_CAPTION_EDITIONS = (
+    ("iot enterprise ltsc", "iotenterprises"), ("iot enterprise", "iotenterprise"),
+    ("enterprise ltsc", "enterprises"), ("ltsb", "enterprises"), ("enterprise", "enterprise"),
+    ("pro education", "education"), ("education", "education"),
+    ("pro for workstations", "professionalworkstation"), ("professional", "professional"), (" pro", "professional"),
+    ("home", "core"),
+)
+
+
+def judge_os(facts: DeviceFacts, caption: str | None, build: int | None) -> None:
+    """Product, edition and lifecycle release from an OS name and build alone.
+
+    The directory collector knows only ``operatingSystem`` ("Windows 10 Enterprise") and the
+    build from ``operatingSystemVersion``; this applies the same build and edition tables as
+    the probe's parser, so both paths name the same release.
+    """
+    caption = caption or ""
+    low = f" {caption.lower()}"
+    edition_id = next((eid for words, eid in _CAPTION_EDITIONS if words in low), "")
+    server = "server" in low
+    facts.software.product = "windows-server" if server else "windows"
+    _finish_os(facts, {"build": build, "server": server, "edition_id": edition_id})
 
 
 def _cs(facts: DeviceFacts, v: Any, ctx: dict) -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 CheckFn = Callable[[DeviceFacts, "CheckContext"], CheckResult]
 
-_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN)-\d{3}$")
+_ID_RE = re.compile(r"^(HW|EOL|PATCH|SEC|NET|VULN|DATA|SCAN|AD)-\d{3}$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class CheckSpec:
 
     @property
     def references(self) -> list[str]:
-        return [f"CISA CPG {c}" for c in self.cpg] + [f"CIS v8 {c}" for c in self.cis]
+        return [f"CISA CPG 1.0.1 {c}" for c in self.cpg] + [f"CIS v8 {c}" for c in self.cis]
 
 
 @dataclass

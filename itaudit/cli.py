@@ -173,6 +173,7 @@ def _summary_json(s: Any) -> dict[str, Any]:
             "ok": s.ok, "partial": s.partial, "failed": s.failed, "interrupted": s.interrupted,
             "incomplete_reason": s.incomplete_reason,
             "open_findings_by_severity": s.findings,
+            "directory_computers": s.directory_computers, "directory_only": s.directory_only,
             "errors": [{"target": t, "reason": r} for t, r in s.errors]}
 
 
@@ -225,18 +226,20 @@ def devices(config_path: str, city_id: str | None, as_json: bool, wide: bool, ts
     rows = store.devices()
     if as_json:
         keys = ("id", "address", "port", "protocol", "name", "hostname", "kind", "vendor", "model", "serial",
-                "os_name", "os_version", "department", "first_seen", "last_seen", "last_status", "last_error")
+                "os_name", "os_version", "department", "first_seen", "last_seen", "last_status", "last_error",
+                "retired_at", "retired_note")
         click.echo(json.dumps([{k: r.get(k) for k in keys} for r in rows], indent=2))
         return
     cols = (Column("name", keep=True), Column("address", keep=True), Column("kind"), Column("department"),
             Column("status"), Column("system", weight=3), Column("why not checked", weight=2))
     print_table(cols, ([r["name"] or r["hostname"] or "", r["address"], r["kind"] or "", r["department"] or "",
-                        r["last_status"] or "",
+                        f"retired {r['retired_at'][:10]}" if r.get("retired_at") else r["last_status"] or "",
                         " · ".join(x for x in (" ".join(y for y in (r["vendor"], r["model"]) if y), r["os_name"])
                                    if x),
                         r["last_error"] if r["last_status"] == "error" else ""]
                        for r in rows), wide=wide, tsv=tsv,
-                styles=["red" if r["last_status"] == "error" else None for r in rows])
+                styles=["dim" if r.get("retired_at") else "red" if r["last_status"] == "error" else None
+                        for r in rows])
 
 
 @cli.command()
@@ -256,8 +259,8 @@ def findings(config_path: str, city_id: str | None, as_json: bool, wide: bool, t
         rows = [r for r in rows if Severity(r["severity"]).rank >= Severity(severity).rank]
     if as_json:
         keys = ("check_id", "severity", "title", "summary", "detail", "evidence", "remediation", "cost_amount",
-                "cost_kind", "budget_line", "first_seen", "last_seen", "address", "device_name", "hostname",
-                "department")
+                "cost_kind", "budget_line", "cost_fiscal_year", "first_seen", "last_seen", "address", "device_name",
+                "hostname", "department")
         click.echo(json.dumps([{**{k: r.get(k) for k in keys}, "references": json.loads(r["refs"] or "[]")}
                                for r in rows], indent=2))
         return
@@ -416,6 +419,9 @@ def _register_optional() -> None:
     from itaudit import devices_cli  # `itaudit devices retire DEVICE`
 
     devices_cli.attach(cli)
+    from itaudit import directory_cli  # issue 17
+
+    cli.add_command(directory_cli.directory_cmd)
 
 
 _register_optional()

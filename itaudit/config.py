@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itaudit.credentials import Credential, SNMPCredential, SSHCredential
+from itaudit.credentials import Credential, SNMPCredential, SSHCredential, WinRMCredential
 from itaudit.errors import ConfigError
 from itaudit.model import Kind
 from itaudit.policy import Policy, parse_policy
 
-PROTOCOLS = ("ssh", "snmp", "local")
+PROTOCOLS = ("ssh", "snmp", "local", "winrm")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that would put a secret in the file: refused with a pointer to the *_env form.
@@ -123,6 +123,33 @@ class Evidence:
 
 
 @dataclass
+class DirectoryConfig:
+    """``[cities.<id>.directory]``: the Active Directory to read computer objects from (issue 17).
+
+    Read-only: one search of computer objects, nothing written. TLS is mandatory (LDAPS, or
+    StartTLS on 389) and the certificate is validated against ``ca_file`` (else the system's
+    trust store) and ``tls_name``. The bind password is a reference, never the value.
+    """
+
+    server: str
+    base_dn: str
+    bind_dn: str  # "CN=itaudit-read,OU=Service Accounts,DC=city,DC=local" or "itaudit-read@city.local"
+    password_env: str | None = None
+    password_keyring: str | None = None  # "service/user"
+    security: str = "ldaps"  # "ldaps" (636) or "starttls" (389)
+    port: int = 636
+    ca_file: str | None = None
+    tls_name: str | None = None  # the name the certificate must carry (default: server)
+    page_size: int = 500
+    timeout: float = 30.0
+    search_filter: str = "(objectCategory=computer)"
+
+    @property
+    def label(self) -> str:
+        return f"ldap{'s' if self.security == 'ldaps' else ''}://{self.server}:{self.port}"
+
+
+@dataclass
 class CityConfig:
     id: str
     name: str
@@ -138,6 +165,7 @@ class CityConfig:
     delivery: Delivery = field(default_factory=Delivery)
     discovery: Discovery = field(default_factory=Discovery)
     evidence: Evidence = field(default_factory=Evidence)
+    directory: DirectoryConfig | None = None
 
 
 @dataclass
@@ -265,7 +293,8 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         if not isinstance(ct, dict):
             raise ConfigError("must be a table", key=k, path=str(path))
         v.keys(ct, k, {"name", "database", "timezone", "policy", "budget_lines", "credentials", "targets",
-                       "departments", "known_hosts", "schedule", "delivery", "discovery", "evidence"})
+                       "departments", "known_hosts", "schedule", "delivery", "discovery", "evidence",
+                       "directory"})
         city_dir = settings.data_dir / cid
         budget_lines = _budget_lines(v, ct, k)
         try:
@@ -295,6 +324,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         city.delivery = _delivery(v, ct, k)
         city.discovery = _discovery(v, ct, k)
         city.evidence = _evidence(v, ct, k, base)
+        city.directory = _directory(v, ct, k, base)
         _check_budget_refs(city, k, str(path))
         cities[cid] = city
 
@@ -353,11 +383,26 @@ def _credentials(v: _Validator, ct: dict[str, Any], k: str) -> dict[str, Credent
                 + (", key_file, or a keyring entry" if secret == "password" else ""),  # noqa: S105
                 key=f"{ck}.{secret}", path=v.path,
             )
-        ctype = v.choice(c, "type", ("ssh", "snmp"), ck, None)
-        if ctype == "ssh":
+        ctype = v.choice(c, "type", ("ssh", "snmp", "winrm"), ck, None)
+        if ctype == "winrm":
+            v.keys(c, ck, {"type", "username", "password_env", "password_keyring", "auth", "transport", "ca_file"})
+            ca_file = v.opt(c, "ca_file", str, ck, None)
+            winrm = WinRMCredential(
+                name=name, username=v.req(c, "username", str, ck),
+                password_env=v.opt(c, "password_env", str, ck, None),
+                password_keyring=v.opt(c, "password_keyring", str, ck, None),
+                # Basic is not a choice: it sends the password itself, and over HTTP in clear.
+                auth=v.choice(c, "auth", ("negotiate", "kerberos", "ntlm"), ck, "negotiate"),
+                transport=v.choice(c, "transport", ("https", "http"), ck, "https"),
+                ca_file=str(_resolve(Path(v.path).parent.resolve(), ca_file)) if ca_file else None,
+            )
+            if not (winrm.password_env or winrm.password_keyring):
+                raise ConfigError("needs password_env or password_keyring", key=ck, path=v.path)
+            cred: Credential = winrm
+        elif ctype == "ssh":
             v.keys(c, ck, {"type", "username", "key_file", "password_env", "password_keyring", "use_agent", "sudo",
                            "legacy_algorithms"})
-            cred: Credential = SSHCredential(
+            cred = SSHCredential(
                 name=name,
                 username=v.req(c, "username", str, ck),
                 key_file=v.opt(c, "key_file", str, ck, None),
@@ -427,7 +472,9 @@ def _targets(v: _Validator, ct: dict[str, Any], k: str, city: CityConfig, target
                 raise ConfigError(f"no credential '{cred}' in this city (defined: "
                                   f"{', '.join(sorted(city.credentials)) or 'none'})",
                                   key=f"{tk}.credential", path=v.path)
-            ctype = "ssh" if isinstance(city.credentials[cred], SSHCredential) else "snmp"
+            found = city.credentials[cred]
+            ctype = ("ssh" if isinstance(found, SSHCredential) else "winrm" if isinstance(found, WinRMCredential)
+                     else "snmp")
             if ctype != protocol:
                 raise ConfigError(f"credential '{cred}' is for {ctype}, target is {protocol}",
                                   key=f"{tk}.credential", path=v.path)
@@ -645,6 +692,50 @@ def _central(v: _Validator, doc: dict[str, Any], base: Path) -> CentralConfig | 
     return central
 
 
+def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> DirectoryConfig | None:
+    """``[cities.<id>.directory]``: the Active Directory server, bind account and TLS trust."""
+    if "directory" not in ct:
+        return None
+    dk = f"{k}.directory"
+    d = v.table(ct, "directory", k)
+    for secret in _SECRET_KEYS & set(d):
+        raise ConfigError(f"secrets never sit in the config file: use {secret}_env or {secret}_keyring",
+                          key=f"{dk}.{secret}", path=v.path)
+    v.keys(d, dk, {"server", "port", "security", "ca_file", "tls_name", "base_dn", "bind_dn", "password_env",
+                   "password_keyring", "page_size", "timeout", "filter"})
+    server = v.req(d, "server", str, dk)
+    _check_address(server, f"{dk}.server", v.path)
+    security = v.choice(d, "security", ("ldaps", "starttls"), dk, "ldaps")
+    port = v.opt(d, "port", int, dk, 636 if security == "ldaps" else 389)
+    if not 0 < port < 65536:
+        raise ConfigError("must be 1-65535", key=f"{dk}.port", path=v.path)
+    ca_file = v.opt(d, "ca_file", str, dk, None)
+    if ca_file is not None:
+        ca_file = str(_resolve(base, ca_file))
+    cfg = DirectoryConfig(
+        server=server, base_dn=v.req(d, "base_dn", str, dk), bind_dn=v.req(d, "bind_dn", str, dk),
+        password_env=v.opt(d, "password_env", str, dk, None),
+        password_keyring=v.opt(d, "password_keyring", str, dk, None),
+        security=security, port=port, ca_file=ca_file, tls_name=v.opt(d, "tls_name", str, dk, None),
+        page_size=v.opt(d, "page_size", int, dk, 500), timeout=float(v.opt(d, "timeout", (int, float), dk, 30)),
+        search_filter=v.opt(d, "filter", str, dk, "(objectCategory=computer)"),
+    )
+    if not (cfg.password_env or cfg.password_keyring):
+        raise ConfigError("needs password_env or password_keyring (the bind account's password)", key=dk,
+                          path=v.path)
+    if "=" not in cfg.base_dn:
+        raise ConfigError(f"not a distinguished name: {cfg.base_dn!r} (like \"DC=city,DC=local\")",
+                          key=f"{dk}.base_dn", path=v.path)
+    if not 1 <= cfg.page_size <= 1000:
+        raise ConfigError("must be between 1 and 1000 (Active Directory's MaxPageSize is 1000)",
+                          key=f"{dk}.page_size", path=v.path)
+    if not 0 < cfg.timeout <= 3600:
+        raise ConfigError("must be between 0 and 3600 seconds", key=f"{dk}.timeout", path=v.path)
+    if not (cfg.search_filter.startswith("(") and cfg.search_filter.endswith(")")):
+        raise ConfigError("must be an LDAP filter in parentheses", key=f"{dk}.filter", path=v.path)
+    return cfg
+
+
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:
     """Top-level ``[smtp]``: one outgoing mail server for every city (an MSP's relay)."""
     if "smtp" not in doc:
@@ -748,7 +839,7 @@ def _warn_permissions(cfg: Config, path: Path) -> None:
         getattr(c, "password_env", None) or getattr(c, "key_file", None) or getattr(c, "auth_key_env", None)
         or getattr(c, "community_env", None) or getattr(c, "community_file", None)
         for city in cfg.cities.values() for c in city.credentials.values()
-    )
+    ) or any(city.directory is not None for city in cfg.cities.values())
     if has_secret_refs and mode & (stat.S_IROTH | stat.S_IWOTH):
         cfg.warnings.append(f"{path} is readable by other users and references credentials; "
                             f"consider chmod 600 {path}")
@@ -865,6 +956,17 @@ def verify_secrets(city: CityConfig, targets: list[Any], path: str | None = None
     """
 
     verify_credentials(city, {t.credential for t in targets if t.credential}, path)
+    d = city.directory
+    if d is not None:  # the directory's bind account, read before any device too
+        from itaudit.credentials import read_secret
+        from itaudit.errors import AuthError
+
+        try:
+            read_secret(env=d.password_env, keyring_ref=d.password_keyring)
+        except AuthError as exc:
+            attr = "password_env" if d.password_env else "password_keyring"
+            raise ConfigError(f"the directory's bind account: {exc}", key=f"cities.{city.id}.directory.{attr}",
+                              path=path) from None
 
 
 def verify_credentials(city: CityConfig, names: Any, path: str | None = None) -> None:
@@ -889,10 +991,11 @@ def verify_credentials(city: CityConfig, names: Any, path: str | None = None) ->
                     and not os.environ.get("SSH_AUTH_SOCK"):
                 raise ConfigError(f"credential '{name}' uses the ssh-agent, but SSH_AUTH_SOCK is not set "
                                   "(no agent is running for this user)", key=f"{base}.use_agent", path=path)
-        else:
-            for attr, kind in (("community_env", "env"), ("community_file", "file"),
+        else:  # SNMP and WinRM credentials
+            for attr, kind in (("password_env", "env"), ("password_keyring", "keyring_ref"),
+                               ("community_env", "env"), ("community_file", "file"),
                                ("auth_key_env", "env"), ("priv_key_env", "env")):
-                value = getattr(cred, attr)
+                value = getattr(cred, attr, None)
                 if value:
                     refs.append((attr, {kind: value}))
         for attr, ref in refs:

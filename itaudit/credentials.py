@@ -78,4 +78,21 @@ class SNMPCredential:
         return read_secret(env=self.priv_key_env)
 
 
-Credential = SSHCredential | SNMPCredential
+@dataclass(frozen=True)
+class WinRMCredential:
+    """WinRM (PowerShell Remoting). HTTPS validates the certificate; HTTP only with message
+    encryption; never Basic authentication (issue 17)."""
+
+    name: str
+    username: str  # "CITY\\itaudit-scan" or "itaudit-scan@city.local"
+    password_env: str | None = None
+    password_keyring: str | None = None  # "service/user"
+    auth: str = "negotiate"  # "negotiate", "kerberos" or "ntlm"
+    transport: str = "https"  # "https" (5986) or "http" (5985, message encryption)
+    ca_file: str | None = None  # the CA of the hosts' WinRM certificates (default: system store)
+
+    def password(self) -> str | None:
+        return read_secret(env=self.password_env, keyring_ref=self.password_keyring)
+
+
+Credential = SSHCredential | SNMPCredential | WinRMCredential

@@ -305,14 +305,18 @@ def run_demo(out_dir: Path, *, keep_running: bool = False, as_of: dt.date | None
         # Two earlier monthly scans of the same fleet, each judged on its own date, give the
         # report a history: nothing was fixed meanwhile, so risk grew as devices aged and
         # patches got older. This is what a city that defers gets, month after month.
+        directory = _demo_directory()
         for months_back in (2, 1):
             past = _months_before(as_of, months_back)
-            run_scan(cfg, city_cfg, as_of=past, now=f"{past.isoformat()}T02:00:00+00:00")
+            run_scan(cfg, city_cfg, as_of=past, now=f"{past.isoformat()}T02:00:00+00:00",
+                     directory_read=_directory_read(directory, past))
         found = _discover(cfg, city_cfg)
         console.print(f"Discovery of {', '.join(city_cfg.discovery.ranges)}: {len(found.sightings)} addresses "
                       f"answered, {len(found.unmanaged)} not managed by anyone: "
                       + ", ".join(f"{s['address']} ({escape(s.get('guess') or '?')})" for s in found.unmanaged))
-        summary = run_scan(cfg, city_cfg, as_of=as_of)
+        summary = run_scan(cfg, city_cfg, as_of=as_of, directory_read=_directory_read(directory, as_of))
+        console.print(f"Directory: {summary.directory_computers} computer objects (a recording of a real Samba AD "
+                      f"domain controller), {summary.directory_only} of them judged from the directory only.")
         store = Store(city_cfg.database, readonly=True)
         paths = plugins.report_writer("monthly")(city_cfg, store, as_of=as_of, out_dir=out_dir,
                                                  formats=("html",))
@@ -354,7 +358,8 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
         return (-(99 if d["last_status"] == "error" else rank.get(w["severity"], 0) if w else 0), d["name"] or "")
 
     rows, styles = [], []
-    for d in sorted(store.devices(), key=order):
+    # The directory's computers are counted, not listed: one screen stays one screen.
+    for d in sorted((d for d in store.devices() if d["protocol"] != "directory"), key=order):
         w = worst.get(d["id"])
         system = " ".join(x for x in (d["os_name"] or "", d["model"] or "") if x) or "—"
         if d["last_status"] == "error":
@@ -369,7 +374,9 @@ def _print_summary(console: Console, cfg_path: Path, summary: Any, store: Store,
     print_table((Column("device", keep=True), Column("department", weight=2), Column("system", weight=3),
                  Column("worst open finding", weight=4)), rows, styles=styles)
     console.print(f"{summary.total} devices: {summary.ok} checked, {summary.partial} partly checked, "
-                  f"{summary.failed} could not be checked.")
+                  f"{summary.failed} could not be checked"
+                  + (f" ({summary.directory_only} of them judged from the directory only: "
+                     f"itaudit directory -c {cfg_path})." if summary.directory_only else "."))
     for p in paths:
         console.print(Text.assemble("Report: ", (str(p), "bold")), soft_wrap=True)
     console.print(Text(f"Config: {cfg_path}"), soft_wrap=True)
@@ -427,6 +434,20 @@ def _discover(cfg: Any, city: Any) -> Any:
     from itaudit.discover import plan_sweep, run_discovery
 
     return run_discovery(cfg, city, plan_sweep(city), verify_ssh=False)
+
+
+def _demo_directory() -> dict[str, Any]:
+    """The demo city's Active Directory: a recorded read (itaudit/data/demo_directory.json)."""
+    import json
+
+    from itaudit.knowledge import shipped_data_dir
+
+    return dict(json.loads((shipped_data_dir() / "demo_directory.json").read_text(encoding="utf-8")))
+
+
+def _directory_read(doc: dict[str, Any], as_of: dt.date) -> Any:
+    """The recorded directory as read on ``as_of`` (the spine reaches collectors through plugins)."""
+    return plugins.directory_recording()(doc, as_of)
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:

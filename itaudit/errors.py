@@ -79,6 +79,12 @@ class HostKeyMismatch(CollectError):
         super().__init__(message)
 
 
+class CertificateRefused(CollectError):
+    """The server's TLS certificate is untrusted or names another host; no credentials were sent."""
+
+    kind = "certificate"
+
+
 class ProtocolError(CollectError):
     """The device answered but not in a way we understand (garbled, oversized)."""
 

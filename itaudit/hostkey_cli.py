@@ -23,12 +23,12 @@ from itaudit.model import Target
 
 
 def _known(city: CityConfig) -> Any:
-    return plugins._load("collectors.known_hosts").open_known_hosts(city.known_hosts)
+    return plugins.tool("known_hosts").open_known_hosts(city.known_hosts)
 
 
 def list_hostkeys(city: CityConfig) -> list[dict[str, str]]:
     """Every pinned key of a city: host, key type, fingerprint, and when it was accepted."""
-    kh_mod = plugins._load("collectors.known_hosts")
+    kh_mod = plugins.tool("known_hosts")
     kh = _known(city)
     accepted: dict[str, str] = {}
     for note in kh.acceptances():  # "accepted <when> <label>: was ...; now ..."
@@ -53,8 +53,8 @@ def find_target(city: CityConfig, device: str) -> Target:
 
 def pending_change(city: CityConfig, target: Target, timeout: float = 10.0) -> tuple[list[str], str, str, bytes]:
     """(pinned fingerprints, offered fingerprint, offered type, offered blob) for one target."""
-    kh_mod = plugins._load("collectors.known_hosts")
-    ssh = plugins._load("collectors.ssh")
+    kh_mod = plugins.tool("known_hosts")
+    ssh = plugins.tool("ssh")
     port = target.port or 22
     pinned = _known(city).lookup(target.address, port)
     cred = city.credentials.get(target.credential or "")

@@ -168,6 +168,7 @@ def render_checks_md() -> str:
         "VULN": "Known exploited vulnerabilities",
         "DATA": "Data quality",
         "SCAN": "Scan",
+        "AD": "Directory (Active Directory computer objects)",
     }
     out = [
         "# Check catalogue",

@@ -251,6 +251,32 @@ class Posture:
 
 
 @dataclass
+class Directory:
+    """What Active Directory says about a computer object (``collectors/directory.py``).
+
+    All ``None`` when the device is not in a directory. ``created`` is when the computer
+    object was made (the machine is at least that old in the city: an age estimate, a lower
+    bound). ``last_logon`` is ``lastLogonTimestamp``, replicated lazily: up to 14 days late.
+    LAPS and BitLocker facts are ``None`` when they cannot be known (schema without the
+    attribute, recovery objects the bind account may not read); see ``gaps``.
+    """
+
+    dn: str | None = None
+    name: str | None = None
+    dns_host_name: str | None = None
+    created: dt.date | None = None
+    last_logon: dt.date | None = None
+    password_last_set: dt.date | None = None
+    disabled: bool | None = None
+    domain_controller: bool | None = None  # userAccountControl SERVER_TRUST_ACCOUNT
+    laps_expires: dt.date | None = None  # the later of the legacy and Windows LAPS expiry
+    laps_managed: bool | None = None  # an expiry attribute is set (LAPS manages the admin password)
+    laps_source: str | None = None  # which attribute(s) the schema has: "legacy", "windows", "legacy+windows"
+    bitlocker_keys: int | None = None  # msFVE-RecoveryInformation objects under the computer
+    read_at: str | None = None  # UTC ISO time of the directory read
+
+
+@dataclass
 class DeviceFacts:
     """Everything collected about one device in one scan."""
 
@@ -259,6 +285,7 @@ class DeviceFacts:
     hardware: Hardware = field(default_factory=Hardware)
     patching: Patching = field(default_factory=Patching)
     posture: Posture = field(default_factory=Posture)
+    directory: Directory = field(default_factory=Directory)
     # section name -> probe that produced it ("ssh:linux", "snmp:system", "psutil")
     sources: dict[str, str] = field(default_factory=dict)
     collected_at: str | None = None  # UTC ISO time
@@ -405,6 +432,7 @@ _NESTED.update(
         "Hardware": Hardware,
         "Patching": Patching,
         "Posture": Posture,
+        "Directory": Directory,
         "Disk": Disk,
         "Package": Package,
         "Service": Service,

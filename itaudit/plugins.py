@@ -16,7 +16,13 @@ BUILTIN_COLLECTORS: dict[str, str] = {
     "ssh": "collectors.ssh:SSHCollector",
     "snmp": "collectors.snmp:SNMPCollector",
     "local": "collectors.local:LocalCollector",
+    "winrm": "collectors.winrm:WinRMCollector",
 }
+
+# Reads a city's directory (one call per scan, not per target): ``read_directory(cfg, password)``.
+BUILTIN_DIRECTORY_READER = "collectors.directory:read_directory"
+# Replays a recorded directory read (the demo city's directory).
+BUILTIN_DIRECTORY_RECORDING = "collectors.directory:recorded_read"
 
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.lifecycle",
@@ -25,6 +31,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "checks.exposure",
     "checks.kev",
     "checks.dataquality",
+    "checks.directory",
 )
 
 # Other outer-layer pieces the spine uses, by name: the discovery sweep and the SSH probe parser
@@ -32,6 +39,8 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
 BUILTIN_TOOLS: dict[str, str] = {
     "sweep": "collectors.sweep",
     "ssh_probe_parser": "collectors.ssh:parse_probe",
+    "known_hosts": "collectors.known_hosts",  # itaudit hostkey list / accept
+    "ssh": "collectors.ssh",
 }
 
 BUILTIN_REPORTS: dict[str, str] = {
@@ -67,6 +76,16 @@ def collector_class(protocol: str) -> Any:
         if ep.name == protocol:
             return ep.load()
     raise KeyError(protocol)
+
+
+def directory_reader() -> Any:
+    """The function that reads a city's directory (see ``collectors/directory.py``)."""
+    return _load(BUILTIN_DIRECTORY_READER)
+
+
+def directory_recording() -> Any:
+    """The function that replays a recorded directory read (``recorded_read(doc, as_of)``)."""
+    return _load(BUILTIN_DIRECTORY_RECORDING)
 
 
 @cache

@@ -23,6 +23,7 @@ TOML shape (every key optional)::
     scan_max_age_days = 30
     scan_failure_threshold = 3
     backlog_spread_years = 1           # spread overdue replacements over this many fiscal years (1-5)
+    stale_computer_days = 90           # directory computer objects without a logon this long (AD-001)
     [cities.springfield.policy.refresh.laptop]
     years = 4
     cost = 1600
@@ -158,6 +159,8 @@ class Policy:
     vuln_data_max_age_days: int = 30
     # Overdue replacements (the backlog) spread over this many fiscal years in the plan; 1 = all now.
     backlog_spread_years: int = 1
+    # A directory computer object with no logon for this many days is stale (check AD-001).
+    stale_computer_days: int = 90
     criticality_weights: dict[str, float] = field(default_factory=_default_weights)
     # KPI targets of the monthly scorecard (percent, or a count for "uncheckable").
     kpi_targets: dict[str, float] = field(default_factory=dict)
@@ -353,6 +356,7 @@ _SCALARS: dict[str, type] = {
     "scan_failure_threshold": int,
     "vuln_data_max_age_days": int,
     "backlog_spread_years": int,
+    "stale_computer_days": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted",
            "measures")
@@ -413,7 +417,7 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
     if not 1 <= pol.backlog_spread_years <= 5:
         raise ConfigError("must be 1-5 (fiscal years of the plan)", key=f"{key_prefix}.backlog_spread_years")
     for k in ("patch_max_days", "reboot_max_days", "av_signature_max_days", "scan_max_age_days",
-              "vuln_data_max_age_days"):
+              "vuln_data_max_age_days", "stale_computer_days"):
         if getattr(pol, k) < 0:
             raise ConfigError("must not be negative", key=f"{key_prefix}.{k}")
     ext = table.get("extended_support", [])

@@ -68,16 +68,22 @@ def _day(value: Any) -> dt.date | None:
         return None
 
 
-def age_basis(purchase_date: Any, manufacture_date: Any, bios_date: Any) -> tuple[dt.date, str] | None:
+DIRECTORY_SINCE = "in the directory since"  # an age from a computer object's creation: a lower bound
+
+
+def age_basis(purchase_date: Any, manufacture_date: Any, bios_date: Any,
+              directory_created: Any = None) -> tuple[dt.date, str] | None:
     """The date a device's age is counted from and its source in words, or None when unknown.
 
     The purchase date (asset register or config) first, then the manufacture date the device
-    reports, then its BIOS date (an estimate: a BIOS update makes a machine look younger).
+    reports, then its BIOS date (an estimate: a BIOS update makes a machine look younger), then
+    when its computer object was created in the directory (a lower bound: at least this old).
     """
     for value, words in (
         (purchase_date, "purchase date"),
         (manufacture_date, "manufacture date"),
         (bios_date, "BIOS date"),
+        (directory_created, DIRECTORY_SINCE),
     ):
         day = _day(value)
         if day:

@@ -41,10 +41,14 @@ class ScanSummary:
     incomplete_reason: str | None = None
     findings: dict[str, int] = field(default_factory=dict)  # severity -> open fails this scan
     errors: list[tuple[str, str]] = field(default_factory=list)  # (target label, reason)
+    # The directory (issue 17): computers read, of them judged from the directory alone.
+    directory_computers: int = 0
+    directory_only: int = 0
+    directory_error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed else 0
+        return 3 if self.failed or self.directory_error else 0
 
 
 ProgressFn = Callable[[CollectResult, int, int], None]
@@ -132,11 +136,13 @@ def _missing(items: list[Target], returned: list[Target]) -> list[Target]:
 def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
              targets: list[Target] | None = None, progress: ProgressFn | None = None,
              stop: threading.Event | None = None, store: Store | None = None,
-             now: str | None = None) -> ScanSummary:
+             now: str | None = None, directory_read: Any = None) -> ScanSummary:
     """Scan one city. Raises ``ScanLocked`` if another scan of it runs, ``StoreError`` on disk trouble.
 
     ``now`` (UTC ISO) stamps the stored rows instead of the clock: the demo uses it to build
-    a history of earlier months; a real scan leaves it unset.
+    a history of earlier months; a real scan leaves it unset. ``directory_read`` (a
+    ``collectors.directory.DirectoryRead``) stands in for reading the city's directory: the
+    demo's recorded directory.
     """
     as_of = as_of or dt.date.today()
     stop = stop or threading.Event()
@@ -155,29 +161,57 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     knowledge = _knowledge()
     try:
         with store.scan_lock(), _scan_gc():
-            scan_id = store.begin_scan(city.id, as_of, len(targets), now=now)
+            # The directory is read whole before anything is stored: a failed read stores none of it
+            # and changes no device already known.
+            directory: _DirectoryComputers | None
+            if directory_read is not None:
+                directory, directory_error = _DirectoryComputers(directory_read), None
+            else:
+                directory, directory_error = _read_directory(city, now)
+            n_dir = len(directory.computers) if directory else 0
+            scan_id = store.begin_scan(city.id, as_of, len(targets) + n_dir, now=now)
             summary = ScanSummary(city.id, scan_id, as_of, total=len(targets))
+            _record_directory_read(store, scan_id, city, directory, directory_error, now)
+            if directory_error:
+                summary.directory_error = directory_error
+                summary.errors.append((city.directory.label if city.directory else "directory", directory_error))
+            summary.directory_computers = n_dir
             ctx = inventory.collect_context(cfg, city, stop)
             seen = 0
             failures: list[str] = []
+            batch: list[tuple[CollectResult, list[Finding]]] = []
             try:
-                for result in _results(targets, ctx, stop, failures):
+                for result in _with_directory(_results(targets, ctx, stop, failures), directory, city, stop):
                     seen += 1
                     findings = _findings_for(result, store, city, as_of, knowledge, specs, now)
-                    store.record_result(scan_id, result, findings, now=now)
+                    if result.target.protocol == "directory":
+                        # Judged from the directory alone: stored DIRECTORY_BATCH devices per transaction.
+                        batch.append((result, findings))
+                        if len(batch) >= DIRECTORY_BATCH:
+                            store.record_results(scan_id, batch, now=now)
+                            batch = []
+                    else:
+                        store.record_result(scan_id, result, findings, now=now)
                     _tally(summary, result, findings)
+                    if result.target.protocol == "directory":
+                        summary.directory_only += 1
                     if progress:
-                        progress(result, seen, len(targets))
+                        progress(result, seen, max(seen, len(targets) + n_dir - (directory.matched if directory
+                                                                                  else 0)))
                     if stop.is_set():
                         break
+                if batch:
+                    store.record_results(scan_id, batch, now=now)
             except BaseException:
                 stop.set()  # a failed writer (full disk...) stops the collectors too
                 raise
-            summary.interrupted = stop.is_set() and seen < len(targets)
+            # Every target, plus each directory computer no scanned result claimed (judged alone).
+            summary.total = len(targets) + (len(directory.remaining()) if directory else 0)
+            summary.interrupted = stop.is_set() and seen < summary.total
             if failures:
                 summary.incomplete_reason = "; ".join(dict.fromkeys(failures))
             elif summary.interrupted:
-                summary.incomplete_reason = f"stopped after {seen} of {len(targets)} targets"
+                summary.incomplete_reason = f"stopped after {seen} of {summary.total} targets"
             store.finish_scan(scan_id, complete=summary.incomplete_reason is None, now=now,
                               reason=summary.incomplete_reason)
             inventory.apply_register(store)  # register rows whose device this scan saw first
@@ -185,6 +219,121 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
     finally:
         if own_store:
             store.close()
+
+
+# --- the directory (issue 17) ------------------------------------------------------------
+
+# Directory-only devices per transaction. One commit per device was most of their cost at
+# 10,000 computer objects; a killed scan still leaves every stored device whole (a batch is
+# all or nothing) and the scan marked incomplete.
+DIRECTORY_BATCH = 250
+
+
+class _DirectoryComputers:
+    """One read of the directory, indexed by host name, handed out once per machine."""
+
+    def __init__(self, read: Any):
+        from itaudit.store import host_key
+
+        self.read = read
+        self.computers: list[Any] = list(read.computers)
+        self.by_fqdn: dict[str, int] = {}
+        by_short: dict[str, list[int]] = {}
+        for i, f in enumerate(self.computers):
+            if f.directory.dns_host_name:
+                self.by_fqdn.setdefault(f.directory.dns_host_name.lower(), i)
+            for name in (f.directory.dns_host_name, f.directory.name):
+                key = host_key(name)
+                if key and i not in by_short.get(key, []):
+                    by_short.setdefault(key, []).append(i)
+        # A short name two computers share (two domains) matches neither: no guessing.
+        self.by_short = {k: v[0] for k, v in by_short.items() if len(v) == 1}
+        self.used: set[int] = set()
+        self.matched = 0
+
+    def take(self, result: CollectResult) -> Any:
+        """The directory's facts for the machine a scan result is about, or None."""
+        from itaudit.store import host_key
+
+        t = result.target
+        for name in (result.facts.identity.hostname, t.name, t.address):
+            if not name:
+                continue
+            i = self.by_fqdn.get(name.lower())
+            if i is None:
+                key = host_key(name)
+                i = self.by_short.get(key) if key else None
+            if i is not None and i not in self.used:
+                self.used.add(i)
+                self.matched += 1
+                return self.computers[i]
+        return None
+
+    def remaining(self) -> list[Any]:
+        return [f for i, f in enumerate(self.computers) if i not in self.used]
+
+
+def _read_directory(city: CityConfig, now: str | None) -> tuple[_DirectoryComputers | None, str | None]:
+    """Read the city's directory, if it has one: (computers, None) or (None, the reason it failed)."""
+    if city.directory is None:
+        return None, None
+    from itaudit.credentials import read_secret
+    from itaudit.errors import CollectError
+
+    cfg = city.directory
+    try:
+        password = read_secret(env=cfg.password_env, keyring_ref=cfg.password_keyring) or ""
+        read = plugins.directory_reader()(cfg, password, now=(lambda: now) if now else None)
+    except CollectError as exc:
+        log.warning("directory %s: %s", cfg.label, exc)
+        return None, f"directory not read ({exc.kind}): {exc}"
+    except Exception as exc:  # a reader bug must not end the scan
+        log.error("directory %s: internal error: %s: %s", cfg.label, type(exc).__name__, exc)
+        return None, f"directory not read (internal): {type(exc).__name__}: {exc}"
+    return _DirectoryComputers(read), None
+
+
+def _record_directory_read(store: Store, scan_id: int, city: CityConfig, directory: _DirectoryComputers | None,
+                           error: str | None, now: str | None) -> None:
+    if city.directory is None and directory is None:
+        return
+    from itaudit.store import utcnow
+
+    if directory is None:
+        label = city.directory.label if city.directory else "directory"
+        store.record_directory_read(scan_id, server=label, read_at=now or utcnow(), error=error)
+        return
+    r = directory.read
+    store.record_directory_read(scan_id, server=r.server, read_at=r.read_at, n_computers=len(r.computers),
+                                n_referrals=len(r.referrals), laps_source=r.laps_source,
+                                recovery_objects=r.recovery_objects)
+
+
+def _with_directory(results: Iterable[CollectResult], directory: _DirectoryComputers | None, city: CityConfig,
+                    stop: threading.Event) -> Iterator[CollectResult]:
+    """Scanned results with the directory's facts of the same machine merged in, then one
+    result per directory computer no scan reached (judged from the directory alone).
+
+    A scanned machine keeps its scanned facts and gains the directory section. A machine
+    whose scan failed is judged from what the directory says (its error stays reported).
+    """
+    for result in results:
+        entry = directory.take(result) if directory else None
+        if entry is not None:
+            if result.status == ResultStatus.ERROR:
+                result.facts = entry
+            else:
+                result.facts.directory = entry.directory
+                result.facts.sources.update(entry.sources)
+                result.facts.gaps.update({k: v for k, v in entry.gaps.items() if k.startswith("directory.")})
+        yield result
+    if directory is None or stop.is_set():
+        return
+    for facts in directory.remaining():
+        d = facts.directory
+        target = Target(address=(facts.identity.address or d.name or d.dn or "?"), protocol="directory",
+                        city_id=city.id, name=d.name)
+        yield CollectResult(target, ResultStatus.OK, facts=facts, started_at=d.read_at, duration_ms=0)
 
 
 # The cyclic garbage collector at its defaults (700, 10, 10) cost ~0.8 ms of CPU per host
@@ -220,6 +369,11 @@ def _knowledge() -> Any:
     return knowledge
 
 
+# Checks of facts only a scan collects (with the PATCH family): not run on a device judged
+# from the directory alone.
+_SCAN_ONLY_CHECKS = ("DATA-003", "SEC-002", "SEC-003", "SEC-004", "SEC-005", "SEC-006", "SEC-007", "SEC-008",
+                     "SEC-009")
+
 # Checks that still mean something when a device could not be reached this time.
 _CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
 # Checks judged on what a device shows before any login (an SSH server's algorithm offer,
@@ -233,9 +387,21 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
     record = store.device_record(result, now=now)
     ctx = CheckContext(as_of=as_of, device=record, policy=city.policy, knowledge=knowledge)
     chosen = sorted(specs.values(), key=lambda s: s.id)
-    if result.status == ResultStatus.ERROR:
-        seen = bool(result.facts.sources)
-        chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS or (seen and s.id in _CHECKS_BEFORE_LOGIN)]
+    directory = result.facts.directory
+    if not directory.dn:
+        chosen = [s for s in chosen if s.family != "AD"]  # a switch is not "missing from LAPS"
+        if result.status == ResultStatus.ERROR:
+            seen = bool(result.facts.sources)
+            chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS or (seen and s.id in _CHECKS_BEFORE_LOGIN)]
+    elif result.target.protocol == "directory" or result.status == ResultStatus.ERROR:
+        if directory.disabled:
+            # A disabled computer object judged from the directory alone: only whether it lingers.
+            chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
+        else:
+            # Checks of what only a scan collects (patch state, host security settings, "key facts
+            # missing") would all say "unknown": no scan ran. They are not run; the reports say
+            # which devices were judged from the directory only.
+            chosen = [s for s in chosen if s.id not in _SCAN_ONLY_CHECKS and s.family != "PATCH"]
     return run_checks(result.facts, ctx, chosen)
 
 

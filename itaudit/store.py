@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import ipaddress
 import json
 import os
 import sqlite3
@@ -30,7 +31,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, Package, ResultStatus, Severity, Status
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def utcnow() -> str:
@@ -153,7 +154,33 @@ def _migrate_v6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5, 6: _migrate_v6}
+# --- directory (issue 17; migration number 7 reserved for it) ------------------------
+
+
+def _migrate_v7(db: sqlite_utils.Database) -> None:
+    """Directory computers (issue 17): which computer object a device is, the short host name
+    it is matched on, when it was last fully audited, where each observation's facts came
+    from, and one row per directory read. Independent of migrations 5 and 6."""
+    cols = db.table("devices").columns_dict
+    for column in ("directory_dn", "host_key", "last_full_audit"):
+        if column not in cols:
+            db.table("devices").add_column(column, str)
+    db.execute("update devices set host_key = lower(substr(hostname, 1, instr(hostname || '.', '.') - 1)) "
+               "where hostname is not null and hostname != '' and host_key is null")
+    db.execute("update devices set last_full_audit = last_success where last_full_audit is null")
+    db.table("devices").create_index(["directory_dn"], if_not_exists=True)
+    db.table("devices").create_index(["host_key"], if_not_exists=True)
+    if "source" not in db.table("observations").columns_dict:
+        db.table("observations").add_column("source", str)  # "scan", "directory", "scan+directory"
+    db.table("directory_reads").create(
+        {"id": int, "scan_id": int, "server": str, "read_at": str, "status": str, "error": str,
+         "n_computers": int, "n_referrals": int, "laps_source": str, "recovery_objects": int},
+        pk="id", if_not_exists=True,
+    )
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5, 6: _migrate_v6,
+              7: _migrate_v7}
 
 
 class Store:
@@ -225,6 +252,8 @@ class Store:
         if current > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema {current}, newer than this itaudit ({SCHEMA_VERSION})")
         for version in range(current + 1, SCHEMA_VERSION + 1):
+            if version not in MIGRATIONS:
+                continue  # a number reserved for another branch's migration (filled in at merge)
             with self.tx():
                 MIGRATIONS[version](self.db)
                 self.db.table("meta").upsert({"key": "schema_version", "value": str(version)}, pk="key")
@@ -378,6 +407,10 @@ class Store:
                             "order by last_seen desc limit 1", [hostname, hostname])
             if row:
                 return row
+            short = short_host_key(hostname)  # "PD-MDT-04" in the register, "pd-mdt-04.city.local" in the directory
+            row = self._one("select * from devices where host_key = ? order by last_seen desc limit 1", [short])
+            if row:
+                return row
         if host_key:
             rows = self._rows("select * from devices where ssh_host_key = ? and retired_at is null limit 2",
                               [host_key])
@@ -386,11 +419,28 @@ class Store:
         return None
 
     def _match_device(self, result: CollectResult) -> dict[str, Any] | None:
-        """The device a scan result belongs to (``find_device`` with what the result says)."""
+        """The device a result belongs to: its directory object first, then ``find_device`` with
+        what the result says, then (directory and scanned facts of one machine) its short host name."""
         ident = result.facts.identity
         t = result.target
-        return self.find_device(serial=ident.serial or result.facts.hardware.serial, engine_id=ident.snmp_engine_id,
-                                mac=ident.mac, protocol=t.protocol, address=t.address, port=t.port)
+        d = result.facts.directory
+        if d.dn:
+            row = self._one("select * from devices where directory_dn = ? order by last_seen desc limit 1", [d.dn])
+            if row:
+                return row
+        row = self.find_device(serial=ident.serial or result.facts.hardware.serial, engine_id=ident.snmp_engine_id,
+                               mac=ident.mac, protocol=t.protocol, address=t.address, port=t.port)
+        if row:
+            return row
+        key = host_key(ident.hostname) if t.protocol == "directory" or d.dn else None
+        if key:
+            return self._one("select * from devices where host_key = ? order by (protocol = 'directory'), "
+                             "last_seen desc limit 1", [key])
+        key = host_key(ident.hostname or t.name)
+        if key:
+            return self._one("select * from devices where host_key = ? and protocol = 'directory' "
+                             "order by last_seen desc limit 1", [key])
+        return None
 
     def _shared_host_key(self, result: CollectResult, device_id: int | None) -> list[str]:
         """Names of the other devices in service that presented this result's SSH host key."""
@@ -413,61 +463,87 @@ class Store:
 
         ``now`` (UTC ISO) replaces the clock, for tests and benchmarks that build history.
         """
-        now = now or utcnow()
+        with self.tx():
+            return self._record(scan_id, result, findings, now or utcnow())
+
+    def record_results(self, scan_id: int, items: list[tuple[CollectResult, list[Finding]]], *,
+                       now: str | None = None) -> list[int]:
+        """Store several devices' results in ONE transaction (each device whole, or none of them).
+
+        For directory computers judged from the directory alone: thousands of them arrive at
+        once, and a commit per device was most of their cost (issue 17's 10,000-object bench).
+        """
+        with self.tx():
+            return [self._record(scan_id, r, f, now or utcnow()) for r, f in items]
+
+    def _record(self, scan_id: int, result: CollectResult, findings: list[Finding], now: str) -> int:
         facts = result.facts
         ident = facts.identity
         t = result.target
         ok = result.status != ResultStatus.ERROR
-        with self.tx():
-            row = self._match_device(result)
-            values: dict[str, Any] = {
-                "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
-                "name": t.name, "department": t.department,
-                "criticality": json.dumps(t.criticality) if t.criticality else None,
-                "tags": json.dumps(list(t.tags)),
-                "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
-                "last_seen": now, "last_status": result.status.value, "last_error": result.error,
-                "last_scan_id": scan_id,
-            }
-            if ok:
-                values.update({
-                    "hostname": ident.hostname, "kind": t.kind or ident.kind, "vendor": ident.vendor or
-                    facts.hardware.vendor, "model": ident.model or facts.hardware.model,
-                    "serial": ident.serial or facts.hardware.serial, "mac": ident.mac,
-                    "ssh_host_key": ident.ssh_host_key, "snmp_engine_id": ident.snmp_engine_id,
-                    "os_name": facts.software.os_name, "os_version": facts.software.os_version,
-                    "product": facts.software.product, "last_success": now, "consecutive_failures": 0,
-                })
-            else:
-                values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
-                values["kind"] = t.kind or (row["kind"] if row else None)
-            # Keep what we knew when this scan could not see it (None never overwrites).
-            values = {k: v for k, v in values.items() if v is not None or k in ("last_error", "retired_at")}
-            if row and row.get("retired_at") and ok:
-                # A retired device answered again: back in the counts, with a note saying so.
-                values["retired_at"] = None
-                values["retired_note"] = (f"retired {row['retired_at'][:10]}"
-                                          + (f" ({row['retired_note']})" if row.get("retired_note") else "")
-                                          + f"; answered again {now[:10]}: back in the counts")
-            if row:
-                device_id = int(row["id"])
-                self._update("devices", device_id, values)
-            else:
-                values["first_seen"] = now
-                values["identity_key"] = _identity_key(result)
-                if values["identity_key"] is None or self._key_taken(values["identity_key"]):
-                    values["identity_key"] = f"{t.protocol}:{t.address}:{t.port or 0}:{now}"
-                device_id = self._insert("devices", values)
-
-            self._insert("observations", {
-                "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
-                "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
-                "duration_ms": result.duration_ms,
-                "facts": _facts_json(facts) if ok else None,
+        from_directory = t.protocol == "directory"
+        in_directory = bool(facts.directory.dn)
+        source = "directory" if from_directory or (in_directory and not ok) else \
+            ("scan+directory" if in_directory else "scan")
+        # (the transaction is the caller's: record_result or record_results)
+        row = self._match_device(result)
+        values: dict[str, Any] = {
+            "city_id": t.city_id, "protocol": t.protocol, "address": t.address, "port": t.port,
+            "name": t.name, "department": t.department,
+            "criticality": json.dumps(t.criticality) if t.criticality else None,
+            "tags": json.dumps(list(t.tags)),
+            "purchase_date": t.purchase_date.isoformat() if t.purchase_date else None,
+            "last_seen": now, "last_status": result.status.value, "last_error": result.error,
+            "last_scan_id": scan_id,
+        }
+        if ok:
+            values.update({
+                "hostname": ident.hostname, "kind": t.kind or ident.kind, "vendor": ident.vendor or
+                facts.hardware.vendor, "model": ident.model or facts.hardware.model,
+                "serial": ident.serial or facts.hardware.serial, "mac": ident.mac,
+                "ssh_host_key": ident.ssh_host_key, "snmp_engine_id": ident.snmp_engine_id,
+                "os_name": facts.software.os_name, "os_version": facts.software.os_version,
+                "product": facts.software.product, "last_success": now, "consecutive_failures": 0,
             })
-            if ok and facts.patching.packages:
-                self._keep_packages(device_id, scan_id, now, facts)
-            self._apply_findings(scan_id, device_id, findings, now, full=ok)
+        else:
+            values["consecutive_failures"] = ((row["consecutive_failures"] or 0) if row else 0) + 1
+            values["kind"] = t.kind or (row["kind"] if row else None)
+        if in_directory:
+            values["directory_dn"] = facts.directory.dn
+        values["host_key"] = host_key(ident.hostname)
+        if ok and not from_directory:
+            values["last_full_audit"] = now
+        if from_directory and row and row["protocol"] != "directory":
+            # A scanned machine seen in the directory only this time: keep what its scan said.
+            values = {k: values[k] for k in ("last_seen", "last_scan_id", "directory_dn", "host_key")}
+        # Keep what we knew when this scan could not see it (None never overwrites).
+        values = {k: v for k, v in values.items() if v is not None or k in ("last_error", "retired_at")}
+        if row and row.get("retired_at") and ok:
+            # A retired device answered again: back in the counts, with a note saying so.
+            values["retired_at"] = None
+            values["retired_note"] = (f"retired {row['retired_at'][:10]}"
+                                      + (f" ({row['retired_note']})" if row.get("retired_note") else "")
+                                      + f"; answered again {now[:10]}: back in the counts")
+        if row:
+            device_id = int(row["id"])
+            self._update("devices", device_id, values)
+        else:
+            values["first_seen"] = now
+            values["identity_key"] = _identity_key(result)
+            if values["identity_key"] is None or self._key_taken(values["identity_key"]):
+                values["identity_key"] = f"{t.protocol}:{t.address}:{t.port or 0}:{now}"
+            device_id = self._insert("devices", values)
+
+        self._insert("observations", {
+            "scan_id": scan_id, "device_id": device_id, "target": t.label, "status": result.status.value,
+            "error_kind": result.error_kind, "error": result.error, "started_at": result.started_at,
+            "duration_ms": result.duration_ms,
+            # A failed scan of a machine the directory lists keeps what the directory says.
+            "facts": _facts_json(facts) if ok or in_directory else None, "source": source,
+        })
+        if ok and facts.patching.packages:
+            self._keep_packages(device_id, scan_id, now, facts)
+        self._apply_findings(scan_id, device_id, findings, now, full=ok)
         return device_id
 
     def latest_facts(self, device_id: int) -> tuple[int, DeviceFacts] | None:
@@ -783,6 +859,7 @@ class Store:
                d.tags, d.register_cost, d.retired_at, d.first_seen, d.last_success, d.last_status,
                json_extract(o.facts, '$.hardware.manufacture_date') as manufacture_date,
                json_extract(o.facts, '$.hardware.bios_date') as bios_date,
+               json_extract(o.facts, '$.directory.created') as directory_created,
                json_extract(o.facts, '$.software.release') as release,
                json_extract(o.facts, '$.software.virtualization') as virtualization,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version
@@ -795,6 +872,57 @@ class Store:
             r["tags"] = json.loads(r["tags"]) if r["tags"] else []
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
         return rows
+
+    # --- directory (issue 17) ---------------------------------------------------------
+
+    def record_directory_read(self, scan_id: int, *, server: str, read_at: str, error: str | None = None,
+                              n_computers: int = 0, n_referrals: int = 0, laps_source: str | None = None,
+                              recovery_objects: int | None = None) -> int:
+        """One read of the directory (or its failure, which changes no device)."""
+        with self.tx():
+            return self._insert("directory_reads", {
+                "scan_id": scan_id, "server": server, "read_at": read_at, "status": "error" if error else "ok",
+                "error": error, "n_computers": n_computers, "n_referrals": n_referrals,
+                "laps_source": laps_source, "recovery_objects": recovery_objects})
+
+    def directory_reads(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent directory reads, newest first."""
+        return list(self.db.query("select * from directory_reads order by id desc limit ?", [limit]))
+
+    def audit_sources(self, scan_id: int) -> dict[str, int]:
+        """Devices of one scan by where their facts came from: ``directory`` (judged from the
+        directory only), ``scan+directory`` and ``scan`` (fully audited), ``failed``."""
+        out = {"directory": 0, "scan+directory": 0, "scan": 0, "failed": 0}
+        for source, status, n in self.db.execute(
+                "select coalesce(source, 'scan'), status, count(distinct device_id) from observations "
+                "where scan_id = ? group by 1, 2", [scan_id]):
+            key = "failed" if status == "error" and source == "scan" else source
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def reconciliation(self) -> dict[str, list[dict[str, Any]]]:
+        """What the directory, the scans and the asset register disagree on.
+
+        ``directory_only``: computers in the directory never fully audited by a scan.
+        ``not_in_directory``: Windows machines a scan audited that the directory does not list
+        (empty until a directory read succeeded). ``register_only``: asset register rows that
+        match no device at all (in neither the directory nor a scan).
+        """
+        cols = "id, name, hostname, address, kind, department, os_name, os_version, directory_dn, last_full_audit"
+        out: dict[str, list[dict[str, Any]]] = {}
+        out["directory_only"] = list(self.db.query(
+            f"select {cols} from devices where directory_dn is not null and last_full_audit is null "  # noqa: S608
+            "order by host_key"))
+        read_ok = self.db.execute("select 1 from directory_reads where status = 'ok' limit 1").fetchone()
+        out["not_in_directory"] = list(self.db.query(
+            f"select {cols} from devices where directory_dn is null and last_full_audit is not null "  # noqa: S608
+            "and product in ('windows', 'windows-server') order by address")) if read_ok else []
+        out["register_only"] = list(self.db.query(
+            "select key, address, serial, hostname, department, source, source_row from assets "
+            "where device_id is null order by source_row")) if "assets" in self.db.table_names() else []
+        return out
+
+    # --- end of the directory block ---------------------------------------------------
 
 
 
@@ -1036,6 +1164,19 @@ _JUNK_IDS = {"", "0", "none", "n/a", "na", "unknown", "default string", "to be f
              "system serial number", "0123456789", "not specified", "<private>"}
 
 
+def host_key(hostname: str | None) -> str | None:
+    """The short, lower-case host name a directory computer and a scanned machine share."""
+    if not hostname or not hostname.strip():
+        return None
+    first = hostname.strip().split(".")[0].lower()
+    try:  # an IP address is no host name
+        ipaddress.ip_address(hostname.strip())
+        return None
+    except ValueError:
+        pass
+    return first or None
+
+
 def _identity_key(result: CollectResult) -> str | None:
     ident = result.facts.identity
     serial = ident.serial or result.facts.hardware.serial
@@ -1047,3 +1188,6 @@ def _identity_key(result: CollectResult) -> str | None:
         return f"mac:{ident.mac.lower()}"
     t = result.target
     return f"{t.protocol}:{t.address}:{t.port or 0}"
+
+
+short_host_key = host_key  # (find_device's parameter host_key is an SSH host key)

@@ -137,6 +137,10 @@ class MonthlyReport:
     last_scan_date: str | None = None  # the newest scan before the month, when the month has none
     devices_total: int = 0
     devices_checked: int = 0
+    # Of the devices checked: judged from the directory alone, or fully audited by a scan (issue 17).
+    directory_only: int = 0
+    fully_audited: int = 0
+    audit_sentence: str = ""
     score: float | None = None
     prev_score: float | None = None
     prev_label: str | None = None
@@ -600,6 +604,7 @@ def build_monthly(
     # Devices we collected facts from in the report scan (a failed target may still get verdicts).
     rep.devices_checked = int(now["checked_ok"])
     rep.devices_total = int(now["devices_known"])
+    rep.directory_only, rep.fully_audited, rep.audit_sentence = _audit_split(store, scan.id)
     rep.score = now["score"]
     rep.prev_score = prev["score"] if prev else None
     rep.prev_label = month_label(prev_scan.as_of[:7]) if prev_scan else None
@@ -684,6 +689,18 @@ def build_monthly(
 
     rep.council = council_page(city, store, rep, plan=plan, as_of=as_of)
     return rep
+
+
+def _audit_split(store: Store, scan_id: int) -> tuple[int, int, str]:
+    """How many devices of the scan were fully audited and how many judged from the directory only."""
+    src = store.audit_sources(scan_id)
+    directory, full = src.get("directory", 0), src.get("scan", 0) + src.get("scan+directory", 0)
+    if not directory:
+        return 0, full, ""
+    return directory, full, (
+        f"{plural(full, 'device')} {'was' if full == 1 else 'were'} fully audited; "
+        f"{plural(directory, 'computer')} {'was' if directory == 1 else 'were'} judged from the directory only "
+        "(operating system, age estimate, logon, LAPS and BitLocker escrow; no patch or security settings).")
 
 
 def _swept(store: Store) -> bool:

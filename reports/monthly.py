@@ -103,6 +103,8 @@ def monthly_markdown(r: MonthlyReport) -> str:
         "",
         r.gaps_sentence,
     ]
+    if r.audit_sentence:
+        out += ["", r.audit_sentence]
     for name, reason in r.not_checked[:20]:
         out.append(f"- {export.md_text(name)}: {export.md_text(reason)}")
     dates = r.data_dates
@@ -130,6 +132,8 @@ def summary_rows(city: CityConfig, store: Store, as_of: dt.date) -> list[tuple[s
         ("Could not check", str(len(r.not_checked))),
     ]
     rows += [("Data warning", w) for w in r.data_warnings]
+    if r.directory_only:
+        rows.append(("From the directory only", f"{r.directory_only} (fully audited: {r.fully_audited})"))
     for k in r.top_risks[:3]:
         rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
     rows.append((f"Cost to fix, FY{r.fiscal_year}", f"{money(r.total_cost)} ({money(r.capital_cost)} capital)"))

@@ -186,7 +186,8 @@ def build_plan(
         )
         if "windows 10" in (row["os_name"] or "").lower():
             win10.append((row, price))
-        found = rules.age_basis(row["purchase_date"], row["manufacture_date"], row["bios_date"])
+        found = rules.age_basis(row["purchase_date"], row["manufacture_date"], row["bios_date"],
+                                row.get("directory_created"))
         basis, source = found if found else (None, "")
         due = rules.refresh_due(basis, price.years) if basis else None
         when = rules.replacement_year(

@@ -94,6 +94,11 @@ class CityColumn:
     size_band: str = ""
     peer_group: int = 0
     peers: list[PeerLine] = field(default_factory=list)
+    # An MSP's centre ([central]): when this city's site collector last delivered, and whether
+    # that is longer ago than central.stale_after_hours (None: not a site-collector city).
+    site_last_contact: str | None = None
+    site_age_hours: float | None = None
+    site_stale: bool | None = None
 
 
 @dataclass
@@ -211,6 +216,14 @@ def build_portfolio(
     month = month or as_of.strftime("%Y-%m")
     chosen = [cfg.cities[c] for c in cities] if cities else list(cfg.cities.values())
     cols = [build_city(c, as_of=as_of, month=month) for c in chosen]
+    if getattr(cfg, "central", None) is not None:
+        from itaudit.sitelink import staleness
+
+        sites = staleness(cfg)
+        for col in cols:
+            s = sites.get(col.city_id, {})
+            col.site_last_contact, col.site_age_hours, col.site_stale = (s.get("last_contact"), s.get("age_hours"),
+                                                                        s.get("stale"))
     with_data = [c for c in cols if c.has_data]
     for col in with_data:
         col.size_band = _band(col.devices_total)

@@ -26,5 +26,6 @@ def need_peer(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+from peers_samba import *  # noqa: E402,F403
 from peers_snmp import *  # noqa: E402,F403
 from peers_ssh import *  # noqa: E402,F403

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import test_checks_dataquality
+import test_checks_directory
 import test_checks_exposure
 import test_checks_hardware
 import test_checks_kev
@@ -18,6 +19,7 @@ from itaudit.plugins import load_checks
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = (
     test_checks_dataquality,
+    test_checks_directory,
     test_checks_exposure,
     test_checks_hardware,
     test_checks_kev,

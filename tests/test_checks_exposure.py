@@ -143,5 +143,5 @@ def test_laptop_only_and_network_only_checks_skip_other_kinds():
 
 def test_net001_references_default_passwords_goal():
     f = run("NET-001", facts(posture={"snmp_default_communities": ["public"]}), ctx("switch"))
-    assert "CISA CPG 2.A" in f.references
+    assert "CISA CPG 1.0.1 2.A" in f.references
     assert "public" in f.evidence

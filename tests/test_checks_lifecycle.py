@@ -67,7 +67,7 @@ def test_eol001_plain_words_and_critical_on_firewall():
     price = rules.replacement_price(pol, kind="firewall")
     assert (f.cost.kind, f.cost.amount, f.cost.fiscal_year) == (price.kind, price.amount, pol.fiscal_year(AS_OF))
     assert f.cost.basis.startswith("replacement firewall") and "tied to the hardware" in f.remediation
-    assert "CISA CPG 1.E" in f.references and "CIS v8 2.2" in f.references
+    assert "CISA CPG 1.0.1 1.E" in f.references and "CIS v8 2.2" in f.references
     # The same software on a virtual appliance costs staff time: there is no hardware to replace.
     vm = facts(software=FORTI_72)
     vm.software.virtualization = "kvm"

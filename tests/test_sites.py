@@ -238,6 +238,14 @@ def test_two_sites_arrive_and_the_portfolio_reports_both(inbox: Inbox, tmp_path:
     assert out.returncode == 0, out.stderr
     doc = json.loads(next((tmp_path / "p").glob("*.json")).read_text())
     assert {c["city_id"]: (c["has_data"], c["devices_total"]) for c in doc["cities"]} == {c: (True, 1) for c in CITIES}
+    # Each site's last delivery is in the portfolio; recorded at T0 + 5 min, so stale by now.
+    assert {c["city_id"]: (c["site_last_contact"][:16], c["site_stale"]) for c in doc["cities"]} == {
+        c: ("2026-11-01T02:05", True) for c in CITIES}
+    out = subprocess.run([sys.executable, "-m", "itaudit.cli", "report", "portfolio", "-c", str(central.path),
+                          "--out", str(tmp_path / "p"), "--as-of", T0.date().isoformat(), "--format", "html"],
+                         capture_output=True, text=True)
+    html = next((tmp_path / "p").glob("*.html"))
+    assert out.returncode == 0 and "site STALE: last delivered" in html.read_text()
     # Nothing waits, and the status command says so.
     again = sitelink.ingest(central)
     assert again == []

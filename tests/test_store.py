@@ -233,7 +233,8 @@ def test_recheck_judges_stored_facts_and_packages_without_a_rescan(tmp_path: Pat
     r.facts.patching.packages = [Package("sudo", "1.8.21p2-3ubuntu1.2", "amd64"), Package("bash", "4.4.18-2ubuntu1")]
     dev = store.record_result(s1, r, [])  # judged before the data knew the flaw: no VULN verdicts
     store.finish_scan(s1)
-    assert store.latest_facts(dev).patching.packages == []  # the observation keeps only the count
+    latest = store.latest_facts(dev)
+    assert latest is not None and latest[1].patching.packages == []  # the observation keeps only the count
 
     rep = recheck_vulns(store, city, as_of=AS_OF, knowledge=Knowledge.load())
     assert rep.devices == 1 and (dev, "VULN-001", "-", "fail") in rep.changed
