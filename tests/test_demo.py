@@ -14,12 +14,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_demo_scans_the_simulated_city_and_writes_the_report(tmp_path: Path) -> None:
-    out = tmp_path / "demo-output"
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The demo, run once for this module: (its output folder, the finished process)."""
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
     proc = subprocess.run([sys.executable, "-m", "itaudit.cli", "demo", "--out", str(out), "--as-of", "2026-11-23"],
                           capture_output=True, text=True, cwd=ROOT, timeout=240,
                           env={**os.environ, "COLUMNS": "160"})
+    return out, proc
+
+
+@pytest.mark.slow
+def test_demo_scans_the_simulated_city_and_writes_the_report(demo_run) -> None:
+    out, proc = demo_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = out / "lakeside-monthly-2026-11.html"
     assert f"Report: {report}" in proc.stdout.replace("\n", "")
@@ -39,6 +46,39 @@ def test_demo_scans_the_simulated_city_and_writes_the_report(tmp_path: Path) -> 
     finally:
         db.close()
     _named_devices_agree(out, dt.date(2026, 11, 23))
+
+
+@pytest.mark.slow
+def test_the_demo_summary_prints_on_two_pages_with_nothing_left_out(
+    demo_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN.md: the city manager's summary prints on at most two Letter pages. The demo city is
+    the busiest case we ship (five top risks, five budget lines, both data-age warnings, the
+    council page), so it is the one measured; fitting must not drop a section."""
+    from test_report_visual import _pages, _tools, assert_every_section_printed, pdf_text
+
+    from itaudit import config
+    from itaudit.store import Store
+    from reports.model import build_monthly
+    from reports.monthly import write_monthly
+
+    _tools()
+    out, proc = demo_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for k in ("ITAUDIT_DEMO_SSH_PASSWORD", "ITAUDIT_DEMO_SNMP_AUTH", "ITAUDIT_DEMO_SNMP_PRIV"):
+        monkeypatch.setenv(k, os.environ.get(k, "x"))  # only needed to scan, not to report
+    city = config.load(out / "config.toml").city("lakeside")
+    store = Store(city.database, readonly=True)
+    try:
+        as_of = dt.date(2026, 11, 23)
+        pdf = write_monthly(city, store, as_of=as_of, out_dir=tmp_path, formats=("pdf",))[-1]
+        rep = build_monthly(city, store, as_of=as_of)
+    finally:
+        store.close()
+    # The busiest summary: if newer bundled data removes a data-age warning, measure with another as_of.
+    assert len(rep.top_risks) == 5 and len(rep.cost_by_line) >= 4 and len(rep.data_warnings) == 2, rep.data_warnings
+    assert _pages(pdf) <= 2
+    assert_every_section_printed(pdf_text(pdf), rep)
 
 
 def _named_devices_agree(out: Path, as_of: dt.date) -> None:

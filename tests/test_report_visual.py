@@ -36,6 +36,56 @@ def _pages(pdf: Path) -> int:
     return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
 
 
+def pdf_text(pdf: Path) -> str:
+    """The PDF's text in reading order, whitespace collapsed (a sentence that wraps stays whole)."""
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def assert_every_section_printed(text: str, rep) -> None:
+    """Nothing may be dropped to make the summary fit two pages: every element of DESIGN.md's
+    monthly summary is on the paper (``text`` from :func:`pdf_text`, ``rep`` the report model)."""
+    from reports.common import money
+
+    assert rep.data_warnings, "the layout must be tried with the data-age warnings on"
+    assert "Data out of date:" in text
+    for w in rep.data_warnings:
+        assert " ".join(w.split()) in text
+    assert f"risk score is {rep.score:.0f} out of 100" in text and "Why this score:" in text
+    assert "Top risks and what fixing them costs" in text and rep.top_risks
+    for k in rep.top_risks:
+        assert k.sentence in text
+        if k.cost:
+            assert money(k.cost) in text
+        for line in k.budget_lines[:1]:
+            assert line.split(" ")[0] in text  # the account that pays
+    assert f"costs in FY{rep.fiscal_year}, by budget line" in text and rep.cost_by_line
+    for line, _kind, amount in rep.cost_by_line[:6]:
+        assert line.split(" ")[0] in text and money(amount) in text
+    assert f"Total FY{rep.fiscal_year}" in text and money(rep.total_cost) in text
+    council = rep.council
+    assert "Scorecard" in text and council and council.performance
+    dense = "".join(text.split())  # "≤ 0" prints as "≤0"
+    for m in council.performance:
+        assert " ".join(m.why.split()) in text
+        assert "".join(m.target_text.split()) in dense and "".join(m.actual_text.split()) in dense
+    assert text.count(" manager:") >= len(council.performance)  # an owner on every measure
+    assert "If we do nothing." in text and " ".join(council.projection.sentences[0].split()) in text
+    assert "What we ask the council to approve." in text and council.decision.sentence in text
+    assert "5-year plan:" in text
+    ask = text[text.index("What we ask the council to approve."):text.index("5-year plan:")]
+    for line in council.decision.lines:  # every line of the request, with its amount
+        assert line.budget_line.split(" ")[0] in ask and money(line.amount) in ask
+    assert "What changed since" in text and "new problems" in text and "still open" in text
+    assert "What the data does not tell us" in text and rep.gaps_sentence in text
+    listed = 6 if council else 8
+    for name, _reason in rep.not_checked[:listed]:
+        assert name in text
+    if len(rep.not_checked) > listed:  # the rest named in the worklist, and counted here
+        assert f"and {len(rep.not_checked) - listed} more (see the worklist)" in text
+    assert "Data dates:" in text and "Report as of" in text
+
+
 def _png_size(png: Path) -> tuple[int, int]:
     head = png.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
@@ -61,6 +111,7 @@ def test_monthly_pdf_is_two_pages_with_the_numbers(city, tmp_path: Path):
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     rep = build_monthly(c, store, as_of=AS_OF)
+    assert_every_section_printed(pdf_text(pdf), rep)
     assert f"{rep.score:.0f}" in text and "October 2026" in text
     assert f"${rep.total_cost:,.0f}" in text
     for k in rep.kpis:
