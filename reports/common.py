@@ -77,8 +77,10 @@ def data_age_warnings(dates: dict[str, str], as_of: dt.date, max_age_days: int =
             continue
         age = (as_of - day).days
         if age > max_age_days:
+            missing = ("flaws added since are missing" if key == "kev"
+                       else "version ranges and fixes published since are missing")
             out.append(f"The {name} is dated {day.isoformat()} ({age} days old, over {max_age_days}): "
-                       "newer exploited flaws are missing; run `itaudit data update`.")
+                       f"{missing}; run `itaudit data update`.")
     return out
 
 
