@@ -23,7 +23,6 @@ from itaudit.store import Store
 from reports import export
 from reports.common import device_label, fiscal_year_of, fy_start_month, money, plural, policy_of
 from reports.model import build_monthly, month_label, shift_month
-from reports.pdf import html_to_pdf
 from reports.render import render
 
 FORMATS = ("html", "pdf", "json")
@@ -153,18 +152,7 @@ def build_annual(city: Any, store: Store, *, as_of: dt.date, fiscal_year: int | 
 def write_annual(city: Any, store: Store, *, as_of: dt.date, out_dir: Path,
                  formats: tuple[str, ...] = ("html",)) -> list[Path]:
     """Write the annual report (HTML always; PDF and JSON on request); return the paths."""
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ValueError(f"unknown report format {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    export.check_formats(formats, FORMATS)
     rep = build_annual(city, store, as_of=as_of)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{city.id}-annual-FY{rep.fiscal_year}"
-    html = stem.with_suffix(".html")
-    export.write_text(html, render("annual.html.j2", a=rep))
-    paths = [html]
-    if "json" in formats:
-        paths.append(export.write_text(stem.with_suffix(".json"), rep.to_json()))
-    if "pdf" in formats:
-        paths.append(html_to_pdf(html, stem.with_suffix(".pdf")))
-    return paths
+    stem = Path(out_dir) / f"{city.id}-annual-FY{rep.fiscal_year}"
+    return export.write_html_report(stem, render("annual.html.j2", a=rep), rep.to_json, formats)

@@ -22,6 +22,27 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+def check_formats(formats: Iterable[str], allowed: Sequence[str]) -> None:
+    """Refuse a format a report does not write (the CLI turns this into a usage error)."""
+    bad = [f for f in formats if f not in allowed]
+    if bad:
+        raise ValueError(f"unknown report format {', '.join(bad)} (choose from {', '.join(allowed)})")
+
+
+def write_html_report(stem: Path, html: str, to_json: Any, formats: Iterable[str]) -> list[Path]:
+    """``stem``.html always, then .json (``to_json()``) and .pdf (printed from the HTML) on request."""
+    from reports.pdf import html_to_pdf
+
+    formats = tuple(formats)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [write_text(stem.with_suffix(".html"), html)]
+    if "json" in formats:
+        paths.append(write_text(stem.with_suffix(".json"), to_json()))
+    if "pdf" in formats:
+        paths.append(html_to_pdf(paths[0], stem.with_suffix(".pdf")))
+    return paths
+
+
 def write_text(path: Path, text: str) -> Path:
     """Write a report file readable by its owner only (reports describe the city's weak spots)."""
     path = Path(path)

@@ -23,7 +23,6 @@ from itaudit.policy import fiscal_year_bounds
 from itaudit.store import Store
 from reports import export
 from reports.common import ESU_START, budget_line_label, fy_start_month, money, plural, policy_of
-from reports.pdf import html_to_pdf
 from reports.render import render
 
 FORMATS = ("html", "pdf", "json")
@@ -145,18 +144,7 @@ def build_request(city: Any, store: Store, *, as_of: dt.date) -> BudgetRequest:
 def write_request(city: Any, store: Store, *, as_of: dt.date, out_dir: Path,
                   formats: tuple[str, ...] = ("html",)) -> list[Path]:
     """Write the budget request (HTML always; PDF and JSON on request); return the paths."""
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ValueError(f"unknown report format {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    export.check_formats(formats, FORMATS)
     req = build_request(city, store, as_of=as_of)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{city.id}-request-FY{req.fiscal_year}"
-    html = stem.with_suffix(".html")
-    export.write_text(html, render("request.html.j2", q=req))
-    paths = [html]
-    if "json" in formats:
-        paths.append(export.write_text(stem.with_suffix(".json"), req.to_json()))
-    if "pdf" in formats:
-        paths.append(html_to_pdf(html, stem.with_suffix(".pdf")))
-    return paths
+    stem = Path(out_dir) / f"{city.id}-request-FY{req.fiscal_year}"
+    return export.write_html_report(stem, render("request.html.j2", q=req), req.to_json, formats)
