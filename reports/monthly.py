@@ -16,12 +16,6 @@ from reports.render import RAG_WORDS, render
 FORMATS = ("html", "pdf", "md", "json")
 
 
-def _check_formats(formats: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    bad = [f for f in formats if f not in allowed]
-    if bad:
-        raise ValueError(f"unknown report format {', '.join(bad)} (choose from {', '.join(allowed)})")
-
-
 def render_monthly_html(report: MonthlyReport) -> str:
     """The monthly summary as one self-contained HTML document."""
     return render("monthly.html.j2", r=report)
@@ -41,7 +35,7 @@ def write_monthly(
     HTML is always written (the PDF is printed from it); "pdf", "md" and "json" on request.
     Returns the paths written.
     """
-    _check_formats(formats, FORMATS)
+    export.check_formats(formats, FORMATS)
     report = build_monthly(city, store, as_of=as_of, month=month)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
