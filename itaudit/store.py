@@ -873,6 +873,48 @@ class Store:
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
         return rows
 
+    # --- the status board (issue 20): reads only ----------------------------------------
+
+    def running_scans(self) -> list[ScanInfo]:
+        """Scans under way (status 'running'), newest first."""
+        rows = self.db.query("select id, started_at, finished_at, as_of, status, n_targets, n_ok, n_failed "
+                             "from scans where status = 'running' order by id desc")
+        return [ScanInfo(**r) for r in rows]
+
+    def board_devices(self) -> list[dict[str, Any]]:
+        """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and
+        ``worst`` (the worst open severity by ``Severity.rank``, or None)."""
+        rows = self._rows(
+            """select id, name, address, hostname, kind, department, vendor, model, os_name, os_version,
+               serial, last_status, last_error, last_success, last_seen, first_seen, retired_at
+               from devices order by id""", [])
+        counts: dict[int, int] = {}
+        worst: dict[int, str] = {}
+        for device_id, severity, n in self.db.execute(
+                "select device_id, severity, count(*) from findings where resolved_at is null "
+                "group by device_id, severity"):
+            counts[device_id] = counts.get(device_id, 0) + int(n)
+            if device_id not in worst or _severity_rank(severity) > _severity_rank(worst[device_id]):
+                worst[device_id] = severity
+        for r in rows:
+            r["open_findings"] = counts.get(r["id"], 0)
+            r["worst"] = worst.get(r["id"])
+        return rows
+
+    def device_by_id(self, device_id: int) -> dict[str, Any] | None:
+        """One device row by its id (None when there is none)."""
+        return self._one("select * from devices where id = ?", [device_id])
+
+    def device_findings(self, device_id: int) -> list[dict[str, Any]]:
+        """Every finding episode of one device: open ones first (worst first), then resolved ones (newest first)."""
+        rows = self._rows(
+            "select id, check_id, status, severity, title, summary, remediation, cost_amount, cost_kind, "
+            "budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
+        rows.sort(key=lambda r: (r["resolved_at"] or "", r["check_id"]), reverse=True)  # newest resolved first
+        rows.sort(key=lambda r: (r["resolved_at"] is not None,
+                                 -_severity_rank(r["severity"]) if r["resolved_at"] is None else 0))
+        return rows
+
     # --- directory (issue 17) ---------------------------------------------------------
 
     def record_directory_read(self, scan_id: int, *, server: str, read_at: str, error: str | None = None,
