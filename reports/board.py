@@ -34,7 +34,7 @@ from itaudit.config import CityConfig
 from itaudit.errors import ItauditError
 from itaudit.model import Severity
 from itaudit.store import Store
-from reports.common import device_label
+from reports.common import data_warnings, device_label, parse_day
 from reports.export import safe_cell
 from reports.render import TEMPLATES, environment
 
@@ -207,9 +207,11 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
             n_devices = len(store.board_devices())
         finally:
             store.close()
+        # Ages on today's date (the report's month may be an earlier one): the reports' own rule.
         ages = {name: _age_days(day, as_of) for name, day in rep.data_dates.items()}
+        warnings = data_warnings(city, as_of)
         return page("board_status.html.j2", nav="status", r=rep, running=running, last=last, ages=ages,
-                    n_devices=n_devices, month_note=month_note, refresh=REFRESH_SECONDS if running else None,
+                    n_devices=n_devices, month_note=month_note, warnings=warnings, refresh=REFRESH_SECONDS if running else None,
                     today=as_of.isoformat())
 
     def devices_page(request: Request) -> Response:
@@ -299,6 +301,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         Route("/devices.csv", devices_csv, methods=["GET"]),
         Route("/devices/{device_id}", device_page, methods=["GET"]),
         Route("/static/board.css", stylesheet, methods=["GET"]),
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),  # no icon, no 404
     ]
     return Starlette(
         routes=routes,
@@ -318,10 +321,8 @@ def _no_params(request: Request) -> None:
 
 
 def _age_days(day: str, as_of: dt.date) -> int | None:
-    try:
-        return (as_of - dt.date.fromisoformat(day[:10])).days
-    except ValueError:
-        return None
+    parsed = parse_day(day)
+    return None if parsed is None else (as_of - parsed).days
 
 
 def _facts_rows(facts: Any) -> list[tuple[str, str]]:
