@@ -211,8 +211,8 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         ages = {name: _age_days(day, as_of) for name, day in rep.data_dates.items()}
         warnings = data_warnings(city, as_of)
         return page("board_status.html.j2", nav="status", r=rep, running=running, last=last, ages=ages,
-                    n_devices=n_devices, month_note=month_note, warnings=warnings, refresh=REFRESH_SECONDS if running else None,
-                    today=as_of.isoformat())
+                    n_devices=n_devices, month_note=month_note, warnings=warnings,
+                    refresh=REFRESH_SECONDS if running else None, today=as_of.isoformat())
 
     def devices_page(request: Request) -> Response:
         f = _filters(request)
