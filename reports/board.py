@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -290,6 +291,12 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         return page("board_error.html.j2", status_code=503, code=503,
                     message=f"The city's database cannot be read right now: {exc}")
 
+    async def on_busy(request: Request, exc: Exception) -> Response:
+        # Locked past the store's wait (a scan writing), or a read error of SQLite itself.
+        return page("board_error.html.j2", status_code=503, code=503,
+                    message="The city's database is busy or could not be read (a scan may be writing to it): "
+                            "try again in a moment.")
+
     async def on_crash(request: Request, exc: Exception) -> Response:
         # Never a traceback in the browser: a plain page; the details go to the server's log.
         return page("board_error.html.j2", status_code=500, code=500,
@@ -307,7 +314,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         routes=routes,
         middleware=[Middleware(_SecurityHeaders)],
         exception_handlers={HTTPException: on_http_error, BadFilter: on_bad_filter, ItauditError: on_store_error,
-                            Exception: on_crash},
+                            sqlite3.Error: on_busy, Exception: on_crash},
     )
 
 

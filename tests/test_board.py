@@ -242,3 +242,24 @@ def test_loopback_addresses():
     assert loopback("127.0.0.1") and loopback("127.0.0.2") and loopback("::1") and loopback("localhost")
     assert not loopback("0.0.0.0") and not loopback("10.0.0.1") and not loopback("::")
     assert not loopback("no-such-host.invalid")
+
+
+def test_an_unexpected_error_is_a_plain_500_and_a_locked_database_a_503(city, monkeypatch):
+    import reports.model
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal detail /secret/path")
+
+    monkeypatch.setattr(reports.model, "build_monthly", boom)
+    with TestClient(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+        r = c.get("/")
+        assert r.status_code == 500 and "could not show this page" in r.text
+        assert "/secret/path" not in r.text and "Traceback" not in r.text and "RuntimeError" not in r.text
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(reports.model, "build_monthly", locked)
+    with TestClient(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+        r = c.get("/")
+        assert r.status_code == 503 and "busy" in r.text and "database is locked" not in r.text

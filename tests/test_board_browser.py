@@ -115,6 +115,8 @@ def test_status_filters_device_page_and_hostile_name(board, page, tmp_path: Path
     page.click("#devices th >> text=Open findings")
     counts = [int(t) for t in page.locator("#devices td.num").all_inner_texts()]
     assert counts == sorted(counts, reverse=True) and len(counts) == 60
+    page.goto(base + "/devices?sort=findings&order=desc&per_page=25")
+    page.screenshot(path=str(shots / "board-devices.png"), full_page=True)
 
     # The hostile host name: shown as text in the list and on its page, never run.
     page.goto(base + "/devices?q=script")
