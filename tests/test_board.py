@@ -191,6 +191,7 @@ def test_security_headers_and_no_inline_script_or_remote_asset(client):
 
 
 def test_nothing_but_get(client):
+    assert client.head("/devices").status_code == 200
     for method in ("post", "put", "delete", "patch"):
         r = client.request(method.upper(), "/devices")
         assert r.status_code == 405 and "Traceback" not in r.text
