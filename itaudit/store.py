@@ -881,6 +881,14 @@ class Store:
                              "from scans where status = 'running' order by id desc")
         return [ScanInfo(**r) for r in rows]
 
+    def scan_progress(self, scan_id: int) -> tuple[int, int]:
+        """How far a scan has got: (devices stored so far, of them could not be checked). A scan
+        stores each device as it finishes it, so this counts while the scan runs."""
+        done, failed = self.db.execute(
+            "select count(*), coalesce(sum(status = 'error'), 0) from observations where scan_id = ?",
+            [scan_id]).fetchone()
+        return int(done), int(failed)
+
     def board_devices(self) -> list[dict[str, Any]]:
         """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and
         ``worst`` (the worst open severity by ``Severity.rank``, or None)."""

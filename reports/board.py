@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from itaudit.config import CityConfig
 from itaudit.errors import ItauditError
 from itaudit.model import Severity
 from itaudit.store import Store
-from reports.common import data_warnings, device_label, parse_day
+from reports.common import data_dates, data_warnings, device_label, parse_day
 from reports.export import safe_cell
 from reports.render import TEMPLATES, environment
 
@@ -190,21 +191,36 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
     def open_store() -> Store:
         return Store(city.database, readonly=True)
 
+    # The month's model takes seconds for a large city: it is kept until something it reads can
+    # have changed (see ``_monthly_key``), so a page reloading during a scan costs reads only.
+    memo: dict[str, Any] = {}
+    memo_lock = threading.Lock()
+
+    def monthly(store: Store, as_of: dt.date, last: Any, running: bool) -> tuple[Any, str]:
+        from reports.model import build_monthly
+
+        key = _monthly_key(store, as_of, running)
+        with memo_lock:
+            if memo.get("key") == key:
+                return memo["value"]
+        rep = build_monthly(city, store, as_of=as_of)
+        month_note = ""
+        if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
+            # Early in a month before its scan: the figures of the last scanned month, said so.
+            month_note = f"{rep.headline} The figures below are those of the last scanned month."
+            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7])
+        with memo_lock:
+            memo.update(key=key, value=(rep, month_note))
+        return rep, month_note
+
     def status_page(request: Request) -> Response:
         _no_params(request)
         store = open_store()
         try:
-            from reports.model import build_monthly
-
             as_of = clock()
-            rep = build_monthly(city, store, as_of=as_of)
-            running = store.running_scans()
+            running = [(s, *store.scan_progress(s.id)) for s in store.running_scans()]
             last = store.latest_scan()
-            month_note = ""
-            if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
-                # Early in a month before its scan: the figures of the last scanned month, said so.
-                month_note = f"{rep.headline} The figures below are those of the last scanned month."
-                rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7])
+            rep, month_note = monthly(store, as_of, last, bool(running))
             n_devices = len(store.board_devices())
         finally:
             store.close()
@@ -316,6 +332,24 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         exception_handlers={HTTPException: on_http_error, BadFilter: on_bad_filter, ItauditError: on_store_error,
                             sqlite3.Error: on_busy, Exception: on_crash},
     )
+
+
+def _monthly_key(store: Store, as_of: dt.date, running: bool) -> tuple[Any, ...]:
+    """What the month's model depends on: the date, the reference data's dates, the finished
+    scans, and (when no scan is running) the database files' size and time, which any write
+    (a retirement, a data update's re-evaluation) changes. While a scan runs its own writes
+    change the files every second, but the model reads finished scans only: the key then
+    leaves the files out, and the figures are recomputed when the scan finishes."""
+    scans = tuple((s.id, s.status, s.finished_at) for s in store.report_scans())
+    files: tuple[Any, ...] = ()
+    if not running:
+        for path in (store.path, store.path.with_name(store.path.name + "-wal")):
+            try:
+                st = path.stat()
+                files += (st.st_size, st.st_mtime_ns)
+            except OSError:
+                files += (None,)
+    return as_of, tuple(sorted(data_dates().items())), scans, files
 
 
 def _filters(request: Request) -> Filters:

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from itaudit.board_cli import loopback
 from itaudit.cli import cli
+from itaudit.model import CollectResult, DeviceFacts, ResultStatus, Target
 from itaudit.store import SCHEMA_VERSION, Store
 from reports.board import MAX_PAGE_SIZE, create_app
 from reports.model import build_monthly
@@ -82,17 +83,43 @@ def test_status_early_in_a_month_shows_the_last_scanned_month(city):
     assert "figures below are those of the last scanned month" in page and "October 2026" in page
 
 
-def test_a_running_scan_is_shown_and_the_page_refreshes(city, tmp_path: Path):
+def test_a_running_scan_is_shown_and_the_page_refreshes(city, tmp_path: Path, monkeypatch):
+    import reports.model
+
+    builds = []
+    real = reports.model.build_monthly
+    monkeypatch.setattr(reports.model, "build_monthly", lambda *a, **k: builds.append(1) or real(*a, **k))
     db = tmp_path / "city.db"
     shutil.copy(city.database, db)
     store = Store(db)
     scan_id = store.begin_scan(city.id, AS_OF, 40)
-    store.close()
     running = report_city.city_config(db)
     with TestClient(create_app(running, today=lambda: AS_OF)) as c:
         page = c.get("/").text
-    assert f"A scan is running</strong> (scan {scan_id}" in page
-    assert 'http-equiv="refresh"' in page
+        assert f"A scan is running</strong> (scan {scan_id}" in page
+        assert 'http-equiv="refresh"' in page and "0 of 40 targets done" in page
+        # The scan stores devices as it goes: the next reload counts them.
+        for i, ok in ((1, True), (2, True), (3, False)):
+            target = Target(address=f"10.20.0.{i}", protocol="ssh", city_id=city.id)
+            res = (CollectResult(target, ResultStatus.OK, facts=DeviceFacts()) if ok else
+                   CollectResult(target, ResultStatus.ERROR, error_kind="timeout", error="no answer"))
+            store.record_result(scan_id, res, [])
+        page = c.get("/").text
+        assert "3 of 40 targets done</span>, 1 could not be checked" in page
+        # The scan's writes do not rebuild the month's model (it reads finished scans only).
+        assert len(builds) == 1
+        store.finish_scan(scan_id)
+        page = c.get("/").text
+        assert "A scan is running" not in page and 'http-equiv="refresh"' not in page
+        assert len(builds) == 2
+        c.get("/")
+        assert len(builds) == 2  # nothing changed: the same model
+        # A retirement (no scan running) changes the figures at once.
+        total = int(page.split("/ ", 1)[1].split("<", 1)[0].replace(",", ""))
+        store.retire_device(1)
+        page = c.get("/").text
+        assert len(builds) == 3 and f"/ {total - 1}<" in page
+    store.close()
 
 
 def test_device_filters_match_the_database(city, client):
