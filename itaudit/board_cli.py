@@ -53,8 +53,15 @@ def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> No
     import uvicorn
 
     app = plugins.tool("board")(city)
-    click.echo(f"itaudit status board for {city.name}: http://{host}:{port}/ (Ctrl-C to stop)")
+    # Bound here, so that a port in use is one plain line (and exit code) of ours.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, access_log=False)
-    except OSError as exc:  # address in use, permission denied
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:  # address in use, permission denied, unknown host
+        sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"itaudit status board for {city.name}: http://{shown}:{port}/ (Ctrl-C to stop)")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False, access_log=False))
+    server.run(sockets=[sock])

@@ -264,6 +264,14 @@ def test_serve_refuses_a_non_loopback_address(tmp_path: Path, city):
         assert r.exit_code != 0 and "no login and no TLS yet" in r.output, r.output
     r = CliRunner().invoke(cli, ["serve", "-c", str(tmp_path / "missing.toml")])
     assert r.exit_code != 0 and "Traceback" not in r.output
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(cli, ["serve", "-c", str(cfg), "--port", str(port)])
+    assert r.exit_code != 0 and f"cannot listen on 127.0.0.1:{port}" in r.output, r.output
 
 
 def test_loopback_addresses():
