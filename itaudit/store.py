@@ -891,11 +891,18 @@ class Store:
 
     def board_devices(self) -> list[dict[str, Any]]:
         """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and
-        ``worst`` (the worst open severity by ``Severity.rank``, or None)."""
+        ``worst`` (the worst open severity by ``Severity.rank``, or None); and where it is known
+        from (``sources``): "scanned" (a scan reached it), "directory" (a directory computer),
+        "register" (an asset-register row is tied to it), "discovered" (a discovery sweep saw it)."""
         rows = self._rows(
-            """select id, name, address, hostname, kind, department, vendor, model, os_name, os_version,
-               serial, last_status, last_error, last_success, last_seen, first_seen, retired_at
-               from devices order by id""", [])
+            """select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model, d.os_name,
+               d.os_version, d.serial, d.last_status, d.last_error, d.last_success, d.last_seen, d.first_seen,
+               d.retired_at, d.directory_dn is not null as src_directory,
+               exists(select 1 from observations o where o.device_id = d.id
+                      and (o.source is null or o.source like 'scan%')) as src_scanned,
+               exists(select 1 from assets a where a.device_id = d.id) as src_register,
+               exists(select 1 from sightings s where s.device_id = d.id) as src_discovered
+               from devices d order by d.id""", [])
         counts: dict[int, int] = {}
         worst: dict[int, str] = {}
         for device_id, severity, n in self.db.execute(
@@ -907,6 +914,8 @@ class Store:
         for r in rows:
             r["open_findings"] = counts.get(r["id"], 0)
             r["worst"] = worst.get(r["id"])
+            r["sources"] = [name for name in ("scanned", "directory", "register", "discovered")
+                            if r.pop("src_" + name)]
         return rows
 
     def device_by_id(self, device_id: int) -> dict[str, Any] | None:

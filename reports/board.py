@@ -51,6 +51,7 @@ PAGE_SIZES = (25, 50, 100, 200, 500)
 MAX_PAGE_SIZE = PAGE_SIZES[-1]
 MAX_TEXT = 200  # longest free-text filter accepted
 STATUSES = ("ok", "partial", "error", "retired")
+SOURCES = ("scanned", "directory", "register", "discovered")
 SEVERITIES = tuple(s.value for s in sorted(Severity, key=lambda s: s.rank))
 SORTS = {  # column -> what it sorts on
     "name": lambda r: r["label"].lower(),
@@ -64,7 +65,7 @@ SORTS = {  # column -> what it sorts on
     "last_seen": lambda r: r["last_seen"] or "",
 }
 CSV_HEADER = ["id", "device", "address", "department", "kind", "os", "status", "open findings",
-              "worst severity", "last checked", "last seen"]
+              "worst severity", "last checked", "last seen", "known from"]
 REFRESH_SECONDS = 15  # the status page reloads itself this often while a scan is running
 
 
@@ -76,6 +77,8 @@ class BadFilter(Exception):
 class Filters:
     department: str = ""
     kind: str = ""
+    os: str = ""
+    source: str = ""
     status: str = ""
     severity: str = ""  # at least this bad
     q: str = ""
@@ -90,7 +93,8 @@ class Filters:
 
         values = {**self.__dict__, **change}
         pairs = [(k, v) for k, v in (
-            ("department", values["department"]), ("kind", values["kind"]), ("status", values["status"]),
+            ("department", values["department"]), ("kind", values["kind"]), ("os", values["os"]),
+            ("source", values["source"]), ("status", values["status"]),
             ("severity", values["severity"]), ("q", values["q"]), ("sort", values["sort"]),
             ("order", "desc" if values["desc"] else ""), ("page", values["page"] if values["page"] != 1 else ""),
             ("per_page", values["per_page"] if values["per_page"] != 50 else "")) if v != ""]
@@ -99,16 +103,19 @@ class Filters:
 
 def parse_filters(params: Any) -> Filters:
     """The device list's filters from GET parameters, or ``BadFilter`` saying which one is wrong."""
-    known = {"department", "kind", "status", "severity", "q", "sort", "order", "page", "per_page"}
+    known = {"department", "kind", "os", "source", "status", "severity", "q", "sort", "order", "page", "per_page"}
     unknown = sorted(set(params.keys()) - known)
     if unknown:
         raise BadFilter(f"unknown filter {unknown[0]!r} (the filters are: {', '.join(sorted(known))})")
     f = Filters()
-    for name in ("department", "kind", "q"):
+    for name in ("department", "kind", "os", "q"):
         value = params.get(name, "").strip()
         if len(value) > MAX_TEXT:
             raise BadFilter(f"{name} is longer than {MAX_TEXT} characters")
         setattr(f, name, value)
+    f.source = params.get("source", "")
+    if f.source and f.source not in SOURCES:
+        raise BadFilter(f"source must be one of {', '.join(SOURCES)}")
     f.status = params.get("status", "")
     if f.status and f.status not in STATUSES:
         raise BadFilter(f"status must be one of {', '.join(STATUSES)}")
@@ -156,6 +163,10 @@ def apply_filters(rows: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]
         if f.department and (r["department"] or "") != f.department:
             continue
         if f.kind and (r["kind"] or "") != f.kind:
+            continue
+        if f.os and (r["os_name"] or "") != f.os:
+            continue
+        if f.source and f.source not in r["sources"]:
             continue
         if f.status and r["status"] != f.status:
             continue
@@ -247,6 +258,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
                     total=len(shown), all_total=len(rows), pages=pages, page_sizes=PAGE_SIZES,
                     departments=sorted({r["department"] for r in rows if r["department"]}),
                     kinds=sorted({r["kind"] for r in rows if r["kind"]}), statuses=STATUSES,
+                    systems=sorted({r["os_name"] for r in rows if r["os_name"]}), sources=SOURCES,
                     severities=SEVERITIES[::-1], sorts=list(SORTS))
 
     def devices_csv(request: Request) -> Response:
@@ -262,7 +274,8 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
         for r in shown:
             w.writerow([safe_cell(v) for v in (
                 r["id"], r["label"], r["address"], r["department"], r["kind"], r["os_name"], r["status"],
-                r["open_findings"], r["worst"] or "", (r["last_success"] or "")[:10], (r["last_seen"] or "")[:10])])
+                r["open_findings"], r["worst"] or "", (r["last_success"] or "")[:10], (r["last_seen"] or "")[:10],
+                " ".join(r["sources"]))])
         name = f"{city.id}-devices-{clock().isoformat()}.csv"
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{name}"'})

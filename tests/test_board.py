@@ -142,6 +142,28 @@ def test_device_filters_match_the_database(city, client):
     assert set(_device_ids(client.get("/devices?severity=high&per_page=500").text)) == high
 
 
+def test_os_and_source_filters(city, client, tmp_path: Path):
+    win10 = {r[0] for r in _sql(city, "select id from devices where os_name = 'Windows 10 Pro'")}
+    assert win10
+    assert set(_device_ids(client.get("/devices", params={"os": "Windows 10 Pro", "per_page": 500}).text)) == win10
+    # Every device of the generated city was scanned; none came from a register, directory or sweep.
+    assert len(_device_ids(client.get("/devices?source=scanned&per_page=500").text)) == 40
+    for source in ("register", "directory", "discovered"):
+        assert "No device matches these filters" in client.get(f"/devices?source={source}").text
+    # A register row tied to a device: that device (only) is known from the register.
+    db = tmp_path / "city.db"
+    shutil.copy(city.database, db)
+    store = Store(db)
+    with store.tx():
+        store.put_asset({"key": "serial:SN000005", "serial": "SN000005", "device_id": 6,
+                         "source": "register.csv", "source_row": 2, "imported_at": "2026-10-01T00:00:00+00:00"})
+    store.close()
+    with TestClient(create_app(report_city.city_config(db), today=lambda: AS_OF)) as c:
+        assert _device_ids(c.get("/devices?source=register").text) == [6]
+        rows = list(csv.DictReader(io.StringIO(c.get("/devices.csv?source=register").text)))
+    assert [r["known from"] for r in rows] == ["scanned register"]
+
+
 def test_device_list_sorts_and_pages(city, client):
     counts = dict(_sql(city, "select device_id, count(*) from findings where resolved_at is null group by device_id"))
     ids = _device_ids(client.get("/devices?sort=findings&order=desc&per_page=500").text)
@@ -192,6 +214,7 @@ def test_device_page_escapes_device_text_and_shows_history(city, client):
     ("/devices?order=sideways", 400, "order must be asc or desc"),
     ("/devices?status=broken", 400, "status must be one of"),
     ("/devices?severity=bad", 400, "severity must be one of"),
+    ("/devices?source=rumour", 400, "source must be one of"),
     ("/devices?q=" + "x" * 201, 400, "longer than 200"),
     ("/devices?colour=red", 400, "unknown filter"),
     ("/devices.csv?per_page=0", 400, "per_page must be between"),

@@ -102,6 +102,7 @@ def test_status_filters_device_page_and_hostile_name(board, page, tmp_path: Path
     page.select_option("select[name=kind]", "laptop")
     page.click("button[type=submit]")
     page.wait_for_url("**/devices?*department=Fire*")
+    page.wait_for_load_state()
     rows = page.locator("#devices tr").all()[1:]
     assert len(rows) == 4  # the generated city's Fire laptops (report_city.make_devices(60), seed 7)
     for row in rows:
@@ -112,7 +113,11 @@ def test_status_filters_device_page_and_hostile_name(board, page, tmp_path: Path
     # Sort by open findings, worst first, by clicking the header twice.
     page.goto(base + "/devices?per_page=100")
     page.click("#devices th >> text=Open findings")
+    page.wait_for_url("**/devices?*sort=findings*")
+    page.wait_for_load_state()
     page.click("#devices th >> text=Open findings")
+    page.wait_for_url("**/devices?*order=desc*")
+    page.wait_for_load_state()
     counts = [int(t) for t in page.locator("#devices td.num").all_inner_texts()]
     assert counts == sorted(counts, reverse=True) and len(counts) == 60
     page.goto(base + "/devices?sort=findings&order=desc&per_page=25")
@@ -124,6 +129,7 @@ def test_status_filters_device_page_and_hostile_name(board, page, tmp_path: Path
     assert link.inner_text() == report_city.HOSTILE
     link.click()
     page.wait_for_url("**/devices/*")
+    page.wait_for_load_state()
     assert page.locator("h1").inner_text() == report_city.HOSTILE
     assert page.locator("img").count() == 0  # the <img onerror> stayed text
     assert page.locator("#findings tr").count() > 1
