@@ -918,6 +918,13 @@ class Store:
                             if r.pop("src_" + name)]
         return rows
 
+    def device_observations(self, device_id: int, limit: int = 12) -> list[dict[str, Any]]:
+        """A device's latest checks, newest first: scan, when, outcome, error, where the facts came from."""
+        return self._rows(
+            "select o.scan_id, o.started_at, o.status, o.error_kind, o.error, o.source, o.duration_ms, "
+            "o.facts is not null as has_facts, s.as_of from observations o join scans s on s.id = o.scan_id "
+            "where o.device_id = ? order by o.scan_id desc limit ?", [device_id, limit])
+
     def device_by_id(self, device_id: int) -> dict[str, Any] | None:
         """One device row by its id (None when there is none)."""
         return self._one("select * from devices where id = ?", [device_id])

@@ -292,6 +292,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
                 raise HTTPException(404, f"there is no device {raw} in {city.name} (see the device list)")
             latest = store.latest_facts(dev["id"])
             findings = store.device_findings(dev["id"])
+            checks = store.device_observations(dev["id"])
             from reports.plan import build_plan
 
             plan = build_plan(city, store, as_of=clock())
@@ -299,7 +300,9 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
             store.close()
         item = next((i for i in plan.items if i.device_id == dev["id"]), None)
         facts = _facts_rows(latest[1]) if latest else []
+        facts_from = next((o for o in checks if latest and o["scan_id"] == latest[0]), None)
         return page("board_device.html.j2", nav="devices", d=dev, label=device_label(dev), facts=facts,
+                    checks=checks, facts_from=facts_from,
                     facts_scan=latest[0] if latest else None, findings=findings,
                     open_n=sum(1 for x in findings if x["resolved_at"] is None), plan_item=item,
                     age_unknown=any(name == device_label(dev) for name, _ in plan.unknown_age))

@@ -198,6 +198,14 @@ def test_device_page_escapes_device_text_and_shows_history(city, client):
     first_seen = _sql(city, "select min(first_seen) from findings where device_id = ?", [hostile_id])[0][0]
     assert first_seen[:10] in page
     assert "Refresh plan" in page and "Replacement due" in page
+    # Its check history: the latest scans that tried it, newest first.
+    scans = [r[0] for r in _sql(city, "select scan_id from observations where device_id = ? "
+                                      "order by scan_id desc limit 12", [hostile_id])]
+    table = page[page.index('<table id="checks">'):]
+    table = table[:table.index("</table>")]
+    import re
+
+    assert [int(x) for x in re.findall(r"<tr><td>(\d+)</td>", table)] == scans
     # The list escapes it as well.
     listing = client.get("/devices?per_page=500").text
     assert "<script>alert" not in listing and str(escape(report_city.HOSTILE)) in listing
