@@ -77,7 +77,7 @@ def main() -> int:
                          "order by scan_id desc limit 1", [device_id]).fetchall()
 
     def app() -> TestClient:
-        return TestClient(create_app(city, today=lambda: END + dt.timedelta(days=5)))
+        return TestClient(create_app(city, today=lambda: END + dt.timedelta(days=5)), base_url="http://127.0.0.1")
 
     client = app()
     ok = True

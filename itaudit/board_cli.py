@@ -52,7 +52,8 @@ def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> No
         raise click.ClickException(str(exc)) from None
     import uvicorn
 
-    app = plugins.tool("board")(city)
+    names = {"127.0.0.1", "localhost", "::1", host}
+    app = plugins.tool("board")(city, hosts=tuple(sorted(names)))
     # Bound here, so that a port in use is one plain line (and exit code) of ours.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:

@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +66,7 @@ SORTS = {  # column -> what it sorts on
 }
 CSV_HEADER = ["id", "device", "address", "department", "kind", "os", "status", "open findings",
               "worst severity", "last checked", "last seen", "known from"]
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 REFRESH_SECONDS = 15  # the status page reloads itself this often while a scan is running
 
 
@@ -188,9 +189,12 @@ def _stylesheet() -> str:
     return base[start:end] + (TEMPLATES / "board.css").read_text(encoding="utf-8")
 
 
-def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) -> Starlette:
+def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
+               hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
     """The board for ``city``. ``today`` gives the date the figures are as of (default: the
-    local date; tests pin it to the generated city's month)."""
+    local date; tests pin it to the generated city's month). ``hosts``: the names a request's
+    Host header may carry (the rest get 400: a web page elsewhere that rebinds its own name to
+    127.0.0.1 cannot read the board)."""
     env = environment()
     css = _stylesheet()
     clock = today or dt.date.today
@@ -344,7 +348,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None) 
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_SecurityHeaders)],
+        middleware=[Middleware(_SecurityHeaders, hosts=hosts)],
         exception_handlers={HTTPException: on_http_error, BadFilter: on_bad_filter, ItauditError: on_store_error,
                             sqlite3.Error: on_busy, Exception: on_crash},
     )
@@ -397,15 +401,33 @@ def _facts_rows(facts: Any) -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in pairs if v not in (None, "", [])]
 
 
-class _SecurityHeaders:
-    """Adds the security headers to every response (errors included)."""
+def host_name(header: str) -> str:
+    """The name part of a Host header: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:8765" -> "::1"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class _SecurityHeaders:
+    """Refuses a request whose Host is not one of ``hosts`` (DNS rebinding), and adds the
+    security headers to every response (errors included)."""
+
+    def __init__(self, app: ASGIApp, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> None:
         self.app = app
+        self.hosts = {h.lower().strip("[]") for h in hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+        if host_name(host) not in self.hosts:
+            refused = PlainTextResponse(
+                "This board answers only to the names it was started for (for example 127.0.0.1); "
+                "open it by that address.", status_code=400,
+                headers={k: v for k, v in SECURITY_HEADERS.items()})
+            await refused(scope, receive, send)
             return
 
         async def wrapped(message: Message) -> None:

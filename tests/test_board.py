@@ -29,6 +29,11 @@ from reports.model import build_monthly
 AS_OF = dt.date(2026, 10, 25)
 
 
+def _client(app, **kwargs) -> TestClient:
+    """A test client that sends the Host header a browser on this machine sends."""
+    return TestClient(app, base_url="http://127.0.0.1:8765", **kwargs)
+
+
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("board") / "city.db"
@@ -39,7 +44,7 @@ def city(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def client(city):
-    with TestClient(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+    with _client(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -77,7 +82,7 @@ def test_status_shows_the_monthly_figures(city, client):
 
 
 def test_status_early_in_a_month_shows_the_last_scanned_month(city):
-    with TestClient(create_app(city, today=lambda: dt.date(2026, 12, 3))) as c:
+    with _client(create_app(city, today=lambda: dt.date(2026, 12, 3))) as c:
         page = c.get("/").text
     assert "No scan was run in December 2026" in page
     assert "figures below are those of the last scanned month" in page and "October 2026" in page
@@ -94,7 +99,7 @@ def test_a_running_scan_is_shown_and_the_page_refreshes(city, tmp_path: Path, mo
     store = Store(db)
     scan_id = store.begin_scan(city.id, AS_OF, 40)
     running = report_city.city_config(db)
-    with TestClient(create_app(running, today=lambda: AS_OF)) as c:
+    with _client(create_app(running, today=lambda: AS_OF)) as c:
         page = c.get("/").text
         assert f"A scan is running</strong> (scan {scan_id}" in page
         assert 'http-equiv="refresh"' in page and "0 of 40 targets done" in page
@@ -158,7 +163,7 @@ def test_os_and_source_filters(city, client, tmp_path: Path):
         store.put_asset({"key": "serial:SN000005", "serial": "SN000005", "device_id": 6,
                          "source": "register.csv", "source_row": 2, "imported_at": "2026-10-01T00:00:00+00:00"})
     store.close()
-    with TestClient(create_app(report_city.city_config(db), today=lambda: AS_OF)) as c:
+    with _client(create_app(report_city.city_config(db), today=lambda: AS_OF)) as c:
         assert _device_ids(c.get("/devices?source=register").text) == [6]
         rows = list(csv.DictReader(io.StringIO(c.get("/devices.csv?source=register").text)))
     assert [r["known from"] for r in rows] == ["scanned register"]
@@ -264,7 +269,7 @@ def test_the_board_writes_nothing(city, client):
 
 def test_missing_newer_and_foreign_databases_get_a_clear_page(tmp_path: Path, city):
     missing = report_city.city_config(tmp_path / "none.db")
-    with TestClient(create_app(missing, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+    with _client(create_app(missing, today=lambda: AS_OF), raise_server_exceptions=False) as c:
         r = c.get("/devices")
     assert r.status_code == 503 and "no database at" in r.text and "Traceback" not in r.text
 
@@ -274,14 +279,14 @@ def test_missing_newer_and_foreign_databases_get_a_clear_page(tmp_path: Path, ci
     conn.execute("update meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     conn.commit()
     conn.close()
-    with TestClient(create_app(report_city.city_config(newer), today=lambda: AS_OF),
+    with _client(create_app(report_city.city_config(newer), today=lambda: AS_OF),
                     raise_server_exceptions=False) as c:
         r = c.get("/")
     assert r.status_code == 503 and "newer than this itaudit" in r.text
 
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database" * 100)
-    with TestClient(create_app(report_city.city_config(junk), today=lambda: AS_OF),
+    with _client(create_app(report_city.city_config(junk), today=lambda: AS_OF),
                     raise_server_exceptions=False) as c:
         r = c.get("/devices/1")
     assert r.status_code == 503 and "cannot be read" in r.text and "Traceback" not in r.text
@@ -318,7 +323,7 @@ def test_an_unexpected_error_is_a_plain_500_and_a_locked_database_a_503(city, mo
         raise RuntimeError("internal detail /secret/path")
 
     monkeypatch.setattr(reports.model, "build_monthly", boom)
-    with TestClient(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+    with _client(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
         r = c.get("/")
         assert r.status_code == 500 and "could not show this page" in r.text
         assert "/secret/path" not in r.text and "Traceback" not in r.text and "RuntimeError" not in r.text
@@ -327,6 +332,17 @@ def test_an_unexpected_error_is_a_plain_500_and_a_locked_database_a_503(city, mo
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(reports.model, "build_monthly", locked)
-    with TestClient(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
+    with _client(create_app(city, today=lambda: AS_OF), raise_server_exceptions=False) as c:
         r = c.get("/")
         assert r.status_code == 503 and "busy" in r.text and "database is locked" not in r.text
+
+
+def test_a_foreign_host_name_is_refused(city, client):
+    """DNS rebinding: a page on evil.example that points its name at 127.0.0.1 cannot read the board."""
+    r = client.get("/devices", headers={"host": "evil.example:8765"})
+    assert r.status_code == 400 and "answers only to the names" in r.text and "<table" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    for ok in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST"):
+        assert client.get("/devices", headers={"host": ok}).status_code == 200, ok
+    for bad in ("", "127.0.0.1.evil.example", "[::1", "evil.example"):
+        assert client.get("/devices", headers={"host": bad}).status_code == 400, bad
