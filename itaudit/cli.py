@@ -422,6 +422,9 @@ def _register_optional() -> None:
     from itaudit import directory_cli  # issue 17
 
     cli.add_command(directory_cli.directory_cmd)
+    from itaudit.board_cli import serve_cmd  # issue 20: the status board
+
+    cli.add_command(serve_cmd)
 
 
 _register_optional()

@@ -873,6 +873,72 @@ class Store:
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
         return rows
 
+    # --- the status board (issue 20): reads only ----------------------------------------
+
+    def running_scans(self) -> list[ScanInfo]:
+        """Scans under way (status 'running'), newest first."""
+        rows = self.db.query("select id, started_at, finished_at, as_of, status, n_targets, n_ok, n_failed "
+                             "from scans where status = 'running' order by id desc")
+        return [ScanInfo(**r) for r in rows]
+
+    def scan_progress(self, scan_id: int) -> tuple[int, int]:
+        """How far a scan has got: (devices stored so far, of them could not be checked). A scan
+        stores each device as it finishes it, so this counts while the scan runs."""
+        done, failed = self.db.execute(
+            "select count(*), coalesce(sum(status = 'error'), 0) from observations where scan_id = ?",
+            [scan_id]).fetchone()
+        return int(done), int(failed)
+
+    def board_devices(self) -> list[dict[str, Any]]:
+        """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and
+        ``worst`` (the worst open severity by ``Severity.rank``, or None); and where it is known
+        from (``sources``): "scanned" (a scan reached it), "directory" (a directory computer),
+        "register" (an asset-register row is tied to it), "discovered" (a discovery sweep saw it)."""
+        rows = self._rows(
+            """select d.id, d.name, d.address, d.hostname, d.kind, d.department, d.vendor, d.model, d.os_name,
+               d.os_version, d.serial, d.last_status, d.last_error, d.last_success, d.last_seen, d.first_seen,
+               d.retired_at, d.directory_dn is not null as src_directory,
+               exists(select 1 from observations o where o.device_id = d.id
+                      and (o.source is null or o.source like 'scan%')) as src_scanned,
+               exists(select 1 from assets a where a.device_id = d.id) as src_register,
+               exists(select 1 from sightings s where s.device_id = d.id) as src_discovered
+               from devices d order by d.id""", [])
+        counts: dict[int, int] = {}
+        worst: dict[int, str] = {}
+        for device_id, severity, n in self.db.execute(
+                "select device_id, severity, count(*) from findings where resolved_at is null "
+                "group by device_id, severity"):
+            counts[device_id] = counts.get(device_id, 0) + int(n)
+            if device_id not in worst or _severity_rank(severity) > _severity_rank(worst[device_id]):
+                worst[device_id] = severity
+        for r in rows:
+            r["open_findings"] = counts.get(r["id"], 0)
+            r["worst"] = worst.get(r["id"])
+            r["sources"] = [name for name in ("scanned", "directory", "register", "discovered")
+                            if r.pop("src_" + name)]
+        return rows
+
+    def device_observations(self, device_id: int, limit: int = 12) -> list[dict[str, Any]]:
+        """A device's latest checks, newest first: scan, when, outcome, error, where the facts came from."""
+        return self._rows(
+            "select o.scan_id, o.started_at, o.status, o.error_kind, o.error, o.source, o.duration_ms, "
+            "o.facts is not null as has_facts, s.as_of from observations o join scans s on s.id = o.scan_id "
+            "where o.device_id = ? order by o.scan_id desc limit ?", [device_id, limit])
+
+    def device_by_id(self, device_id: int) -> dict[str, Any] | None:
+        """One device row by its id (None when there is none)."""
+        return self._one("select * from devices where id = ?", [device_id])
+
+    def device_findings(self, device_id: int) -> list[dict[str, Any]]:
+        """Every finding episode of one device: open ones first (worst first), then resolved ones (newest first)."""
+        rows = self._rows(
+            "select id, check_id, status, severity, title, summary, remediation, cost_amount, cost_kind, "
+            "budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
+        rows.sort(key=lambda r: (r["resolved_at"] or "", r["check_id"]), reverse=True)  # newest resolved first
+        rows.sort(key=lambda r: (r["resolved_at"] is not None,
+                                 -_severity_rank(r["severity"]) if r["resolved_at"] is None else 0))
+        return rows
+
     # --- directory (issue 17) ---------------------------------------------------------
 
     def record_directory_read(self, scan_id: int, *, server: str, read_at: str, error: str | None = None,

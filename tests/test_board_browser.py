@@ -1,0 +1,149 @@
+"""The status board in a real browser (issue 20): Playwright for Python driving Debian's chromium
+against `itaudit serve` started as a real process on 127.0.0.1, over the synthetic city of
+tests/report_city.py. Screenshots go to the test's folder (ITAUDIT_BOARD_SHOTS=DIR keeps them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import report_city
+from conftest import need_peer
+
+pytestmark = pytest.mark.peers
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory):
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        need_peer(False, "playwright (Python) is not installed")
+    need_peer(os.path.exists(CHROMIUM), "Debian's chromium is not installed (apt-get install chromium)")
+    tmp = tmp_path_factory.mktemp("board-browser")
+    db = tmp / "city.db"
+    _, store = report_city.build(db, n=60, months=14)
+    store.close()
+    cfg = tmp / "config.toml"
+    cfg.write_text(f'[settings]\ndata_dir = "{tmp}"\n[cities.springfield]\nname = "Springfield"\n'
+                   f'database = "{db}"\n')
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "itaudit.cli", "serve", "-c", str(cfg), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"itaudit serve exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("itaudit serve did not listen within 30 s")
+    yield f"http://127.0.0.1:{port}", db
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def page(board):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+        pg.errors = errors  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def _shots(tmp_path: Path) -> Path:
+    out = Path(os.environ.get("ITAUDIT_BOARD_SHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def test_status_filters_device_page_and_hostile_name(board, page, tmp_path: Path):
+    base, _ = board
+    shots = _shots(tmp_path)
+    page.goto(base + "/")
+    assert page.title().startswith("Status · Springfield")
+    # The generated city's last scan is in October 2026: the board says whose figures it shows.
+    assert page.locator("svg.ring").count() == 1
+    assert "last scanned month" in page.content() or "Measures" in page.content()
+    page.screenshot(path=str(shots / "board-status.png"), full_page=True)
+
+    # The devices list, filtered with the form (a real GET submission).
+    page.click("text=Devices")
+    page.select_option("select[name=department]", "Fire")
+    page.select_option("select[name=kind]", "laptop")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/devices?*department=Fire*")
+    page.wait_for_load_state()
+    rows = page.locator("#devices tr").all()[1:]
+    assert len(rows) == 4  # the generated city's Fire laptops (report_city.make_devices(60), seed 7)
+    for row in rows:
+        cells = row.locator("td").all_inner_texts()
+        assert cells[2] == "Fire" and cells[3] == "laptop"
+    assert page.locator("#count").inner_text().startswith(f"{len(rows)} of 60 devices")
+
+    # Sort by open findings, worst first, by clicking the header twice.
+    page.goto(base + "/devices?per_page=100")
+    page.click("#devices th >> text=Open findings")
+    page.wait_for_url("**/devices?*sort=findings*")
+    page.wait_for_load_state()
+    page.click("#devices th >> text=Open findings")
+    page.wait_for_url("**/devices?*order=desc*")
+    page.wait_for_load_state()
+    counts = [int(t) for t in page.locator("#devices td.num").all_inner_texts()]
+    assert counts == sorted(counts, reverse=True) and len(counts) == 60
+    page.goto(base + "/devices?sort=findings&order=desc&per_page=25")
+    page.screenshot(path=str(shots / "board-devices.png"), full_page=True)
+
+    # The hostile host name: shown as text in the list and on its page, never run.
+    page.goto(base + "/devices?q=script")
+    link = page.locator("#devices td a").first
+    assert link.inner_text() == report_city.HOSTILE
+    link.click()
+    page.wait_for_url("**/devices/*")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == report_city.HOSTILE
+    assert page.locator("img").count() == 0  # the <img onerror> stayed text
+    assert page.locator("#findings tr").count() > 1
+    page.screenshot(path=str(shots / "board-device.png"), full_page=True)
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def test_no_inline_script_runs_and_styles_load(board, page):
+    base, _ = board
+    page.goto(base + "/devices")
+    # The stylesheet is served from the board itself and applied (CSP default-src 'self').
+    colour = page.evaluate("getComputedStyle(document.querySelector('header.top')).borderBottomColor")
+    assert colour == "rgb(29, 79, 145)"
+    # An unknown device: a clear page in the browser too.
+    resp = page.goto(base + "/devices/424242")
+    assert resp is not None and resp.status == 404
+    assert "no device 424242" in page.content()
