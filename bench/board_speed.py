@@ -14,13 +14,11 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import report_city  # noqa: E402
+from benchkit import best, city_db  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
@@ -29,14 +27,6 @@ from reports.board import create_app  # noqa: E402
 END = dt.date(2026, 10, 20)
 GOAL = 0.300
 
-
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> int:
@@ -47,14 +37,7 @@ def main() -> int:
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
     db = args.db or Path(tmp.name) / "city.db"
-    if db.exists():
-        city = report_city.city_config(db)
-        print(f"reusing {db}")
-    else:
-        t = time.perf_counter()
-        city, store = report_city.build(db, n=args.devices, months=args.months, end=END)
-        store.close()
-        print(f"built {args.devices:,} devices x {args.months} months in {time.perf_counter() - t:.1f} s")
+    city = city_db(db, devices=args.devices, months=args.months, end=END)
     store = Store(db, readonly=True)
     device_id = store.db.execute("select device_id from findings group by device_id "
                                  "order by count(*) desc limit 1").fetchone()[0]
@@ -83,8 +66,8 @@ def main() -> int:
     ok = True
     # The status page keeps the month's model until the database changes: its first view
     # after a change (a new app each time) and a view with nothing changed.
-    base = _best(raw_status)
-    took = _best(lambda: app().get("/"))
+    base = best(raw_status)
+    took = best(lambda: app().get("/"))
     print(f"{'status, first view':18s} {took * 1000:7.0f} ms   raw SQL read of the same rows {base * 1000:7.1f} ms   "
           f"ratio {took / base:6.1f}x   {'OK' if took <= GOAL else 'SLOW'} (goal <= 300 ms)")
     ok = ok and took <= GOAL
@@ -96,8 +79,8 @@ def main() -> int:
         ("device page", f"/devices/{device_id}", raw_device),
     ):
         assert client.get(url).status_code == 200
-        base = _best(raw)
-        took = _best(lambda u=url: client.get(u))
+        base = best(raw)
+        took = best(lambda u=url: client.get(u))
         ok = ok and took <= GOAL
         print(f"{name:18s} {took * 1000:7.0f} ms   raw SQL read of the same rows {base * 1000:7.1f} ms   "
               f"ratio {took / base:6.1f}x   {'OK' if took <= GOAL else 'SLOW'} (goal <= 300 ms)")

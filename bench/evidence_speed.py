@@ -13,13 +13,11 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import report_city  # noqa: E402
+from benchkit import best, city_db  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
 from reports.evidence import build_evidence, write_evidence  # noqa: E402
@@ -30,14 +28,6 @@ END = dt.date(2026, 10, 20)
 AS_OF = dt.date(2026, 10, 25)
 
 
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,19 +37,15 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="itaudit-evidence-bench-"))
     db = args.db or work / "city.db"
-    if db.exists():
-        city, store = report_city.city_config(db), Store(db)
-    else:
-        t = time.perf_counter()
-        city, store = report_city.build(db, n=args.devices, months=args.months, end=END)
-        print(f"built {args.devices} devices x {args.months} months in {time.perf_counter() - t:.1f} s")
+    city = city_db(db, devices=args.devices, months=args.months, end=END)
+    store = Store(db, readonly=True)
     out = work / "out"
-    base = _best(lambda: write_monthly(city, store, as_of=AS_OF, out_dir=out))
+    base = best(lambda: write_monthly(city, store, as_of=AS_OF, out_dir=out))
     rows = [
-        ("evidence model", _best(lambda: build_evidence(city, store, as_of=AS_OF))),
-        ("evidence html+xlsx+json", _best(lambda: write_evidence(city, store, as_of=AS_OF, out_dir=out,
+        ("evidence model", best(lambda: build_evidence(city, store, as_of=AS_OF))),
+        ("evidence html+xlsx+json", best(lambda: write_evidence(city, store, as_of=AS_OF, out_dir=out,
                                                                  formats=("html", "xlsx", "json")))),
-        ("open data (csv, datapackage, dcat)", _best(lambda: write_opendata(city, store, as_of=AS_OF,
+        ("open data (csv, datapackage, dcat)", best(lambda: write_opendata(city, store, as_of=AS_OF,
                                                                             out_dir=out))),
     ]
     print(f"baseline: monthly summary (model + HTML) {base:.2f} s")

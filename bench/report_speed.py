@@ -13,13 +13,11 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import report_city  # noqa: E402
+from benchkit import best, city_db  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
 from reports.monthly import write_monthly  # noqa: E402
@@ -27,14 +25,6 @@ from reports.plan import write_plan  # noqa: E402
 
 END = dt.date(2026, 10, 20)
 
-
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _baseline_monthly(store: Store) -> None:
@@ -64,14 +54,7 @@ def main() -> int:
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
     db = args.db or Path(tmp.name) / "city.db"
-    if db.exists():
-        city = report_city.city_config(db)
-        print(f"reusing {db}")
-    else:
-        t = time.perf_counter()
-        city, store = report_city.build(db, n=args.devices, months=args.months, end=END)
-        store.close()
-        print(f"built {args.devices:,} devices x {args.months} months in {time.perf_counter() - t:.1f} s")
+    city = city_db(db, devices=args.devices, months=args.months, end=END)
     store = Store(db, readonly=True)
     n_obs = store.db.execute("select count(*) from observations").fetchone()[0]
     n_cr = store.db.execute("select count(*) from check_results").fetchone()[0]
@@ -92,8 +75,8 @@ def main() -> int:
             lambda: _baseline_plan(store),
         ),
     ):
-        base = _best(baseline)
-        took = _best(report)
+        base = best(baseline)
+        took = best(report)
         results.append((name, took))
         print(
             f"{name:8s} {took:6.2f} s   raw SQL read of the same rows {base:6.3f} s   "
