@@ -45,21 +45,22 @@ def ad_stale_computer(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     d = facts.directory
     limit = policy_of(ctx).stale_computer_days
     if d.disabled:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)}'s computer object is disabled: it cannot log on.")
+        return CheckResult(Status.PASS,
+                           summary=f"{name_of(facts, ctx)}'s computer object is disabled: it cannot log on.")
     if d.last_logon is not None:
         idle = _days(d.last_logon, ctx.as_of)
         evidence = f"lastLogonTimestamp {fmt(d.last_logon)}; policy stale_computer_days = {limit}"
         if idle > limit:
             return CheckResult(
                 Status.FAIL,
-                summary=f"{name_of(facts)} has not logged on to the domain for {idle} days (since "
+                summary=f"{name_of(facts, ctx)} has not logged on to the domain for {idle} days (since "
                 f"{fmt(d.last_logon)}): the machine may be gone, lost or switched off.",
                 detail=f"{d.dn}",
                 evidence=evidence,
                 remediation="Find the machine; if it is gone, disable its computer object now and delete it "
                 "after the city's retention period.",
             )
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} logged on to the domain {idle} days ago.",
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} logged on to the domain {idle} days ago.",
                            evidence=evidence)
     if d.created is not None:
         age = _days(d.created, ctx.as_of)
@@ -67,16 +68,16 @@ def ad_stale_computer(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         if age > limit:
             return CheckResult(
                 Status.FAIL,
-                summary=f"{name_of(facts)} has never logged on to the domain since its computer object was "
+                summary=f"{name_of(facts, ctx)} has never logged on to the domain since its computer object was "
                 f"created {age} days ago.",
                 detail=f"{d.dn}",
                 evidence=evidence,
                 remediation="Delete the object if the machine was never deployed; otherwise find out why it "
                 "does not log on.",
             )
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} was added to the directory {age} days ago and "
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} was added to the directory {age} days ago and "
                            "has not logged on yet.", evidence=evidence)
-    return unknown_result(summary=f"We could not tell when {name_of(facts)} last logged on to the domain.",
+    return unknown_result(summary=f"We could not tell when {name_of(facts, ctx)} last logged on to the domain.",
                           missing=["directory.last_logon", "directory.created"])
 
 
@@ -96,13 +97,13 @@ def ad_laps(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     d = facts.directory
     if other := _not_windows(facts):
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs {other}: Windows LAPS does not apply.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs {other}: Windows LAPS does not apply.")
     if d.domain_controller:
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} is a domain controller: it has no local "
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} is a domain controller: it has no local "
                            "administrator account for LAPS to manage.")
     if d.laps_source is None or d.laps_managed is None:
         return unknown_result(
-            summary=f"We could not tell whether LAPS manages {name_of(facts)}'s local administrator password: "
+            summary=f"We could not tell whether LAPS manages {name_of(facts, ctx)}'s local administrator password: "
             "the directory's schema has no LAPS attributes.",
             missing=["directory.laps_managed"],
             detail=facts.gaps.get("directory.laps_managed", ""),
@@ -110,7 +111,7 @@ def ad_laps(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if not d.laps_managed:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)}'s local administrator password is not managed by LAPS: it is likely the "
+            summary=f"{name_of(facts, ctx)}'s local administrator password is not managed by LAPS: it is likely the "
             "same on other machines, so one stolen password opens them all.",
             evidence=f"no {d.laps_source} LAPS expiry attribute set on {d.dn}",
             remediation="Deploy Windows LAPS to this machine (Group Policy or Intune) and back the password up "
@@ -121,12 +122,12 @@ def ad_laps(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if late > LAPS_GRACE_DAYS:
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)}'s LAPS password expired {late} days ago and was not rotated: the LAPS "
+            summary=f"{name_of(facts, ctx)}'s LAPS password expired {late} days ago and was not rotated: the LAPS "
             "client on the machine is not working (or the machine is off).",
             evidence=f"LAPS expiry {fmt(d.laps_expires)} ({d.laps_source})",
             remediation="Check the LAPS client and policy on the machine; force a rotation.",
         )
-    return CheckResult(Status.PASS, summary=f"LAPS manages {name_of(facts)}'s local administrator password "
+    return CheckResult(Status.PASS, summary=f"LAPS manages {name_of(facts, ctx)}'s local administrator password "
                        f"(next rotation {fmt(d.laps_expires)}).", evidence=f"{d.laps_source} LAPS")
 
 
@@ -144,10 +145,10 @@ def ad_bitlocker_escrow(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """
     d = facts.directory
     if other := _not_windows(facts):
-        return CheckResult(Status.PASS, summary=f"{name_of(facts)} runs {other}: BitLocker does not apply.")
+        return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} runs {other}: BitLocker does not apply.")
     if d.bitlocker_keys is None:
         return unknown_result(
-            summary=f"We could not tell whether {name_of(facts)} has a BitLocker recovery key in the directory.",
+            summary=f"We could not tell whether {name_of(facts, ctx)} has a BitLocker recovery key in the directory.",
             missing=["directory.bitlocker_keys"],
             detail=facts.gaps.get("directory.bitlocker_keys", ""),
         )
@@ -157,10 +158,10 @@ def ad_bitlocker_escrow(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
                else " If its disk is encrypted, a lost key means lost data.")
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} has no BitLocker recovery key backed up to the directory.{why}",
+            summary=f"{name_of(facts, ctx)} has no BitLocker recovery key backed up to the directory.{why}",
             evidence=f"0 msFVE-RecoveryInformation objects under {d.dn}",
             remediation="Enable BitLocker with the Group Policy that requires backing the recovery key up to "
             "Active Directory (or run manage-bde -protectors -adbackup).",
         )
-    return CheckResult(Status.PASS, summary=f"{name_of(facts)} has {d.bitlocker_keys} BitLocker recovery "
+    return CheckResult(Status.PASS, summary=f"{name_of(facts, ctx)} has {d.bitlocker_keys} BitLocker recovery "
                        "key(s) backed up to the directory.")

@@ -67,7 +67,7 @@ def sec_host_key_changed(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     if detail and "TLS certificate" in detail:  # WinRM over HTTPS (collectors/winrm.py)
         return CheckResult(
             Status.FAIL,
-            summary=f"{name_of(facts)} presented a TLS certificate we do not trust for it: either its "
+            summary=f"{name_of(facts, ctx)} presented a TLS certificate we do not trust for it: either its "
             "certificate changed or someone may be impersonating it. We did not log in.",
             detail=detail,
             remediation="Check the WinRM HTTPS listener's certificate on the console (winrm enumerate "

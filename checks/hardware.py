@@ -94,7 +94,7 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     )
     if ctx.as_of < due and _lower_bound(source):
         return unknown_result(
-            summary=f"{name_of(facts)} is at least {age:.1f} years old ({source}); its true age is not known.",
+            summary=f"{name_of(facts, ctx)} is at least {age:.1f} years old ({source}); its true age is not known.",
             missing=["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"],
             evidence=evidence,
         )
@@ -151,7 +151,7 @@ def hw_due_next_fiscal_year(facts: DeviceFacts, ctx: CheckContext) -> CheckResul
         )
     if due > fy_end and _lower_bound(source):
         return unknown_result(
-            summary=f"{name_of(facts)} is due by {due.isoformat()} at the latest ({source}); its true age is "
+            summary=f"{name_of(facts, ctx)} is due by {due.isoformat()} at the latest ({source}); its true age is "
             "not known.",
             missing=["device.purchase_date", "hardware.manufacture_date", "hardware.bios_date"],
             evidence=evidence,
