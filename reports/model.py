@@ -57,14 +57,22 @@ class Kpi:
     trend: list[float | None]
     trend_labels: list[str]
     note: str = ""
-    # For open data (reports/opendata.py): the counts behind ``actual`` and each trend month.
-    numerator: float | None = None
-    denominator: float | None = None
+    # For open data (reports/opendata.py): each trend month and the counts behind its value.
     trend_months: list[str] = field(default_factory=list)  # YYYY-MM of each trend value
     trend_counts: list[tuple[float | None, float | None] | None] = field(default_factory=list)
     trend_rag: list[str] = field(default_factory=list)
     count: int | None = None  # N of ...
     of: int | None = None  # ... M devices: the denominator, the same wherever the KPI appears
+
+    @property
+    def numerator(self) -> float | None:
+        """Open data's name for ``count``."""
+        return self.count
+
+    @property
+    def denominator(self) -> float | None:
+        """Open data's name for ``of``."""
+        return self.of
 
     @property
     def actual_text(self) -> str:
@@ -639,8 +647,6 @@ def build_monthly(
                 rag=_rag(actual, target, better, amber),
                 trend=[t[key] if t else None for t in trend.values()],
                 trend_labels=labels,
-                numerator=now["counts"][key][0],
-                denominator=now["counts"][key][1],
                 trend_months=months,
                 trend_counts=[t["counts"][key] if t else None for t in trend.values()],
                 trend_rag=[_rag(t[key], target, better, amber) if t else "none" for t in trend.values()],
