@@ -10,6 +10,7 @@ this module: a ``Target`` carries only a credential *name*.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import datetime as dt
@@ -727,13 +728,24 @@ class Store:
             out.setdefault(int(device_id), set()).add(str(check_id))
         return out
 
-    def open_verdicts_at(self, scan_id: int) -> list[dict[str, Any]]:
-        """The short form of ``findings_open_at`` a score needs: device, check, severity, title, status."""
-        return self._rows(
-            """select f.device_id, f.check_id, f.severity, f.title, 'fail' as status
-               from findings f join devices d on d.id = f.device_id
-               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
-               and d.retired_at is null""", [scan_id, scan_id])
+    def open_verdicts_by_scan(self, scan_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """Per scan, the short form of ``findings_open_at`` a score needs: (device_id, check_id,
+        severity, title) of the same episodes (open at S: first seen at or before S, and not
+        resolved or resolved by a scan after S), read in one pass over the findings."""
+        out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in scan_ids}
+        if not scan_ids:
+            return out
+        ids = sorted(set(scan_ids))
+        for device_id, check_id, severity, title, first, last, open_now in self.db.conn.execute(
+                """select f.device_id, f.check_id, f.severity, f.title, f.first_scan_id, f.last_scan_id,
+                f.resolved_at is null from findings f join devices d on d.id = f.device_id
+                where d.retired_at is null and f.first_scan_id <= ?
+                and (f.resolved_at is null or f.last_scan_id > ?)""",
+                [ids[-1], ids[0]]):
+            row = (device_id, check_id, severity, title)
+            for scan_id in ids[bisect.bisect_left(ids, first):len(ids) if open_now else bisect.bisect_left(ids, last)]:
+                out[scan_id].append(row)
+        return out
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Every row of a query as a dict (``db.query`` without sqlite-utils' per-row overhead)."""
@@ -754,15 +766,13 @@ class Store:
     def scan_devices(self, scan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         """Per scan, the devices it tried that are in service (not retired): ``device_id``, ``ok`` (facts
         collected), ``checked_before`` (facts collected by an earlier scan: its last known findings
-        still stand), ``criticality`` (decoded) and names."""
+        still stand) and ``criticality`` (decoded, shared by the scans)."""
         if not scan_ids:
             return {}
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
         marks = ",".join("?" * len(scan_ids))
-        devices = {r["id"]: r for r in self._rows(
-            "select id, criticality, name as device_name, hostname, address from devices where retired_at is null", [])}
-        for r in devices.values():
-            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+        tags = {device_id: json.loads(text) if text else [] for device_id, text in self.db.execute(
+            "select id, criticality from devices where retired_at is null")}
         # The first scan that collected facts from each device (driven from devices: the index is used).
         first_ok = dict(self.db.execute(
             "select d.id, (select min(o.scan_id) from observations o where o.device_id = d.id "
@@ -770,11 +780,11 @@ class Store:
         for scan_id, device_id, ok in self.db.execute(
                 f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
                 f"where scan_id in ({marks}) order by scan_id, device_id", scan_ids):
-            dev = devices.get(device_id)
-            if dev is None:
+            criticality = tags.get(device_id)
+            if criticality is None:
                 continue  # retired
             first = first_ok.get(device_id)
-            out[scan_id].append({**dev, "device_id": device_id, "ok": bool(ok),
+            out[scan_id].append({"device_id": device_id, "ok": bool(ok), "criticality": criticality,
                                  "checked_before": first is not None and first < scan_id})
         return out
 
@@ -888,6 +898,10 @@ class Store:
             "select count(*), coalesce(sum(status = 'error'), 0) from observations where scan_id = ?",
             [scan_id]).fetchone()
         return int(done), int(failed)
+
+    def device_count(self) -> int:
+        """How many devices the database holds, retired ones included."""
+        return int(self.db.execute("select count(*) from devices").fetchone()[0])
 
     def board_devices(self) -> list[dict[str, Any]]:
         """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and

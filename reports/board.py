@@ -218,12 +218,12 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         with memo_lock:
             if memo.get("key") == key:
                 return memo["value"]
-        rep = build_monthly(city, store, as_of=as_of)
+        rep = build_monthly(city, store, as_of=as_of, council=False)  # the board shows no council page
         month_note = ""
         if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
             # Early in a month before its scan: the figures of the last scanned month, said so.
             month_note = f"{rep.headline} The figures below are those of the last scanned month."
-            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7])
+            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7], council=False)
         with memo_lock:
             memo.update(key=key, value=(rep, month_note))
         return rep, month_note
@@ -236,7 +236,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
             running = [(s, *store.scan_progress(s.id)) for s in store.running_scans()]
             last = store.latest_scan()
             rep, month_note = monthly(store, as_of, last, bool(running))
-            n_devices = len(store.board_devices())
+            n_devices = store.device_count()
         finally:
             store.close()
         # Ages on today's date (the report's month may be an earlier one): the reports' own rule.
