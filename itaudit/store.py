@@ -932,6 +932,53 @@ class Store:
                             if r.pop("src_" + name)]
         return rows
 
+    def board_device_extras(self) -> dict[int, dict[str, Any]]:
+        """Per device (retired ones too): what its age is counted from and its support verdicts.
+
+        ``purchase_date`` (register or config), ``age_dates`` (manufacture date, BIOS date,
+        directory creation from its latest facts: ``rules.age_basis``'s other inputs, as
+        ``device_inventory`` reads them), ``eol_open`` (the lifecycle checks, EOL-*, it has an open
+        finding of) and ``eol_verdict`` (EOL-001's verdict in the last scan that tried it)."""
+        out: dict[int, dict[str, Any]] = {}
+        for device_id, purchase, dates, eol_open, verdict in self.db.execute(
+                """select d.id, d.purchase_date,
+                   json_extract(o.facts, '$.hardware.manufacture_date', '$.hardware.bios_date', '$.directory.created'),
+                   (select group_concat(f.check_id) from findings f where f.device_id = d.id
+                    and f.check_id like 'EOL-%' and f.resolved_at is null),
+                   (select c.status from check_results c where c.scan_id = d.last_scan_id and c.device_id = d.id
+                    and c.check_id = 'EOL-001')
+                   from devices d left join observations o on o.id =
+                     (select id from observations where device_id = d.id and facts is not null
+                      order by scan_id desc limit 1)"""):
+            out[int(device_id)] = {"purchase_date": purchase,
+                                   "age_dates": json.loads(dates) if dates else [None, None, None],
+                                   "eol_open": set(eol_open.split(",")) if eol_open else set(), "eol_verdict": verdict}
+        return out
+
+    def device_sightings(self, device_id: int, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest discovery sightings tied to a device, newest first (``open_ports`` decoded)."""
+        if "sightings" not in self.db.table_names():
+            return []
+        rows = self._rows("select s.address, s.seen_at, s.open_ports, s.snmp_sysobjectid, s.ssh_banner, s.protocol, "
+                          "s.port, s.guess, s.discovery_id from sightings s where s.device_id = ? "
+                          "order by s.id desc limit ?", [device_id, limit])
+        for r in rows:
+            r["open_ports"] = json.loads(r["open_ports"] or "[]")
+        return rows
+
+    def device_assets(self, device_id: int) -> list[dict[str, Any]]:
+        """The asset-register rows tied to a device (what the register says and where it came from)."""
+        if "assets" not in self.db.table_names():
+            return []
+        return self._rows("select purchase_date, cost, department, budget_line, serial, hostname, address, source, "
+                          "source_row, imported_at from assets where device_id = ? order by id", [device_id])
+
+    def latest_facts_row(self, device_id: int) -> dict[str, Any] | None:
+        """The observation the device's latest facts came from: scan, when, source, and the facts as stored."""
+        return self._one("select o.scan_id, o.started_at, o.source, o.facts, s.as_of from observations o "
+                         "join scans s on s.id = o.scan_id where o.device_id = ? and o.facts is not null "
+                         "order by o.id desc limit 1", [device_id])
+
     def device_observations(self, device_id: int, limit: int = 12) -> list[dict[str, Any]]:
         """A device's latest checks, newest first: scan, when, outcome, error, where the facts came from."""
         return self._rows(
@@ -946,8 +993,8 @@ class Store:
     def device_findings(self, device_id: int) -> list[dict[str, Any]]:
         """Every finding episode of one device: open ones first (worst first), then resolved ones (newest first)."""
         rows = self._rows(
-            "select id, check_id, status, severity, title, summary, remediation, cost_amount, cost_kind, "
-            "budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
+            "select id, check_id, status, severity, title, summary, detail, evidence, remediation, cost_amount, "
+            "cost_kind, budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
         rows.sort(key=lambda r: (r["resolved_at"] or "", r["check_id"]), reverse=True)  # newest resolved first
         rows.sort(key=lambda r: (r["resolved_at"] is not None,
                                  -_severity_rank(r["severity"]) if r["resolved_at"] is None else 0))
