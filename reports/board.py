@@ -66,7 +66,7 @@ SORTS = {  # column -> what it sorts on
     "findings": lambda r: r["open_findings"],
     "severity": lambda r: Severity(r["worst"]).rank if r["worst"] in SEVERITIES else -1,
     "last_seen": lambda r: r["last_seen"] or "",
-    "age": lambda r: (r["age"] is None, r["age"] or 0.0),  # unknown ages last
+    "age": lambda r: r["age"] if r["age"] is not None else 0.0,  # unknown ages go last (apply_filters)
 }
 CSV_HEADER = ["id", "device", "address", "department", "kind", "os", "status", "open findings",
               "worst severity", "last checked", "last seen", "known from", "age (years)", "age counted from",
@@ -236,6 +236,8 @@ def apply_filters(rows: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]
             continue
         out.append(r)
     out.sort(key=SORTS[f.sort], reverse=f.desc)
+    if f.sort == "age":  # unknown ages last, whichever the order
+        out = [r for r in out if r["age"] is not None] + [r for r in out if r["age"] is None]
     return out
 
 
