@@ -59,6 +59,15 @@ def main() -> int:
         store.db.execute("select facts from observations where device_id = ? and facts is not null "
                          "order by scan_id desc limit 1", [device_id]).fetchall()
 
+    def raw_worklist() -> None:  # every open finding with its device
+        store.db.execute("select f.*, d.* from findings f join devices d on d.id = f.device_id "
+                         "where f.resolved_at is null").fetchall()
+
+    def raw_discovery() -> None:  # the sweeps and the latest one's sightings
+        store.db.execute("select * from discoveries order by id desc limit 50").fetchall()
+        store.db.execute("select * from sightings where discovery_id = "
+                         "(select max(id) from discoveries)").fetchall()
+
     def app() -> TestClient:
         return TestClient(create_app(city, today=lambda: END + dt.timedelta(days=5)), base_url="http://127.0.0.1")
 
@@ -76,7 +85,11 @@ def main() -> int:
         ("devices (50)", "/devices", raw_devices),
         ("devices filtered", "/devices?department=Police&severity=high&sort=findings&order=desc", raw_devices),
         ("devices CSV (all)", "/devices.csv", raw_devices),
+        ("devices by age", "/devices?age=5%2B&lifecycle=eol&sort=age&order=desc", raw_devices),
         ("device page", f"/devices/{device_id}", raw_device),
+        ("worklist (50)", "/worklist", raw_worklist),
+        ("worklist filtered", "/worklist?department=Police&severity=high", raw_worklist),
+        ("discovery", "/discovery", raw_discovery),
     ):
         assert client.get(url).status_code == 200
         base = best(raw)

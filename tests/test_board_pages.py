@@ -169,7 +169,7 @@ def test_device_page_facts_with_source_and_time_and_raw_evidence(city, client):
     # The raw probe sections it was read from, escaped, and every stored fact.
     for name, text in facts_row.evidence.items():
         assert f"<summary>{name}</summary>" in page and str(escape(text)) in page
-    assert 'id="facts-json"' in page
+    assert page.count('id="facts-json"') == 1 and page.count('Raw evidence') == 1
     # What the register and the sweep say of it.
     assert "assets.csv, row 7" in page and "2018-03-01" in page
     assert "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7" in page and "/discovery?run=" in page
