@@ -109,7 +109,7 @@ def facts_with_sources(facts: DeviceFacts, observation: dict[str, Any], protocol
     """The facts a person reads first, each with where it came from and when: the probe that
     filled its section (``DeviceFacts.sources``), else the scan's source and the device's
     protocol; the time the device reported (``collected_at``), else when the scan reached it."""
-    when = facts.collected_at or observation.get("started_at") or ""
+    when = facts.collected_at or observation.get("started_at") or observation.get("as_of") or ""
     scanned = f"{PROTOCOL_WORDS.get(protocol or '', '')} scan".strip()
     fallback = (observation.get("source") or "scan").replace("scan", scanned)
     out = []

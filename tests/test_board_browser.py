@@ -210,3 +210,88 @@ def test_worklist_reports_discovery_and_device_evidence(board, page, tmp_path: P
     assert page.locator("img").count() == 0
     page.screenshot(path=str(shots / "board-report-open.png"))
     assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def _listening(port: int, proc: subprocess.Popen, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"{what} did not listen within {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_live_progress_during_a_real_scan_of_the_simulated_city(page, tmp_path: Path):
+    """`itaudit demo --keep-running` keeps the simulated city up (real SSH and SNMP peers, one host
+    switched off); the board shows the scan run by `itaudit scan` while it runs, reloads itself,
+    and shows the finished scan after."""
+    out = tmp_path / "demo"
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "itaudit.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+        procs.append(proc)
+        return proc
+
+    try:
+        demo = start("demo", "--keep-running", "--out", str(out), "--as-of", "2026-11-23")
+        deadline = time.monotonic() + 300
+        while not (out / "demo.env").exists():
+            if demo.poll() is not None:
+                pytest.fail(f"itaudit demo exited: {demo.stdout.read() if demo.stdout else ''}")
+            assert time.monotonic() < deadline, "the simulated city did not come up within 300 s"
+            time.sleep(0.5)
+        env = dict(os.environ)
+        for line in (out / "demo.env").read_text().splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value
+        port = _free_port()
+        serve = start("serve", "-c", str(out / "config.toml"), "--port", str(port))
+        _listening(port, serve, "itaudit serve")
+        base = f"http://127.0.0.1:{port}"
+        page.errors.clear()  # type: ignore[attr-defined]
+        page.goto(base + "/")
+        assert "No scan is running" in page.content()
+        before = page.locator("p.small.muted").first.inner_text()
+
+        scan = start("scan", "-c", str(out / "config.toml"), "--as-of", "2026-11-23", env=env)
+        seen: list[str] = []
+        reloaded = False
+        while scan.poll() is None:
+            page.goto(base + "/")
+            if page.locator(".running").count():
+                seen.append(page.locator(".running .progress").first.inner_text())
+                assert page.locator('meta[http-equiv="refresh"]').count() == 1
+                if not reloaded and len(seen) == 1:
+                    # The page reloads by itself while the scan runs (no script: a meta refresh).
+                    with page.expect_event("load", timeout=25_000):
+                        pass
+                    reloaded = True
+            time.sleep(0.2)
+        assert scan.returncode in (0, 3), scan.stdout.read() if scan.stdout else ""
+        assert seen, "the scan ended before the board saw it running"
+        done = [int(s.split()[0]) for s in seen]
+        assert done == sorted(done) and all(s.endswith("targets done") for s in seen)
+        assert reloaded
+        page.goto(base + "/")
+        assert "No scan is running" in page.content()
+        after = page.locator("p.small.muted").first.inner_text()
+        assert after != before and "could not be checked" in after  # the switched-off host
+        assert not page.errors, page.errors  # type: ignore[attr-defined]
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
