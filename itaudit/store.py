@@ -683,7 +683,7 @@ class Store:
                   d.vendor, d.model, d.os_name, d.os_version, d.criticality
                   from findings f join devices d on d.id = f.device_id where {where} and d.retired_at is null
                   """  # noqa: S608 - fixed fragments
-        rows = list(self.db.query(sql, args))
+        rows = self._rows(sql, args)
         # Worst first by the one severity order (``Severity.rank``), then check and address.
         rows.sort(key=lambda r: (-_severity_rank(r["severity"]), r["check_id"], r["address"] or ""))
         return rows
@@ -937,19 +937,21 @@ class Store:
 
         ``purchase_date`` (register or config), ``age_dates`` (manufacture date, BIOS date,
         directory creation from its latest facts: ``rules.age_basis``'s other inputs, as
-        ``device_inventory`` reads them), ``eol_open`` (the lifecycle checks, EOL-*, it has an open
-        finding of) and ``eol_verdict`` (EOL-001's verdict in the last scan that tried it)."""
+        ``device_inventory`` reads them; read only without a purchase date, which comes first),
+        ``eol_open`` (the lifecycle checks, EOL-*, it has an open finding of) and ``eol_verdict``
+        (EOL-001's verdict in the last scan that tried it)."""
         out: dict[int, dict[str, Any]] = {}
         for device_id, purchase, dates, eol_open, verdict in self.db.execute(
                 """select d.id, d.purchase_date,
-                   json_extract(o.facts, '$.hardware.manufacture_date', '$.hardware.bios_date', '$.directory.created'),
+                   case when d.purchase_date is null or d.purchase_date = '' then json_extract(o.facts,
+                     '$.hardware.manufacture_date', '$.hardware.bios_date', '$.directory.created') end,
                    (select group_concat(f.check_id) from findings f where f.device_id = d.id
                     and f.check_id like 'EOL-%' and f.resolved_at is null),
                    (select c.status from check_results c where c.scan_id = d.last_scan_id and c.device_id = d.id
                     and c.check_id = 'EOL-001')
-                   from devices d left join observations o on o.id =
-                     (select id from observations where device_id = d.id and facts is not null
-                      order by scan_id desc limit 1)"""):
+                   from devices d left join observations o on o.id = case when d.purchase_date is null
+                     or d.purchase_date = '' then (select id from observations where device_id = d.id
+                     and facts is not null order by scan_id desc limit 1) end"""):
             out[int(device_id)] = {"purchase_date": purchase,
                                    "age_dates": json.loads(dates) if dates else [None, None, None],
                                    "eol_open": set(eol_open.split(",")) if eol_open else set(), "eol_verdict": verdict}

@@ -299,20 +299,25 @@ def _score_scan(policy: Any, verdicts: list[tuple[Any, ...]], devices: list[dict
     runs once per distinct pair (``memo``, shared by the months of one report), and devices with
     the same findings and tags share its result. The device's name is left out of the
     breakdown: the city score's items count devices, they do not name them."""
-    open_by_device: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    grouped: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    critical: set[int] = set()
     for device_id, check_id, severity, title in verdicts:
-        open_by_device[int(device_id)].append((check_id, severity, title))
+        grouped[int(device_id)].append((check_id, severity, title))
+        if severity == "critical":
+            critical.add(int(device_id))
+    open_by_device = {d: tuple(found) for d, found in grouped.items()}
     weights = score_weights()
     memo = {} if memo is None else memo
     breakdowns = []
     carried = left_out = exposed = 0
     for d in devices:
+        device_id = int(d["device_id"])
         if not d["ok"] and not d["checked_before"]:
             left_out += 1
             continue
         carried += not d["ok"]
-        found = tuple(open_by_device.get(int(d["device_id"]), ()))
-        exposed += any(severity == "critical" for _, severity, _ in found)
+        found = open_by_device.get(device_id, ())
+        exposed += device_id in critical
         key = (found, tuple(d["criticality"]) if found else ())
         got = memo.get(key)
         if got is None:
@@ -600,8 +605,11 @@ def build_monthly(
     scan_devices = store.scan_devices(sorted(ids))
     verdicts = store.open_verdicts_by_scan(sorted(ids))
     scored: dict[Any, Any] = {}  # device_score results, shared by the months
+    measured: dict[int, dict[str, Any]] = {}  # a scan's figures, once (the previous month is also in the trend)
 
     def measures(s: ScanInfo) -> dict[str, Any]:
+        if s.id in measured:
+            return measured[s.id]
         m = _measures(s, per_device[s.id], freshness[s.id],
                       _score_scan(policy, verdicts[s.id], scan_devices[s.id], scored))
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
@@ -609,6 +617,7 @@ def build_monthly(
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
         m["counts"]["completeness"] = (managed, managed + unmanaged) if m["completeness"] is not None else (None, None)
         m["unmanaged"] = unmanaged
+        measured[s.id] = m
         return m
 
     trend = {m: measures(s) if s else None for m, s in picked.items()}
