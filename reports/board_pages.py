@@ -88,11 +88,13 @@ REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
 def protocol_words(probe: str | None, fallback: str) -> str:
-    """ "ssh:linux-probe" -> "SSH (linux-probe)"; no probe recorded -> ``fallback``."""
+    """ "ssh:linux-probe" -> "SSH (linux-probe)", "ldap:directory" -> "directory"; no probe
+    recorded -> ``fallback``."""
     if not probe:
         return fallback
     proto, _, what = probe.partition(":")
-    return f"{PROTOCOL_WORDS.get(proto, proto)} ({what})" if what else PROTOCOL_WORDS.get(proto, proto)
+    word = PROTOCOL_WORDS.get(proto, proto)
+    return f"{word} ({what})" if what and what != word.lower() else word
 
 
 def _shown(value: Any, attribute: str) -> str | None:

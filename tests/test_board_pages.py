@@ -226,3 +226,13 @@ def test_no_report_folder_is_an_empty_list(city):
         page = c.get("/reports").text
         assert "No report folder is known" in page
         assert c.get("/reports/open/x.html").status_code == 404
+
+
+def test_probe_names_read_as_their_protocol():
+    from reports.board_pages import protocol_words
+
+    assert protocol_words("ssh:linux-probe", "scan") == "SSH (linux-probe)"
+    assert protocol_words("snmp:system", "scan") == "SNMP (system)"
+    assert protocol_words("winrm:windows-probe", "scan") == "WinRM (windows-probe)"
+    assert protocol_words("ldap:directory", "scan") == "directory"
+    assert protocol_words(None, "SNMP scan") == "SNMP scan"
