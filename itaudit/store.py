@@ -190,6 +190,8 @@ class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
+        # A read-only store keeps each finished scan's outcomes once read (``_scan_outcomes``).
+        self._outcomes: dict[int, list[tuple[int, bool]]] = {}
         try:
             if readonly:
                 if not self.path.exists():
@@ -770,23 +772,39 @@ class Store:
         if not scan_ids:
             return {}
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
-        marks = ",".join("?" * len(scan_ids))
         tags = {device_id: json.loads(text) if text else [] for device_id, text in self.db.execute(
             "select id, criticality from devices where retired_at is null")}
         # The first scan that collected facts from each device (driven from devices: the index is used).
         first_ok = dict(self.db.execute(
             "select d.id, (select min(o.scan_id) from observations o where o.device_id = d.id "
             "and o.status != 'error') from devices d where d.retired_at is null").fetchall())
-        for scan_id, device_id, ok in self.db.execute(
-                f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
-                f"where scan_id in ({marks}) order by scan_id, device_id", scan_ids):
-            criticality = tags.get(device_id)
-            if criticality is None:
-                continue  # retired
-            first = first_ok.get(device_id)
-            out[scan_id].append({"device_id": device_id, "ok": bool(ok), "criticality": criticality,
-                                 "checked_before": first is not None and first < scan_id})
+        outcomes = self._scan_outcomes(scan_ids)
+        for scan_id in scan_ids:
+            for device_id, ok in outcomes[scan_id]:
+                criticality = tags.get(device_id)
+                if criticality is None:
+                    continue  # retired
+                first = first_ok.get(device_id)
+                out[scan_id].append({"device_id": device_id, "ok": ok, "criticality": criticality,
+                                     "checked_before": first is not None and first < scan_id})
         return out
+
+    def _scan_outcomes(self, scan_ids: list[int]) -> dict[int, list[tuple[int, bool]]]:
+        """Per scan, (device_id, facts collected) of every device it tried, by device id. A
+        read-only store reads each finished scan once (a finished scan's observations never
+        change; ``scan_devices`` and ``inventory_freshness`` read the same months)."""
+        finished = {i for (i,) in self.db.execute("select id from scans where status != 'running'")}
+        missing = sorted({i for i in scan_ids if i not in self._outcomes})
+        got: dict[int, list[tuple[int, bool]]] = {i: [] for i in missing}
+        if missing:
+            marks = ",".join("?" * len(missing))
+            for scan_id, device_id, ok in self.db.execute(
+                    f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
+                    f"where scan_id in ({marks}) order by scan_id, device_id", missing):
+                got[scan_id].append((device_id, bool(ok)))
+            if self.readonly:
+                self._outcomes.update({i: v for i, v in got.items() if i in finished})
+        return {i: self._outcomes[i] if i in self._outcomes else got[i] for i in scan_ids}
 
     def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
                              weights: dict[str, float]) -> dict[int, list[tuple[Any, ...]]]:
@@ -830,11 +848,8 @@ class Store:
                         for i in scan_ids if i in scans}
         earliest = min(window_start.values(), default="9999")
         wanted = [i for i, (as_of, _) in scans.items() if i <= max(scan_ids) and as_of > earliest] or [lo]
-        # Driven from devices so SQLite walks the (device_id, scan_id) index, never the whole table.
-        for device_id, scan_id in self.db.execute(
-                f"select d.id, o.scan_id from devices d join observations o on o.device_id = d.id "  # noqa: S608
-                f"and o.scan_id in ({','.join('?' * len(wanted))}) where o.status != 'error'", wanted):
-            ok_by_scan.setdefault(scan_id, set()).add(device_id)
+        for scan_id, tried in self._scan_outcomes(wanted).items():
+            ok_by_scan[scan_id] = {device_id for device_id, ok in tried if ok}
         devices = [(r[0], r[1] or "", r[2]) for r in self.db.execute("select id, first_seen, retired_at from devices")]
         out = {}
         for i in scan_ids:
