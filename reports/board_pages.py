@@ -84,7 +84,8 @@ REPORT_TYPES = {
 # network, no framing; sandboxed as if it came from elsewhere (it cannot read the board).
 REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
               "base-uri 'none'; form-action 'none'; sandbox")
-REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")  # each part of a report's path
+MAX_REPORT_DEPTH = 4
 
 
 def protocol_words(probe: str | None, fallback: str) -> str:
@@ -152,16 +153,18 @@ def device_details(store: Store, device: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_files(root: Path | None) -> list[dict[str, Any]]:
-    """The report files under ``root`` (newest first): only regular files of ``REPORT_TYPES``,
-    none hidden, none reached through a link that leads outside ``root``."""
+    """The report files under ``root`` (newest first): only regular files of ``REPORT_TYPES``
+    with plain names (those ``report_path`` serves), none hidden, none reached through a link
+    that leads outside ``root``."""
     if root is None or not root.is_dir():
         return []
     base = root.resolve()
     out = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if any(p.startswith(".") for p in rel.parts) or path.suffix.lower() not in REPORT_TYPES:
-            continue
+        if (len(rel.parts) > MAX_REPORT_DEPTH or path.suffix.lower() not in REPORT_TYPES
+                or not all(REPORT_NAME.fullmatch(p) and ".." not in p for p in rel.parts)):
+            continue  # hidden, another type, or a name report_path would refuse
         try:
             real = path.resolve(strict=True)
             st = real.stat()
@@ -181,7 +184,7 @@ def report_path(root: Path | None, rel: str) -> Path:
     hidden file, no separator tricks), a listed type, a regular file inside ``root`` once links
     are followed."""
     parts = rel.split("/")
-    if root is None or not rel or len(parts) > 4 or not all(REPORT_NAME.fullmatch(p) and ".." not in p
+    if root is None or not rel or len(parts) > MAX_REPORT_DEPTH or not all(REPORT_NAME.fullmatch(p) and ".." not in p
                                                            for p in parts):
         raise HTTPException(404, "there is no such report (see the list of reports)")
     path = root.joinpath(*parts)

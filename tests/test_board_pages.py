@@ -67,6 +67,7 @@ def city(tmp_path_factory: pytest.TempPathFactory):
     (reports / "2026-10" / f"{city.id}-worklist-2026-10-25.csv").write_text("rank,device\n1,a\n")
     (reports / "2026-10" / ".hidden.html").write_text("no")
     (reports / "2026-10" / "notes.sh").write_text("echo no")
+    (reports / "2026-10" / "two words.html").write_text("<p>a name the board does not serve</p>")
     (root / "outside.html").write_text("<p>outside the report folder</p>")
     os.symlink(root / "outside.html", reports / "2026-10" / "link.html")
     city.reports = reports  # type: ignore[attr-defined]
@@ -192,7 +193,7 @@ def test_discovery_page_shows_sweeps_and_escapes_banners(city, client):
 def test_reports_are_listed_and_served_safely(city, client):
     page = client.get("/reports").text
     assert f"{city.id}-monthly-2026-10.html" in page and f"{city.id}-worklist-2026-10-25.csv" in page
-    assert ".hidden" not in page and "notes.sh" not in page and "link.html" not in page
+    assert ".hidden" not in page and "notes.sh" not in page and "link.html" not in page and "two words" not in page
     r = client.get(f"/reports/open/2026-10/{city.id}-monthly-2026-10.html")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "sandbox" in r.headers["content-security-policy"] and "script" not in r.headers["content-security-policy"]
