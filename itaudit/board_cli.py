@@ -54,7 +54,7 @@ def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> No
     import uvicorn
 
     names = {"127.0.0.1", "localhost", "::1", host}
-    reports_dir = cfg.settings.data_dir / city.id / "reports"  # where the agent and `report` write them
+    reports_dir = cfg.settings.data_dir / city.id / "reports"  # where the agent and `scan` write them
     app = plugins.tool("board")(city, hosts=tuple(sorted(names)), reports_dir=reports_dir)
     # Bound here, so that a port in use is one plain line (and exit code) of ours.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
