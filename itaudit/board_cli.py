@@ -35,7 +35,7 @@ def loopback(host: str) -> bool:
               help="Address to listen on: loopback only (login and TLS are not built yet).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> None:
-    """Serve a read-only status board of one city in the browser (status, devices, device pages)."""
+    """Serve a read-only status board of one city in the browser (status, devices, worklist, discovery, reports)."""
     from itaudit import config as config_mod
     from itaudit import plugins
     from itaudit.store import Store
