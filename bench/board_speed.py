@@ -2,7 +2,8 @@
 
 Builds the history through the real store API (once; pass --db to reuse it), then times each
 board page through Starlette's test client (in process: routing, store open, model, template,
-headers; no network) against a raw SQL read of the rows the page shows, in the same run.
+headers; no network) against a raw SQL read of the rows the page shows, in the same run: the
+wall clock and this process's CPU time (steadier on a shared machine), best of three each.
 Goal: every page at most 300 ms.
 
     .venv/bin/python bench/board_speed.py [--devices 5000] [--months 24] [--db PATH]
@@ -14,7 +15,10 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -26,6 +30,23 @@ from reports.board import create_app  # noqa: E402
 
 END = dt.date(2026, 10, 20)
 GOAL = 0.300
+
+
+def best_cpu(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """The least CPU time (this process) of ``repeat`` runs: steadier than the wall clock on a
+    shared machine, where other work stretches every wall time."""
+    fastest = float("inf")
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        fastest = min(fastest, time.process_time() - t)
+    return fastest
+
+
+def line(name: str, took: float, base: float, cpu: float, base_cpu: float) -> str:
+    return (f"{name:18s} {took * 1000:7.0f} ms   raw SQL read of the same rows {base * 1000:7.1f} ms   "
+            f"ratio {took / base:6.1f}x   CPU {cpu * 1000:6.0f} ms vs {base_cpu * 1000:6.1f} ms "
+            f"({cpu / max(base_cpu, 1e-6):5.1f}x)   {'OK' if took <= GOAL else 'SLOW'} (goal <= 300 ms)")
 
 
 
@@ -59,6 +80,15 @@ def main() -> int:
         store.db.execute("select facts from observations where device_id = ? and facts is not null "
                          "order by scan_id desc limit 1", [device_id]).fetchall()
 
+    def raw_worklist() -> None:  # every open finding with its device
+        store.db.execute("select f.*, d.* from findings f join devices d on d.id = f.device_id "
+                         "where f.resolved_at is null").fetchall()
+
+    def raw_discovery() -> None:  # the sweeps and the latest one's sightings
+        store.db.execute("select * from discoveries order by id desc limit 50").fetchall()
+        store.db.execute("select * from sightings where discovery_id = "
+                         "(select max(id) from discoveries)").fetchall()
+
     def app() -> TestClient:
         return TestClient(create_app(city, today=lambda: END + dt.timedelta(days=5)), base_url="http://127.0.0.1")
 
@@ -66,24 +96,26 @@ def main() -> int:
     ok = True
     # The status page keeps the month's model until the database changes: its first view
     # after a change (a new app each time) and a view with nothing changed.
-    base = best(raw_status)
-    took = best(lambda: app().get("/"))
-    print(f"{'status, first view':18s} {took * 1000:7.0f} ms   raw SQL read of the same rows {base * 1000:7.1f} ms   "
-          f"ratio {took / base:6.1f}x   {'OK' if took <= GOAL else 'SLOW'} (goal <= 300 ms)")
+    base, base_cpu = best(raw_status), best_cpu(raw_status)
+    took, cpu = best(lambda: app().get("/")), best_cpu(lambda: app().get("/"))
+    print(line("status, first view", took, base, cpu, base_cpu))
     ok = ok and took <= GOAL
     for name, url, raw in (
         ("status, unchanged", "/", raw_status),
         ("devices (50)", "/devices", raw_devices),
         ("devices filtered", "/devices?department=Police&severity=high&sort=findings&order=desc", raw_devices),
         ("devices CSV (all)", "/devices.csv", raw_devices),
+        ("devices by age", "/devices?age=5%2B&lifecycle=eol&sort=age&order=desc", raw_devices),
         ("device page", f"/devices/{device_id}", raw_device),
+        ("worklist (50)", "/worklist", raw_worklist),
+        ("worklist filtered", "/worklist?department=Police&severity=high", raw_worklist),
+        ("discovery", "/discovery", raw_discovery),
     ):
         assert client.get(url).status_code == 200
-        base = best(raw)
-        took = best(lambda u=url: client.get(u))
+        base, base_cpu = best(raw), best_cpu(raw)
+        took, cpu = best(lambda u=url: client.get(u)), best_cpu(lambda u=url: client.get(u))
         ok = ok and took <= GOAL
-        print(f"{name:18s} {took * 1000:7.0f} ms   raw SQL read of the same rows {base * 1000:7.1f} ms   "
-              f"ratio {took / base:6.1f}x   {'OK' if took <= GOAL else 'SLOW'} (goal <= 300 ms)")
+        print(line(name, took, base, cpu, base_cpu))
     store.close()
     tmp.cleanup()
     return 0 if ok else 1

@@ -49,8 +49,7 @@ def _lower_bound(source: str) -> bool:
     return source.startswith(DIRECTORY_SINCE)
 
 
-def _years(start: dt.date, end: dt.date) -> float:
-    return (end - start).days / 365.25
+_years = rules.age_years
 
 
 _due = rules.refresh_due

@@ -35,7 +35,7 @@ def loopback(host: str) -> bool:
               help="Address to listen on: loopback only (login and TLS are not built yet).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> None:
-    """Serve a read-only status board of one city in the browser (status, devices, device pages)."""
+    """Serve a read-only status board of one city in the browser (status, devices, worklist, discovery, reports)."""
     from itaudit import config as config_mod
     from itaudit import plugins
     from itaudit.store import Store
@@ -46,14 +46,16 @@ def serve_cmd(config_path: str, city_id: str | None, host: str, port: int) -> No
             "loopback only (127.0.0.1 or ::1). To reach it from another machine, use an SSH tunnel "
             "(ssh -L 8765:127.0.0.1:8765 HOST).")
     try:
-        city = config_mod.load(config_path).city(city_id)
+        cfg = config_mod.load(config_path)
+        city = cfg.city(city_id)
         Store(city.database, readonly=True).close()  # a clear error now, not on the first page
     except ItauditError as exc:
         raise click.ClickException(str(exc)) from None
     import uvicorn
 
     names = {"127.0.0.1", "localhost", "::1", host}
-    app = plugins.tool("board")(city, hosts=tuple(sorted(names)))
+    reports_dir = cfg.settings.data_dir / city.id / "reports"  # where the agent and `scan` write them
+    app = plugins.tool("board")(city, hosts=tuple(sorted(names)), reports_dir=reports_dir)
     # Bound here, so that a port in use is one plain line (and exit code) of ours.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:

@@ -91,6 +91,11 @@ def age_basis(purchase_date: Any, manufacture_date: Any, bios_date: Any,
     return None
 
 
+def age_years(basis: dt.date, as_of: dt.date) -> float:
+    """A device's age in years on ``as_of``, counted from ``basis`` (``age_basis``)."""
+    return (as_of - basis).days / 365.25
+
+
 def refresh_due(basis: dt.date, years: float) -> dt.date:
     """The day a device reaches its refresh age."""
     return basis + dt.timedelta(days=round(365.25 * years))

@@ -159,7 +159,9 @@ def city_score(devices: Iterable[ScoreBreakdown], *, label: str | None = None) -
     for d in devs:
         seen: set[str] = set()
         for it in d.items:
-            a = agg.setdefault(it.check_id, ScoreItem(it.check_id, it.title, it.severity, 0.0, count=0))
+            a = agg.get(it.check_id)
+            if a is None:
+                a = agg[it.check_id] = ScoreItem(it.check_id, it.title, it.severity, 0.0, count=0)
             a.points += it.points / n
             if it.check_id not in seen:
                 a.count += 1

@@ -10,6 +10,7 @@ this module: a ``Target`` carries only a credential *name*.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import datetime as dt
@@ -189,6 +190,8 @@ class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
+        # A read-only store keeps each finished scan's outcomes once read (``_scan_outcomes``).
+        self._outcomes: dict[int, list[tuple[int, bool]]] = {}
         try:
             if readonly:
                 if not self.path.exists():
@@ -682,7 +685,7 @@ class Store:
                   d.vendor, d.model, d.os_name, d.os_version, d.criticality
                   from findings f join devices d on d.id = f.device_id where {where} and d.retired_at is null
                   """  # noqa: S608 - fixed fragments
-        rows = list(self.db.query(sql, args))
+        rows = self._rows(sql, args)
         # Worst first by the one severity order (``Severity.rank``), then check and address.
         rows.sort(key=lambda r: (-_severity_rank(r["severity"]), r["check_id"], r["address"] or ""))
         return rows
@@ -727,13 +730,24 @@ class Store:
             out.setdefault(int(device_id), set()).add(str(check_id))
         return out
 
-    def open_verdicts_at(self, scan_id: int) -> list[dict[str, Any]]:
-        """The short form of ``findings_open_at`` a score needs: device, check, severity, title, status."""
-        return self._rows(
-            """select f.device_id, f.check_id, f.severity, f.title, 'fail' as status
-               from findings f join devices d on d.id = f.device_id
-               where f.first_scan_id <= ? and (f.resolved_at is null or f.last_scan_id > ?)
-               and d.retired_at is null""", [scan_id, scan_id])
+    def open_verdicts_by_scan(self, scan_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """Per scan, the short form of ``findings_open_at`` a score needs: (device_id, check_id,
+        severity, title) of the same episodes (open at S: first seen at or before S, and not
+        resolved or resolved by a scan after S), read in one pass over the findings."""
+        out: dict[int, list[tuple[Any, ...]]] = {i: [] for i in scan_ids}
+        if not scan_ids:
+            return out
+        ids = sorted(set(scan_ids))
+        for device_id, check_id, severity, title, first, last, open_now in self.db.conn.execute(
+                """select f.device_id, f.check_id, f.severity, f.title, f.first_scan_id, f.last_scan_id,
+                f.resolved_at is null from findings f join devices d on d.id = f.device_id
+                where d.retired_at is null and f.first_scan_id <= ?
+                and (f.resolved_at is null or f.last_scan_id > ?)""",
+                [ids[-1], ids[0]]):
+            row = (device_id, check_id, severity, title)
+            for scan_id in ids[bisect.bisect_left(ids, first):len(ids) if open_now else bisect.bisect_left(ids, last)]:
+                out[scan_id].append(row)
+        return out
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Every row of a query as a dict (``db.query`` without sqlite-utils' per-row overhead)."""
@@ -754,29 +768,43 @@ class Store:
     def scan_devices(self, scan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         """Per scan, the devices it tried that are in service (not retired): ``device_id``, ``ok`` (facts
         collected), ``checked_before`` (facts collected by an earlier scan: its last known findings
-        still stand), ``criticality`` (decoded) and names."""
+        still stand) and ``criticality`` (decoded, shared by the scans)."""
         if not scan_ids:
             return {}
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in scan_ids}
-        marks = ",".join("?" * len(scan_ids))
-        devices = {r["id"]: r for r in self._rows(
-            "select id, criticality, name as device_name, hostname, address from devices where retired_at is null", [])}
-        for r in devices.values():
-            r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
+        tags = {device_id: json.loads(text) if text else [] for device_id, text in self.db.execute(
+            "select id, criticality from devices where retired_at is null")}
         # The first scan that collected facts from each device (driven from devices: the index is used).
         first_ok = dict(self.db.execute(
             "select d.id, (select min(o.scan_id) from observations o where o.device_id = d.id "
             "and o.status != 'error') from devices d where d.retired_at is null").fetchall())
-        for scan_id, device_id, ok in self.db.execute(
-                f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
-                f"where scan_id in ({marks}) order by scan_id, device_id", scan_ids):
-            dev = devices.get(device_id)
-            if dev is None:
-                continue  # retired
-            first = first_ok.get(device_id)
-            out[scan_id].append({**dev, "device_id": device_id, "ok": bool(ok),
-                                 "checked_before": first is not None and first < scan_id})
+        outcomes = self._scan_outcomes(scan_ids)
+        for scan_id in scan_ids:
+            for device_id, ok in outcomes[scan_id]:
+                criticality = tags.get(device_id)
+                if criticality is None:
+                    continue  # retired
+                first = first_ok.get(device_id)
+                out[scan_id].append({"device_id": device_id, "ok": ok, "criticality": criticality,
+                                     "checked_before": first is not None and first < scan_id})
         return out
+
+    def _scan_outcomes(self, scan_ids: list[int]) -> dict[int, list[tuple[int, bool]]]:
+        """Per scan, (device_id, facts collected) of every device it tried, by device id. A
+        read-only store reads each finished scan once (a finished scan's observations never
+        change; ``scan_devices`` and ``inventory_freshness`` read the same months)."""
+        finished = {i for (i,) in self.db.execute("select id from scans where status != 'running'")}
+        missing = sorted({i for i in scan_ids if i not in self._outcomes})
+        got: dict[int, list[tuple[int, bool]]] = {i: [] for i in missing}
+        if missing:
+            marks = ",".join("?" * len(missing))
+            for scan_id, device_id, ok in self.db.execute(
+                    f"select scan_id, device_id, status != 'error' from observations "  # noqa: S608 - marks only
+                    f"where scan_id in ({marks}) order by scan_id, device_id", missing):
+                got[scan_id].append((device_id, bool(ok)))
+            if self.readonly:
+                self._outcomes.update({i: v for i, v in got.items() if i in finished})
+        return {i: self._outcomes[i] if i in self._outcomes else got[i] for i in scan_ids}
 
     def scan_device_measures(self, scan_ids: list[int], groups: dict[str, list[str]],
                              weights: dict[str, float]) -> dict[int, list[tuple[Any, ...]]]:
@@ -820,11 +848,8 @@ class Store:
                         for i in scan_ids if i in scans}
         earliest = min(window_start.values(), default="9999")
         wanted = [i for i, (as_of, _) in scans.items() if i <= max(scan_ids) and as_of > earliest] or [lo]
-        # Driven from devices so SQLite walks the (device_id, scan_id) index, never the whole table.
-        for device_id, scan_id in self.db.execute(
-                f"select d.id, o.scan_id from devices d join observations o on o.device_id = d.id "  # noqa: S608
-                f"and o.scan_id in ({','.join('?' * len(wanted))}) where o.status != 'error'", wanted):
-            ok_by_scan.setdefault(scan_id, set()).add(device_id)
+        for scan_id, tried in self._scan_outcomes(wanted).items():
+            ok_by_scan[scan_id] = {device_id for device_id, ok in tried if ok}
         devices = [(r[0], r[1] or "", r[2]) for r in self.db.execute("select id, first_seen, retired_at from devices")]
         out = {}
         for i in scan_ids:
@@ -889,6 +914,10 @@ class Store:
             [scan_id]).fetchone()
         return int(done), int(failed)
 
+    def device_count(self) -> int:
+        """How many devices the database holds, retired ones included."""
+        return int(self.db.execute("select count(*) from devices").fetchone()[0])
+
     def board_devices(self) -> list[dict[str, Any]]:
         """Every device (retired ones too) with its open findings: ``open_findings`` (a count) and
         ``worst`` (the worst open severity by ``Severity.rank``, or None); and where it is known
@@ -918,6 +947,55 @@ class Store:
                             if r.pop("src_" + name)]
         return rows
 
+    def board_device_extras(self) -> dict[int, dict[str, Any]]:
+        """Per device (retired ones too): what its age is counted from and its support verdicts.
+
+        ``purchase_date`` (register or config), ``age_dates`` (manufacture date, BIOS date,
+        directory creation from its latest facts: ``rules.age_basis``'s other inputs, as
+        ``device_inventory`` reads them; read only without a purchase date, which comes first),
+        ``eol_open`` (the lifecycle checks, EOL-*, it has an open finding of) and ``eol_verdict``
+        (EOL-001's verdict in the last scan that tried it)."""
+        out: dict[int, dict[str, Any]] = {}
+        for device_id, purchase, dates, eol_open, verdict in self.db.execute(
+                """select d.id, d.purchase_date,
+                   case when d.purchase_date is null or d.purchase_date = '' then json_extract(o.facts,
+                     '$.hardware.manufacture_date', '$.hardware.bios_date', '$.directory.created') end,
+                   (select group_concat(f.check_id) from findings f where f.device_id = d.id
+                    and f.check_id like 'EOL-%' and f.resolved_at is null),
+                   (select c.status from check_results c where c.scan_id = d.last_scan_id and c.device_id = d.id
+                    and c.check_id = 'EOL-001')
+                   from devices d left join observations o on o.id = case when d.purchase_date is null
+                     or d.purchase_date = '' then (select id from observations where device_id = d.id
+                     and facts is not null order by scan_id desc limit 1) end"""):
+            out[int(device_id)] = {"purchase_date": purchase,
+                                   "age_dates": json.loads(dates) if dates else [None, None, None],
+                                   "eol_open": set(eol_open.split(",")) if eol_open else set(), "eol_verdict": verdict}
+        return out
+
+    def device_sightings(self, device_id: int, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest discovery sightings tied to a device, newest first (``open_ports`` decoded)."""
+        if "sightings" not in self.db.table_names():
+            return []
+        rows = self._rows("select s.address, s.seen_at, s.open_ports, s.snmp_sysobjectid, s.ssh_banner, s.protocol, "
+                          "s.port, s.guess, s.discovery_id from sightings s where s.device_id = ? "
+                          "order by s.id desc limit ?", [device_id, limit])
+        for r in rows:
+            r["open_ports"] = json.loads(r["open_ports"] or "[]")
+        return rows
+
+    def device_assets(self, device_id: int) -> list[dict[str, Any]]:
+        """The asset-register rows tied to a device (what the register says and where it came from)."""
+        if "assets" not in self.db.table_names():
+            return []
+        return self._rows("select purchase_date, cost, department, budget_line, serial, hostname, address, source, "
+                          "source_row, imported_at from assets where device_id = ? order by id", [device_id])
+
+    def latest_facts_row(self, device_id: int) -> dict[str, Any] | None:
+        """The observation the device's latest facts came from: scan, when, source, and the facts as stored."""
+        return self._one("select o.scan_id, o.started_at, o.source, o.facts, s.as_of from observations o "
+                         "join scans s on s.id = o.scan_id where o.device_id = ? and o.facts is not null "
+                         "order by o.id desc limit 1", [device_id])
+
     def device_observations(self, device_id: int, limit: int = 12) -> list[dict[str, Any]]:
         """A device's latest checks, newest first: scan, when, outcome, error, where the facts came from."""
         return self._rows(
@@ -932,8 +1010,8 @@ class Store:
     def device_findings(self, device_id: int) -> list[dict[str, Any]]:
         """Every finding episode of one device: open ones first (worst first), then resolved ones (newest first)."""
         rows = self._rows(
-            "select id, check_id, status, severity, title, summary, remediation, cost_amount, cost_kind, "
-            "budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
+            "select id, check_id, status, severity, title, summary, detail, evidence, remediation, cost_amount, "
+            "cost_kind, budget_line, first_seen, last_seen, resolved_at from findings where device_id = ?", [device_id])
         rows.sort(key=lambda r: (r["resolved_at"] or "", r["check_id"]), reverse=True)  # newest resolved first
         rows.sort(key=lambda r: (r["resolved_at"] is not None,
                                  -_severity_rank(r["severity"]) if r["resolved_at"] is None else 0))

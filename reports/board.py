@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,8 +33,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from itaudit import rules
 from itaudit.config import CityConfig
 from itaudit.errors import ItauditError
+from itaudit.knowledge import STATUSES as LIFECYCLES
 from itaudit.model import Severity
 from itaudit.store import Store
 from reports.common import data_dates, data_warnings, device_label, parse_day
@@ -63,9 +66,15 @@ SORTS = {  # column -> what it sorts on
     "findings": lambda r: r["open_findings"],
     "severity": lambda r: Severity(r["worst"]).rank if r["worst"] in SEVERITIES else -1,
     "last_seen": lambda r: r["last_seen"] or "",
+    "age": lambda r: r["age"] if r["age"] is not None else 0.0,  # unknown ages go last (apply_filters)
 }
 CSV_HEADER = ["id", "device", "address", "department", "kind", "os", "status", "open findings",
-              "worst severity", "last checked", "last seen", "known from"]
+              "worst severity", "last checked", "last seen", "known from", "age (years)", "age counted from",
+              "lifecycle"]
+# The age filter: "unknown", "N+" (at least N years old) or "N-M" (at least N, under M), whole years.
+AGE_FILTER = re.compile(r"unknown|([0-9]{1,2})\+|([0-9]{1,2})-([0-9]{1,2})")
+AGE_CHOICES = (("0-3", "under 3 years"), ("3-5", "3 to 5 years"), ("5-7", "5 to 7 years"), ("7+", "7 years or more"),
+               ("unknown", "unknown"))
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 REFRESH_SECONDS = 15  # the status page reloads itself this often while a scan is running
 
@@ -82,6 +91,8 @@ class Filters:
     source: str = ""
     status: str = ""
     severity: str = ""  # at least this bad
+    age: str = ""  # AGE_FILTER
+    lifecycle: str = ""  # one of knowledge.STATUSES
     q: str = ""
     sort: str = "name"
     desc: bool = False
@@ -96,7 +107,8 @@ class Filters:
         pairs = [(k, v) for k, v in (
             ("department", values["department"]), ("kind", values["kind"]), ("os", values["os"]),
             ("source", values["source"]), ("status", values["status"]),
-            ("severity", values["severity"]), ("q", values["q"]), ("sort", values["sort"]),
+            ("severity", values["severity"]), ("age", values["age"]), ("lifecycle", values["lifecycle"]),
+            ("q", values["q"]), ("sort", values["sort"] if values["sort"] != "name" else ""),
             ("order", "desc" if values["desc"] else ""), ("page", values["page"] if values["page"] != 1 else ""),
             ("per_page", values["per_page"] if values["per_page"] != 50 else "")) if v != ""]
         return urlencode(pairs)
@@ -104,7 +116,8 @@ class Filters:
 
 def parse_filters(params: Any) -> Filters:
     """The device list's filters from GET parameters, or ``BadFilter`` saying which one is wrong."""
-    known = {"department", "kind", "os", "source", "status", "severity", "q", "sort", "order", "page", "per_page"}
+    known = {"department", "kind", "os", "source", "status", "severity", "age", "lifecycle", "q", "sort", "order",
+             "page", "per_page"}
     unknown = sorted(set(params.keys()) - known)
     if unknown:
         raise BadFilter(f"unknown filter {unknown[0]!r} (the filters are: {', '.join(sorted(known))})")
@@ -123,6 +136,16 @@ def parse_filters(params: Any) -> Filters:
     f.severity = params.get("severity", "")
     if f.severity and f.severity not in SEVERITIES:
         raise BadFilter(f"severity must be one of {', '.join(SEVERITIES)}")
+    f.age = params.get("age", "")
+    if f.age and not AGE_FILTER.fullmatch(f.age):
+        raise BadFilter("age must be unknown, N+ (at least N years old) or N-M (at least N, under M years), "
+                        "in whole years under 100")
+    low_high = AGE_FILTER.fullmatch(f.age)
+    if low_high and low_high.group(2) is not None and int(low_high.group(2)) >= int(low_high.group(3)):
+        raise BadFilter("age N-M needs N below M")
+    f.lifecycle = params.get("lifecycle", "")
+    if f.lifecycle and f.lifecycle not in LIFECYCLES:
+        raise BadFilter(f"lifecycle must be one of {', '.join(LIFECYCLES)}")
     f.sort = params.get("sort", "name") or "name"
     if f.sort not in SORTS:
         raise BadFilter(f"sort must be one of {', '.join(SORTS)}")
@@ -146,13 +169,44 @@ def _int(text: str, name: str, low: int, high: int, default: int) -> int:
     return value
 
 
-def device_rows(store: Store) -> list[dict[str, Any]]:
-    """The device list's rows: the store's devices with a label and a status word."""
+def device_rows(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
+    """The device list's rows: the store's devices with a label, a status word, an age on
+    ``as_of`` (``rules.age_basis`` and ``rules.age_years``, the refresh plan's and HW-001's
+    rules; None when unknown) and a lifecycle word (``lifecycle_of``)."""
     rows = store.board_devices()
+    extras = store.board_device_extras()
     for r in rows:
         r["label"] = device_label(r)
         r["status"] = "retired" if r["retired_at"] else (r["last_status"] or "unknown")
+        x = extras.get(r["id"], {})
+        found = rules.age_basis(x.get("purchase_date"), *(x.get("age_dates") or (None, None, None)))
+        r["age"] = rules.age_years(found[0], as_of) if found else None
+        r["age_basis"] = found[1] if found else ""
+        r["lifecycle"] = lifecycle_of(x.get("eol_open", set()), x.get("eol_verdict"))
     return rows
+
+
+def lifecycle_of(eol_open: set[str], eol_verdict: str | None) -> str:
+    """A device's software lifecycle in ``knowledge.STATUSES`` words, from the lifecycle checks'
+    own verdicts (never judged a second time): an open EOL-001 finding is "eol", EOL-003
+    "extended", EOL-002 "ending_soon"; EOL-001 passed in its last scan is "supported"; else
+    "unknown" (never checked, or its software not in the lifecycle tables)."""
+    for check_id, word in (("EOL-001", "eol"), ("EOL-003", "extended"), ("EOL-002", "ending_soon")):
+        if check_id in eol_open:
+            return word
+    return "supported" if eol_verdict == "pass" else "unknown"
+
+
+def _age_matches(age: float | None, wanted: str) -> bool:
+    if wanted == "unknown":
+        return age is None
+    if age is None:
+        return False
+    m = AGE_FILTER.fullmatch(wanted)
+    assert m is not None  # parse_filters accepted it
+    if m.group(1) is not None:
+        return age >= int(m.group(1))
+    return int(m.group(2)) <= age < int(m.group(3))
 
 
 def apply_filters(rows: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]]:
@@ -173,11 +227,17 @@ def apply_filters(rows: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]
             continue
         if floor is not None and (r["worst"] not in SEVERITIES or Severity(r["worst"]).rank < floor):
             continue
+        if f.age and not _age_matches(r["age"], f.age):
+            continue
+        if f.lifecycle and r["lifecycle"] != f.lifecycle:
+            continue
         if needle and not any(needle in str(r[k] or "").lower()
                               for k in ("label", "hostname", "address", "os_name", "serial", "model", "vendor")):
             continue
         out.append(r)
     out.sort(key=SORTS[f.sort], reverse=f.desc)
+    if f.sort == "age":  # unknown ages last, whichever the order
+        out = [r for r in out if r["age"] is not None] + [r for r in out if r["age"] is None]
     return out
 
 
@@ -190,11 +250,14 @@ def _stylesheet() -> str:
 
 
 def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
-               hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
+               hosts: tuple[str, ...] = LOOPBACK_NAMES, reports_dir: Path | None = None) -> Starlette:
     """The board for ``city``. ``today`` gives the date the figures are as of (default: the
     local date; tests pin it to the generated city's month). ``hosts``: the names a request's
     Host header may carry (the rest get 400: a web page elsewhere that rebinds its own name to
-    127.0.0.1 cannot read the board)."""
+    127.0.0.1 cannot read the board). ``reports_dir``: the folder of the city's generated
+    reports, listed on the Reports page (None: no folder, an empty list)."""
+    from reports import board_pages
+
     env = environment()
     css = _stylesheet()
     clock = today or dt.date.today
@@ -218,12 +281,12 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         with memo_lock:
             if memo.get("key") == key:
                 return memo["value"]
-        rep = build_monthly(city, store, as_of=as_of)
+        rep = build_monthly(city, store, as_of=as_of, council=False)  # the board shows no council page
         month_note = ""
         if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
             # Early in a month before its scan: the figures of the last scanned month, said so.
             month_note = f"{rep.headline} The figures below are those of the last scanned month."
-            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7])
+            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7], council=False)
         with memo_lock:
             memo.update(key=key, value=(rep, month_note))
         return rep, month_note
@@ -236,7 +299,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
             running = [(s, *store.scan_progress(s.id)) for s in store.running_scans()]
             last = store.latest_scan()
             rep, month_note = monthly(store, as_of, last, bool(running))
-            n_devices = len(store.board_devices())
+            n_devices = store.device_count()
         finally:
             store.close()
         # Ages on today's date (the report's month may be an earlier one): the reports' own rule.
@@ -250,7 +313,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         f = _filters(request)
         store = open_store()
         try:
-            rows = device_rows(store)
+            rows = device_rows(store, clock())
         finally:
             store.close()
         shown = apply_filters(rows, f)
@@ -263,13 +326,13 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
                     departments=sorted({r["department"] for r in rows if r["department"]}),
                     kinds=sorted({r["kind"] for r in rows if r["kind"]}), statuses=STATUSES,
                     systems=sorted({r["os_name"] for r in rows if r["os_name"]}), sources=SOURCES,
-                    severities=SEVERITIES[::-1], sorts=list(SORTS))
+                    severities=SEVERITIES[::-1], sorts=list(SORTS), ages=AGE_CHOICES, lifecycles=LIFECYCLES)
 
     def devices_csv(request: Request) -> Response:
         f = _filters(request)
         store = open_store()
         try:
-            shown = apply_filters(device_rows(store), f)
+            shown = apply_filters(device_rows(store, clock()), f)
         finally:
             store.close()
         out = io.StringIO()
@@ -279,7 +342,8 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
             w.writerow([safe_cell(v) for v in (
                 r["id"], r["label"], r["address"], r["department"], r["kind"], r["os_name"], r["status"],
                 r["open_findings"], r["worst"] or "", (r["last_success"] or "")[:10], (r["last_seen"] or "")[:10],
-                " ".join(r["sources"]))])
+                " ".join(r["sources"]), "" if r["age"] is None else f"{r['age']:.1f}", r["age_basis"],
+                r["lifecycle"])])
         name = f"{city.id}-devices-{clock().isoformat()}.csv"
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
@@ -294,7 +358,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
             dev = store.device_by_id(int(raw))
             if dev is None:
                 raise HTTPException(404, f"there is no device {raw} in {city.name} (see the device list)")
-            latest = store.latest_facts(dev["id"])
+            details = board_pages.device_details(store, dev)
             findings = store.device_findings(dev["id"])
             checks = store.device_observations(dev["id"])
             from reports.plan import build_plan
@@ -303,11 +367,11 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         finally:
             store.close()
         item = next((i for i in plan.items if i.device_id == dev["id"]), None)
-        facts = _facts_rows(latest[1]) if latest else []
-        facts_from = next((o for o in checks if latest and o["scan_id"] == latest[0]), None)
-        return page("board_device.html.j2", nav="devices", d=dev, label=device_label(dev), facts=facts,
+        latest = details["facts_obs"]
+        facts_from = next((o for o in checks if latest and o["scan_id"] == latest["scan_id"]), None)
+        return page("board_device.html.j2", nav="devices", d=dev, label=device_label(dev), **details,
                     checks=checks, facts_from=facts_from,
-                    facts_scan=latest[0] if latest else None, findings=findings,
+                    facts_scan=latest["scan_id"] if latest else None, findings=findings,
                     open_n=sum(1 for x in findings if x["resolved_at"] is None), plan_item=item,
                     age_unknown=any(name == device_label(dev) for name, _ in plan.unknown_age))
 
@@ -343,6 +407,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         Route("/devices", devices_page, methods=["GET"]),
         Route("/devices.csv", devices_csv, methods=["GET"]),
         Route("/devices/{device_id}", device_page, methods=["GET"]),
+        *board_pages.routes(city, page=page, open_store=open_store, clock=clock, reports_dir=reports_dir),
         Route("/static/board.css", stylesheet, methods=["GET"]),
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),  # no icon, no 404
     ]
@@ -386,21 +451,6 @@ def _age_days(day: str, as_of: dt.date) -> int | None:
     return None if parsed is None else (as_of - parsed).days
 
 
-def _facts_rows(facts: Any) -> list[tuple[str, str]]:
-    """The facts a person reads first, as (label, value) rows; empty values are left out."""
-    ident, hw, sw = facts.identity, facts.hardware, facts.software
-    memory = f"{hw.memory_bytes / 2**30:.1f} GiB" if hw.memory_bytes else None
-    pairs = [
-        ("Host name", ident.hostname), ("Kind", ident.kind), ("Vendor", hw.vendor or ident.vendor),
-        ("Model", hw.model or ident.model), ("Serial", hw.serial or ident.serial),
-        ("Operating system", " ".join(str(x) for x in (sw.os_name, sw.os_version) if x)),
-        ("Build", sw.os_build), ("Firmware", sw.firmware), ("Manufactured", hw.manufacture_date),
-        ("BIOS date", hw.bios_date), ("CPU", hw.cpu_model), ("Memory", memory), ("TPM", hw.tpm_version),
-        ("Location", ident.location), ("Description", ident.description),
-    ]
-    return [(k, str(v)) for k, v in pairs if v not in (None, "", [])]
-
-
 def host_name(header: str) -> str:
     """The name part of a Host header: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:8765" -> "::1"."""
     header = header.strip().lower()
@@ -432,9 +482,13 @@ class _SecurityHeaders:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # A response may carry its own, stricter policy (a report file: sandboxed, no script).
+                own_csp = [(k, v) for k, v in message.get("headers", [])
+                           if k.decode("latin-1").lower() == "content-security-policy"][:1]
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.decode("latin-1").lower() not in SECURITY_HEADERS]
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += own_csp + [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                                      if not (own_csp and k == "content-security-policy")]
                 message = {**message, "headers": headers}
             await send(message)
 

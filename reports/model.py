@@ -285,39 +285,47 @@ def _measures(
     return out
 
 
-def _score_scan(store: Store, policy: Any, scan_id: int, devices: list[dict[str, Any]]) -> dict[str, Any]:
+def _score_scan(policy: Any, verdicts: list[tuple[Any, ...]], devices: list[dict[str, Any]],
+                memo: dict[Any, Any] | None = None) -> dict[str, Any]:
     """The city score of one scan with ``itaudit.score`` (the one implementation).
 
-    A device checked in the scan is scored on its open findings. A device that could not be checked
+    ``verdicts``: the scan's open findings, ``Store.open_verdicts_by_scan``'s rows. A device
+    checked in the scan is scored on its open findings. A device that could not be checked
     but was checked before carries its last known findings (still open: only a successful check
     resolves one); a device never checked leaves the denominator. Exposure (devices with an open
-    critical finding) uses the same devices."""
-    open_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for f in store.open_verdicts_at(scan_id):
-        open_by_device[int(f["device_id"])].append(f)
+    critical finding) uses the same devices.
+
+    ``score.device_score`` is a pure function of a device's open findings and criticality: it
+    runs once per distinct pair (``memo``, shared by the months of one report), and devices with
+    the same findings and tags share its result. The device's name is left out of the
+    breakdown: the city score's items count devices, they do not name them."""
+    grouped: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    critical: set[int] = set()
+    for device_id, check_id, severity, title in verdicts:
+        grouped[int(device_id)].append((check_id, severity, title))
+        if severity == "critical":
+            critical.add(int(device_id))
+    open_by_device = {d: tuple(found) for d, found in grouped.items()}
     weights = score_weights()
-    device_weight: dict[tuple[str, ...], float] = {}
-    clean = score.device_score([], (), severity_points=weights, weight=1.0)  # a device with no open findings
+    memo = {} if memo is None else memo
     breakdowns = []
     carried = left_out = exposed = 0
     for d in devices:
+        device_id = int(d["device_id"])
         if not d["ok"] and not d["checked_before"]:
             left_out += 1
             continue
         carried += not d["ok"]
-        found = open_by_device.get(int(d["device_id"]), [])
-        exposed += any(f["severity"] == "critical" for f in found)
-        if not found:
-            breakdowns.append(clean)
-            continue
-        tags = tuple(d["criticality"])
-        if tags not in device_weight:
-            device_weight[tags] = policy.criticality_weight(tags)
-        breakdowns.append(
-            score.device_score(
-                found, tags, label=device_label(d), severity_points=weights, weight=device_weight[tags]
-            )
-        )
+        found = open_by_device.get(device_id, ())
+        exposed += device_id in critical
+        key = (found, tuple(d["criticality"]) if found else ())
+        got = memo.get(key)
+        if got is None:
+            tags = key[1]
+            got = memo[key] = score.device_score(
+                [{"check_id": c, "severity": s, "title": t, "status": "fail"} for c, s, t in found], tags,
+                severity_points=weights, weight=policy.criticality_weight(tags) if found else 1.0)
+        breakdowns.append(got)
     city = score.city_score(breakdowns) if breakdowns else None
     return {
         "score": city.score if city else None,
@@ -543,9 +551,14 @@ def _changes(rows: list[dict[str, Any]]) -> list[Change]:
 
 
 def build_monthly(
-    city: CityConfig, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12
+    city: CityConfig, store: Store, *, as_of: dt.date, month: str | None = None, history: int = 12,
+    council: bool = True,
 ) -> MonthlyReport:
-    """Build the monthly summary's model for ``month`` (default: the month of ``as_of``)."""
+    """Build the monthly summary's model for ``month`` (default: the month of ``as_of``).
+
+    ``council=False`` leaves out the council page (``rep.council`` stays None: its projection
+    re-judges every device's facts) for a caller that does not show it, the status board;
+    every other figure is built the same way."""
     month = month or as_of.strftime("%Y-%m")
     _, month_last = month_bounds(month)
     as_of = min(as_of, month_last) if month < as_of.strftime("%Y-%m") else as_of
@@ -590,14 +603,21 @@ def build_monthly(
     policy = policy_of(city)
     per_device = store.scan_device_measures(sorted(ids), KPI_CHECKS, weights)
     scan_devices = store.scan_devices(sorted(ids))
+    verdicts = store.open_verdicts_by_scan(sorted(ids))
+    scored: dict[Any, Any] = {}  # device_score results, shared by the months
+    measured: dict[int, dict[str, Any]] = {}  # a scan's figures, once (the previous month is also in the trend)
 
     def measures(s: ScanInfo) -> dict[str, Any]:
-        m = _measures(s, per_device[s.id], freshness[s.id], _score_scan(store, policy, s.id, scan_devices[s.id]))
+        if s.id in measured:
+            return measured[s.id]
+        m = _measures(s, per_device[s.id], freshness[s.id],
+                      _score_scan(policy, verdicts[s.id], scan_devices[s.id], scored))
         managed, unmanaged = store.inventory_completeness(dt.date.fromisoformat(s.as_of[:10]))
         # Without a discovery sweep nothing is known to be missing: the measure is n/a, not 100%.
         m["completeness"] = _pct(managed, managed + unmanaged) if unmanaged or _swept(store) else None
         m["counts"]["completeness"] = (managed, managed + unmanaged) if m["completeness"] is not None else (None, None)
         m["unmanaged"] = unmanaged
+        measured[s.id] = m
         return m
 
     trend = {m: measures(s) if s else None for m, s in picked.items()}
@@ -691,9 +711,10 @@ def build_monthly(
     rep.headline = _headline(rep)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
     rep.plan_note = plan.headline
-    from reports.council import council_page
+    if council:
+        from reports.council import council_page
 
-    rep.council = council_page(city, store, rep, plan=plan, as_of=as_of)
+        rep.council = council_page(city, store, rep, plan=plan, as_of=as_of)
     return rep
 
 

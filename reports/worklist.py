@@ -101,10 +101,16 @@ def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklis
             label = ("replacement" if n == 0 else "same replacement") if r.replacement else ""
             counted[(r.device_id, check_id)] = label
     latest = store.latest_scan()
-    down = {int(r["device_id"]): r for r in store.unreachable_devices(latest.id)} if latest else {}
+    unreachable_rows = store.unreachable_devices(latest.id) if latest else []
+    down = {int(r["device_id"]): r for r in unreachable_rows}
     devices: dict[int, WorkDevice] = {}
+    weight_of: dict[str, tuple[list[str], float]] = {}  # criticality as stored -> (tags, weight), once each
     for f in rows:
-        tags = json.loads(f["criticality"]) if f["criticality"] else []
+        raw_tags = f["criticality"] or ""
+        if raw_tags not in weight_of:
+            decoded = json.loads(raw_tags) if raw_tags else []
+            weight_of[raw_tags] = (decoded, policy.criticality_weight(decoded))
+        tags, weight = weight_of[raw_tags]
         dev = devices.get(f["device_id"])
         if dev is None:
             gone = down.get(int(f["device_id"]))
@@ -115,13 +121,13 @@ def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklis
                 kind=f["kind"] or "",
                 department=f["department"] or "",
                 os=" ".join(x for x in (f["os_name"], f["os_version"]) if x),
-                criticality=tags,
+                criticality=list(tags),
                 risk=0.0,
                 last_known=gone is not None,
                 last_checked=((gone or {}).get("last_success") or "")[:10],
             )
         first = parse_day(f["first_seen"])
-        risk = weights.get(f["severity"], 0.0) * policy.criticality_weight(tags)
+        risk = weights.get(f["severity"], 0.0) * weight
         note = counted.get((int(f["device_id"]), f["check_id"]), "covered by the replacement")
         if not f["cost_amount"]:
             note = ""
@@ -150,12 +156,10 @@ def build_worklist(city: CityConfig, store: Store, *, as_of: dt.date) -> Worklis
         dev.items.sort(key=lambda i: (-i.risk, i.check_id))
         dev.risk = round(sum(i.risk for i in dev.items), 1)
     ordered = sorted(devices.values(), key=lambda d: (-d.items[0].risk, -d.risk, d.name))
-    unreachable = []
-    if latest:
-        unreachable = [
-            (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
-            for r in store.unreachable_devices(latest.id)
-        ]
+    unreachable = [
+        (device_label(r), f"{r['error_kind'] or 'error'}: {r['error'] or ''}".strip(": "))
+        for r in unreachable_rows
+    ]
     unmanaged = [(r["address"], r["guess"] or "unknown device", ", ".join(str(p) for p in r["open_ports"]))
                  for r in store.unmanaged_sightings()]
     return Worklist(
