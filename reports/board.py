@@ -14,13 +14,14 @@ built yet, so it refuses any other address.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ AGE_CHOICES = (("0-3", "under 3 years"), ("3-5", "3 to 5 years"), ("5-7", "5 to 
                ("unknown", "unknown"))
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 REFRESH_SECONDS = 15  # the status page reloads itself this often while a scan is running
+UPDATING_SECONDS = 2  # ... and this often while newer figures are being built
+BUILD_WAIT_SECONDS = 120  # the first view waits this long at most for the figures being built
 
 
 class BadFilter(Exception):
@@ -269,27 +272,85 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
     def open_store() -> Store:
         return Store(city.database, readonly=True)
 
-    # The month's model takes seconds for a large city: it is kept until something it reads can
-    # have changed (see ``_monthly_key``), so a page reloading during a scan costs reads only.
+    # The month's model takes about a second of CPU for a city of 5,000 devices with two years of
+    # history: it is kept until something it reads can have changed (see ``_monthly_key``), so a
+    # page reloading during a scan costs reads only. When it has changed, the page shows the
+    # figures it has, marked as being updated, and the new ones are built once in the
+    # background (their own read-only store); the page reloads itself until they are in. Only
+    # the first view after the board starts waits for them.
     memo: dict[str, Any] = {}
     memo_lock = threading.Lock()
 
-    def monthly(store: Store, as_of: dt.date, last: Any, running: bool) -> tuple[Any, str]:
+    def build(as_of: dt.date, last: Any) -> tuple[Any, str]:
         from reports.model import build_monthly
 
+        store = open_store()
+        try:
+            rep = build_monthly(city, store, as_of=as_of, council=False)  # the board shows no council page
+            month_note = ""
+            if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
+                # Early in a month before its scan: the figures of the last scanned month, said so.
+                month_note = f"{rep.headline} The figures below are those of the last scanned month."
+                rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7], council=False)
+        finally:
+            store.close()
+        return rep, month_note
+
+    def refresh(key: tuple[Any, ...], as_of: dt.date, last: Any, done: threading.Event) -> None:
+        try:
+            value = build(as_of, last)
+        except Exception:  # noqa: BLE001 - the next view builds in the foreground and shows the error page
+            with memo_lock:
+                memo.clear()
+            done.set()
+            return
+        with memo_lock:
+            memo.update(key=key, value=value)
+            memo.pop("building", None)
+        done.set()
+
+    def start_build(key: tuple[Any, ...], as_of: dt.date, last: Any) -> threading.Event:
+        """Build the figures for ``key`` in the background (once); call with ``memo_lock`` held."""
+        if memo.get("building") != key:
+            memo.update(building=key, done=threading.Event())
+            threading.Thread(target=refresh, args=(key, as_of, last, memo["done"]), daemon=True,
+                             name="board-month").start()
+        return memo["done"]
+
+    def monthly(store: Store, as_of: dt.date, last: Any, running: bool) -> tuple[Any, str, bool]:
+        """The month's model and its note, and whether newer figures are being built."""
         key = _monthly_key(store, as_of, running)
         with memo_lock:
             if memo.get("key") == key:
-                return memo["value"]
-        rep = build_monthly(city, store, as_of=as_of, council=False)  # the board shows no council page
-        month_note = ""
-        if not rep.has_data and last is not None and last.as_of[:7] < as_of.strftime("%Y-%m"):
-            # Early in a month before its scan: the figures of the last scanned month, said so.
-            month_note = f"{rep.headline} The figures below are those of the last scanned month."
-            rep = build_monthly(city, store, as_of=as_of, month=last.as_of[:7], council=False)
+                return (*memo["value"], False)
+            done = start_build(key, as_of, last)
+            if "value" in memo:
+                return (*memo["value"], True)
+        done.wait(BUILD_WAIT_SECONDS)  # nothing to show yet: the first view waits for the build
         with memo_lock:
-            memo.update(key=key, value=(rep, month_note))
-        return rep, month_note
+            if memo.get("key") == key:
+                return (*memo["value"], False)
+        value = build(as_of, last)  # the build failed (or took too long): here, so its error shows
+        with memo_lock:
+            memo.update(key=key, value=value)
+        return (*value, False)
+
+    def warm_up() -> None:
+        """At start, build the figures in the background so the first view need not wait."""
+        try:
+            store = open_store()
+        except Exception:  # noqa: BLE001 - the first view shows the database's problem
+            return
+        try:
+            as_of = clock()
+            key = _monthly_key(store, as_of, bool(store.running_scans()))
+            last = store.latest_scan()
+        except Exception:  # noqa: BLE001 - likewise
+            return
+        finally:
+            store.close()
+        with memo_lock:
+            start_build(key, as_of, last)
 
     def status_page(request: Request) -> Response:
         _no_params(request)
@@ -298,7 +359,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
             as_of = clock()
             running = [(s, *store.scan_progress(s.id)) for s in store.running_scans()]
             last = store.latest_scan()
-            rep, month_note = monthly(store, as_of, last, bool(running))
+            rep, month_note, updating = monthly(store, as_of, last, bool(running))
             n_devices = store.device_count()
         finally:
             store.close()
@@ -306,8 +367,9 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         ages = {name: _age_days(day, as_of) for name, day in rep.data_dates.items()}
         warnings = data_warnings(city, as_of)
         return page("board_status.html.j2", nav="status", r=rep, running=running, last=last, ages=ages,
-                    n_devices=n_devices, month_note=month_note, warnings=warnings,
-                    refresh=REFRESH_SECONDS if running else None, today=as_of.isoformat())
+                    n_devices=n_devices, month_note=month_note, warnings=warnings, updating=updating,
+                    run_refresh=REFRESH_SECONDS, today=as_of.isoformat(),
+                    refresh=UPDATING_SECONDS if updating else REFRESH_SECONDS if running else None)
 
     def devices_page(request: Request) -> Response:
         f = _filters(request)
@@ -411,8 +473,14 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         Route("/static/board.css", stylesheet, methods=["GET"]),
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),  # no icon, no 404
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, daemon=True, name="board-warm-up").start()
+        yield
+
     return Starlette(
         routes=routes,
+        lifespan=lifespan,
         middleware=[Middleware(_SecurityHeaders, hosts=hosts)],
         exception_handlers={HTTPException: on_http_error, BadFilter: on_bad_filter, ItauditError: on_store_error,
                             sqlite3.Error: on_busy, Exception: on_crash},

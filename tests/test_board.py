@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -114,17 +115,33 @@ def test_a_running_scan_is_shown_and_the_page_refreshes(city, tmp_path: Path, mo
         # The scan's writes do not rebuild the month's model (it reads finished scans only).
         assert len(builds) == 1
         store.finish_scan(scan_id)
+        # The scan has finished: the figures it had are shown at once, marked, while the new ones
+        # are built once in the background; the page reloads itself until they are in.
         page = c.get("/").text
-        assert "A scan is running" not in page and 'http-equiv="refresh"' not in page
+        assert "A scan is running" not in page and "newer figures are being built" in page
+        assert 'http-equiv="refresh" content="2"' in page
+        page = _settled(c)
+        assert 'http-equiv="refresh"' not in page and "newer figures" not in page
         assert len(builds) == 2
         c.get("/")
         assert len(builds) == 2  # nothing changed: the same model
-        # A retirement (no scan running) changes the figures at once.
+        # A retirement (no scan running) changes the figures as soon as they are rebuilt.
         total = int(page.split("/ ", 1)[1].split("<", 1)[0].replace(",", ""))
         store.retire_device(1)
-        page = c.get("/").text
+        assert "newer figures are being built" in c.get("/").text
+        page = _settled(c)
         assert len(builds) == 3 and f"/ {total - 1}<" in page
     store.close()
+
+
+def _settled(c: TestClient) -> str:
+    """The status page once the month's figures built in the background are in (bounded wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        page = c.get("/").text
+        if "newer figures are being built" not in page or time.monotonic() > deadline:
+            return page
+        time.sleep(0.05)
 
 
 def test_device_filters_match_the_database(city, client):
