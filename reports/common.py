@@ -26,8 +26,9 @@ KPI_CHECKS: dict[str, list[str]] = {
     "patched": ["PATCH-001", "PATCH-002"],  # security updates pending; days since last patch
 }
 # Windows 10 22H2 left support on 2025-10-14: paid Extended Security Updates start then (their
-# prices are shipped data, ``itaudit.rules.extended_support_prices``).
+# prices: the offer below in itaudit/data/extended_support.json, read by ``rules.deferral_price``).
 ESU_START = dt.date(2025, 10, 14)
+WINDOWS10_ESU = "windows-10-esu"
 
 
 def policy_of(city: Any) -> Policy:
