@@ -90,6 +90,14 @@ def data_warnings(city: Any, as_of: dt.date) -> list[str]:
     return data_age_warnings(data_dates(), as_of, policy_of(city).vuln_data_max_age_days)
 
 
+def money_cents(amount: float | None, currency: str = "USD") -> str:
+    """Money as recorded, to the cent: $1,234.56 (a recorded cost, not an estimate)."""
+    if amount is None:
+        return "—"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}" if currency == "USD" else f"{sign}{abs(amount):,.2f} {currency}"
+
+
 def money(amount: float | None, currency: str = "USD") -> str:
     """Format money for a manager: $1,234 (no cents)."""
     if amount is None:
