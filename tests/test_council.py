@@ -363,3 +363,19 @@ def test_reads_a_file_written_by_itaudit_report_opendata(tmp_path: Path):
     me = type("C", (), {"id": "springfield", "name": "Springfield", "database": tmp_path / "x.db"})()
     peer, dest = add_peer_file(me, csv_path, as_of=AS_OF)
     assert dest.exists() and peer.devices == max(k.denominator for k in rep.kpis if k.denominator)
+
+
+def test_a_peer_missing_a_measure_is_named_and_left_out_of_that_statistic(tmp_path: Path):
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for i in range(3):
+        _peer(folder, f"Full{i}", {"patched": 60 + i, "score": 70 + i})
+    _peer(folder, "Partial", {"patched": 90})  # no score in its file
+    c = type("C", (), {"id": "springfield", "name": "Springfield", "database": tmp_path / "x.db"})()
+    view = cohort_view(c, [_row("patched", 75), _row("score", 72, unit="")], as_of=AS_OF, devices=40,
+                       folder=folder)
+    assert view.stats["patched"]["n"] == 4 and view.stats["patched"]["median"] == statistics.median([60, 61, 62, 90])
+    assert view.stats["score"]["n"] == 3 and view.stats["score"]["median"] == 71  # Partial left out
+    assert [(e.name, e.reason) for e in view.partial] == [("Partial", "no value for score: left out of that "
+                                                                      "comparison")]
+    assert view.excluded == []  # still a peer for the measures it gives
