@@ -451,7 +451,8 @@ def summary_sentences(p: Projection) -> list[str]:
     if p.deferral_cost.get(24):
         second += (f"; deferring instead costs {money(p.deferral_cost[24])} in paid extended support "
                    f"that buys nothing lasting")
-    if p.unpriced:
-        second += f" (plus {', '.join(p.unpriced)}: no public price, ask the vendor)"
     second += "."
+    if p.unpriced:
+        second += (f" {' and '.join(p.unpriced)} {'has' if len(p.unpriced) == 1 else 'have'} "
+                   f"no public price: ask the vendor.")
     return [first, second]
