@@ -157,7 +157,8 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     Windows Server ESU, Ubuntu Pro, RHEL ELS — only when the city bought it) or free
     (Debian LTS, narrower coverage). Fixes stop for good at the end of extended support,
     and paid years get dearer (Windows 10 ESU doubles every year), so this is a budget
-    item. The cost is next year's ESU price where the price is known.
+    item. The cost is the current paid year's price per unit (``rules.deferral_price`` over
+    extended_support.json, or the city's own price) where one is known; else the upgrade.
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":

@@ -357,7 +357,7 @@ def build_projection(city: Any, store: Store, *, as_of: dt.date, knowledge: Any 
         from itaudit.knowledge import load_preferred
 
         knowledge = load_preferred()[0]
-    units = _deferral_units(policy, facts_of, rows, now, knowledge)
+    units = _deferral_units(policy, facts_of, rows, now, knowledge, start)
     paid = 0.0
     for k, months in enumerate(HORIZONS):
         begin, finish = add_months(start, 12 * k), add_months(start, 12 * (k + 1))
@@ -387,7 +387,7 @@ def build_projection(city: Any, store: Store, *, as_of: dt.date, knowledge: Any 
 
 
 def _deferral_units(policy: Any, facts_of: dict[int, DeviceFacts], rows: dict[int, dict[str, Any]],
-                    devices: Any, knowledge: Any) -> list[tuple[str, dt.date, dt.date | None]]:
+                    devices: Any, knowledge: Any, as_of: dt.date) -> list[tuple[str, dt.date, dt.date | None]]:
     """Per device of the scan that paid extended support could keep running: (offer, end of
     support, end of extended support). Windows 10 PCs by ``_windows10_pc``; every other device by
     its software's lifecycle product and cycle (``rules.offer_for``). Offers the city already
@@ -405,7 +405,7 @@ def _deferral_units(policy: Any, facts_of: dict[int, DeviceFacts], rows: dict[in
             continue
         if facts is None:
             continue
-        ans = lifecycle_for_facts(knowledge, facts.software, as_of=ESU_START)
+        ans = lifecycle_for_facts(knowledge, facts.software, as_of=as_of)
         offer = rules.offer_for(ans.product, ans.cycle)
         if offer is None or offer == WINDOWS10_ESU or policy.paid_extended(ans.product):
             continue

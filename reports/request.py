@@ -115,7 +115,7 @@ def build_request(city: Any, store: Store, *, as_of: dt.date) -> BudgetRequest:
         for d in ids:
             latest = store.latest_facts(d)
             facts = latest[1] if latest else None
-            units.update(_deferral_units(policy, {d: facts} if facts else {}, ids_rows, [d], knowledge))
+            units.update(_deferral_units(policy, {d: facts} if facts else {}, ids_rows, [d], knowledge, as_of))
         defer_cost = 0.0
         covered = 0
         words: list[str] = []
