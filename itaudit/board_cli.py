@@ -1,4 +1,4 @@
-"""`itaudit serve`: the live status board in the browser (issue 20; the app is reports/board.py).
+"""`itaudit serve`: the live status board in the browser (the app is reports/board.py).
 
 It binds 127.0.0.1 by default and refuses any address that is not loopback: the board has no
 login and no TLS yet, and a city's weak spots must not be served to its network without them.

@@ -41,7 +41,7 @@ BUILTIN_TOOLS: dict[str, str] = {
     "ssh_probe_parser": "collectors.ssh:parse_probe",
     "known_hosts": "collectors.known_hosts",  # itaudit hostkey list / accept
     "ssh": "collectors.ssh",
-    "board": "reports.board:create_app",  # itaudit serve (issue 20)
+    "board": "reports.board:create_app",  # itaudit serve
 }
 
 BUILTIN_REPORTS: dict[str, str] = {
