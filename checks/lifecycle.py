@@ -157,7 +157,8 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     Windows Server ESU, Ubuntu Pro, RHEL ELS — only when the city bought it) or free
     (Debian LTS, narrower coverage). Fixes stop for good at the end of extended support,
     and paid years get dearer (Windows 10 ESU doubles every year), so this is a budget
-    item. The cost is next year's ESU price where the price is known.
+    item. The cost is the current paid year's price per unit (``rules.deferral_price`` over
+    extended_support.json, or the city's own price) where one is known; else the upgrade.
     """
     ans = lifecycle_of(facts, ctx)
     if ans.status == "unknown":
@@ -171,15 +172,17 @@ def eol_extended_support(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
         )
     pol = policy_of(ctx)
     cost = _upgrade_cost(facts, ctx, ans.product, "a supported release")
-    prices, source = rules.extended_support_prices(ans.product or "")
-    if prices and ans.extended_kind == "paid" and isinstance(ans.eol, dt.date):
-        year = min((ctx.as_of - ans.eol).days // 365, len(prices) - 1)
-        cost = Cost(
-            prices[year],
-            "operating",
-            pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
-            f"{ans.extended_name} year {year + 1} price per device ({source})",
-        )
+    offer = rules.offer_for(ans.product, ans.cycle)
+    if offer and ans.extended_kind == "paid" and isinstance(ans.eol, dt.date):
+        price = rules.deferral_price(pol, offer, ans.eol, ctx.as_of,
+                                     ans.eoes if isinstance(ans.eoes, dt.date) else None)
+        if price.known and price.price is not None:
+            cost = Cost(
+                price.price,
+                "operating",
+                pol.pay_line("operating", department=ctx.device.department, device_line=ctx.device.budget_line),
+                f"{price.name} year {price.year} price per {price.unit} ({price.source})",
+            )
     paid = {"paid": "paid ", "free": "free community "}.get(ans.extended_kind or "", "")
     return CheckResult(
         Status.FAIL,

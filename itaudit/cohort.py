@@ -224,6 +224,8 @@ class CohortView:
     by_measure: dict[str, str]  # measure -> one line for the report
     stats: dict[str, dict[str, Any]]  # measure -> {n, median, q1, q3, rank, of, quartile}
     sentence: str
+    # Used peers whose file lacks some measures the city compares: left out of those statistics only.
+    partial: list[Excluded] = field(default_factory=list)
 
 
 def stand(value: float, peers: list[float], better: str) -> dict[str, Any]:
@@ -245,6 +247,7 @@ _Q = {"top": 1, "second": 2, "third": 3, "bottom": 4}  # Q1 = the best quarter o
 def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
                 folder: Path | None = None) -> CohortView | None:
     """Compare ``rows`` (objects with key, actual, better, unit) with the peers' files; None without any."""
+    rows = list(rows)
     folder = folder or cohort_dir(city)
     files = sorted(folder.glob("*.csv")) if folder is not None and folder.is_dir() else []
     if not files:
@@ -286,4 +289,9 @@ def cohort_view(city: Any, rows: Iterable[Any], *, as_of: dt.date, devices: int,
     else:
         sentence = (f"Peers: {len(peers)} cities of similar size ({size_band(devices)}), from their open data: "
                     f"their median · our rank (1 = best) · our quarter (Q1 = best).")
-    return CohortView(peers=peers, excluded=excluded, by_measure=by, stats=stats, sentence=sentence)
+    compared = [row.key for row in rows if row.actual is not None]
+    partial = [Excluded(p.city, f"no value for {', '.join(gaps)}: left out of "
+                                f"{'that comparison' if len(gaps) == 1 else 'those comparisons'}")
+               for p in peers if (gaps := [k for k in compared if k not in p.values])]
+    return CohortView(peers=peers, excluded=excluded, by_measure=by, stats=stats, sentence=sentence,
+                      partial=partial)

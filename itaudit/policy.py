@@ -20,6 +20,8 @@ TOML shape (every key optional)::
     max_local_admins = 2
     esu_purchased = false              # Windows 10 Extended Security Updates bought
     extended_support = ["ubuntu"]      # other products whose paid extended support is bought
+    [cities.springfield.policy.extended_support_prices]
+    windows-10-esu = [61, 122, 244]    # the price per unit the city pays, each paid year
     scan_max_age_days = 30
     scan_failure_threshold = 3
     backlog_spread_years = 1           # spread overdue replacements over this many fiscal years (1-5)
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
@@ -81,6 +84,31 @@ def defaults() -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != "itaudit-policy-defaults/1":
         raise KnowledgeError(f"{path}: unknown format (expected itaudit-policy-defaults/1)")
     return doc
+
+
+@cache
+def extended_offers() -> dict[str, dict[str, Any]]:
+    """The shipped extended-support offers (``extended_support.json``), validated: offer id ->
+    name, products, cycles (a compiled pattern), unit, years, per-unit prices by year (None
+    where no public price exists), source and the date it was checked."""
+    path = shipped_data_dir() / "extended_support.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KnowledgeError(f"{path}: cannot read extended-support offers ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != "itaudit-extended-support/1":
+        raise KnowledgeError(f"{path}: unknown format (expected itaudit-extended-support/1)")
+    out: dict[str, dict[str, Any]] = {}
+    for oid, row in (doc.get("offers") or {}).items():
+        prices = row.get("per_unit_by_year") or []
+        years = int(row.get("years") or 0)
+        if years < 1 or len(prices) != years or any(p is not None and (not isinstance(p, int | float) or p < 0)
+                                                     for p in prices):
+            raise KnowledgeError(f"{path}: offers.{oid}: per_unit_by_year needs one price (or null) per paid year")
+        products = row["product"] if isinstance(row["product"], list) else [row["product"]]
+        out[oid] = {**row, "products": tuple(products), "pattern": re.compile(row["cycles"]),
+                    "prices": tuple(None if p is None else float(p) for p in prices), "years": years}
+    return out
 
 
 def windows11_requirements() -> dict[str, Any]:
@@ -153,6 +181,9 @@ class Policy:
     max_local_admins: int = 2
     esu_purchased: bool = False
     extended_support: tuple[str, ...] = ()
+    # Extended-support prices the city pays: offer id -> price per unit for each paid year
+    # (overrides the shipped table, ``extended_offers``; read through ``rules.deferral_price``).
+    extended_support_prices: dict[str, tuple[float, ...]] = field(default_factory=dict)
     scan_max_age_days: int = 30
     scan_failure_threshold: int = 3
     # Reports warn when the exploited-vulnerability data (KEV, CVE version ranges) is older.
@@ -359,7 +390,7 @@ _SCALARS: dict[str, type] = {
     "stale_computer_days": int,
 }
 _TABLES = ("refresh", "departments", "criticality_weights", "extended_support", "kpi_targets", "budgeted",
-           "measures")
+           "measures", "extended_support_prices")
 KPI_KEYS = ("refresh", "supported", "patched", "exposure", "freshness", "uncheckable", "completeness")
 _RULE_KEYS = {"years": float, "cost": float, "budget_line": str, "capital": bool}
 
@@ -400,6 +431,26 @@ def _parse_rule(table: Any, key: str, base: RefreshRule | None) -> RefreshRule:
     return RefreshRule(years=years, cost=cost, budget_line=vals.get("budget_line"), capital=capital)
 
 
+def _parse_extended_prices(table: Any, key: str) -> dict[str, tuple[float, ...]]:
+    """``offer-id = [price year 1, year 2, ...]``: one non-negative price per paid year of a known offer."""
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table of offer = [price per year]", key=key)
+    offers = extended_offers()
+    out: dict[str, tuple[float, ...]] = {}
+    for oid, prices in table.items():
+        okey = f"{key}.{oid}"
+        if oid not in offers:
+            raise ConfigError(f"unknown offer (one of {', '.join(sorted(offers))})", key=okey)
+        years = offers[oid]["years"]
+        if not isinstance(prices, list) or len(prices) != years:
+            raise ConfigError(f"expected a list of {years} prices, one per paid year", key=okey)
+        vals = tuple(_typed(p, float, f"{okey}[{i}]") for i, p in enumerate(prices))
+        if any(v < 0 for v in vals):
+            raise ConfigError("prices must not be negative", key=okey)
+        out[oid] = vals
+    return out
+
+
 def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
     """Build a ``Policy`` from a city's ``policy`` TOML table; errors name the exact key."""
     pol = Policy()
@@ -424,6 +475,8 @@ def parse_policy(table: dict[str, Any] | None, key_prefix: str) -> Policy:
     if not isinstance(ext, list) or not all(isinstance(x, str) for x in ext):
         raise ConfigError("expected a list of product names", key=f"{key_prefix}.extended_support")
     pol.extended_support = tuple(x.lower() for x in ext)
+    pol.extended_support_prices = _parse_extended_prices(table.get("extended_support_prices", {}),
+                                                         f"{key_prefix}.extended_support_prices")
     weights = table.get("criticality_weights", {})
     if not isinstance(weights, dict):
         raise ConfigError("expected a table of tag = weight", key=f"{key_prefix}.criticality_weights")

@@ -5,7 +5,8 @@
 - the order of severities (``SEVERITY_RANK``);
 - what replacing a device costs, which budget line pays, whether it is capital, and in which
   fiscal year it falls (``replacement_price``, ``replacement_year``);
-- what fixing a device's open findings costs, each device's remedy counted once (``remedies``).
+- what fixing a device's open findings costs, each device's remedy counted once (``remedies``);
+- what a year of paid extended support costs (``deferral_price``, over ``extended_support.json``).
 
 The checks put the price and fiscal year on their findings; the capital plan prices every
 device with the same functions, so a device's plan row and its findings agree on amount,
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itaudit.model import Severity
-from itaudit.policy import KIND_CLASS, Policy, defaults, shipped_refresh
+from itaudit.policy import KIND_CLASS, Policy, shipped_refresh
 
 # The severity order is ``itaudit.model.Severity.rank``; this is it keyed by the stored text.
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -217,19 +218,71 @@ def replacement_year(
     return best
 
 
-def extended_support_prices(product: str) -> tuple[list[float], str]:
-    """Per-device prices of paid extended support by year (year 1 first) and their source; the
-    one copy the checks (EOL-003) and the plan's Windows 10 deferral use."""
-    row = (defaults().get("extended_support_prices") or {}).get(product) or {}
-    return [float(p) for p in row.get("per_device_by_year", [])], str(row.get("source", ""))
+NO_PUBLIC_PRICE = "no public price: ask the vendor"
 
 
-def extended_support_year(product: str, eol: dt.date, as_of: dt.date) -> tuple[int, float] | None:
-    """Which paid year of ``product``'s extended support ``as_of`` falls in (1 = the first year
-    after ``eol``) and its price per device; None when none can be bought any more."""
-    prices, _ = extended_support_prices(product)
+@dataclass(frozen=True)
+class DeferralPrice:
+    """What one more year of paid extended support costs a unit (a PC, a server) on ``as_of``."""
+
+    offer: str  # offer id in extended_support.json
+    name: str
+    unit: str  # "PC", "server", "machine"
+    year: int  # the paid year ``as_of`` falls in (1 = the first year after the end of support)
+    available: bool  # can that year still be bought?
+    price: float | None  # per unit for that year; None when no public price exists
+    source: str  # the vendor page or article, or "city policy"
+    checked: str  # when the shipped price was last checked against its source
+    next_price: float | None = None  # the year after, when there is one and it is known
+
+    @property
+    def known(self) -> bool:
+        return self.available and self.price is not None
+
+    def words(self) -> str:
+        """The price in a manager's words, or why there is none."""
+        if not self.available:
+            return f"{self.name}: none can be bought any more"
+        if self.price is None:
+            return f"{self.name}: {NO_PUBLIC_PRICE}"
+        return f"{self.name}, year {self.year}: {self.price:,.0f} a {self.unit}"
+
+
+def offer_for(product: str | None, cycle: str | None) -> str | None:
+    """The extended-support offer covering a lifecycle product and release cycle, or None."""
+    from itaudit.policy import extended_offers
+
+    if not product or not cycle:
+        return None
+    for oid, row in extended_offers().items():
+        if product in row["products"] and row["pattern"].search(cycle):
+            return oid
+    return None
+
+
+def deferral_price(policy: Policy | None, offer: str, eol: dt.date, as_of: dt.date,
+                   eoes: dt.date | None = None) -> DeferralPrice:
+    """The price of keeping one unit on ``offer``'s paid extended support for the year ``as_of``
+    falls in: the one rule the checks (EOL-003), the plan, the projection and the budget request use.
+
+    Paid years run from ``eol`` (the end of security support in the lifecycle data) in steps of
+    365 days, for the offer's number of years and never past ``eoes`` when known. The price is
+    the city's (``[policy.extended_support_prices]``) where set, else the shipped table's; None
+    where no public price exists. Before ``eol`` the first year's price is given (what deferring
+    will cost once support ends).
+    """
+    from itaudit.policy import extended_offers
+
+    row = extended_offers()[offer]
     year = max(0, (as_of - eol).days) // 365 + 1
-    return (year, prices[year - 1]) if 1 <= year <= len(prices) else None
+    city = (policy.extended_support_prices.get(offer) if policy is not None else None)
+    prices: tuple[float | None, ...] = city if city is not None else row["prices"]
+    source = "city policy" if city is not None else str(row.get("source", ""))
+    available = year <= row["years"] and (eoes is None or as_of <= eoes)
+    price = prices[year - 1] if available else None
+    following = prices[year] if available and year < len(prices) else None
+    return DeferralPrice(offer, str(row["name"]), str(row["unit"]), year, available, price, source,
+                         str(row.get("checked", "")), following)
 
 
 # --- what fixing costs ------------------------------------------------------------------

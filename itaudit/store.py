@@ -32,7 +32,7 @@ from itaudit.checking import DeviceRecord
 from itaudit.errors import ScanLocked, StoreError
 from itaudit.model import CollectResult, DeviceFacts, Finding, Package, ResultStatus, Severity, Status
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def utcnow() -> str:
@@ -180,8 +180,23 @@ def _migrate_v7(db: sqlite_utils.Database) -> None:
     )
 
 
+# --- recorded replacements (migration number 8) ---------------------------------------
+
+
+def _migrate_v8(db: sqlite_utils.Database) -> None:
+    """Replacements the city records (``itaudit devices retire --replaced-by --cost --date``):
+    which device left service, what replaced it, what it cost and when. One row per retired
+    device; the annual report uses them before inferring anything. Independent of 5-7."""
+    db.table("replacements").create(
+        {"device_id": int, "replaced_by_id": int, "replaced_by": str, "cost": float, "replaced_on": str,
+         "recorded_at": str, "note": str},
+        pk="device_id", foreign_keys=[("device_id", "devices", "id")], if_not_exists=True,
+    )
+    db.table("replacements").create_index(["replaced_on"], if_not_exists=True)
+
+
 MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5, 6: _migrate_v6,
-              7: _migrate_v7}
+              7: _migrate_v7, 8: _migrate_v8}
 
 
 class Store:
@@ -1190,6 +1205,34 @@ class Store:
         """Undo a retirement made by mistake."""
         with self.tx():
             self._update("devices", device_id, {"retired_at": None, "retired_note": None})
+
+    def record_replacement(self, device_id: int, *, cost: float | None, replaced_on: str,
+                           replaced_by: str | None = None, replaced_by_id: int | None = None,
+                           note: str | None = None) -> None:
+        """Record that ``device_id`` was replaced (by ``replaced_by``, for ``cost``, on ``replaced_on``,
+        YYYY-MM-DD) and retire it as of that day; recording again replaces the earlier record."""
+        with self.tx():
+            self.db.table("replacements").upsert(
+                {"device_id": device_id, "replaced_by_id": replaced_by_id, "replaced_by": replaced_by,
+                 "cost": cost, "replaced_on": replaced_on, "recorded_at": utcnow(), "note": note},
+                pk="device_id")
+            self._update("devices", device_id, {"retired_at": f"{replaced_on}T00:00:00+00:00",
+                                                "retired_note": note or (f"replaced by {replaced_by}"
+                                                                         if replaced_by else "replaced")})
+
+    def remove_replacement(self, device_id: int) -> None:
+        """Drop a replacement recorded by mistake (with ``unretire_device``)."""
+        with self.tx():
+            self.db.execute("delete from replacements where device_id = ?", [device_id])
+
+    def replacements(self, since: str, until: str) -> list[dict[str, Any]]:
+        """Recorded replacements with ``since <= replaced_on <= until`` (YYYY-MM-DD), with the
+        replaced device's row (``id``, names, kind, department, address, tags, register fields)."""
+        return list(self.db.query(
+            "select r.device_id, r.replaced_by_id, r.replaced_by, r.cost, r.replaced_on, r.note, d.* "
+            "from replacements r join devices d on d.id = r.device_id "
+            "where r.replaced_on >= ? and r.replaced_on <= ? order by r.replaced_on, r.device_id",
+            [since, until]))
 
     def returned_devices(self, since: str) -> list[dict[str, Any]]:
         """Retired devices that answered again since ``since`` (ISO time), with their note."""

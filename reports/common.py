@@ -26,8 +26,9 @@ KPI_CHECKS: dict[str, list[str]] = {
     "patched": ["PATCH-001", "PATCH-002"],  # security updates pending; days since last patch
 }
 # Windows 10 22H2 left support on 2025-10-14: paid Extended Security Updates start then (their
-# prices are shipped data, ``itaudit.rules.extended_support_prices``).
+# prices: the offer below in itaudit/data/extended_support.json, read by ``rules.deferral_price``).
 ESU_START = dt.date(2025, 10, 14)
+WINDOWS10_ESU = "windows-10-esu"
 
 
 def policy_of(city: Any) -> Policy:
@@ -87,6 +88,14 @@ def data_age_warnings(dates: dict[str, str], as_of: dt.date, max_age_days: int =
 def data_warnings(city: Any, as_of: dt.date) -> list[str]:
     """The data-age warnings every report prints (the city's ``vuln_data_max_age_days``)."""
     return data_age_warnings(data_dates(), as_of, policy_of(city).vuln_data_max_age_days)
+
+
+def money_cents(amount: float | None, currency: str = "USD") -> str:
+    """Money as recorded, to the cent: $1,234.56 (a recorded cost, not an estimate)."""
+    if amount is None:
+        return "—"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}" if currency == "USD" else f"{sign}{abs(amount):,.2f} {currency}"
 
 
 def money(amount: float | None, currency: str = "USD") -> str:

@@ -27,6 +27,7 @@ from itaudit.store import Store
 from reports import export
 from reports.common import (
     ESU_START,
+    WINDOWS10_ESU,
     budget_line_label,
     data_dates,
     data_warnings,
@@ -297,10 +298,15 @@ def _rows(items: list[PlanItem], years: list[int], key: Any, label: Any) -> list
     return sorted(groups.values(), key=lambda r: (-sum(r.cost), r.label))
 
 
-def esu_year(as_of: dt.date) -> int:
+def windows10_esu(policy: Any, as_of: dt.date) -> rules.DeferralPrice:
+    """A year of Windows 10 Extended Security Updates for a PC on ``as_of`` (``rules.deferral_price``)."""
+    return rules.deferral_price(policy, WINDOWS10_ESU, ESU_START, as_of)
+
+
+def esu_year(as_of: dt.date, policy: Any = None) -> int:
     """Which paid year of Windows 10 Extended Security Updates ``as_of`` falls in (0: none left)."""
-    found = rules.extended_support_year("windows", ESU_START, as_of)
-    return found[0] if found else 0
+    found = windows10_esu(policy, as_of)
+    return found.year if found.available else 0
 
 
 def _deferral(
@@ -311,7 +317,8 @@ def _deferral(
         return None
     policy = policy_of(city)
     n = len(win10)
-    year = esu_year(as_of)
+    esu = windows10_esu(policy, as_of)
+    year = esu.year if esu.available else 0
     replace_total = sum(p.amount for _, p in win10)
     replace_lines: dict[str, float] = defaultdict(float)
     for _, p in win10:
@@ -339,12 +346,11 @@ def _deferral(
                 "Windows 10 after October 2028, so these PCs no longer receive security fixes at any price.",
             ],
         )
-    prices, _ = rules.extended_support_prices("windows")
-    price = prices[year - 1]
+    price = esu.price or 0.0
     esu_total = price * n
     following = (
-        f" A further year would cost {money(prices[year])} a PC, since the price doubles each year"
-        if year < len(prices)
+        f" A further year would cost {money(esu.next_price)} a PC, since the price rises each year"
+        if esu.next_price is not None
         else " This is the last year such updates can be bought"
     )
     return Deferral(

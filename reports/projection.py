@@ -10,10 +10,14 @@ staff stop patching. The score and the scorecard measures at each date are compu
 those verdicts by the monthly report's own rules (``reports.model._measures``), so the
 projection's "today" equals the scorecard's figure for the same scan.
 
-What deferring costs: Windows 10 PCs kept running need paid Extended Security Updates whose
-price doubles each year (``reports.plan.esu_year`` and ``itaudit.rules.extended_support_year``, the plan's
-one price table); every other device past its date carries its risk (the score and the
-measures below say how much). The "fund it" path is the refresh plan's own figures.
+What deferring costs: devices kept running past their end of support need paid extended
+support where the vendor sells it (Windows 10 PCs: Extended Security Updates whose price
+doubles each year; Windows Server and SQL Server ESU, RHEL ELS, Ubuntu Pro), priced by
+``itaudit.rules.deferral_price`` over ``itaudit/data/extended_support.json`` (the plan and the
+budget request use the same function). Where no public price exists the projection says so
+("no public price: ask the vendor") and adds nothing to the totals. Risk carried has no dollar
+figure: it is the devices past their dates, the findings and the score below. The "fund it"
+path is the refresh plan's own figures.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from itaudit.store import ScanInfo, Store
 from reports.common import (
     ESU_START,
     KPI_CHECKS,
+    WINDOWS10_ESU,
     budget_line_label,
     device_label,
     money,
@@ -96,6 +101,23 @@ class EsuYear:
 
 
 @dataclass
+class OfferYear:
+    """One extended-support offer for one period of the projection (``rules.deferral_price``)."""
+
+    offer: str
+    name: str
+    unit: str
+    label: str  # "next 12 months"
+    months: int  # the horizon the period ends at (12 or 24)
+    devices: int
+    price: float | None  # per unit; None: not sold any more, or no public price
+    total: float | None  # None when the price is unknown
+    available: bool
+    source: str
+    words: str
+
+
+@dataclass
 class Projection:
     as_of: str
     scan_date: str | None
@@ -104,9 +126,11 @@ class Projection:
     crossings: list[Crossing] = field(default_factory=list)
     crossing_counts: dict[int, dict[str, int]] = field(default_factory=dict)  # months -> check -> devices
     crossing_cost: dict[int, float] = field(default_factory=dict)  # months -> cost of what crosses by then
-    esu: list[EsuYear] = field(default_factory=list)
+    esu: list[EsuYear] = field(default_factory=list)  # Windows 10 PCs (the plan's deferral box)
+    offers: list[OfferYear] = field(default_factory=list)  # every offer the city's devices meet, per period
+    unpriced: list[str] = field(default_factory=list)  # offers the city meets with no public price
     esu_line: str = ""
-    deferral_cost: dict[int, float] = field(default_factory=dict)  # months -> extended support paid by then
+    deferral_cost: dict[int, float] = field(default_factory=dict)  # months -> priced extended support by then
     fund_it: list[tuple[str, int, float]] = field(default_factory=list)  # (FY, devices, cost) of the plan
     sentences: list[str] = field(default_factory=list)  # two sentences for the monthly summary
     assumption: str = ASSUMPTION
@@ -263,7 +287,7 @@ def build_projection(city: Any, store: Store, *, as_of: dt.date, knowledge: Any 
                      plan: Any = None) -> Projection:
     """Project the latest scan at or before ``as_of`` 12 and 24 months ahead, if nothing is done."""
     from reports.model import _measures, score_verdicts  # the scorecard's own rules (score, shares)
-    from reports.plan import build_plan, esu_year
+    from reports.plan import build_plan
 
     scan = _latest_scan(store, as_of)
     proj = Projection(as_of=as_of.isoformat(), scan_date=scan.as_of[:10] if scan else None, has_data=scan is not None)
@@ -325,24 +349,69 @@ def build_projection(city: Any, store: Store, *, as_of: dt.date, knowledge: Any 
         proj.crossing_cost[months] = sum(c.cost for c in proj.crossings if c.by_months <= months)
     proj.crossings.sort(key=lambda c: (c.by_months, c.check_id, c.department, c.device))
 
-    # Extended support for Windows 10 PCs kept running: a price per PC that doubles each year.
-    win10 = [i for i in now if _windows10_pc(facts_of.get(i), rows[i])] if not policy.esu_purchased else []
+    # Paid extended support for devices kept running past their end of support: Windows 10 PCs,
+    # and every device whose software has an offer in extended_support.json. One price rule:
+    # ``rules.deferral_price``; where no public price exists the row says so and adds nothing.
     proj.esu_line = budget_line_label(city, policy.operating_line())
+    if knowledge is None:
+        from itaudit.knowledge import load_preferred
+
+        knowledge = load_preferred()[0]
+    units = _deferral_units(policy, facts_of, rows, now, knowledge, start)
     paid = 0.0
     for k, months in enumerate(HORIZONS):
-        year = esu_year(add_months(start, 12 * k))
-        found = rules.extended_support_year("windows", ESU_START, add_months(start, 12 * k))
-        price = found[1] if found else 0.0
+        begin, finish = add_months(start, 12 * k), add_months(start, 12 * (k + 1))
         label = "next 12 months" if k == 0 else f"months {12 * k + 1}–{12 * (k + 1)}"
-        proj.esu.append(EsuYear(label, len(win10), price, price * len(win10), bool(year)))
-        paid += price * len(win10)
+        by_offer: Counter[tuple[str, dt.date, dt.date | None]] = Counter(
+            u for u in units if u[1] < finish)  # out of support at some point of this year
+        for (offer, eol, eoes), n in sorted(by_offer.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            price = rules.deferral_price(policy, offer, eol, max(begin, eol), eoes)
+            total = price.price * n if price.known and price.price is not None else None
+            proj.offers.append(OfferYear(offer, price.name, price.unit, label, months, n,
+                                         price.price if price.available else None, total, price.available,
+                                         price.source, price.words()))
+            if offer == WINDOWS10_ESU:
+                proj.esu.append(EsuYear(label, n, price.price or 0.0, total or 0.0, price.available))
+            paid += total or 0.0
+        if not any(o.offer == WINDOWS10_ESU and o.months == months for o in proj.offers):
+            found_w = rules.deferral_price(policy, WINDOWS10_ESU, ESU_START, begin)
+            proj.esu.append(EsuYear(label, 0, found_w.price or 0.0, 0.0, found_w.available))
         proj.deferral_cost[months] = paid
+    proj.unpriced = sorted({o.name for o in proj.offers if o.devices and o.available and o.price is None})
 
     plan = plan or build_plan(city, store, as_of=as_of)
     proj.fund_it = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i])
                     for i, fy in enumerate(plan.fiscal_years[:2])]
     proj.sentences = summary_sentences(proj)
     return proj
+
+
+def _deferral_units(policy: Any, facts_of: dict[int, DeviceFacts], rows: dict[int, dict[str, Any]],
+                    devices: Any, knowledge: Any, as_of: dt.date) -> list[tuple[str, dt.date, dt.date | None]]:
+    """Per device of the scan that paid extended support could keep running: (offer, end of
+    support, end of extended support). Windows 10 PCs by ``_windows10_pc``; every other device by
+    its software's lifecycle product and cycle (``rules.offer_for``). Offers the city already
+    bought (``Policy.paid_extended``) are left out: they are paid, not a deferral."""
+    from itaudit.knowledge import lifecycle_for_facts
+
+    out: list[tuple[str, dt.date, dt.date | None]] = []
+    for device_id in sorted(devices):
+        facts, row = facts_of.get(device_id), rows.get(device_id)
+        if row is None:
+            continue
+        if _windows10_pc(facts, row):
+            if not policy.esu_purchased:
+                out.append((WINDOWS10_ESU, ESU_START, None))
+            continue
+        if facts is None:
+            continue
+        ans = lifecycle_for_facts(knowledge, facts.software, as_of=as_of)
+        offer = rules.offer_for(ans.product, ans.cycle)
+        if offer is None or offer == WINDOWS10_ESU or policy.paid_extended(ans.product):
+            continue
+        if isinstance(ans.eol, dt.date):
+            out.append((offer, ans.eol, ans.eoes if isinstance(ans.eoes, dt.date) else None))
+    return out
 
 
 def _windows10_pc(facts: DeviceFacts | None, row: dict[str, Any]) -> bool:
@@ -380,7 +449,10 @@ def summary_sentences(p: Projection) -> list[str]:
     fund = sum(c for _, _, c in p.fund_it)
     second = f"Funding the plan costs {money(fund)} over two fiscal years"
     if p.deferral_cost.get(24):
-        second += (f"; deferring the Windows 10 replacements instead costs {money(p.deferral_cost[24])} "
-                   f"in extended updates that buy nothing lasting")
+        second += (f"; deferring instead costs {money(p.deferral_cost[24])} in paid extended support "
+                   f"that buys nothing lasting")
     second += "."
+    if p.unpriced:
+        second += (f" {' and '.join(p.unpriced)} {'has' if len(p.unpriced) == 1 else 'have'} "
+                   f"no public price: ask the vendor.")
     return [first, second]

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from reports.common import money
+from reports.common import money, money_cents
 
 TEMPLATES = Path(__file__).parent / "templates"
 RAG_COLOURS = {"green": "#1f7a3a", "amber": "#b86e00", "red": "#b42318", "none": "#8a8f98"}
@@ -32,6 +32,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = money
+    env.filters["cents"] = money_cents
     env.filters["money0"] = lambda a: "–" if not a else money(a)
     env.filters["num"] = lambda n: f"{n:,.0f}" if n is not None else "—"
     env.globals.update(

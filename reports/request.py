@@ -3,8 +3,9 @@
 For each budget line: the amount to approve (the refresh plan's items in that fiscal year, to
 the cent), what it buys (devices by kind, the open findings those devices carry, which come
 off the worklist when they are replaced, and how the scorecard's measures move), and what
-deferring it a year costs (paid extended updates for Windows 10 PCs at the plan's prices;
-for the rest, the risk carried, in devices past their refresh age or on unsupported software).
+deferring it a year costs (paid extended support where the vendor sells it, priced by
+``itaudit.rules.deferral_price`` like the plan and the projection, or "no public price: ask
+the vendor"; for the rest, the risk carried, in devices past their refresh age).
 The coming fiscal year is the one after the fiscal year containing the as-of date: budgets
 are adopted months ahead.
 """
@@ -22,7 +23,7 @@ from itaudit import rules
 from itaudit.policy import fiscal_year_bounds
 from itaudit.store import Store
 from reports import export
-from reports.common import ESU_START, budget_line_label, fy_start_month, money, plural, policy_of
+from reports.common import budget_line_label, fy_start_month, money, plural, policy_of
 from reports.render import render
 
 FORMATS = ("html", "pdf", "json")
@@ -68,10 +69,11 @@ def _kinds(kinds: Counter[str]) -> str:
 
 def build_request(city: Any, store: Store, *, as_of: dt.date) -> BudgetRequest:
     """The budget request for the fiscal year after the one containing ``as_of``."""
+    from itaudit.knowledge import load_preferred
     from reports.council import kpi_counts
     from reports.model import report_scan
     from reports.plan import build_plan
-    from reports.projection import _windows10_pc
+    from reports.projection import _deferral_units
 
     policy = policy_of(city)
     plan = build_plan(city, store, as_of=as_of)
@@ -88,8 +90,8 @@ def build_request(city: Any, store: Store, *, as_of: dt.date) -> BudgetRequest:
     open_by_device: dict[int, list[str]] = {}
     for f in store.open_findings():
         open_by_device.setdefault(int(f["device_id"]), []).append(f["check_id"])
-    found = rules.extended_support_year("windows", ESU_START, start)
-    esu_price = found[1] if found else 0.0
+    knowledge = load_preferred()[0]
+    ids_rows = {int(r["id"]): r for r in rows_by_address.values()}
     for row in plan.by_line:
         if not row.cost[idx]:
             continue
@@ -107,21 +109,31 @@ def build_request(city: Any, store: Store, *, as_of: dt.date) -> BudgetRequest:
             good, total = counts.get(key, (0, 0))
             if n and total:
                 moves.append(f"{what}: {100 * good / total:.0f}% → {100 * min(total, good + n) / total:.0f}%")
-        win10 = 0
+        # A year of deferral: paid extended support where the vendor sells it (one price rule,
+        # ``rules.deferral_price``, at the start of the fiscal year), the rest carry their risk.
+        units: Counter[tuple[str, dt.date, dt.date | None]] = Counter()
         for d in ids:
             latest = store.latest_facts(d)
             facts = latest[1] if latest else None
-            device_row = next((r for r in rows_by_address.values() if int(r["id"]) == d), None)
-            if device_row is not None and _windows10_pc(facts, device_row):
-                win10 += 1
-        defer_cost = win10 * esu_price
-        due = len(items) - win10
+            units.update(_deferral_units(policy, {d: facts} if facts else {}, ids_rows, [d], knowledge, as_of))
+        defer_cost = 0.0
+        covered = 0
         words: list[str] = []
-        if win10:
-            words.append(f"{plural(win10, 'Windows 10 PC')} need a year of extended updates: "
-                         f"{money(defer_cost)} from {budget_line_label(city, policy.operating_line())}, "
-                         f"which buys nothing that lasts" if esu_price else
-                         f"{plural(win10, 'Windows 10 PC')} get no security fixes at any price")
+        for (offer, eol, eoes), n in sorted(units.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            if eol > end:
+                continue  # still supported through the fiscal year
+            price = rules.deferral_price(policy, offer, eol, max(start, eol), eoes)
+            covered += n
+            if price.known and price.price is not None:
+                defer_cost += price.price * n
+                words.append(f"{plural(n, 'device')} need a year of {price.name}: {money(price.price * n)} "
+                             f"from {budget_line_label(city, policy.operating_line())}, which buys nothing that lasts")
+            elif price.available:
+                words.append(f"{plural(n, 'device')} need a year of {price.name}: no public price, ask the vendor")
+            else:
+                words.append(f"{plural(n, 'device')} {'gets' if n == 1 else 'get'} no security fixes at any price "
+                             f"({price.name} is no longer sold)")
+        due = len(items) - covered
         if due:
             words.append(f"{plural(due, 'device')} stay in service past the city's refresh age, "
                          f"carrying their risk another year")

@@ -363,3 +363,51 @@ def test_reads_a_file_written_by_itaudit_report_opendata(tmp_path: Path):
     me = type("C", (), {"id": "springfield", "name": "Springfield", "database": tmp_path / "x.db"})()
     peer, dest = add_peer_file(me, csv_path, as_of=AS_OF)
     assert dest.exists() and peer.devices == max(k.denominator for k in rep.kpis if k.denominator)
+
+
+def test_a_peer_missing_a_measure_is_named_and_left_out_of_that_statistic(tmp_path: Path):
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for i in range(3):
+        _peer(folder, f"Full{i}", {"patched": 60 + i, "score": 70 + i})
+    _peer(folder, "Partial", {"patched": 90})  # no score in its file
+    c = type("C", (), {"id": "springfield", "name": "Springfield", "database": tmp_path / "x.db"})()
+    view = cohort_view(c, [_row("patched", 75), _row("score", 72, unit="")], as_of=AS_OF, devices=40,
+                       folder=folder)
+    assert view.stats["patched"]["n"] == 4 and view.stats["patched"]["median"] == statistics.median([60, 61, 62, 90])
+    assert view.stats["score"]["n"] == 3 and view.stats["score"]["median"] == 71  # Partial left out
+    assert [(e.name, e.reason) for e in view.partial] == [("Partial", "no value for score: left out of that "
+                                                                      "comparison")]
+    assert view.excluded == []  # still a peer for the measures it gives
+
+
+def test_the_summary_with_a_cohort_and_every_council_part_stays_two_printed_pages(city, tmp_path: Path):
+    import shutil
+
+    from reports.monthly import write_monthly
+    from reports.pdf import find_chromium
+
+    if not (find_chromium() and shutil.which("pdfinfo") and shutil.which("pdftotext")):
+        pytest.skip("needs chromium and poppler-utils (pdfinfo, pdftotext)")
+    c, store = city
+    folder = Path(c.database).parent / "cohort"
+    folder.mkdir(exist_ok=True)
+    try:
+        # The longest council page: peers on every measure, one missing measures, two left out.
+        every = {k: 60.0 + i for i, k in enumerate(MEASURE_KEYS) if k != "uncheckable"}
+        for i in range(5):
+            _peer(folder, f"Peer{i}", {k: v + 3 * i for k, v in every.items()} | {"uncheckable": float(i)})
+        _peer(folder, "Partial", {"patched": 70})
+        _peer(folder, "Old", {"patched": 99}, period="2024-01")
+        _peer(folder, "Springfield", {"patched": 1})
+        paths = write_monthly(c, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "pdf"))
+    finally:
+        shutil.rmtree(folder)
+    pdf = paths[-1]
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert pages <= 2
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert "If we do nothing" in text and "Peers: 6 cities of similar size" in text  # Partial counts
+    assert "Left out: Old" in text and "Left out of some measures (no value in their file): Partial" in text
