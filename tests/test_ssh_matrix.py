@@ -115,6 +115,40 @@ def test_root_login_yes_in_the_daemons_own_file_and_options(sshd_matrix, tmp_pat
     assert got["SEC-002"] == "fail" and got["SEC-003"] == "fail" and got["SEC-024"] == "fail"
 
 
+def _spaced_options(matrix) -> tuple[str, ...]:
+    banner = Path(matrix.work) / "issue net"
+    banner.write_text("Authorised use only\n")
+    banner.chmod(0o644)
+    # "Keyword value" with a space (not "="), a value of several words, a quoted path with a space.
+    return ("-o", "PermitRootLogin yes", "-o", "MaxAuthTries 9", f"-oAllowUsers=nobody {_me()} itaudit16n",
+            "-o", f'Banner "{banner}"')
+
+
+def test_options_with_spaces_on_the_daemons_command_line(sshd_matrix, tmp_path) -> None:
+    # OpenSSH's listener retitles itself (its arguments joined by spaces): the probe splits the
+    # title again by sshd's option grammar, so each -o value reaches sshd -T whole.
+    inst = sshd_matrix.start("spaced name", "PermitRootLogin no\n", args=_spaced_options(sshd_matrix))
+    assert "[listener]" in Path(f"/proc/{inst.proc.pid}/cmdline").read_text()
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_settings_source.startswith("sshd -T of "), po.ssh_settings_source
+    assert f"(config {inst.conf})" in po.ssh_settings_source
+    assert po.ssh_root_login == "yes" and po.ssh_max_auth_tries == 9
+    assert f"-o 'AllowUsers=nobody {_me()} itaudit16n'" in result.facts.evidence["sshd"]
+    assert findings(result.facts)["SEC-002"] == "fail"
+
+
+def test_options_with_spaces_also_apply_when_only_the_files_can_be_read(sshd_matrix, sudo_users, tmp_path) -> None:
+    # No root, no sudo: sshd -T cannot run, the file says "no", the command line says "yes".
+    inst = sshd_matrix.start("spaced files", "PermitRootLogin no\n", args=_spaced_options(sshd_matrix))
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16n")
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert "configuration files" in po.ssh_settings_source and str(inst.conf) in po.ssh_settings_source
+    assert po.ssh_root_login == "yes" and po.ssh_max_auth_tries == 9
+
+
 def test_key_only_server(sshd_matrix, tmp_path, monkeypatch) -> None:
     inst = sshd_matrix.start("key-only", "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                              "PermitRootLogin prohibit-password\nMaxAuthTries 3\nLoginGraceTime 30\n"

@@ -146,22 +146,46 @@ while [ "${P:-0}" -gt 0 ] && [ $k -lt 16 ]; do
   N=""; Q=0; { while read -r a b r; do case $a in Name:) N=$b;; PPid:) Q=$b; break;; esac; done; } 2>/dev/null < /proc/$P/status
   [ "$N" = sshd ] && LP=$P; P=$Q; k=$((k+1))
 done
-LC=""; [ -n "$LP" ] && LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null)
+# The listener's arguments, from /proc/PID/cmdline split at its NULs (a value may hold spaces:
+# -o "PermitRootLogin yes"). OpenSSH's listener retitles itself "sshd: ARGS [listener] ...", its
+# arguments joined by single spaces; that title is split again by sshd's own option grammar: sshd
+# takes no operands, so a word that is neither an option nor an option's value continues the value
+# before it. One line per item: "B binary", "f file", "o|h|c|p value", "- flag".
+LC=""; LA=""
+if [ -n "$LP" ]; then LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null)
+  LA=$(tr '\0\n' '\n ' < /proc/$LP/cmdline 2>/dev/null | awk '{a[NR] = $0} END {
+    if (NR == 1 && a[1] ~ /^sshd: /) {s = substr(a[1], 7); sub(/ \[listener\].*$/, "", s); n = split(s, w, / /); j = 1}
+    else {n = NR; for (i = 1; i <= n; i++) w[i] = a[i]; j = 0}
+    k = 0; ex = ""; ct = 0
+    for (i = 1; i <= n; i++) {x = w[i]
+      if (i == 1) {k = 1; t[1] = "B"; v[1] = x; ct = 1; continue}
+      if (ex != "") {k++; t[k] = ex; v[k] = x; ex = ""; ct = k; continue}
+      if (x ~ /^-./) {ct = 0
+        for (p = 2; p <= length(x); p++) {c = substr(x, p, 1)
+          if (index("CEbcfghkopu", c)) {if (p == length(x)) ex = c; else {k++; t[k] = c; v[k] = substr(x, p + 1); ct = k}; break}
+          k++; t[k] = "-"; v[k] = c}
+        continue}
+      if (j && ct) v[ct] = v[ct] " " x; else {k++; t[k] = "?"; v[k] = x}}
+    for (i = 1; i <= k; i++) print t[i] " " v[i]}' 2>/dev/null)
+fi
 echo "listener=$LC"
-B=""; CF=""; OO=""; nx=""; set -f
-for w in $LC; do
-  case $nx in f) CF=$w; nx=""; continue;; o) OO="$OO -o $w"; nx=""; continue;; esac
-  case $w in sshd:) continue;; -f) nx=f; continue;; -f*) CF=${w#-f}; continue;; -o) nx=o; continue;; -o*) OO="$OO -o ${w#-o}"; continue;; "[listener]") break;; esac
-  if [ -z "$B" ]; then case $w in /*sshd) B=$w;; esac; fi
-done; set +f
+B=""; CF=""; OO=""; OD=""; set -f; IFS=$nl
+for l in $LA; do w=${l#??}; t=${l%"${l#?}"}
+  case $t in B) case $w in /*sshd) B=$w;; esac;; f) CF=$w;;
+    o|h|c|p) OO="$OO$nl-$t$nl$w"; case $w in *[[:space:]]*) OD="$OD -$t '$w'";; *) OD="$OD -$t $w";; esac;;
+    -) case $w in 4|6) OO="$OO$nl-$w"; OD="$OD -$w";; esac;; esac
+done; set +f; unset IFS
 [ -n "$B" ] || B=sshd
+SA=""; [ -n "$S" ] && SA="sudo${nl}-n$nl"
+# sT SPEC: the listener's sshd -T with its own -f and -o/-h/-c/-p options, for connection SPEC.
+sT() { set -f; IFS=$nl; o=$($SA$B$nl-T${CF:+$nl-f$nl$CF}$OO$nl-C$nl$1 2>&1); e=$?; set +f; unset IFS; }
 UN=${USER:-$LOGNAME}; [ -n "$UN" ] || UN=$(id -un 2>/dev/null)
 set -- $SSH_CONNECTION
 CS="user=$UN,host=$1,addr=$1,laddr=$3,lport=$4"
-echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OO"
+echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OD"
 o=""; if [ -z "$LP" ]; then e=1; o="no sshd among this session's parent processes (another SSH server, or hidden)"
-elif has "$B"; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?
-  case $o in *"nvalid test mode"*) CS="user=$UN,host=$1,addr=$1"; o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?;; esac
+elif has "$B"; then sT "$CS"
+  case $o in *"nvalid test mode"*) CS="user=$UN,host=$1,addr=$1"; sT "$CS";; esac
 else e=127; o="$B not found"; fi
 case "$nl$o" in *"${nl}permitrootlogin "*) [ $e = 0 ] && e=ok;; esac
 if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
@@ -169,7 +193,7 @@ if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
     challengeresponseauthentication\ *|permitemptypasswords\ *|pubkeyauthentication\ *|usepam\ *|authenticationmethods\ *|\
     x11forwarding\ *|allowagentforwarding\ *|maxauthtries\ *|logingracetime\ *|port\ *|versionaddendum\ *|debianbanner\ *|\
     ciphers\ *|macs\ *|kexalgorithms\ *|hostkeyalgorithms\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS
-  if [ "$UN" != root ]; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "user=root,host=$1,addr=$1,laddr=$3,lport=$4" 2>/dev/null)
+  if [ "$UN" != root ]; then sT "user=root,${CS#user=*,}"
     echo "--- as root"; set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|\
     kbdinteractiveauthentication\ *|usepam\ *|authenticationmethods\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS; fi
 elif [ -z "$LP" ]; then echo "source=none"; echo "why=$o"
@@ -183,6 +207,8 @@ else echo "source=config"; echo "why=$(printf '%s\n' "$o" | head -n 1)"; echo "g
     elif [ -e "$1" ] && [ -n "$S" ] && $S test -f "$1"; then echo "--- file $1 (sudo)"; $S cat "$1" 2>/dev/null; echo "--- end $1"
     elif [ -e "$1" ]; then echo "!unreadable $1"; else echo "!missing $1"; fi
   }
+  if [ -n "$OO" ]; then echo "--- options (command line)"; nx=""; set -f; IFS=$nl
+    for l in $OO; do [ "$nx" = o ] && printf '%s\n' "$l"; nx=""; [ "$l" = -o ] && nx=o; done; set +f; unset IFS; fi
   sshf "${CF:-/etc/ssh/sshd_config}" 0
 fi
 sec listening
