@@ -102,6 +102,70 @@ def test_modern_only_server_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> 
     assert findings(result.facts)["SEC-020"] == "pass"
 
 
+# ssh-audit's "Debian Bookworm (Debian 12)" server hardening guide, last modified April 18, 2025
+# (https://www.ssh-audit.com/hardening_guides.html#debian_12, as mirrored in the public repository
+# oam7575/ssh_hardening_guides, index.html at commit 62b626b77ce1cd64d43a318010b82e7a0a7ec250):
+# the directives of its /etc/ssh/sshd_config.d/ssh-audit_hardening.conf, one per line, and its
+# host keys (ED25519 and a 4096-bit RSA key). The gss-* names are Debian's GSSAPI key exchange.
+SSH_AUDIT_DEBIAN12 = (
+    "KexAlgorithms sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+    "curve25519-sha256@libssh.org,gss-curve25519-sha256-,diffie-hellman-group16-sha512,gss-group16-sha512-,"
+    "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256\n"
+    "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-gcm@openssh.com,"
+    "aes128-ctr\n"
+    "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com\n"
+    "HostKeyAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,ssh-ed25519,"
+    "rsa-sha2-512,rsa-sha2-256\n"
+    "RequiredRSASize 3072\n"
+    "CASignatureAlgorithms sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n"
+    "GSSAPIKexAlgorithms gss-curve25519-sha256-,gss-group16-sha512-\n"
+    "HostbasedAcceptedAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-512,"
+    "rsa-sha2-256-cert-v01@openssh.com,rsa-sha2-256\n"
+    "PubkeyAcceptedAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-512,"
+    "rsa-sha2-256-cert-v01@openssh.com,rsa-sha2-256\n"
+)
+
+
+def test_ssh_audit_debian12_hardening_guide_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> None:
+    import subprocess
+
+    rsa = Path(sshd_matrix.work) / "ssh_host_rsa4096_key"
+    if not rsa.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "4096", "-N", "", "-f", str(rsa)],
+                       check=True, capture_output=True)
+    inst = sshd_matrix.start("ssh-audit-debian12", SSH_AUDIT_DEBIAN12, host_keys=(sshd_matrix.host_key, rsa))
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_kex_offered[:4] == ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
+                                      "curve25519-sha256", "curve25519-sha256@libssh.org"]
+    assert po.ssh_macs_offered == ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+                                   "umac-128-etm@openssh.com"]
+    assert set(po.ssh_host_keys_offered) == {"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"}
+    assert po.ssh_settings_source.startswith("sshd -T of ")
+    assert findings(result.facts)["SEC-020"] == "pass"
+
+
+def test_hybrid_only_key_exchange_names_both_sides_in_plain_words(sshd_matrix, tmp_path) -> None:
+    # OpenSSH 9.2 has no ML-KEM; sntrup761 alone is a modern server paramiko cannot negotiate.
+    inst = sshd_matrix.start("hybrid-only", "KexAlgorithms sntrup761x25519-sha512@openssh.com\n")
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.ERROR and result.error_kind == "protocol"
+    err = result.error
+    assert "no common key exchange algorithm: the server offers sntrup761x25519-sha512@openssh.com;" in err
+    assert "itaudit offers mlkem768x25519-sha256, curve25519-sha256@libssh.org, curve25519-sha256" in err
+    assert "post-quantum hybrid key exchange, which is not weak" in err and "add curve25519-sha256" in err
+    assert "legacy_algorithms" not in err  # opting in to SHA-1 would not help here
+    # The offer is still judged: the hybrid is not weak; OpenSSH 9.2's default MACs (hmac-sha1) are.
+    assert result.facts.posture.ssh_kex_offered == ["sntrup761x25519-sha512@openssh.com"]
+    load_checks()
+    weak = next(f for f in run_checks(result.facts, check_ctx("server")) if f.check_id == "SEC-020")
+    assert weak.status.value == "fail" and "hmac-sha1" in weak.detail and "sntrup" not in weak.detail
+
+
 def test_root_login_yes_in_the_daemons_own_file_and_options(sshd_matrix, tmp_path) -> None:
     # The daemon's own -f file says yes (whatever /etc/ssh/sshd_config says) and -o raises MaxAuthTries.
     inst = sshd_matrix.start("root-pw", "PermitRootLogin yes\nPasswordAuthentication yes\n",
