@@ -36,6 +36,27 @@ unitfile() {
     if [ -e "$ufd/$1" ] || [ -L "$ufd/$1" ]; then return 0; fi
   done; return 1
 }
+# rpmsec ZYPP_HISTORY: the last security update on an RPM system. SUSE: libzypp's history, its last
+# applied patch of category security. dnf/yum: the installed security advisories (updateinfo) joined
+# with rpm -qa --last (newest first) on the exact package version an advisory shipped.
+rpmsec() {
+  if has zypper; then
+    if [ -r "$1" ]; then zh=cat; elif [ -e "$1" ] && [ -n "$S" ]; then zh="$S cat"; else echo "zypp_history=unreadable"; return; fi
+    $zh "$1" 2>/dev/null | awk -F'|' '$2 ~ /^patch/ && $8 == "security" && $10 == "applied" {p = $0; n++}
+      END {print "zypp_security_patches=" n + 0; if (p != "") print "zypp_security_last=" p}'
+    return
+  fi
+  if has dnf; then u=dnf; tmo; uo=$($T dnf -q -C --setopt=cachedir=/var/cache/dnf updateinfo list --installed --security 2>&1); ur=$?
+  elif has yum; then u=yum; tmo; uo=$($T yum -q -C updateinfo list security installed 2>&1); ur=$?
+  else echo "rpm_security_tool=none"; return; fi
+  echo "rpm_security_tool=$u"; echo "rpm_security_rc=$ur"
+  { printf '%s\n' "$uo"; echo "@@last"; rpm -qa --last 2>/dev/null; } | awk '
+    /^@@last$/ {l = 1; next}
+    !l && / [A-Za-z]*\/Sec\. / {n++; x = $NF; sub(/-[0-9]+:/, "-", x); for (i = 1; i < NF; i++) if ($(i + 1) ~ /\/Sec\.$/) a[x] = $i; next}
+    !l && NF && m < 2 {m++; print "rpm_security_msg=" $0; next}
+    l && ($1 in a) && k < 3 {k++; print "rpm_security_match=" a[$1] " " $0}
+    END {print "rpm_security_advisories=" n + 0}'
+}
 U=""; { while read -r k a b r; do if [ "$k" = Uid: ]; then U=$b; break; fi; done; } 2>/dev/null < /proc/self/status
 [ -n "$U" ] || U=$(id -u)
 S=""; SW="not asked (credential.sudo is off)"
@@ -90,8 +111,9 @@ sec disks
 if has lsblk; then lsblk -b -P -o NAME,KNAME,TYPE,SIZE,MODEL,FSTYPE,MOUNTPOINT 2>/dev/null; else echo "!no-lsblk"; catf /proc/partitions; fi
 [ -r /etc/crypttab ] && echo "crypttab_entries=$(grep -cvE '^[[:space:]]*(#|$)' /etc/crypttab)"
 sec packages
-if has dpkg-query; then echo "pm=dpkg"; dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' 2>/dev/null
-elif has rpm; then echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\tii\n' 2>/dev/null
+PM=""
+if has dpkg-query; then PM=dpkg; echo "pm=dpkg"; dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' 2>/dev/null
+elif has rpm; then PM=rpm; echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\tii\n' 2>/dev/null
 elif has apk; then echo "pm=apk"; apk info -v 2>/dev/null
 else echo "pm=none"; fi
 sec updates
@@ -123,7 +145,7 @@ if [ $H = 1 ] && [ -x /usr/lib/apt/apt-helper ]; then
     END {blk(); print "apt_security_index=" n + 0; if (b != "") print "apt_security_last=" b " " bp}'
 fi
 [ -e /var/lib/dpkg/status ] && echo "dpkg_status_mtime=$(date -r /var/lib/dpkg/status +%s 2>/dev/null)"
-has rpm && echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"
+if [ "$PM" = rpm ]; then echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"; rpmsec /var/log/zypp/history; fi
 sec reboot
 [ -f /var/run/reboot-required ] && echo "reboot_required_file=1"
 if [ -r /var/run/reboot-required.pkgs ]; then p=""; { while IFS= read -r l || [ -n "$l" ]; do p="$p$l "; done; } 2>/dev/null < /var/run/reboot-required.pkgs; echo "reboot_pkgs=$p"; fi
