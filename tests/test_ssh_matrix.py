@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -201,6 +203,37 @@ def test_options_with_spaces_on_the_daemons_command_line(sshd_matrix, tmp_path) 
     assert po.ssh_root_login == "yes" and po.ssh_max_auth_tries == 9
     assert f"-o 'AllowUsers=nobody {_me()} itaudit16n'" in result.facts.evidence["sshd"]
     assert findings(result.facts)["SEC-002"] == "fail"
+    assert _largv(f"/proc/{inst.proc.pid}/cmdline") == [
+        "B /usr/sbin/sshd", "- D", "- e", f"f {inst.conf}", "o PermitRootLogin yes", "o MaxAuthTries 9",
+        f"o AllowUsers=nobody {_me()} itaudit16n", f'o Banner "{Path(sshd_matrix.work) / "issue net"}"']
+
+
+def _largv(path: str) -> list[str]:
+    """The probe's own reader of a listener's command line (``largv``), run on ``path``."""
+    from collectors.ssh import probe_script
+
+    lines = probe_script("linux").splitlines()
+    i = lines.index("largv() {")
+    fn = "\n".join(lines[i:lines.index("}", i) + 1])
+    out = subprocess.run(["/bin/sh", "-c", f'{fn}\nlargv "$1"', "sh", path], capture_output=True, text=True,
+                         check=True, timeout=30)
+    return out.stdout.splitlines()
+
+
+def test_a_command_line_kept_at_its_nuls_is_read_word_by_word() -> None:
+    # A daemon that does not retitle itself keeps its arguments NUL-separated: a real process
+    # here (sh reading its script from stdin, so its argv is exactly these words).
+    argv = ["/usr/sbin/sshd", "-s", "--", "-D", "-f", "/etc/ssh/my  conf", "-o", "PermitRootLogin yes",
+            "-oAllowUsers=a -b", "-p", "2200"]
+    proc = subprocess.Popen(argv, executable="/bin/sh", stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        got = _largv(f"/proc/{proc.pid}/cmdline")
+    finally:
+        proc.communicate(b"exit 0\n", timeout=10)
+    assert got[0] == "B /usr/sbin/sshd"
+    # Words that look like options inside a value, and double spaces, survive only this way.
+    assert got[-4:] == ["f /etc/ssh/my  conf", "o PermitRootLogin yes", "o AllowUsers=a -b", "p 2200"]
 
 
 def test_options_with_spaces_also_apply_when_only_the_files_can_be_read(sshd_matrix, sudo_users, tmp_path) -> None:

@@ -36,6 +36,23 @@ unitfile() {
     if [ -e "$ufd/$1" ] || [ -L "$ufd/$1" ]; then return 0; fi
   done; return 1
 }
+# largv FILE: a /proc/PID/cmdline as sshd's items, one a line (see the sshd section).
+largv() {
+  tr '\0\n' '\n ' < "$1" 2>/dev/null | awk '{a[NR] = $0} END {
+    if (NR == 1 && a[1] ~ /^sshd: /) {s = substr(a[1], 7); sub(/ \[listener\].*$/, "", s); n = split(s, w, / /); j = 1}
+    else {n = NR; for (i = 1; i <= n; i++) w[i] = a[i]; j = 0}
+    k = 0; ex = ""; ct = 0
+    for (i = 1; i <= n; i++) {x = w[i]
+      if (i == 1) {k = 1; t[1] = "B"; v[1] = x; ct = 1; continue}
+      if (ex != "") {k++; t[k] = ex; v[k] = x; ex = ""; ct = k; continue}
+      if (x ~ /^-./) {ct = 0
+        for (p = 2; p <= length(x); p++) {c = substr(x, p, 1)
+          if (index("CEbcfghkopu", c)) {if (p == length(x)) ex = c; else {k++; t[k] = c; v[k] = substr(x, p + 1); ct = k}; break}
+          k++; t[k] = "-"; v[k] = c}
+        continue}
+      if (j && ct) v[ct] = v[ct] " " x; else {k++; t[k] = "?"; v[k] = x}}
+    for (i = 1; i <= k; i++) print t[i] " " v[i]}' 2>/dev/null
+}
 # rpmsec ZYPP_HISTORY: the last security update on an RPM system. SUSE: libzypp's history, its last
 # applied patch of category security. dnf/yum: the installed security advisories (updateinfo) joined
 # with rpm -qa --last (newest first) on the exact package version an advisory shipped.
@@ -174,22 +191,7 @@ done
 # takes no operands, so a word that is neither an option nor an option's value continues the value
 # before it. One line per item: "B binary", "f file", "o|h|c|p value", "- flag".
 LC=""; LA=""
-if [ -n "$LP" ]; then LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null)
-  LA=$(tr '\0\n' '\n ' < /proc/$LP/cmdline 2>/dev/null | awk '{a[NR] = $0} END {
-    if (NR == 1 && a[1] ~ /^sshd: /) {s = substr(a[1], 7); sub(/ \[listener\].*$/, "", s); n = split(s, w, / /); j = 1}
-    else {n = NR; for (i = 1; i <= n; i++) w[i] = a[i]; j = 0}
-    k = 0; ex = ""; ct = 0
-    for (i = 1; i <= n; i++) {x = w[i]
-      if (i == 1) {k = 1; t[1] = "B"; v[1] = x; ct = 1; continue}
-      if (ex != "") {k++; t[k] = ex; v[k] = x; ex = ""; ct = k; continue}
-      if (x ~ /^-./) {ct = 0
-        for (p = 2; p <= length(x); p++) {c = substr(x, p, 1)
-          if (index("CEbcfghkopu", c)) {if (p == length(x)) ex = c; else {k++; t[k] = c; v[k] = substr(x, p + 1); ct = k}; break}
-          k++; t[k] = "-"; v[k] = c}
-        continue}
-      if (j && ct) v[ct] = v[ct] " " x; else {k++; t[k] = "?"; v[k] = x}}
-    for (i = 1; i <= k; i++) print t[i] " " v[i]}' 2>/dev/null)
-fi
+if [ -n "$LP" ]; then LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null); LA=$(largv /proc/$LP/cmdline); fi
 echo "listener=$LC"
 B=""; CF=""; OO=""; OD=""; set -f; IFS=$nl
 for l in $LA; do w=${l#??}; t=${l%"${l#?}"}
