@@ -369,6 +369,8 @@ class SSHCollector(Collector):
                 raise _with_offer(CollectTimeout(f"no answer within {ctx.timeout:g} s"), transport) from exc
             stage = "during key exchange" if transport is not None and not transport.server_offer else ""
             why = clip(exc, 200) or type(exc).__name__
+            if isinstance(exc, (EOFError, ConnectionResetError)):
+                why = f"the server closed the connection ({why})"
             raise _with_offer(ConnectError(f"SSH session failed{' ' + stage if stage else ''}: {why}"),
                               transport) from exc
         finally:

@@ -377,6 +377,46 @@ def test_server_closing_during_key_exchange_is_a_named_error(tmp_path) -> None:
         t.join(timeout=5)
 
 
+def test_real_sshd_closing_during_key_exchange_is_a_named_error_and_the_scan_goes_on(sshd_matrix, tmp_path) -> None:
+    from itaudit.config import load
+    from itaudit.scan import run_scan
+
+    # Its only host key algorithm has no key: OpenSSH drops the connection during key exchange
+    # ("No supported key exchange algorithms [preauth]").
+    broken = sshd_matrix.start("kex-closes", "HostKeyAlgorithms rsa-sha2-512\n")
+    good = sshd_matrix.start("kex-closes-neighbour", "")
+    result = collect(broken, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.ERROR and result.error_kind == "connect"
+    assert "during key exchange: the server closed the connection" in result.error, result.error
+    assert "No supported key exchange algorithms" in broken.log_text()
+    cfg_path = tmp_path / "config.toml"
+    targets = "".join(f"""
+[[cities.m.targets]]
+address = "{inst.address}"
+port = {inst.port}
+credential = "key"
+name = "{inst.name}"
+""" for inst in (broken, good))
+    cfg_path.write_text(f"""
+[settings]
+data_dir = "data"
+timeout = 20
+
+[cities.m]
+name = "Matrixville"
+
+[cities.m.credentials.key]
+type = "ssh"
+username = "{_me()}"
+key_file = "{sshd_matrix.client_key}"
+{targets}""")
+    cfg_path.chmod(0o600)
+    cfg = load(str(cfg_path))
+    summary = run_scan(cfg, cfg.city("m"))
+    assert summary.failed == 1 and "the server closed the connection" in summary.errors[0][1]
+    assert summary.ok == 1
+
+
 def test_a_scan_stores_the_weak_crypto_finding_of_a_server_it_could_not_log_in_to(sshd_matrix, tmp_path) -> None:
     from itaudit.config import load
     from itaudit.scan import run_scan
