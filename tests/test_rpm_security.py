@@ -1,10 +1,11 @@
 """Last security update on RPM systems: the probe's ``rpmsec`` function and its parser.
 
 dnf/yum: the installed security advisories (``yum updateinfo list security installed``, a
-recorded RHEL 7 output) joined with ``rpm -qa --last`` of a real rpm database (Debian's
-``rpm``, packages built with the recording's exact versions and installed at chosen dates
-with ``faketime``). SUSE: libzypp's history, recorded lines. Sources of every recording:
-tests/fixtures/rpm-security/SOURCES.md.
+recorded RHEL 7 output; ``dnf updateinfo list --installed --security``, Debian's real dnf 4
+reading a local repository whose updateinfo names a security advisory) joined with
+``rpm -qa --last`` of a real rpm database (Debian's ``rpm``, packages built with the
+recording's exact versions and installed at chosen dates with ``faketime``). SUSE: libzypp's
+history, recorded lines. Sources of every recording: tests/fixtures/rpm-security/SOURCES.md.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def _facts(section: str):
 def _bindir(tmp: Path, **scripts: str) -> Path:
     bindir = tmp / "bin"
     bindir.mkdir(exist_ok=True)
-    for tool in ("awk", "cat", "sed", "sort", "tail"):  # rpm --last pipes through sort, sed, awk
+    # rpm --last pipes through sort, sed and awk; Debian's rpm macros run bash.
+    for tool in ("awk", "bash", "cat", "sed", "sort", "tail"):
         (bindir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
     for name, text in scripts.items():
         path = bindir / name
@@ -177,3 +179,60 @@ def test_yum_updateinfo_failing_is_a_named_reason(rpms, tmp_path) -> None:
     facts = _facts(_yum_run(tmp_path, db, "", rc=1))
     assert facts.patching.last_patched is None
     assert facts.gaps["patching.last_patched"] == "yum updateinfo failed: rc=1"
+
+
+# --- dnf: Debian's real dnf 4 on a local repository with a security advisory ---------------
+
+UPDATEINFO = """<?xml version="1.0" encoding="UTF-8"?>
+<updates>
+  <update from="itaudit-test" status="final" type="security" version="2">
+    <id>RHSA-2017:2299</id>
+    <title>Moderate: NetworkManager security update</title>
+    <issued date="2017-08-01 00:00:00"/>
+    <severity>Moderate</severity>
+    <description>The advisory of the recorded RHEL 7 system, for a local repository.</description>
+    <pkglist>
+      <collection short="t">
+        <name>t</name>
+        <package name="NetworkManager" epoch="1" version="1.8.0" release="9.el7" arch="x86_64"
+                 src="NetworkManager-1.8.0-9.el7.src.rpm">
+          <filename>NetworkManager-1.8.0-9.el7.x86_64.rpm</filename>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
+</updates>
+"""
+
+
+def test_dnf_security_advisory_joined_with_rpm_last(rpms, tmp_path) -> None:
+    from conftest import need_peer
+
+    need_peer(all(shutil.which(t) for t in ("dnf", "createrepo_c", "modifyrepo_c")),
+              "dnf and createrepo-c needed (apt-get install dnf createrepo-c)")
+    repo, root, etc = tmp_path / "repo", tmp_path / "root", tmp_path / "etc"
+    for d in (repo, root, etc / "yum.repos.d"):
+        d.mkdir(parents=True)
+    shutil.copy(rpms["NetworkManager"], repo)
+    subprocess.run(["createrepo_c", "-q", str(repo)], check=True, capture_output=True, timeout=60)
+    (tmp_path / "updateinfo.xml").write_text(UPDATEINFO)
+    subprocess.run(["modifyrepo_c", "--mdtype=updateinfo", str(tmp_path / "updateinfo.xml"), str(repo / "repodata")],
+                   check=True, capture_output=True, timeout=60)
+    (etc / "dnf.conf").write_text(f"[main]\nreposdir={etc / 'yum.repos.d'}\ngpgcheck=0\n")
+    (etc / "yum.repos.d" / "t.repo").write_text(f"[t]\nname=t\nbaseurl=file://{repo}\ngpgcheck=0\n")
+    subprocess.run(["rpm", "--root", str(root), "--initdb"], check=True, capture_output=True)
+    for name, when in (("NetworkManager", "2018-09-01 10:00:00"), ("ModemManager-glib", "2019-03-15 09:30:00")):
+        subprocess.run(["faketime", when, "rpm", "--root", str(root), "-i", "--justdb", "--nodeps", "--ignorearch",
+                        "--ignoreos", str(rpms[name])], check=True, capture_output=True)
+    dnf = (f'exec {shutil.which("dnf")} --installroot={root} --config={etc / "dnf.conf"} --releasever=7 '
+           f'--setopt=reposdir={etc / "yum.repos.d"} "$@"\n')
+    bindir = _bindir(tmp_path, dnf=dnf, rpm=f'exec {shutil.which("rpm")} --root "{root}" "$@"\n')
+    # The probe reads dnf's cache only (-C): fill it as the host's own dnf would have.
+    subprocess.run([str(bindir / "dnf"), "-q", "--setopt=cachedir=/var/cache/dnf", "makecache"], check=True,
+                   capture_output=True, timeout=120)
+    out = _run(bindir, "PM=rpm\n" + _rpm_line() + "\n")
+    assert "rpm_security_tool=dnf" in out and "rpm_security_advisories=1" in out, out
+    facts = _facts(out)
+    assert facts.patching.last_patched == dt.date(2018, 9, 1)
+    assert facts.evidence["last-security-update"] == "2018-09-01 RHSA-2017:2299 NetworkManager-1.8.0-9.el7.x86_64"
+    assert facts.patching.last_package_change == dt.date(2019, 3, 15)
