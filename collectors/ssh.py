@@ -281,7 +281,7 @@ def _incompatible(offer: dict[str, list[str]] | None, ours: dict[str, list[str]]
         hint = (f"; the server offers only post-quantum hybrid key exchange, which is not weak but which "
                 f"itaudit's SSH library (paramiko {paramiko.__version__}) does not implement for these names: "
                 f"add curve25519-sha256 (or mlkem768x25519-sha256 on OpenSSH 9.9 and later) to the server's "
-                f"KexAlgorithms, for example in a Match Address block for the audit host")
+                f"KexAlgorithms (a global setting: sshd does not allow it in a Match block)")
     elif offered:
         hint = f"; none of the server's {label} algorithms is one itaudit implements"
     return clip(f"no common {label} algorithm: the server offers {theirs}; itaudit offers {mine}{hint}", 900) or ""
