@@ -634,6 +634,8 @@ def _rpm_security_gap(d: dict[str, str]) -> str:
     if _int(d.get("rpm_security_advisories")) == 0:
         if d.get("rpm_security_rc") not in (None, "0"):
             return f"{tool} updateinfo failed: {msg or 'rc=' + d.get('rpm_security_rc', '?')}"
+        if msg:  # an answer in a form not read here (dnf5's table, say): not "no advisory"
+            return f"{tool} updateinfo printed no advisory line itaudit reads (first line: {msg!r})"
         return (f"{tool} updateinfo lists no installed security advisory (the repositories publish no "
                 f"security data, as CentOS and some mirrors do, or the metadata cache is empty)")
     return (f"{tool} lists installed security advisories, but no installed package is at a version an advisory "

@@ -174,6 +174,19 @@ def test_yum_advisories_but_no_installed_security_build(rpms, tmp_path) -> None:
     assert facts.patching.last_package_change == dt.date(2019, 3, 15)
 
 
+def test_yum_output_without_an_advisory_line_is_not_called_no_advisory(rpms, tmp_path) -> None:
+    # Only the recording's "Loaded plugins" header: an answer, but no advisory line to read.
+    header = "".join((REC / "yum-updateinfo-security-installed.rhel7.txt").read_text().splitlines(True)[:2])
+    (tmp_path / "header.txt").write_text(header)
+    db = _rpmdb(tmp_path, rpms, [("NetworkManager", "2018-09-01 10:00:00")])
+    rpm = shutil.which("rpm")
+    bindir = _bindir(tmp_path, rpm=f'exec {rpm} --dbpath "{db}" "$@"\n', yum=f'cat "{tmp_path / "header.txt"}"\n')
+    facts = _facts(_run(bindir, "PM=rpm\n" + _rpm_line() + "\n"))
+    assert facts.patching.last_patched is None
+    assert facts.gaps["patching.last_patched"].startswith(
+        "yum updateinfo printed no advisory line itaudit reads (first line: 'Loaded plugins: changelog")
+
+
 def test_yum_updateinfo_failing_is_a_named_reason(rpms, tmp_path) -> None:
     db = _rpmdb(tmp_path, rpms, [("NetworkManager", "2018-09-01 10:00:00")])
     facts = _facts(_yum_run(tmp_path, db, "", rc=1))
