@@ -601,7 +601,8 @@ def rpm_last_date(line: str) -> dt.date | None:
 
 def _rpm_security(facts: DeviceFacts, d: dict[str, str], text: str) -> None:
     """Last security update on RPM systems: libzypp's last applied security patch, or the newest
-    install (``rpm -qa --last``) of a package version an installed security advisory shipped."""
+    install of a package version an installed security advisory shipped (from dnf's log, or
+    ``rpm -qa --last`` for the versions still installed)."""
     zl = d.get("zypp_security_last", "").split("|")
     if len(zl) >= 10:
         with contextlib.suppress(ValueError):
@@ -609,6 +610,10 @@ def _rpm_security(facts: DeviceFacts, d: dict[str, str], text: str) -> None:
             facts.add_evidence("last-security-update", clip(f"{zl[0].strip()} patch {zl[2]} ({zl[6]}, {zl[7]})", 300))
             return
     best: tuple[dt.date, str] | None = None
+    logged = d.get("rpm_security_log", "").split(None, 1)
+    if len(logged) == 2:
+        with contextlib.suppress(ValueError):
+            best = (dt.date.fromisoformat(logged[0]), logged[1])
     for line in text.splitlines():
         if not line.startswith("rpm_security_match="):
             continue
@@ -639,7 +644,8 @@ def _rpm_security_gap(d: dict[str, str]) -> str:
         return (f"{tool} updateinfo lists no installed security advisory (the repositories publish no "
                 f"security data, as CentOS and some mirrors do, or the metadata cache is empty)")
     return (f"{tool} lists installed security advisories, but no installed package is at a version an advisory "
-            f"shipped (each was replaced by a later build)")
+            f"shipped (each was replaced by a later build) and dnf's log (/var/log/dnf.rpm.log*, root only "
+            f"without credential.sudo) records no install of one")
 
 
 def _kernel_key(v: str) -> list[tuple[int, int, str]]:

@@ -82,9 +82,9 @@ def test_rpm_last_dates_in_the_en_us_format() -> None:
 
 
 def _zypp(tmp_path: Path, history: str) -> str:
-    hist = tmp_path / "history"
-    hist.write_text(history)
-    return _run(_bindir(tmp_path, zypper="exit 0\n"), f'rpmsec "{hist}"\n')
+    (tmp_path / "log" / "zypp").mkdir(parents=True)
+    (tmp_path / "log" / "zypp" / "history").write_text(history)
+    return _run(_bindir(tmp_path, zypper="exit 0\n"), f'rpmsec "{tmp_path / "log"}"\n')
 
 
 def test_zypp_history_last_applied_security_patch(tmp_path) -> None:
@@ -119,12 +119,13 @@ def rpms(tmp_path_factory) -> dict[str, Path]:
     built = {}
     for name, epoch, ver, rel, arch in (("NetworkManager", 1, "1.8.0", "9.el7", "x86_64"),
                                         ("NetworkManager-adsl", 1, "1.8.0", "9.el7", "x86_64"),
+                                        ("NetworkManager", 1, "1.8.0", "11.el7", "x86_64"),
                                         ("ModemManager-glib", 0, "1.6.10", "1.el7", "x86_64")):
         defs = {"_topdir": str(top), "pname": name, "pepoch": str(epoch), "pver": ver, "prel": rel,
                 "parch": arch, "_build_id_links": "none"}
         args = [a for k, v in defs.items() for a in ("--define", f"{k} {v}")]
         subprocess.run(["rpmbuild", "-bb", *args, str(spec)], check=True, capture_output=True, timeout=60)
-        built[name] = top / "RPMS" / arch / f"{name}-{ver}-{rel}.{arch}.rpm"
+        built.setdefault(name, top / "RPMS" / arch / f"{name}-{ver}-{rel}.{arch}.rpm")
     return built
 
 
@@ -143,11 +144,14 @@ def _yum_run(tmp_path: Path, db: Path, recording: str, rc: int = 0) -> str:
     bindir = _bindir(tmp_path, rpm=f'exec {rpm} --dbpath "{db}" "$@"\n',
                      yum=(f'cat "{REC / recording}"\n' if recording else "") + f"exit {rc}\n")
     # The probe's own line for RPM systems (pm=rpm): last install of any package, then rpmsec.
-    return _run(bindir, "PM=rpm\n" + _rpm_line() + "\n")
+    return _run(bindir, "PM=rpm\n" + _rpm_line(tmp_path / "log") + "\n")
 
 
-def _rpm_line() -> str:
-    return next(ln for ln in probe_script("linux").splitlines() if ln.startswith('if [ "$PM" = rpm ]; then'))
+def _rpm_line(logdir: Path) -> str:
+    """The probe's own line for RPM systems (pm=rpm), reading logs from ``logdir``."""
+    line = next(ln for ln in probe_script("linux").splitlines() if ln.startswith('if [ "$PM" = rpm ]; then'))
+    assert "rpmsec /var/log;" in line
+    return line.replace("rpmsec /var/log;", f'rpmsec "{logdir}";')
 
 
 @pytest.mark.parametrize("recording", ["yum-updateinfo-security-installed.rhel7.txt",
@@ -181,7 +185,7 @@ def test_yum_output_without_an_advisory_line_is_not_called_no_advisory(rpms, tmp
     db = _rpmdb(tmp_path, rpms, [("NetworkManager", "2018-09-01 10:00:00")])
     rpm = shutil.which("rpm")
     bindir = _bindir(tmp_path, rpm=f'exec {rpm} --dbpath "{db}" "$@"\n', yum=f'cat "{tmp_path / "header.txt"}"\n')
-    facts = _facts(_run(bindir, "PM=rpm\n" + _rpm_line() + "\n"))
+    facts = _facts(_run(bindir, "PM=rpm\n" + _rpm_line(tmp_path / "log") + "\n"))
     assert facts.patching.last_patched is None
     assert facts.gaps["patching.last_patched"].startswith(
         "yum updateinfo printed no advisory line itaudit reads (first line: 'Loaded plugins: changelog")
@@ -218,7 +222,11 @@ UPDATEINFO = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def test_dnf_security_advisory_joined_with_rpm_last(rpms, tmp_path) -> None:
+def _dnf_system(rpms: dict[str, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A local repository (updateinfo: RHSA-2017:2299 for NetworkManager-1:1.8.0-9.el7, a later
+    build without an advisory) and an installroot where Debian's real dnf installed on
+    2018-09-01 the security build, upgraded it on 2018-12-01 to the later build, and installed
+    ModemManager-glib on 2019-03-15. Returns (bin folder with dnf and rpm for it, its log folder)."""
     from conftest import need_peer
 
     need_peer(all(shutil.which(t) for t in ("dnf", "createrepo_c", "modifyrepo_c")),
@@ -226,7 +234,9 @@ def test_dnf_security_advisory_joined_with_rpm_last(rpms, tmp_path) -> None:
     repo, root, etc = tmp_path / "repo", tmp_path / "root", tmp_path / "etc"
     for d in (repo, root, etc / "yum.repos.d"):
         d.mkdir(parents=True)
-    shutil.copy(rpms["NetworkManager"], repo)
+    for path in rpms.values():
+        shutil.copy(path, repo)
+    shutil.copy(rpms["NetworkManager"].with_name("NetworkManager-1.8.0-11.el7.x86_64.rpm"), repo)
     subprocess.run(["createrepo_c", "-q", str(repo)], check=True, capture_output=True, timeout=60)
     (tmp_path / "updateinfo.xml").write_text(UPDATEINFO)
     subprocess.run(["modifyrepo_c", "--mdtype=updateinfo", str(tmp_path / "updateinfo.xml"), str(repo / "repodata")],
@@ -234,18 +244,44 @@ def test_dnf_security_advisory_joined_with_rpm_last(rpms, tmp_path) -> None:
     (etc / "dnf.conf").write_text(f"[main]\nreposdir={etc / 'yum.repos.d'}\ngpgcheck=0\n")
     (etc / "yum.repos.d" / "t.repo").write_text(f"[t]\nname=t\nbaseurl=file://{repo}\ngpgcheck=0\n")
     subprocess.run(["rpm", "--root", str(root), "--initdb"], check=True, capture_output=True)
-    for name, when in (("NetworkManager", "2018-09-01 10:00:00"), ("ModemManager-glib", "2019-03-15 09:30:00")):
-        subprocess.run(["faketime", when, "rpm", "--root", str(root), "-i", "--justdb", "--nodeps", "--ignorearch",
-                        "--ignoreos", str(rpms[name])], check=True, capture_output=True)
-    dnf = (f'exec {shutil.which("dnf")} --installroot={root} --config={etc / "dnf.conf"} --releasever=7 '
-           f'--setopt=reposdir={etc / "yum.repos.d"} "$@"\n')
-    bindir = _bindir(tmp_path, dnf=dnf, rpm=f'exec {shutil.which("rpm")} --root "{root}" "$@"\n')
+    cache = f"--setopt=cachedir={tmp_path / 'dnf-cache'}"  # not the host's /var/cache/dnf
+    dnf = [shutil.which("dnf") or "dnf", f"--installroot={root}", f"--config={etc / 'dnf.conf'}", "--releasever=7",
+           f"--setopt=reposdir={etc / 'yum.repos.d'}", cache, "-y", "-q"]
+    for when, args in (("2018-09-01 10:00:00", ["install", "NetworkManager-1:1.8.0-9.el7"]),
+                       ("2018-12-01 10:00:00", ["upgrade", "NetworkManager"]),
+                       ("2019-03-15 09:30:00", ["install", "ModemManager-glib"])):
+        subprocess.run(["faketime", when, *dnf, *args], check=True, capture_output=True, timeout=120)
+    # The probe's own --setopt=cachedir=/var/cache/dnf would be the host's: the last one wins.
+    wrapper = " ".join(dnf[:6]) + f' "$@" {cache}'
+    bindir = _bindir(tmp_path, dnf=f"exec {wrapper}\n", rpm=f'exec {shutil.which("rpm")} --root "{root}" "$@"\n')
     # The probe reads dnf's cache only (-C): fill it as the host's own dnf would have.
     subprocess.run([str(bindir / "dnf"), "-q", "--setopt=cachedir=/var/cache/dnf", "makecache"], check=True,
                    capture_output=True, timeout=120)
-    out = _run(bindir, "PM=rpm\n" + _rpm_line() + "\n")
+    return bindir, root / "var" / "log"
+
+
+def test_dnf_security_build_since_replaced_is_found_in_dnfs_log(rpms, tmp_path) -> None:
+    bindir, logdir = _dnf_system(rpms, tmp_path)
+    assert "SUBDEBUG Installed: NetworkManager-1:1.8.0-9.el7.x86_64" in (logdir / "dnf.rpm.log").read_text()
+    out = _run(bindir, "PM=rpm\n" + _rpm_line(logdir) + "\n")
     assert "rpm_security_tool=dnf" in out and "rpm_security_advisories=1" in out, out
+    assert "rpm_security_match=" not in out  # the security build is no longer installed
     facts = _facts(out)
     assert facts.patching.last_patched == dt.date(2018, 9, 1)
     assert facts.evidence["last-security-update"] == "2018-09-01 RHSA-2017:2299 NetworkManager-1.8.0-9.el7.x86_64"
     assert facts.patching.last_package_change == dt.date(2019, 3, 15)
+    # Without dnf's log (rotated away, or unreadable) the date is unknown, and says why.
+    for log in logdir.glob("dnf.rpm.log*"):
+        log.unlink()
+    facts = _facts(_run(bindir, "PM=rpm\n" + _rpm_line(logdir) + "\n"))
+    assert facts.patching.last_patched is None
+    assert "no installed package is at a version an advisory shipped" in facts.gaps["patching.last_patched"]
+
+
+def test_dnf_without_its_metadata_cache_is_a_named_reason(rpms, tmp_path) -> None:
+    bindir, logdir = _dnf_system(rpms, tmp_path)
+    shutil.rmtree(tmp_path / "dnf-cache")
+    facts = _facts(_run(bindir, "PM=rpm\n" + _rpm_line(logdir) + "\n"))
+    assert facts.patching.last_patched is None
+    assert facts.gaps["patching.last_patched"] == ("dnf updateinfo failed: "
+                                                   "Error: Cache-only enabled but no cache for 't'")

@@ -53,13 +53,15 @@ largv() {
       if (j && ct) v[ct] = v[ct] " " x; else {k++; t[k] = "?"; v[k] = x}}
     for (i = 1; i <= k; i++) print t[i] " " v[i]}' 2>/dev/null
 }
-# rpmsec ZYPP_HISTORY: the last security update on an RPM system. SUSE: libzypp's history, its last
-# applied patch of category security. dnf/yum: the installed security advisories (updateinfo) joined
-# with rpm -qa --last (newest first) on the exact package version an advisory shipped.
+# rpmsec LOGDIR: the last security update on an RPM system. SUSE: libzypp's history, its last applied
+# patch of category security. dnf/yum: the installed security advisories (updateinfo), each matched on
+# the exact package version it shipped: when dnf's log (dnf.rpm.log*) installed it, and when the rpm
+# database (rpm -qa --last, newest first) installed the version still there.
 rpmsec() {
   if has zypper; then
-    if [ -r "$1" ]; then zh=cat; elif [ -e "$1" ] && [ -n "$S" ]; then zh="$S cat"; else echo "zypp_history=unreadable"; return; fi
-    $zh "$1" 2>/dev/null | awk -F'|' '$2 ~ /^patch/ && $8 == "security" && $10 == "applied" {p = $0; n++}
+    if [ -r "$1/zypp/history" ]; then zh=cat; elif [ -e "$1/zypp/history" ] && [ -n "$S" ]; then zh="$S cat"
+    else echo "zypp_history=unreadable"; return; fi
+    $zh "$1/zypp/history" 2>/dev/null | awk -F'|' '$2 ~ /^patch/ && $8 == "security" && $10 == "applied" {p = $0; n++}
       END {print "zypp_security_patches=" n + 0; if (p != "") print "zypp_security_last=" p}'
     return
   fi
@@ -67,12 +69,18 @@ rpmsec() {
   elif has yum; then u=yum; tmo; uo=$($T yum -q -C updateinfo list security installed 2>&1); ur=$?
   else echo "rpm_security_tool=none"; return; fi
   echo "rpm_security_tool=$u"; echo "rpm_security_rc=$ur"
-  { printf '%s\n' "$uo"; echo "@@last"; rpm -qa --last 2>/dev/null; } | awk '
-    /^@@last$/ {l = 1; next}
-    !l && / [A-Za-z]*\/Sec\. / {n++; x = $NF; sub(/-[0-9]+:/, "-", x); for (i = 1; i < NF; i++) if ($(i + 1) ~ /\/Sec\.$/) a[x] = $i; next}
-    !l && NF && m < 2 {m++; print "rpm_security_msg=" $0; next}
+  { printf '%s\n' "$uo"; echo "@@log"
+    for f in "$1"/dnf.rpm.log*; do case $f in *.gz|*.xz) continue;; esac
+      if [ -r "$f" ]; then cat "$f"; elif [ -f "$f" ] && [ -n "$S" ]; then $S cat "$f"; fi; done 2>/dev/null
+    echo "@@last"; rpm -qa --last 2>/dev/null; } | awk '
+    /^@@log$/ {g = 1; next}
+    /^@@last$/ {g = 0; l = 1; next}
+    !g && !l && / [A-Za-z]*\/Sec\. / {n++; x = $NF; sub(/-[0-9]+:/, "-", x); for (i = 1; i < NF; i++) if ($(i + 1) ~ /\/Sec\.$/) a[x] = $i; next}
+    !g && !l && NF && m < 2 {m++; print "rpm_security_msg=" $0; next}
+    g && / SUBDEBUG (Installed|Upgrade|Downgrade|Reinstall): / {x = $NF; sub(/-[0-9]+:/, "-", x)
+      if ((x in a) && substr($1, 1, 10) >= d) {d = substr($1, 1, 10); dl = d " " a[x] " " x}; next}
     l && ($1 in a) && k < 3 {k++; print "rpm_security_match=" a[$1] " " $0}
-    END {print "rpm_security_advisories=" n + 0}'
+    END {print "rpm_security_advisories=" n + 0; if (dl != "") print "rpm_security_log=" dl}'
 }
 U=""; { while read -r k a b r; do if [ "$k" = Uid: ]; then U=$b; break; fi; done; } 2>/dev/null < /proc/self/status
 [ -n "$U" ] || U=$(id -u)
@@ -162,7 +170,7 @@ if [ $H = 1 ] && [ -x /usr/lib/apt/apt-helper ]; then
     END {blk(); print "apt_security_index=" n + 0; if (b != "") print "apt_security_last=" b " " bp}'
 fi
 [ -e /var/lib/dpkg/status ] && echo "dpkg_status_mtime=$(date -r /var/lib/dpkg/status +%s 2>/dev/null)"
-if [ "$PM" = rpm ]; then echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"; rpmsec /var/log/zypp/history; fi
+if [ "$PM" = rpm ]; then echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"; rpmsec /var/log; fi
 sec reboot
 [ -f /var/run/reboot-required ] && echo "reboot_required_file=1"
 if [ -r /var/run/reboot-required.pkgs ]; then p=""; { while IFS= read -r l || [ -n "$l" ]; do p="$p$l "; done; } 2>/dev/null < /var/run/reboot-required.pkgs; echo "reboot_pkgs=$p"; fi
