@@ -51,8 +51,10 @@ def patch_age(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     """The last SECURITY update was installed longer ago than the city's ``patch_max_days``.
 
     Uses the date of the last security update installed, from the package manager's logs
-    (apt's history matched against the distribution's security archive; the install dates
-    of Windows updates). Upgrading a few unrelated packages does not make a device
+    (apt's history matched against the distribution's security archive; on dnf/yum systems
+    the newest install of a package version an installed security advisory shipped, from
+    dnf's log or ``rpm -qa --last``; on SUSE libzypp's last applied security patch; the
+    install dates of Windows updates). Upgrading a few unrelated packages does not make a device
     "patched": the date of the last change of any package is shown beside it. Severity
     rises to high past three times the policy (a device nobody patches).
     """

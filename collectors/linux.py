@@ -569,17 +569,92 @@ def _last_change(facts: DeviceFacts, text: str, ctx: dict) -> None:
         with contextlib.suppress(ValueError):
             facts.patching.last_patched = dt.date.fromisoformat(sec.group(1))
             facts.add_evidence("last-security-update", f"{sec.group(1)} {clip(sec.group(2), 200)}")
+    if facts.patching.last_patched is None:
+        _rpm_security(facts, d, text)
     if facts.patching.last_patched is not None:
+        return
+    if "rpm_security_tool" in d or "zypp_security_patches" in d or "zypp_history" in d:
+        _gap(facts, "patching.last_patched", _rpm_security_gap(d))
         return
     if "apt_security_index" in d:
         why = ("no security archive index in /var/lib/apt/lists (apt update never fetched the -security suite)"
                if _int(d.get("apt_security_index")) == 0 else
                "apt's history (/var/log/apt/history.log*) records no upgrade to a version from the security archive")
     elif facts.patching.package_manager in ("rpm", "dnf", "yum", "zypper") or "rpm_last_install" in d:
-        why = "the date of the last security update is not read on RPM systems yet (only the last package change)"
+        why = "no security advisory data in the probe output (dnf/yum updateinfo or libzypp's history)"
     else:
         why = "no apt history and security index readable to date the last security update"
     _gap(facts, "patching.last_patched", why)
+
+
+# ``rpm -qa --last`` dates: the C locale's ``%c`` ("Sat Oct  3 17:26:10 2026", what the probe
+# asks for) and en_US's ("Mon 24 May 2021 02:34:00 PM CEST"); local time, the day is enough.
+_RPM_LAST_DATE = re.compile(
+    r"(?:[A-Z][a-z]{2}\s+(?P<b1>[A-Z][a-z]{2})\s+(?P<d1>\d{1,2})\s+\d{1,2}:\d{2}:\d{2}\s+(?P<y1>\d{4})"
+    r"|[A-Z][a-z]{2}\s+(?P<d2>\d{1,2})\s+(?P<b2>[A-Z][a-z]{2})\s+(?P<y2>\d{4})\s+\d{1,2}:\d{2}:\d{2})")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                       "Nov", "Dec"), 1)}
+
+
+def rpm_last_date(line: str) -> dt.date | None:
+    """The install date on one ``rpm -qa --last`` line, or None."""
+    m = _RPM_LAST_DATE.search(line)
+    if not m:
+        return None
+    month = _MONTHS.get(m.group("b1") or m.group("b2") or "")
+    try:
+        return dt.date(int(m.group("y1") or m.group("y2")), month or 0, int(m.group("d1") or m.group("d2")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _rpm_security(facts: DeviceFacts, d: dict[str, str], text: str) -> None:
+    """Last security update on RPM systems: libzypp's last applied security patch, or the newest
+    install of a package version an installed security advisory shipped (from dnf's log, or
+    ``rpm -qa --last`` for the versions still installed)."""
+    zl = d.get("zypp_security_last", "").split("|")
+    if len(zl) >= 10:
+        with contextlib.suppress(ValueError):
+            facts.patching.last_patched = dt.date.fromisoformat(zl[0].strip()[:10])
+            facts.add_evidence("last-security-update", clip(f"{zl[0].strip()} patch {zl[2]} ({zl[6]}, {zl[7]})", 300))
+            return
+    best: tuple[dt.date, str] | None = None
+    logged = d.get("rpm_security_log", "").split(None, 1)
+    if len(logged) == 2:
+        with contextlib.suppress(ValueError):
+            best = (dt.date.fromisoformat(logged[0]), logged[1])
+    for line in text.splitlines():
+        if not line.startswith("rpm_security_match="):
+            continue
+        value = line.partition("=")[2]
+        day = rpm_last_date(value)
+        if day and (best is None or day > best[0]):
+            best = (day, " ".join(value.split()[:2]))
+    if best:
+        facts.patching.last_patched = best[0]
+        facts.add_evidence("last-security-update", clip(f"{best[0].isoformat()} {best[1]}", 300))
+
+
+def _rpm_security_gap(d: dict[str, str]) -> str:
+    """Why the last security update of an RPM system is unknown, in plain words."""
+    if d.get("zypp_history") == "unreadable":
+        return "libzypp's history (/var/log/zypp/history) is not readable without root"
+    if "zypp_security_patches" in d:
+        return "libzypp's history records no applied security patch (zypper patch never ran, or the log was rotated)"
+    tool = d.get("rpm_security_tool", "")
+    if tool in ("", "none"):
+        return "no dnf, yum or zypper to read security advisories from"
+    msg = clip(d.get("rpm_security_msg", ""), 200)
+    if _int(d.get("rpm_security_advisories")) == 0:
+        if d.get("rpm_security_rc") not in (None, "0"):
+            return f"{tool} updateinfo failed: {msg or 'rc=' + d.get('rpm_security_rc', '?')}"
+        if msg:  # an answer in a form not read here (dnf5's table, say): not "no advisory"
+            return f"{tool} updateinfo printed no advisory line itaudit reads (first line: {msg!r})"
+        return (f"{tool} updateinfo lists no installed security advisory (the repositories publish no "
+                f"security data, as CentOS and some mirrors do, or the metadata cache is empty)")
+    return (f"{tool} lists installed security advisories, but no installed package is at a version an advisory "
+            f"shipped (each was replaced by a later build) and dnf's log (/var/log/dnf.rpm.log*, root only "
+            f"without credential.sudo) records no install of one")
 
 
 def _kernel_key(v: str) -> list[tuple[int, int, str]]:

@@ -30,7 +30,9 @@ facts (``CollectError.facts``). itaudit negotiates modern-only servers out of th
 (``curve25519-sha256``, the RFC 8731 name, besides paramiko's ``@libssh.org`` one) and
 legacy-only ones (``diffie-hellman-group14-sha1``, ``ssh-rsa`` host keys with SHA-1
 signatures) only when the city opts in: ``legacy_algorithms = true`` on the credential or
-the tag ``legacy-ssh`` on the target.
+the tag ``legacy-ssh`` on the target. A server offering only the ``sntrup761x25519``
+post-quantum hybrid cannot be negotiated (paramiko does not implement it): the error names
+both sides' key exchange lists and what to add, and the offer is still judged.
 """
 
 from __future__ import annotations
@@ -255,18 +257,33 @@ def _ours(transport: paramiko.Transport) -> dict[str, list[str]]:
             "macs": list(opts.digests)}
 
 
+# What the legacy opt-in adds (``_LegacyTransport``), per negotiation part.
+_LEGACY_ADDS = {"kex": {"diffie-hellman-group14-sha1"}, "host_keys": {"ssh-rsa"}}
+# Post-quantum hybrid key exchange families (OpenSSH: sntrup761 since 8.5, ML-KEM since 9.9).
+_PQ_HYBRID = ("sntrup761x25519-", "mlkem")
+
+
 def _incompatible(offer: dict[str, list[str]] | None, ours: dict[str, list[str]], why: str) -> str:
-    """Name the algorithms on both sides of a failed negotiation."""
+    """Name the algorithms on both sides of a failed negotiation, and what would make them meet."""
     low = why.lower()
     part = ("host_keys" if "host key" in low else "ciphers" if "cipher" in low else
             "macs" if "mac" in low else "kex")
     label = {"kex": "key exchange", "host_keys": "host key", "ciphers": "cipher", "macs": "MAC"}[part]
-    theirs = ", ".join((offer or {}).get(part, [])) or "unknown"
+    offered = (offer or {}).get(part, [])
+    theirs = ", ".join(offered) or "unknown"
     mine = ", ".join(ours.get(part, []))
     hint = ""
-    if part in ("kex", "host_keys"):
+    legacy = [a for a in offered if a in _LEGACY_ADDS.get(part, set()) and a not in ours.get(part, [])]
+    if legacy:
         hint = (f"; if the city accepts this legacy device, set legacy_algorithms = true on its credential "
                 f"or tag the target {LEGACY_TAG!r}")
+    elif offered and part == "kex" and all(a.startswith(_PQ_HYBRID) for a in offered):
+        hint = (f"; the server offers only post-quantum hybrid key exchange, which is not weak but which "
+                f"itaudit's SSH library (paramiko {paramiko.__version__}) does not implement for these names: "
+                f"add curve25519-sha256 (or mlkem768x25519-sha256 on OpenSSH 9.9 and later) to the server's "
+                f"KexAlgorithms (a global setting: sshd does not allow it in a Match block)")
+    elif offered:
+        hint = f"; none of the server's {label} algorithms is one itaudit implements"
     return clip(f"no common {label} algorithm: the server offers {theirs}; itaudit offers {mine}{hint}", 900) or ""
 
 
@@ -352,6 +369,8 @@ class SSHCollector(Collector):
                 raise _with_offer(CollectTimeout(f"no answer within {ctx.timeout:g} s"), transport) from exc
             stage = "during key exchange" if transport is not None and not transport.server_offer else ""
             why = clip(exc, 200) or type(exc).__name__
+            if isinstance(exc, (EOFError, ConnectionResetError)):
+                why = f"the server closed the connection ({why})"
             raise _with_offer(ConnectError(f"SSH session failed{' ' + stage if stage else ''}: {why}"),
                               transport) from exc
         finally:

@@ -1,12 +1,15 @@
 """The effective settings of the sshd that served our session, from the probe's ``sshd`` section.
 
 Pure functions, no I/O. The Linux probe finds the listening sshd among the session's
-process ancestors, reads its command line (``-f FILE``, ``-o KEY=VALUE``) and runs that
-binary's ``sshd -T`` with the same options and our connection (``-C user=,host=,addr=,
+process ancestors, reads its command line (``-f FILE``, ``-o "KEY VALUE"``, ``-h``, ``-p``;
+from ``/proc/PID/cmdline``, and when OpenSSH's listener has retitled itself to its arguments
+joined by spaces, split again by sshd's option grammar so a value keeps its spaces) and runs
+that binary's ``sshd -T`` with the same options and our connection (``-C user=,host=,addr=,
 laddr=,lport=``, so ``Match`` blocks are applied as for our login), through ``sudo -n``
 when the credential allows it. When ``sshd -T`` cannot run (no root, no host keys
-readable), the probe prints that daemon's own configuration file with every ``Include``
-expanded in place, and ``effective_settings`` applies OpenSSH's rules here: the first
+readable), the probe prints the daemon's ``-o`` options (they come first, so they win over
+the file) and its own configuration file with every ``Include`` expanded in place, and
+``effective_settings`` applies OpenSSH's rules here: the first
 value of a keyword wins, a ``Match`` block whose criteria all hold overrides the global
 value (the first such block wins), and a block we cannot decide (``Group`` without our
 groups, ``RDomain``, unknown criteria) makes the keywords it sets unknown rather than

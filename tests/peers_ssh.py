@@ -290,25 +290,40 @@ SUDO_USERS = {"itaudit16s": "NOPASSWD: ALL", "itaudit16p": "ALL", "itaudit16n": 
 def sudo_users():
     """Non-root login users for the sudo tests (needs root and sudo; removed afterwards):
     ``itaudit16s`` may ``sudo -n`` anything, ``itaudit16p``'s sudo asks for a password (so
-    ``sudo -n`` refuses), ``itaudit16n`` has no sudo rule at all."""
+    ``sudo -n`` refuses), ``itaudit16n`` has no sudo rule at all.
+
+    The users and the sudoers rule are machine-wide, so test runs in several checkouts share
+    them: each run holds a shared lock on ``/run/lock/itaudit-test16.lock`` while it uses them,
+    and only a run that finds no other holder (an exclusive lock succeeds) removes them."""
+    import fcntl
+
     from conftest import need_peer
 
     need_peer(os.geteuid() == 0 and shutil.which("useradd") is not None,
               "creating test users needs root and useradd")
     need_peer(shutil.which("sudo") is not None, "sudo not installed (apt-get install sudo)")
     rules = Path("/etc/sudoers.d/itaudit-test16")
-    made = []
-    try:
+    lock_dir = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+    with open(lock_dir / "itaudit-test16.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # waits while another run removes them
         for user in SUDO_USERS:
             if subprocess.run(["id", user], capture_output=True).returncode != 0:
-                subprocess.run(["useradd", "-m", "-s", "/bin/sh", user], check=True, capture_output=True)
-                made.append(user)
+                # Another run may create it at the same moment: its "already exists" is fine.
+                subprocess.run(["useradd", "-m", "-s", "/bin/sh", user], capture_output=True)
             # "*": no password, but not a locked account (sshd refuses locked ones without PAM)
             subprocess.run(["usermod", "-p", "*", user], check=True, capture_output=True)
-        rules.write_text("".join(f"{u} ALL=(ALL) {r}\n" for u, r in SUDO_USERS.items() if r))
-        rules.chmod(0o440)
-        yield dict(SUDO_USERS)
-    finally:
-        rules.unlink(missing_ok=True)
-        for user in made:
-            subprocess.run(["userdel", "-r", user], capture_output=True)
+        staged = rules.with_name(f".itaudit-test16.{os.getpid()}")
+        staged.write_text("".join(f"{u} ALL=(ALL) {r}\n" for u, r in SUDO_USERS.items() if r))
+        staged.chmod(0o440)
+        staged.replace(rules)
+        try:
+            yield dict(SUDO_USERS)
+        finally:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # another run still uses them: the last one out removes them
+            else:
+                rules.unlink(missing_ok=True)
+                for user in SUDO_USERS:
+                    subprocess.run(["userdel", "-r", user], capture_output=True)

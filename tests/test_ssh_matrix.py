@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,70 @@ def test_modern_only_server_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> 
     assert findings(result.facts)["SEC-020"] == "pass"
 
 
+# ssh-audit's "Debian Bookworm (Debian 12)" server hardening guide, last modified April 18, 2025
+# (https://www.ssh-audit.com/hardening_guides.html#debian_12, as mirrored in the public repository
+# oam7575/ssh_hardening_guides, index.html at commit 62b626b77ce1cd64d43a318010b82e7a0a7ec250):
+# the directives of its /etc/ssh/sshd_config.d/ssh-audit_hardening.conf, one per line, and its
+# host keys (ED25519 and a 4096-bit RSA key). The gss-* names are Debian's GSSAPI key exchange.
+SSH_AUDIT_DEBIAN12 = (
+    "KexAlgorithms sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+    "curve25519-sha256@libssh.org,gss-curve25519-sha256-,diffie-hellman-group16-sha512,gss-group16-sha512-,"
+    "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256\n"
+    "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-gcm@openssh.com,"
+    "aes128-ctr\n"
+    "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com\n"
+    "HostKeyAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,ssh-ed25519,"
+    "rsa-sha2-512,rsa-sha2-256\n"
+    "RequiredRSASize 3072\n"
+    "CASignatureAlgorithms sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n"
+    "GSSAPIKexAlgorithms gss-curve25519-sha256-,gss-group16-sha512-\n"
+    "HostbasedAcceptedAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-512,"
+    "rsa-sha2-256-cert-v01@openssh.com,rsa-sha2-256\n"
+    "PubkeyAcceptedAlgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,"
+    "sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-512,"
+    "rsa-sha2-256-cert-v01@openssh.com,rsa-sha2-256\n"
+)
+
+
+def test_ssh_audit_debian12_hardening_guide_is_audited_out_of_the_box(sshd_matrix, tmp_path) -> None:
+    import subprocess
+
+    rsa = Path(sshd_matrix.work) / "ssh_host_rsa4096_key"
+    if not rsa.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "4096", "-N", "", "-f", str(rsa)],
+                       check=True, capture_output=True)
+    inst = sshd_matrix.start("ssh-audit-debian12", SSH_AUDIT_DEBIAN12, host_keys=(sshd_matrix.host_key, rsa))
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_kex_offered[:4] == ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
+                                      "curve25519-sha256", "curve25519-sha256@libssh.org"]
+    assert po.ssh_macs_offered == ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+                                   "umac-128-etm@openssh.com"]
+    assert set(po.ssh_host_keys_offered) == {"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"}
+    assert po.ssh_settings_source.startswith("sshd -T of ")
+    assert findings(result.facts)["SEC-020"] == "pass"
+
+
+def test_hybrid_only_key_exchange_names_both_sides_in_plain_words(sshd_matrix, tmp_path) -> None:
+    # OpenSSH 9.2 has no ML-KEM; sntrup761 alone is a modern server paramiko cannot negotiate.
+    inst = sshd_matrix.start("hybrid-only", "KexAlgorithms sntrup761x25519-sha512@openssh.com\n")
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.ERROR and result.error_kind == "protocol"
+    err = result.error
+    assert "no common key exchange algorithm: the server offers sntrup761x25519-sha512@openssh.com;" in err
+    assert "itaudit offers mlkem768x25519-sha256, curve25519-sha256@libssh.org, curve25519-sha256" in err
+    assert "post-quantum hybrid key exchange, which is not weak" in err and "add curve25519-sha256" in err
+    assert "legacy_algorithms" not in err  # opting in to SHA-1 would not help here
+    # The offer is still judged: the hybrid is not weak; OpenSSH 9.2's default MACs (hmac-sha1) are.
+    assert result.facts.posture.ssh_kex_offered == ["sntrup761x25519-sha512@openssh.com"]
+    load_checks()
+    weak = next(f for f in run_checks(result.facts, check_ctx("server")) if f.check_id == "SEC-020")
+    assert weak.status.value == "fail" and "hmac-sha1" in weak.detail and "sntrup" not in weak.detail
+
+
 def test_root_login_yes_in_the_daemons_own_file_and_options(sshd_matrix, tmp_path) -> None:
     # The daemon's own -f file says yes (whatever /etc/ssh/sshd_config says) and -o raises MaxAuthTries.
     inst = sshd_matrix.start("root-pw", "PermitRootLogin yes\nPasswordAuthentication yes\n",
@@ -113,6 +179,71 @@ def test_root_login_yes_in_the_daemons_own_file_and_options(sshd_matrix, tmp_pat
     assert str(inst.conf) in po.ssh_settings_source and "sshd -T" in po.ssh_settings_source
     got = findings(result.facts)
     assert got["SEC-002"] == "fail" and got["SEC-003"] == "fail" and got["SEC-024"] == "fail"
+
+
+def _spaced_options(matrix) -> tuple[str, ...]:
+    banner = Path(matrix.work) / "issue net"
+    banner.write_text("Authorised use only\n")
+    banner.chmod(0o644)
+    # "Keyword value" with a space (not "="), a value of several words, a quoted path with a space.
+    return ("-o", "PermitRootLogin yes", "-o", "MaxAuthTries 9", f"-oAllowUsers=nobody {_me()} itaudit16n",
+            "-o", f'Banner "{banner}"')
+
+
+def test_options_with_spaces_on_the_daemons_command_line(sshd_matrix, tmp_path) -> None:
+    # OpenSSH's listener retitles itself (its arguments joined by spaces): the probe splits the
+    # title again by sshd's option grammar, so each -o value reaches sshd -T whole.
+    inst = sshd_matrix.start("spaced name", "PermitRootLogin no\n", args=_spaced_options(sshd_matrix))
+    assert "[listener]" in Path(f"/proc/{inst.proc.pid}/cmdline").read_text()
+    result = collect(inst, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert po.ssh_settings_source.startswith("sshd -T of "), po.ssh_settings_source
+    assert f"(config {inst.conf})" in po.ssh_settings_source
+    assert po.ssh_root_login == "yes" and po.ssh_max_auth_tries == 9
+    assert f"-o 'AllowUsers=nobody {_me()} itaudit16n'" in result.facts.evidence["sshd"]
+    assert findings(result.facts)["SEC-002"] == "fail"
+    assert _largv(f"/proc/{inst.proc.pid}/cmdline") == [
+        "B /usr/sbin/sshd", "- D", "- e", f"f {inst.conf}", "o PermitRootLogin yes", "o MaxAuthTries 9",
+        f"o AllowUsers=nobody {_me()} itaudit16n", f'o Banner "{Path(sshd_matrix.work) / "issue net"}"']
+
+
+def _largv(path: str) -> list[str]:
+    """The probe's own reader of a listener's command line (``largv``), run on ``path``."""
+    from collectors.ssh import probe_script
+
+    lines = probe_script("linux").splitlines()
+    i = lines.index("largv() {")
+    fn = "\n".join(lines[i:lines.index("}", i) + 1])
+    out = subprocess.run(["/bin/sh", "-c", f'{fn}\nlargv "$1"', "sh", path], capture_output=True, text=True,
+                         check=True, timeout=30)
+    return out.stdout.splitlines()
+
+
+def test_a_command_line_kept_at_its_nuls_is_read_word_by_word() -> None:
+    # A daemon that does not retitle itself keeps its arguments NUL-separated: a real process
+    # here (sh reading its script from stdin, so its argv is exactly these words).
+    argv = ["/usr/sbin/sshd", "-s", "--", "-D", "-f", "/etc/ssh/my  conf", "-o", "PermitRootLogin yes",
+            "-oAllowUsers=a -b", "-p", "2200"]
+    proc = subprocess.Popen(argv, executable="/bin/sh", stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        got = _largv(f"/proc/{proc.pid}/cmdline")
+    finally:
+        proc.communicate(b"exit 0\n", timeout=10)
+    assert got[0] == "B /usr/sbin/sshd"
+    # Words that look like options inside a value, and double spaces, survive only this way.
+    assert got[-4:] == ["f /etc/ssh/my  conf", "o PermitRootLogin yes", "o AllowUsers=a -b", "p 2200"]
+
+
+def test_options_with_spaces_also_apply_when_only_the_files_can_be_read(sshd_matrix, sudo_users, tmp_path) -> None:
+    # No root, no sudo: sshd -T cannot run, the file says "no", the command line says "yes".
+    inst = sshd_matrix.start("spaced files", "PermitRootLogin no\n", args=_spaced_options(sshd_matrix))
+    result = collect(inst, sshd_matrix, tmp_path, user="itaudit16n")
+    assert result.status is ResultStatus.OK, result.error
+    po = result.facts.posture
+    assert "configuration files" in po.ssh_settings_source and str(inst.conf) in po.ssh_settings_source
+    assert po.ssh_root_login == "yes" and po.ssh_max_auth_tries == 9
 
 
 def test_key_only_server(sshd_matrix, tmp_path, monkeypatch) -> None:
@@ -244,6 +375,46 @@ def test_server_closing_during_key_exchange_is_a_named_error(tmp_path) -> None:
     finally:
         srv.close()
         t.join(timeout=5)
+
+
+def test_real_sshd_closing_during_key_exchange_is_a_named_error_and_the_scan_goes_on(sshd_matrix, tmp_path) -> None:
+    from itaudit.config import load
+    from itaudit.scan import run_scan
+
+    # Its only host key algorithm has no key: OpenSSH drops the connection during key exchange
+    # ("No supported key exchange algorithms [preauth]").
+    broken = sshd_matrix.start("kex-closes", "HostKeyAlgorithms rsa-sha2-512\n")
+    good = sshd_matrix.start("kex-closes-neighbour", "")
+    result = collect(broken, sshd_matrix, tmp_path)
+    assert result.status is ResultStatus.ERROR and result.error_kind == "connect"
+    assert "during key exchange: the server closed the connection" in result.error, result.error
+    assert "No supported key exchange algorithms" in broken.log_text()
+    cfg_path = tmp_path / "config.toml"
+    targets = "".join(f"""
+[[cities.m.targets]]
+address = "{inst.address}"
+port = {inst.port}
+credential = "key"
+name = "{inst.name}"
+""" for inst in (broken, good))
+    cfg_path.write_text(f"""
+[settings]
+data_dir = "data"
+timeout = 20
+
+[cities.m]
+name = "Matrixville"
+
+[cities.m.credentials.key]
+type = "ssh"
+username = "{_me()}"
+key_file = "{sshd_matrix.client_key}"
+{targets}""")
+    cfg_path.chmod(0o600)
+    cfg = load(str(cfg_path))
+    summary = run_scan(cfg, cfg.city("m"))
+    assert summary.failed == 1 and "the server closed the connection" in summary.errors[0][1]
+    assert summary.ok == 1
 
 
 def test_a_scan_stores_the_weak_crypto_finding_of_a_server_it_could_not_log_in_to(sshd_matrix, tmp_path) -> None:

@@ -36,6 +36,52 @@ unitfile() {
     if [ -e "$ufd/$1" ] || [ -L "$ufd/$1" ]; then return 0; fi
   done; return 1
 }
+# largv FILE: a /proc/PID/cmdline as sshd's items, one a line (see the sshd section).
+largv() {
+  tr '\0\n' '\n ' < "$1" 2>/dev/null | awk '{a[NR] = $0} END {
+    if (NR == 1 && a[1] ~ /^sshd: /) {s = substr(a[1], 7); sub(/ \[listener\].*$/, "", s); n = split(s, w, / /); j = 1}
+    else {n = NR; for (i = 1; i <= n; i++) w[i] = a[i]; j = 0}
+    k = 0; ex = ""; ct = 0
+    for (i = 1; i <= n; i++) {x = w[i]
+      if (i == 1) {k = 1; t[1] = "B"; v[1] = x; ct = 1; continue}
+      if (ex != "") {k++; t[k] = ex; v[k] = x; ex = ""; ct = k; continue}
+      if (x ~ /^-./) {ct = 0
+        for (p = 2; p <= length(x); p++) {c = substr(x, p, 1)
+          if (index("CEbcfghkopu", c)) {if (p == length(x)) ex = c; else {k++; t[k] = c; v[k] = substr(x, p + 1); ct = k}; break}
+          k++; t[k] = "-"; v[k] = c}
+        continue}
+      if (j && ct) v[ct] = v[ct] " " x; else {k++; t[k] = "?"; v[k] = x}}
+    for (i = 1; i <= k; i++) print t[i] " " v[i]}' 2>/dev/null
+}
+# rpmsec LOGDIR: the last security update on an RPM system. SUSE: libzypp's history, its last applied
+# patch of category security. dnf/yum: the installed security advisories (updateinfo), each matched on
+# the exact package version it shipped: when dnf's log (dnf.rpm.log*) installed it, and when the rpm
+# database (rpm -qa --last, newest first) installed the version still there.
+rpmsec() {
+  if has zypper; then
+    if [ -r "$1/zypp/history" ]; then zh=cat; elif [ -e "$1/zypp/history" ] && [ -n "$S" ]; then zh="$S cat"
+    else echo "zypp_history=unreadable"; return; fi
+    $zh "$1/zypp/history" 2>/dev/null | awk -F'|' '$2 ~ /^patch/ && $8 == "security" && $10 == "applied" {p = $0; n++}
+      END {print "zypp_security_patches=" n + 0; if (p != "") print "zypp_security_last=" p}'
+    return
+  fi
+  if has dnf; then u=dnf; tmo; uo=$($T dnf -q -C --setopt=cachedir=/var/cache/dnf updateinfo list --installed --security 2>&1); ur=$?
+  elif has yum; then u=yum; tmo; uo=$($T yum -q -C updateinfo list security installed 2>&1); ur=$?
+  else echo "rpm_security_tool=none"; return; fi
+  echo "rpm_security_tool=$u"; echo "rpm_security_rc=$ur"
+  { printf '%s\n' "$uo"; echo "@@log"
+    for f in "$1"/dnf.rpm.log*; do case $f in *.gz|*.xz) continue;; esac
+      if [ -r "$f" ]; then cat "$f"; elif [ -f "$f" ] && [ -n "$S" ]; then $S cat "$f"; fi; done 2>/dev/null
+    echo "@@last"; rpm -qa --last 2>/dev/null; } | awk '
+    /^@@log$/ {g = 1; next}
+    /^@@last$/ {g = 0; l = 1; next}
+    !g && !l && / [A-Za-z]*\/Sec\. / {n++; x = $NF; sub(/-[0-9]+:/, "-", x); for (i = 1; i < NF; i++) if ($(i + 1) ~ /\/Sec\.$/) a[x] = $i; next}
+    !g && !l && NF && m < 2 {m++; print "rpm_security_msg=" $0; next}
+    g && / SUBDEBUG (Installed|Upgrade|Downgrade|Reinstall): / {x = $NF; sub(/-[0-9]+:/, "-", x)
+      if ((x in a) && substr($1, 1, 10) >= d) {d = substr($1, 1, 10); dl = d " " a[x] " " x}; next}
+    l && ($1 in a) && k < 3 {k++; print "rpm_security_match=" a[$1] " " $0}
+    END {print "rpm_security_advisories=" n + 0; if (dl != "") print "rpm_security_log=" dl}'
+}
 U=""; { while read -r k a b r; do if [ "$k" = Uid: ]; then U=$b; break; fi; done; } 2>/dev/null < /proc/self/status
 [ -n "$U" ] || U=$(id -u)
 S=""; SW="not asked (credential.sudo is off)"
@@ -90,8 +136,9 @@ sec disks
 if has lsblk; then lsblk -b -P -o NAME,KNAME,TYPE,SIZE,MODEL,FSTYPE,MOUNTPOINT 2>/dev/null; else echo "!no-lsblk"; catf /proc/partitions; fi
 [ -r /etc/crypttab ] && echo "crypttab_entries=$(grep -cvE '^[[:space:]]*(#|$)' /etc/crypttab)"
 sec packages
-if has dpkg-query; then echo "pm=dpkg"; dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' 2>/dev/null
-elif has rpm; then echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\tii\n' 2>/dev/null
+PM=""
+if has dpkg-query; then PM=dpkg; echo "pm=dpkg"; dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' 2>/dev/null
+elif has rpm; then PM=rpm; echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\tii\n' 2>/dev/null
 elif has apk; then echo "pm=apk"; apk info -v 2>/dev/null
 else echo "pm=none"; fi
 sec updates
@@ -123,7 +170,7 @@ if [ $H = 1 ] && [ -x /usr/lib/apt/apt-helper ]; then
     END {blk(); print "apt_security_index=" n + 0; if (b != "") print "apt_security_last=" b " " bp}'
 fi
 [ -e /var/lib/dpkg/status ] && echo "dpkg_status_mtime=$(date -r /var/lib/dpkg/status +%s 2>/dev/null)"
-has rpm && echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"
+if [ "$PM" = rpm ]; then echo "rpm_last_install=$(rpm -qa --qf '%{INSTALLTIME}\n' 2>/dev/null | sort -n | tail -n 1)"; rpmsec /var/log; fi
 sec reboot
 [ -f /var/run/reboot-required ] && echo "reboot_required_file=1"
 if [ -r /var/run/reboot-required.pkgs ]; then p=""; { while IFS= read -r l || [ -n "$l" ]; do p="$p$l "; done; } 2>/dev/null < /var/run/reboot-required.pkgs; echo "reboot_pkgs=$p"; fi
@@ -146,22 +193,31 @@ while [ "${P:-0}" -gt 0 ] && [ $k -lt 16 ]; do
   N=""; Q=0; { while read -r a b r; do case $a in Name:) N=$b;; PPid:) Q=$b; break;; esac; done; } 2>/dev/null < /proc/$P/status
   [ "$N" = sshd ] && LP=$P; P=$Q; k=$((k+1))
 done
-LC=""; [ -n "$LP" ] && LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null)
+# The listener's arguments, from /proc/PID/cmdline split at its NULs (a value may hold spaces:
+# -o "PermitRootLogin yes"). OpenSSH's listener retitles itself "sshd: ARGS [listener] ...", its
+# arguments joined by single spaces; that title is split again by sshd's own option grammar: sshd
+# takes no operands, so a word that is neither an option nor an option's value continues the value
+# before it. One line per item: "B binary", "f file", "o|h|c|p value", "- flag".
+LC=""; LA=""
+if [ -n "$LP" ]; then LC=$(tr '\0' ' ' < /proc/$LP/cmdline 2>/dev/null); LA=$(largv /proc/$LP/cmdline); fi
 echo "listener=$LC"
-B=""; CF=""; OO=""; nx=""; set -f
-for w in $LC; do
-  case $nx in f) CF=$w; nx=""; continue;; o) OO="$OO -o $w"; nx=""; continue;; esac
-  case $w in sshd:) continue;; -f) nx=f; continue;; -f*) CF=${w#-f}; continue;; -o) nx=o; continue;; -o*) OO="$OO -o ${w#-o}"; continue;; "[listener]") break;; esac
-  if [ -z "$B" ]; then case $w in /*sshd) B=$w;; esac; fi
-done; set +f
+B=""; CF=""; OO=""; OD=""; set -f; IFS=$nl
+for l in $LA; do w=${l#??}; t=${l%"${l#?}"}
+  case $t in B) case $w in /*sshd) B=$w;; esac;; f) CF=$w;;
+    o|h|c|p) OO="$OO$nl-$t$nl$w"; case $w in *[[:space:]]*) OD="$OD -$t '$w'";; *) OD="$OD -$t $w";; esac;;
+    -) case $w in 4|6) OO="$OO$nl-$w"; OD="$OD -$w";; esac;; esac
+done; set +f; unset IFS
 [ -n "$B" ] || B=sshd
+SA=""; [ -n "$S" ] && SA="sudo${nl}-n$nl"
+# sT SPEC: the listener's sshd -T with its own -f and -o/-h/-c/-p options, for connection SPEC.
+sT() { set -f; IFS=$nl; o=$($SA$B$nl-T${CF:+$nl-f$nl$CF}$OO$nl-C$nl$1 2>&1); e=$?; set +f; unset IFS; }
 UN=${USER:-$LOGNAME}; [ -n "$UN" ] || UN=$(id -un 2>/dev/null)
 set -- $SSH_CONNECTION
 CS="user=$UN,host=$1,addr=$1,laddr=$3,lport=$4"
-echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OO"
+echo "config=${CF:-default}"; echo "conn=$CS"; echo "options=$OD"
 o=""; if [ -z "$LP" ]; then e=1; o="no sshd among this session's parent processes (another SSH server, or hidden)"
-elif has "$B"; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?
-  case $o in *"nvalid test mode"*) CS="user=$UN,host=$1,addr=$1"; o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "$CS" 2>&1); e=$?;; esac
+elif has "$B"; then sT "$CS"
+  case $o in *"nvalid test mode"*) CS="user=$UN,host=$1,addr=$1"; sT "$CS";; esac
 else e=127; o="$B not found"; fi
 case "$nl$o" in *"${nl}permitrootlogin "*) [ $e = 0 ] && e=ok;; esac
 if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
@@ -169,7 +225,7 @@ if [ "$e" = ok ]; then echo "source=sshd-T"; echo "via=${S:+sudo}"
     challengeresponseauthentication\ *|permitemptypasswords\ *|pubkeyauthentication\ *|usepam\ *|authenticationmethods\ *|\
     x11forwarding\ *|allowagentforwarding\ *|maxauthtries\ *|logingracetime\ *|port\ *|versionaddendum\ *|debianbanner\ *|\
     ciphers\ *|macs\ *|kexalgorithms\ *|hostkeyalgorithms\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS
-  if [ "$UN" != root ]; then o=$($S "$B" -T ${CF:+-f "$CF"} $OO -C "user=root,host=$1,addr=$1,laddr=$3,lport=$4" 2>/dev/null)
+  if [ "$UN" != root ]; then sT "user=root,${CS#user=*,}"
     echo "--- as root"; set -f; IFS=$nl; for l in $o; do case $l in permitrootlogin\ *|passwordauthentication\ *|\
     kbdinteractiveauthentication\ *|usepam\ *|authenticationmethods\ *) printf '%s\n' "$l";; esac; done; set +f; unset IFS; fi
 elif [ -z "$LP" ]; then echo "source=none"; echo "why=$o"
@@ -183,6 +239,8 @@ else echo "source=config"; echo "why=$(printf '%s\n' "$o" | head -n 1)"; echo "g
     elif [ -e "$1" ] && [ -n "$S" ] && $S test -f "$1"; then echo "--- file $1 (sudo)"; $S cat "$1" 2>/dev/null; echo "--- end $1"
     elif [ -e "$1" ]; then echo "!unreadable $1"; else echo "!missing $1"; fi
   }
+  if [ -n "$OO" ]; then echo "--- options (command line)"; nx=""; set -f; IFS=$nl
+    for l in $OO; do [ "$nx" = o ] && printf '%s\n' "$l"; nx=""; [ "$l" = -o ] && nx=o; done; set +f; unset IFS; fi
   sshf "${CF:-/etc/ssh/sshd_config}" 0
 fi
 sec listening
