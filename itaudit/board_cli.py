@@ -101,9 +101,7 @@ def _check_certificate(board: BoardConfig, path: str) -> None:
 def start_in_thread(served: Served) -> tuple[Any, threading.Thread]:
     """Run ``served`` in a daemon thread (the agent's way); stop it with ``server.should_exit = True``."""
     sock = served.listen()
-    server = served.server()
-    server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]  # the thread's own loop
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the agent owns signals
+    server = served.server()  # outside the main thread uvicorn leaves signals alone: the agent owns them
 
     def run() -> None:
         try:

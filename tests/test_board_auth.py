@@ -373,3 +373,60 @@ def test_serve_refuses_a_certificate_that_does_not_load(tmp_path: Path, cities, 
     r = CliRunner().invoke(cli, ["serve", "-c", str(cfg)])
     assert r.exit_code != 0 and "key 'board.tls_cert'" in r.output and "do not load together" in r.output
     assert "Traceback" not in r.output
+
+
+# --- started by the agent ----------------------------------------------------------------
+
+
+def test_the_agent_serves_the_board_beside_its_scans(tmp_path: Path, cities):
+    import os
+    import signal
+    import urllib.request
+
+    from peers_smtp import free_port
+
+    port = free_port("127.0.0.1")
+    cfg = tmp_path / "agent.toml"
+    cities_toml = "".join(f'[cities.{c.id}]\nname = "{c.name}"\ndatabase = "{c.database}"\n'
+                          f'[cities.{c.id}.schedule]\nscan = "off"\nreport = false\n' for c in cities)
+    cfg.write_text(f'[settings]\ndata_dir = "{tmp_path / "data"}"\n{cities_toml}'
+                   f'[board]\nenabled = true\nport = {port}\n')
+    proc = subprocess.Popen([sys.executable, "-m", "itaudit.cli", "agent", "-c", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_listening("127.0.0.1", port, proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            home = r.read().decode()
+        assert 'href="/city/springfield/"' in home and 'href="/city/shelbyville/"' in home
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/city/shelbyville/devices", timeout=10) as r:
+            assert r.status == 200 and "Shelbyville" in r.read().decode()
+        assert proc.poll() is None  # still scheduling
+        os.kill(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert f"status board for 2 cities: http://127.0.0.1:{port}/" in out and "agent stopped" in out
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()  # the board stopped with it
+
+
+def test_the_agent_carries_on_when_the_board_cannot_start(tmp_path: Path, cities, caplog):
+    from itaudit.agent import Agent, ManualClock
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "agent.toml"
+        c = cities[0]
+        cfg.write_text(f'[settings]\ndata_dir = "{tmp_path / "data"}"\n[cities.{c.id}]\ndatabase = "{c.database}"\n'
+                       f'[cities.{c.id}.schedule]\nscan = "off"\nreport = false\n'
+                       f'[board]\nenabled = true\nport = {port}\n')
+        start = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+        agent = Agent(cfg, clock=ManualClock(start), poll=None)
+        with caplog.at_level(logging.INFO, logger="itaudit"):
+            assert agent.run(until=start + dt.timedelta(hours=1)) == 0
+    assert f"status board not started: key 'board.port': cannot listen on 127.0.0.1:{port}" in caplog.text
