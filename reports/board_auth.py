@@ -322,9 +322,11 @@ def _token_ok(expected: Any, given: str) -> bool:
 
 
 def _same_origin(request: Request) -> bool:
-    """A form posted from a page of this board (browsers send Origin with a POST; without one, the token decides)."""
+    """A form posted from a page of this board, by the Origin browsers send with a POST. Under
+    ``Referrer-Policy: no-referrer`` a browser sends "null" (and old ones none): then the
+    session's token and the SameSite=Strict cookie decide."""
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return True
     host = request.headers.get("host", "")
     return origin in (f"https://{host}", f"http://{host}")
