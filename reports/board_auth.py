@@ -157,6 +157,9 @@ class Auth:
         self.env = environment()
         board_globals(self.env)
         self._dummy: str | None = None
+        # Argon2id costs 64 MiB and tens of milliseconds per check: a flood of logins waits its
+        # turn here instead of filling the memory of a small box.
+        self._checking = threading.BoundedSemaphore(2)
 
     # --- who is asking -------------------------------------------------------------
 
@@ -251,12 +254,13 @@ class Auth:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         hasher = PasswordHasher()
-        if self._dummy is None:
-            self._dummy = hasher.hash(secrets.token_urlsafe(16))
-        try:
-            hasher.verify(user.password_hash if user else self._dummy, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        with self._checking:
+            if self._dummy is None:
+                self._dummy = hasher.hash(secrets.token_urlsafe(16))
+            try:
+                hasher.verify(user.password_hash if user else self._dummy, password)
+            except (VerificationError, InvalidHashError):
+                return False
         return user is not None
 
 
