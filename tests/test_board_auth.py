@@ -430,3 +430,32 @@ def test_the_agent_carries_on_when_the_board_cannot_start(tmp_path: Path, cities
         with caplog.at_level(logging.INFO, logger="itaudit"):
             assert agent.run(until=start + dt.timedelta(hours=1)) == 0
     assert f"status board not started: key 'board.port': cannot listen on 127.0.0.1:{port}" in caplog.text
+
+
+def test_the_session_key_comes_from_its_reference(tmp_path: Path, monkeypatch):
+    from itaudit.board_config import secret_key
+
+    assert secret_key(BoardConfig()) is None  # none configured: the board makes a random one
+    monkeypatch.delenv("ITAUDIT_TEST_BOARD_KEY", raising=False)
+    with pytest.raises(ConfigError) as err:
+        secret_key(BoardConfig(secret_key_env="ITAUDIT_TEST_BOARD_KEY"))
+    assert "key 'board.secret_key_env'" in str(err.value) and "not set" in str(err.value)
+    monkeypatch.setenv("ITAUDIT_TEST_BOARD_KEY", "short")
+    with pytest.raises(ConfigError) as err:
+        secret_key(BoardConfig(secret_key_env="ITAUDIT_TEST_BOARD_KEY"))
+    assert "at least 32 characters" in str(err.value) and "short" not in str(err.value)
+    (tmp_path / "board.key").write_text("f" * 64 + "\n")
+    assert secret_key(BoardConfig(secret_key_file=tmp_path / "board.key")) == "f" * 64
+    with pytest.raises(ConfigError) as err:
+        secret_key(BoardConfig(secret_key_file=tmp_path / "missing.key"))
+    assert "key 'board.secret_key_file'" in str(err.value)
+
+
+def test_the_board_answers_to_its_configured_names(cities, hashed):
+    board = BoardConfig(host="127.0.0.1", trusted_proxies=("10.9.9.9",), names=("board.city.example",),
+                        users=_board(hashed).users)
+    app = create_board(cities[:1], board, host="127.0.0.1", today=lambda: AS_OF)
+    https = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.50"}
+    with TestClient(app, base_url="https://board.city.example", client=("10.9.9.9", 4000)) as proxy:
+        assert proxy.get("/login", headers=https).status_code == 200
+        assert proxy.get("/login", headers={**https, "host": "evil.example"}).status_code == 400
