@@ -61,8 +61,13 @@ class Served:
             tls = {"ssl_certfile": str(self.board.tls_cert), "ssl_keyfile": str(self.board.tls_key)}
         # Proxy headers are handled by the app (reports/board_sites.py) for the configured
         # proxies only; uvicorn's own default would believe any local process.
-        return uvicorn.Server(uvicorn.Config(self.app, log_level="warning", server_header=False, access_log=False,
-                                             proxy_headers=False, **tls))
+        config = uvicorn.Config(self.app, log_level="warning", server_header=False, access_log=False,
+                                proxy_headers=False, **tls)
+        if self.board.tls:
+            config.load()  # builds the TLS context, which is then given an explicit floor
+            assert config.ssl is not None
+            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        return uvicorn.Server(config)
 
 
 def prepare(cfg: Any, *, city_id: str | None = None, host: str | None = None, port: int | None = None) -> Served:
