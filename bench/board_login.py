@@ -1,4 +1,4 @@
-"""What the status board's login costs (issue 20): one Argon2id check per login, and the
+"""What the status board's login costs: one Argon2id check per login, and the
 session check on every page, against the same board served on loopback without login in the
 same run (Starlette's test client, in process: no network, no TLS).
 

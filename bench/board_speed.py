@@ -1,9 +1,9 @@
-"""Status board speed (issue 20): each page for a 5,000-device city with 24 months of history.
+"""Status board speed: each page for a 5,000-device city with 24 months of history.
 
 Builds the history through the real store API (once; pass --db to reuse it), then times each
 board page through Starlette's test client (in process: routing, store open, model, template,
 headers; no network) against a raw SQL read of the rows the page shows, in the same run.
-Goal (issue 20): every page at most 300 ms.
+Goal: every page at most 300 ms.
 
     .venv/bin/python bench/board_speed.py [--devices 5000] [--months 24] [--db PATH]
 """

@@ -1,4 +1,4 @@
-"""Directory scale (issue 17): 10,000 computer objects read, merged and stored.
+"""Directory scale: 10,000 computer objects read, merged and stored.
 
 Provisions a real Samba AD DC (tests/peers_samba.py: needs root and Debian's samba), fills
 it with N computers of the test mix (directory_fleet.fleet), then measures in the same run:

@@ -1,4 +1,4 @@
-"""Evidence and open-data report speed (issue 19), against the monthly summary in the same run.
+"""Evidence and open-data report speed, against the monthly summary in the same run.
 
 Builds a synthetic city through the real store API (tests/report_city.py; pass --db to reuse
 one), then times the evidence report (model; model + HTML + XLSX + JSON) and the open-data

@@ -57,7 +57,7 @@ FAMILY_MAP: dict[str, set[str]] = {
     "ruckuswireless": {"ruckus"}, "sonicwall": {"sonicos"}, "sophos-xg": {"sfos"}, "unifi": {"unifi"},
     "vmware-esxi": {"esxi"}, "windows": {"windows"}, "xerox": {"xerox"}, "xos": {"exos"},
     "zyxelwlc": {"zyxel"},
-    # issue 18: LibreNMS keys -> itaudit families (same name when not listed)
+    # LibreNMS keys -> itaudit families (same name when not listed)
     "ftd": {"cisco-ftd"}, "ise": {"cisco-ise"}, "cimc": {"cisco-imc"}, "ucos": {"cisco-ucos"},
     "ciscospa": {"cisco-spa"}, "eatonpdu": {"eaton-epdu"}, "eaton-mgeups": {"mge-ups"}, "ewc": {"extreme-ewc"},
     "hiveos-wireless": {"hiveos"}, "dlinkap": {"dlink-ap"}, "lcoslx": {"lcos-lx"}, "lcossx": {"lcos-sx"},

@@ -15,7 +15,7 @@ that got faster by missing answers fails).
 The scanner is the real CLI (``itaudit scan``) in a child process; wall time, CPU
 (user + system) and peak RSS come from ``os.wait4``. Baseline in the same run: one bare
 GET of sysDescr per device (``collectors.snmp.ping_many``) on the same devices at the same
-concurrency, CPU of this process. Targets (issue 8): under 30 s wall and 10 ms CPU/device.
+concurrency, CPU of this process. Targets: under 30 s wall and 10 ms CPU/device.
 
     .venv/bin/python bench/scale_snmp.py [--devices 1000] [--concurrency 64] [--sim-procs 2]
 """

@@ -8,7 +8,7 @@ device and finding new) and a steady-state rescan (finding episodes refreshed).
 
 Baseline, measured in the same run against the same hosts at the same concurrency: a bare
 paramiko session per host (TCP_NODELAY connect, key exchange, password auth, one exec of
-``true``) — the least any SSH client library can do. Targets (issue 8): under 30 s wall,
+``true``) — the least any SSH client library can do. Targets: under 30 s wall,
 under 10 ms client CPU per host, peak RSS under 300 MB.
 
     .venv/bin/python bench/scale_ssh.py [--hosts 1000] [--concurrency 16] [--fleets 2]
@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 
 import psutil  # noqa: E402
 from fleetkit import CITY, SSH_PASSWORD_ENV, FleetProcess, itaudit_cmd, run_measured, write_city_config  # noqa: E402
-from ssh_cpu import bare_exec  # noqa: E402  (the bare-paramiko baseline of issue 3's bench)
+from ssh_cpu import bare_exec  # noqa: E402  (the bare-paramiko baseline)
 
 from itaudit.demo import ssh_cases  # noqa: E402
 

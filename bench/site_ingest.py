@@ -5,7 +5,7 @@ One city of D devices x M months is built through the real store API; each site'
 is made by the real site code (online backup, manifest, ssh-keygen signature) from a copy of
 it, then dropped into that city's inbox as SFTP would leave it (the transport is OpenSSH's
 and is measured by OpenSSH, not here). Baseline in the same run: copying the same files
-into place with shutil (what any ingest must at least do). Goals (issue 21): ingest of one
+into place with shutil (what any ingest must at least do). Goals: ingest of one
 round and the portfolio within a minute for 200 sites x 500 devices; a site's snapshot
 costs at most a few seconds of CPU.
 

@@ -3,7 +3,7 @@
 The fleet runs in a separate process, so only the client's CPU (all its threads:
 ``time.process_time``) is counted. Printed per host, next to a baseline measured in the
 same run: a bare paramiko session doing the same connect + key exchange + password auth
-+ one exec of ``true``. Target (issue 3): under 10 ms client CPU per host for the Linux
++ one exec of ``true``. Target: under 10 ms client CPU per host for the Linux
 probe, transport and parsing included.
 
     .venv/bin/python bench/ssh_cpu.py [--hosts 60] [--case tests/fixtures/linux/ubuntu-22.04]

@@ -1,4 +1,4 @@
-"""How long a /24 discovery sweep takes at the default pace (issue 9: within a minute).
+"""How long a /24 discovery sweep takes at the default pace (the goal: within a minute).
 
 Sweeps 127.0.7.0/24 (loopback only) with the default ports and rate, a few plain TCP
 listeners standing in for devices, and prints the wall time, the probes sent and the

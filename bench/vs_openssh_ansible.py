@@ -16,7 +16,7 @@ installed software does (pip compiles at install): the bench gives them a ``PYTH
 in its work folder, filled by the warm-up, even when the calling environment sets
 ``PYTHONDONTWRITEBYTECODE`` (which would recompile itaudit's own modules at every start).
 CPU is the client's (the driver and every child it waited for, from ``os.wait4``); sshd's
-work is not counted. Targets (issue 8): itaudit within 1.2x of the
+work is not counted. Targets: itaudit within 1.2x of the
 OpenSSH loop; Ansible at least 10x slower than itaudit.
 
     .venv/bin/python bench/vs_openssh_ansible.py [--hosts 16] [--repeat 3] [--full-probe] [--skip-bashrc]

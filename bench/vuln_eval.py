@@ -1,4 +1,4 @@
-"""Accuracy of the exploited-vulnerability verdicts on a labelled set (issue 15).
+"""Accuracy of the exploited-vulnerability verdicts on a labelled set.
 
 Reads ``tests/fixtures/vuln/eval.json``: (product, version, CVE) pairs labelled by hand from
 the vendor advisories cited per pair, covering every demo device with KEV entries. Runs the

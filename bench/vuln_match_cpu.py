@@ -1,4 +1,4 @@
-"""CPU that exploited-vulnerability matching adds per Linux host (issue 15: at most 2 ms/host).
+"""CPU that exploited-vulnerability matching adds per Linux host (the goal: at most 2 ms/host).
 
 1,000 Ubuntu 18.04 hosts, each with the ~1,500 packages of the recorded probe
 (tests/fixtures/linux/ubuntu-18.04) and a different installed sudo version. Baseline, in the

@@ -1,4 +1,4 @@
-"""How long `itaudit data update` takes for the CVE/OSV records (issue 15: seconds, not minutes).
+"""How long `itaudit data update` takes for the CVE/OSV records (the goal: seconds, not minutes).
 
 Serves the recorded records of tests/fixtures/vuln (120 CVE JSON 5 records, 1 OSV record)
 from an HTTP server on loopback with ETags, then times three updates: the first (everything

@@ -105,7 +105,7 @@ def firmware_bound(facts: DeviceFacts, ctx: CheckContext) -> bool:
         return False
     return rules.firmware_bound(policy_of(ctx).refresh_class(kind_of(facts, ctx), tags_of(ctx)))
 # Lifecycle answers by (knowledge, policy, as-of, software facts): a city's thousands of PCs
-# share a few dozen OS builds, and three checks ask for each device (issue 17's bench).
+# share a few dozen OS builds, and three checks ask for each device (bench/directory_scale.py).
 _LIFECYCLE_MEMO: dict[tuple[Any, ...], LifecycleAnswer] = {}
 
 

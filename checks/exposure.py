@@ -192,7 +192,7 @@ def sec_ssh_password_auth(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     )
 
 
-# --- SSH daemon settings and algorithms (issue 16) ---------------------------------------
+# --- SSH daemon settings and algorithms -------------------------------------------------
 
 # Thresholds of the CIS Benchmarks for Linux distributions (section "Configure SSH Server"):
 # MaxAuthTries 4 or less, LoginGraceTime one minute or less.

@@ -478,8 +478,17 @@ def _updates(facts: DeviceFacts, text: str, ctx: dict) -> None:
             _gap(facts, "patching.pending_updates", reason or "apt error")
             _gap(facts, "patching.security_updates", reason or "apt error")
             return
-        pt.pending_updates = len(inst)
-        pt.security_updates = sum(1 for ln in inst if re.search(r"-[Ss]ecurity[:/ ]|-security\b", ln))
+        # An update is an "Inst NAME [OLD] (NEW ...)" line; a line without "[OLD]" is a new package that an
+        # update pulls in. `apt-get upgrade` holds back updates that need a new package (often security
+        # ones), so the probe simulates dist-upgrade; what apt still reports "not upgraded" (held, or held
+        # back by an older probe's plain upgrade) is pending too, though its security status is not shown.
+        upgrades = [ln for ln in inst if re.match(r"Inst \S+ \[", ln)]
+        held = int(m.group(1)) if (m := re.search(r"(\d+) not upgraded", body)) else 0
+        pt.pending_updates = len(upgrades) + held
+        pt.security_updates = sum(1 for ln in upgrades if re.search(r"-[Ss]ecurity[:/ ]|-security\b", ln))
+        if held:
+            facts.add_evidence("updates-held", f"{held} more updates apt holds back; whether they are security "
+                               "updates is not shown, so the security count is a lower bound")
     elif tool in ("dnf", "yum"):
         blocks = _rc_blocks(body)
         lines, rc = blocks[0]

@@ -957,7 +957,7 @@ def _shutdown(loop: asyncio.AbstractEventLoop, engines: _Engines) -> None:
     loop.close()
 
 
-# --- discovery probe (issue 9; owned by the discovery helper) ---------------------------
+# --- discovery probe -------------------------------------------------------------------
 
 
 class SysObjectIDProbe:

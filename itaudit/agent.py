@@ -743,7 +743,7 @@ class Agent:
             formats = tuple(f for f in MONTHLY_FORMATS if f != "pdf" or "pdf" in city.delivery.attach)
             paths = _write_report("monthly", city, store, out_dir, formats, as_of=as_of, month=month)
             plan = _write_report("plan", city, store, out_dir, PLAN_FORMATS, as_of=as_of)
-            if "evidence" in city.delivery.attach:  # the insurer/CPG/NCSR evidence report (issue 19)
+            if "evidence" in city.delivery.attach:  # the insurer/CPG/NCSR evidence report
                 plan += _write_report("evidence", city, store, out_dir, ("html", "pdf"), as_of=as_of)
         finally:
             store.close()

@@ -407,7 +407,7 @@ def _register_optional() -> None:
         cmd = getattr(knowledge_cli, name, None)
         if cmd is not None:
             cli.add_command(cmd)
-    from itaudit.cohort_cli import cohort_group  # issue 22: peer cities' open-data files
+    from itaudit.cohort_cli import cohort_group  # peer cities' open-data files
 
     cli.add_command(cohort_group)
     cli.add_command(site_cli.site_group)
@@ -419,10 +419,10 @@ def _register_optional() -> None:
     from itaudit import devices_cli  # `itaudit devices retire DEVICE`
 
     devices_cli.attach(cli)
-    from itaudit import directory_cli  # issue 17
+    from itaudit import directory_cli  # the Active Directory reconciliation
 
     cli.add_command(directory_cli.directory_cmd)
-    from itaudit.board_cli import serve_cmd  # issue 20: the status board
+    from itaudit.board_cli import serve_cmd  # the status board
 
     cli.add_command(serve_cmd)
 
@@ -430,7 +430,7 @@ def _register_optional() -> None:
 _register_optional()
 
 
-# --- agent and MSP portfolio (issue 7; owned by the agent helper) --------------------
+# --- agent and MSP portfolio --------------------------------------------------------
 
 
 @cli.command("agent")
@@ -491,7 +491,7 @@ def portfolio_cmd(config_path: str, as_of: dt.date | None, city_ids: tuple[str, 
 # --- end of the agent block ------------------------------------------------------------
 
 
-# --- discover (issue 9; owned by the discovery helper) --------------------------------
+# --- discover ------------------------------------------------------------------------
 
 
 @cli.command("discover")

@@ -12,7 +12,7 @@ every read validates it again, so a file edited or grown stale later is named an
 rather than trusted. No schema change is needed.
 
 The exchange format (``itaudit-opendata/1``) is read here, in one place. It is the long-format
-CSV that ``itaudit report opendata`` writes (issue 19, ``reports/opendata.py``): one row per
+CSV that ``itaudit report opendata`` writes (``reports/opendata.py``): one row per
 (period, measure) with the header
 
     period,measure_id,measure,target,better,actual,status,numerator,denominator,unit,data_date

@@ -49,7 +49,7 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
 
 
-# --- agent: schedule, delivery, SMTP (issue 7) -----------------------------------
+# --- agent: schedule, delivery, SMTP ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 @dataclass(frozen=True)
 class Discovery:
-    """``[cities.<id>.discovery]``: which ranges to sweep and how gently (issue 9)."""
+    """``[cities.<id>.discovery]``: which ranges to sweep and how gently."""
 
     ranges: tuple[str, ...] = ()  # CIDR blocks (or single addresses) the city owns
     exclude: tuple[str, ...] = ()
@@ -118,7 +118,7 @@ class Discovery:
 
 @dataclass(frozen=True)
 class Evidence:
-    """``[cities.<id>.evidence]``: the city's own question templates and its attestation file (issue 19)."""
+    """``[cities.<id>.evidence]``: the city's own question templates and its attestation file."""
 
     templates: tuple[Path, ...] = ()  # extra evidence templates (JSON), e.g. the city's insurer's questions
     attestations: Path | None = None  # default: attestations.json beside the city's database
@@ -126,7 +126,7 @@ class Evidence:
 
 @dataclass
 class DirectoryConfig:
-    """``[cities.<id>.directory]``: the Active Directory to read computer objects from (issue 17).
+    """``[cities.<id>.directory]``: the Active Directory to read computer objects from.
 
     Read-only: one search of computer objects, nothing written. TLS is mandatory (LDAPS, or
     StartTLS on 389) and the certificate is validated against ``ca_file`` (else the system's

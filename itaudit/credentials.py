@@ -81,7 +81,7 @@ class SNMPCredential:
 @dataclass(frozen=True)
 class WinRMCredential:
     """WinRM (PowerShell Remoting). HTTPS validates the certificate; HTTP only with message
-    encryption; never Basic authentication (issue 17)."""
+    encryption; never Basic authentication."""
 
     name: str
     username: str  # "CITY\\itaudit-scan" or "itaudit-scan@city.local"

@@ -1,5 +1,5 @@
 """``itaudit directory``: what the last directory read found, and the reconciliation of the
-directory, the scans and the asset register (issue 17). Read-only over the city's store."""
+directory, the scans and the asset register. Read-only over the city's store."""
 
 from __future__ import annotations
 

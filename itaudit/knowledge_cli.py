@@ -126,7 +126,7 @@ def data_update_cmd(data_dir: Path | None) -> None:
     for name, why in list(vr.refused.items())[:20]:
         click.echo(f"NOT updated {name}: {why}", err=True)
     if not report.ok or not vr.ok:
-        raise SystemExit(1)
+        raise SystemExit(3)  # like a scan that could not check every target: the rest went on
 
 
 @data_group.command("recheck")

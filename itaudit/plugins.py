@@ -41,7 +41,7 @@ BUILTIN_TOOLS: dict[str, str] = {
     "ssh_probe_parser": "collectors.ssh:parse_probe",
     "known_hosts": "collectors.known_hosts",  # itaudit hostkey list / accept
     "ssh": "collectors.ssh",
-    "board": "reports.board:create_app",  # itaudit serve (issue 20)
+    "board": "reports.board:create_app",  # itaudit serve
     "board_site": "reports.board_sites:create_board",  # itaudit serve and the agent: login, TLS, cities
 }
 

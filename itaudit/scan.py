@@ -41,7 +41,7 @@ class ScanSummary:
     incomplete_reason: str | None = None
     findings: dict[str, int] = field(default_factory=dict)  # severity -> open fails this scan
     errors: list[tuple[str, str]] = field(default_factory=list)  # (target label, reason)
-    # The directory (issue 17): computers read, of them judged from the directory alone.
+    # The directory: computers read, of them judged from the directory alone.
     directory_computers: int = 0
     directory_only: int = 0
     directory_error: str | None = None
@@ -221,7 +221,7 @@ def run_scan(cfg: Config, city: CityConfig, *, as_of: dt.date | None = None,
             store.close()
 
 
-# --- the directory (issue 17) ------------------------------------------------------------
+# --- the directory ----------------------------------------------------------------------
 
 # Directory-only devices per transaction. One commit per device was most of their cost at
 # 10,000 computer objects; a killed scan still leaves every stored device whole (a batch is

@@ -144,7 +144,7 @@ def _migrate_v5(db: sqlite_utils.Database) -> None:
 
 
 def _migrate_v6(db: sqlite_utils.Database) -> None:
-    """The latest installed-package list per device (issue 15): a data update re-evaluates
+    """The latest installed-package list per device: a data update re-evaluates
     distribution packages without a rescan. One row per device, replaced by each scan that
     lists packages; zlib-compressed "name<TAB>version<TAB>arch" lines (observations keep the
     count only, so history does not multiply it)."""
@@ -154,11 +154,11 @@ def _migrate_v6(db: sqlite_utils.Database) -> None:
     )
 
 
-# --- directory (issue 17; migration number 7 reserved for it) ------------------------
+# --- directory (migration 7) -------------------------------------------------------
 
 
 def _migrate_v7(db: sqlite_utils.Database) -> None:
-    """Directory computers (issue 17): which computer object a device is, the short host name
+    """Directory computers: which computer object a device is, the short host name
     it is matched on, when it was last fully audited, where each observation's facts came
     from, and one row per directory read. Independent of migrations 5 and 6."""
     cols = db.table("devices").columns_dict
@@ -471,7 +471,7 @@ class Store:
         """Store several devices' results in ONE transaction (each device whole, or none of them).
 
         For directory computers judged from the directory alone: thousands of them arrive at
-        once, and a commit per device was most of their cost (issue 17's 10,000-object bench).
+        once, and a commit per device was most of their cost (bench/directory_scale.py, 10,000 objects).
         """
         with self.tx():
             return [self._record(scan_id, r, f, now or utcnow()) for r, f in items]
@@ -873,7 +873,7 @@ class Store:
             r["criticality"] = json.loads(r["criticality"]) if r["criticality"] else []
         return rows
 
-    # --- the status board (issue 20): reads only ----------------------------------------
+    # --- the status board: reads only ---------------------------------------------------
 
     def running_scans(self) -> list[ScanInfo]:
         """Scans under way (status 'running'), newest first."""
@@ -939,7 +939,7 @@ class Store:
                                  -_severity_rank(r["severity"]) if r["resolved_at"] is None else 0))
         return rows
 
-    # --- directory (issue 17) ---------------------------------------------------------
+    # --- directory -------------------------------------------------------------------
 
     def record_directory_read(self, scan_id: int, *, server: str, read_at: str, error: str | None = None,
                               n_computers: int = 0, n_referrals: int = 0, laps_source: str | None = None,

@@ -1,4 +1,4 @@
-"""The live status board (issue 20): a read-only web view of one city's store.
+"""The live status board: a read-only web view of one city's store.
 
 A Starlette application rendered with the reports' Jinja2 environment (autoescape on, the
 same filters, score ring and sparklines) and the monthly summary's model

@@ -145,7 +145,7 @@ class MonthlyReport:
     last_scan_date: str | None = None  # the newest scan before the month, when the month has none
     devices_total: int = 0
     devices_checked: int = 0
-    # Of the devices checked: judged from the directory alone, or fully audited by a scan (issue 17).
+    # Of the devices checked: judged from the directory alone, or fully audited by a scan.
     directory_only: int = 0
     fully_audited: int = 0
     audit_sentence: str = ""

@@ -425,7 +425,7 @@ def write_plan(
     paths: list[Path] = []
     html = stem.with_suffix(".html")
     if "html" in formats or "pdf" in formats:
-        from reports.projection import build_projection  # the do-nothing path beside the plan (issue 22)
+        from reports.projection import build_projection  # the do-nothing path beside the plan
 
         proj = build_projection(city, store, as_of=as_of, plan=rep)
         export.write_text(html, render("plan.html.j2", p=rep, limit=HTML_ITEM_LIMIT, proj=proj))

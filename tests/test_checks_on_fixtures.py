@@ -1,6 +1,9 @@
-"""The checks judged on the recorded probe output of real OS versions (the same files the
-simulated city serves), as of a fixed date. Each expectation is a fact about that system:
-support dates from the vendors' lifecycle pages, posture from the recording."""
+"""The checks judged on probe output, as of a fixed date. Each expectation is a fact about that
+system: support dates from the vendors' lifecycle pages, posture from the probe output.
+
+``linux-recorded/`` holds output recorded from real installations (its README says how);
+``linux/`` and ``windows/`` are the composed cases the simulated city serves (their OS
+versions and settings are real-world ones, their package lists are not)."""
 
 from __future__ import annotations
 
@@ -45,6 +48,35 @@ EXPECT: dict[str, tuple[set[str], set[str]]] = {
     "windows/winserver-2016": ({"EOL-002"}, {"EOL-001"}),
     "windows/winserver-2022": (set(), {"EOL-001", "EOL-002", "SEC-005", "SEC-006"}),
 }
+
+
+# Recorded from real installations on 2026-12-03 (tests/fixtures/linux-recorded/README.md).
+RECORDED_AS_OF = dt.date(2026, 12, 3)
+EXPECT_RECORDED: dict[str, tuple[set[str], set[str]]] = {
+    # Standard support ended 2023-05-31; 103 security updates pending; root may log in with a password;
+    # telnet listening; no firewall rules; sudo 1.8.21p2-3ubuntu1 < 1.8.21p2-3ubuntu1.4 (CVE-2021-3156, KEV).
+    "ubuntu-18.04": ({"EOL-001", "PATCH-001", "PATCH-004", "SEC-002", "SEC-003", "SEC-004", "SEC-006", "VULN-001"},
+                     set()),
+    # Standard support ended 2025-05-31; sudo 1.8.31-1ubuntu1 < 1.8.31-1ubuntu1.2; root login and passwords off.
+    "ubuntu-20.04": ({"EOL-001", "PATCH-001", "VULN-001"}, {"SEC-002", "SEC-003"}),
+    # Standard support ends 2027-04-01; two security updates held back by `apt-get upgrade`;
+    # unattended-upgrades installed; default sshd (passwords on, root by key only).
+    "ubuntu-22.04": ({"EOL-002", "PATCH-001", "SEC-003"}, {"EOL-001", "PATCH-004", "SEC-002"}),
+    "ubuntu-24.04": ({"PATCH-001", "PATCH-004", "SEC-006"}, {"EOL-001", "EOL-002", "SEC-002", "SEC-003"}),
+    # Debian 11: security support 2024-08-14, LTS ended 2026-08-31; fully patched; auto updates on.
+    "debian-11": ({"EOL-001", "SEC-003"}, {"PATCH-001", "PATCH-004", "SEC-002"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT_RECORDED))
+def test_checks_on_real_recordings(name: str, knowledge: Knowledge) -> None:
+    facts = parse_linux((FIXTURES / "linux-recorded" / name / "probe.txt").read_bytes())
+    ctx = CheckContext(as_of=RECORDED_AS_OF, device=DeviceRecord(kind=facts.identity.kind, consecutive_failures=0),
+                       policy=Policy(), knowledge=knowledge)
+    verdicts = {f.check_id: f.status.value for f in run_checks(facts, ctx)}
+    must_fail, must_pass = EXPECT_RECORDED[name]
+    assert {c for c in must_fail if verdicts.get(c) != "fail"} == set(), verdicts
+    assert {c for c in must_pass if verdicts.get(c) != "pass"} == set(), verdicts
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,7 @@ elif has rpm; then echo "pm=rpm"; rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t
 elif has apk; then echo "pm=apk"; apk info -v 2>/dev/null
 else echo "pm=none"; fi
 sec updates
-if has apt-get; then tmo; echo "tool=apt"; $T apt-get -s -o Debug::NoLocking=true upgrade 2>&1 | grep -E '^(Inst |E: |W: )|upgraded,'; echo "rc=$?"
+if has apt-get; then tmo; echo "tool=apt"; echo "mode=dist-upgrade"; $T apt-get -s -o Debug::NoLocking=true dist-upgrade 2>&1 | grep -E '^(Inst |E: |W: )|upgraded,'; echo "rc=$?"
 elif has dnf; then tmo; echo "tool=dnf"; $T dnf -q -C --setopt=cachedir=/var/cache/dnf check-update 2>&1; echo "rc=$?"
   echo "--- security"; $T dnf -q -C --setopt=cachedir=/var/cache/dnf updateinfo list --security 2>&1; echo "rc=$?"
 elif has yum; then tmo; echo "tool=yum"; $T yum -q -C check-update 2>&1; echo "rc=$?"
