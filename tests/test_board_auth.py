@@ -459,3 +459,18 @@ def test_the_board_answers_to_its_configured_names(cities, hashed):
     with TestClient(app, base_url="https://board.city.example", client=("10.9.9.9", 4000)) as proxy:
         assert proxy.get("/login", headers=https).status_code == 200
         assert proxy.get("/login", headers={**https, "host": "evil.example"}).status_code == 400
+
+
+def test_every_link_of_a_city_page_carries_the_city_prefix():
+    """An MSP's board serves each city under /city/<id>: a city page's link without {{ root }}
+    would lead to another section (or nowhere). Only the board's own top-level pages are exempt:
+    the cities page and its links, login and logout."""
+    from reports.render import TEMPLATES
+
+    exempt = ('href="/"', 'href="/city/', 'action="/login"', 'action="/logout"')
+    bad = []
+    for path in sorted(TEMPLATES.glob("board_*.j2")):
+        for m in re.finditer(r'(?:href|action|src)="/[^"]*"?', path.read_text(encoding="utf-8")):
+            if not m.group(0).startswith(exempt) or (m.group(0) == 'href="/"' and path.name != "board_base.html.j2"):
+                bad.append(f"{path.name}: {m.group(0)}")
+    assert not bad, bad
