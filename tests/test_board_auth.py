@@ -233,6 +233,7 @@ def test_attempts_and_sessions_expire():
 
 
 def test_msp_sections_and_per_city_access(cities, hashed):
+    before = [c.database.read_bytes() for c in cities]
     app = create_board(cities, _board(hashed), host="127.0.13.1", title="All cities", today=lambda: AS_OF)
     with _client(app) as c:
         assert _login(c, "alice", next_url="/city/springfield/devices").headers["location"] == \
@@ -254,6 +255,9 @@ def test_msp_sections_and_per_city_access(cities, hashed):
         assert 'href="/city/springfield/"' in home and 'href="/city/shelbyville/"' in home
         assert admin.get("/city/shelbyville/devices").status_code == 200
         assert admin.get("/city/ogdenville/").status_code == 404
+        assert admin.post("/logout", data={"csrf": _csrf(home)}, follow_redirects=False).status_code == 303
+    # Logins, logouts and refusals change the session only: the databases are byte for byte the same.
+    assert [c.database.read_bytes() for c in cities] == before
 
 
 def test_msp_on_loopback_needs_no_login(cities):
