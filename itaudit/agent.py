@@ -469,9 +469,11 @@ class Agent:
     def run(self, *, until: dt.datetime | None = None) -> int:
         """Run until stopped (or until the clock reaches ``until``). Returns an exit code."""
         self.lock.acquire(self.clock.now())
+        board = None
         try:
             log.info("agent started (pid %d) with %s: %s", os.getpid(), self.config_path,
                      ", ".join(c.id for c in self._cities()))
+            board = self.start_board()
             self.warn_config()
             self.note_start()
             self.announce()
@@ -491,7 +493,29 @@ class Agent:
             log.info("agent stopped")
             return 0
         finally:
+            if board is not None:
+                board[0].should_exit = True
+                board[1].join(timeout=10)
             self.lock.release()
+
+    def start_board(self) -> tuple[Any, threading.Thread] | None:
+        """``[board] enabled = true``: the status board (every city of the config) in a thread
+        beside the scans, by the rules of ``itaudit serve``; a board that cannot start is logged
+        and the agent scans on. A changed [board] takes effect when the agent restarts."""
+        board = self.cfg.board
+        if board is None or not board.enabled:
+            return None
+        from itaudit.board_cli import prepare, start_in_thread
+
+        try:
+            served = prepare(self.cfg)
+            running = start_in_thread(served)
+        except ItauditError as exc:
+            log.error("status board not started: %s", exc)
+            return None
+        log.info("status board for %s: %s%s", served.label, served.url,
+                 " (login required)" if board.login_required() else "")
+        return running
 
     def run_once(self, *, report: bool = False) -> int:
         """Scan every city now, write (and send) the monthly report on its report day or when

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itaudit import board_config
+from itaudit.board_config import BoardConfig
 from itaudit.credentials import Credential, SNMPCredential, SSHCredential, WinRMCredential
 from itaudit.errors import ConfigError
 from itaudit.model import Kind
@@ -211,6 +213,7 @@ class Config:
     smtp: SMTPConfig | None = None
     site: SiteConfig | None = None
     central: CentralConfig | None = None
+    board: BoardConfig | None = None  # [board]: itaudit/board_config.py
 
     def city(self, city_id: str | None) -> CityConfig:
         """Return one city; with no id, the only city (or a ConfigError naming the choices)."""
@@ -251,7 +254,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
 
     v = _Validator(str(path))
-    v.keys(doc, "", {"settings", "cities", "smtp", "site", "central"})
+    v.keys(doc, "", {"settings", "cities", "smtp", "site", "central", "board"})
     base = path.parent.resolve()
 
     s = v.table(doc, "settings", "settings")
@@ -329,7 +332,7 @@ def load(path: str | Path, *, env: dict[str, str] | None = None,
         cities[cid] = city
 
     cfg = Config(path=path, settings=settings, cities=cities, smtp=_smtp(v, doc), site=_site(v, doc, cities, base),
-                 central=_central(v, doc, base))
+                 central=_central(v, doc, base), board=board_config.parse(v, doc, base, cities))
     _check_agent(cfg)
     _warn_permissions(cfg, path)
     return cfg

@@ -42,6 +42,7 @@ BUILTIN_TOOLS: dict[str, str] = {
     "known_hosts": "collectors.known_hosts",  # itaudit hostkey list / accept
     "ssh": "collectors.ssh",
     "board": "reports.board:create_app",  # itaudit serve
+    "board_site": "reports.board_sites:create_board",  # itaudit serve and the agent: login, TLS, cities
 }
 
 BUILTIN_REPORTS: dict[str, str] = {

@@ -8,8 +8,8 @@ changes state on any request, and only GET (and HEAD) is routed.
 
 Security headers on every response: a CSP without inline script or style (the reports'
 shared stylesheet is served as a file), frame denial, nosniff, no referrer. The command
-(``itaudit serve``, in ``itaudit/board_cli.py``) binds loopback only: login and TLS are not
-built yet, so it refuses any other address.
+(``itaudit serve``, in ``itaudit/board_cli.py``) serves it through reports/board_sites.py,
+which adds the login (reports/board_auth.py), TLS or a reverse proxy, and an MSP's cities.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from itaudit.errors import ItauditError
 from itaudit.knowledge import STATUSES as LIFECYCLES
 from itaudit.model import Severity
 from itaudit.store import Store
+from reports.board_auth import board_globals
 from reports.common import data_dates, data_warnings, device_label, parse_day
 from reports.export import safe_cell
 from reports.render import TEMPLATES, environment
@@ -253,20 +254,24 @@ def _stylesheet() -> str:
 
 
 def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
-               hosts: tuple[str, ...] = LOOPBACK_NAMES, reports_dir: Path | None = None) -> Starlette:
+               hosts: tuple[str, ...] = LOOPBACK_NAMES, reports_dir: Path | None = None,
+               prefix: str = "") -> Starlette:
     """The board for ``city``. ``today`` gives the date the figures are as of (default: the
     local date; tests pin it to the generated city's month). ``hosts``: the names a request's
     Host header may carry (the rest get 400: a web page elsewhere that rebinds its own name to
     127.0.0.1 cannot read the board). ``reports_dir``: the folder of the city's generated
-    reports, listed on the Reports page (None: no folder, an empty list)."""
+    reports, listed on the Reports page (None: no folder, an empty list). ``prefix``: the path
+    the app is mounted at (an MSP's board serves each city under ``/city/<id>``,
+    reports/board_sites.py); its links carry it."""
     from reports import board_pages
 
     env = environment()
+    board_globals(env)
     css = _stylesheet()
     clock = today or dt.date.today
 
     def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(template).render(city=city, nav=context.pop("nav", ""), **context)
+        html = env.get_template(template).render(city=city, nav=context.pop("nav", ""), root=prefix, **context)
         return HTMLResponse(html, status_code=status_code)
 
     def open_store() -> Store:
@@ -478,13 +483,15 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         threading.Thread(target=warm_up, daemon=True, name="board-warm-up").start()
         yield
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(_SecurityHeaders, hosts=hosts)],
         exception_handlers={HTTPException: on_http_error, BadFilter: on_bad_filter, ItauditError: on_store_error,
                             sqlite3.Error: on_busy, Exception: on_crash},
     )
+    app.state.warm_up = warm_up  # for a board that mounts this app (reports/board_sites.py)
+    return app
 
 
 def _monthly_key(store: Store, as_of: dt.date, running: bool) -> tuple[Any, ...]:

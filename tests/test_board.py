@@ -314,7 +314,7 @@ def test_serve_refuses_a_non_loopback_address(tmp_path: Path, city):
     cfg.write_text(f'[cities.springfield]\nname = "Springfield"\ndatabase = "{city.database}"\n')
     for host in ("0.0.0.0", "192.0.2.10", "::"):
         r = CliRunner().invoke(cli, ["serve", "-c", str(cfg), "--host", host])
-        assert r.exit_code != 0 and "no login and no TLS yet" in r.output, r.output
+        assert r.exit_code != 0 and "key 'board.tls_cert'" in r.output and "needs TLS" in r.output, r.output
     r = CliRunner().invoke(cli, ["serve", "-c", str(tmp_path / "missing.toml")])
     assert r.exit_code != 0 and "Traceback" not in r.output
     import socket

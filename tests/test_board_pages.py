@@ -2,7 +2,7 @@
 report files, discovery results, a device's facts with their source and its raw evidence.
 
 Over the synthetic city of tests/report_city.py (real store API, a hostile host name) plus a
-device recorded from a real Debian 12 probe (tests/fixtures/linux/debian-12, parsed by the
+device from the Debian 12 probe case (tests/fixtures/linux/debian-12, parsed by the
 real parser), a discovery sweep and an asset-register row, through Starlette's TestClient.
 """
 
