@@ -6,13 +6,18 @@ asset-register rows (cost, account, some naming a line the city does not have), 
 fiscal-year starts, capitalization thresholds and scan histories with unreachable devices.
 Each city is scanned through the real path (store, checks, register import), then:
 
-- per device, the plan row and the device's findings agree on amount, budget line, fiscal
-  year and capital flag, and a capital amount is never on an operating line (nor the reverse);
-- every total in every format (model, CSV, XLSX formulas evaluated, JSON, HTML) is the sum of
-  its rows; gaps are per line and year, never netted;
-- the summary's counts are the store's, its cost to fix is the sum of its lines, and its
-  unknown-age count is the plan's;
-- the portfolio is the sum of its cities, to the cent.
+- per device, checked this month or not (a device that did not answer is judged on its dates
+  on record and carries its last known findings), the plan row and the device's findings
+  agree on amount, budget line, fiscal year and capital flag, and a capital amount is never
+  on an operating line (nor the reverse);
+- every total in every format (model, CSV, XLSX formulas evaluated, JSON, HTML, and the
+  printed plan PDF read back with pdftotext) is the sum of its rows; gaps are per line and
+  year, never netted;
+- the summary's counts are the store's, its cost to fix is the sum of its lines, its top
+  risks count each device's remedy once (they add up to the totals), and its unknown-age
+  count is the plan's;
+- the portfolio is the sum of its cities, to the cent;
+- the synthetic city of the report tests (``tests/report_city.py``) passes the same checks.
 """
 
 from __future__ import annotations
@@ -610,5 +615,18 @@ def test_a_device_that_did_not_answer_is_placed_where_its_findings_place_it(tmp_
         rep = build_monthly(city, store, as_of=spec["as_of"])
         assert _cents(rep.total_cost) == _cents(plan.total.cost[0]) == _cents(never["cost_amount"] +
                                                                              carried["cost_amount"])
+    finally:
+        store.close()
+
+
+def test_the_report_tests_city_agrees_everywhere(tmp_path: Path) -> None:
+    """The synthetic city many report tests use (``tests/report_city.py``, two devices that stop
+    answering, hand-made verdicts priced by the checks' rules) passes the same checks."""
+    import report_city
+
+    city, store = report_city.build(tmp_path / "city.db", n=60, months=14)
+    try:
+        scan = store.report_scans()[-1]
+        check_city(city, store, scan.id, dt.date(2026, 10, 25), tmp_path / "out")
     finally:
         store.close()
