@@ -55,7 +55,9 @@ def write_monthly(
 def risk_cost_text(k: Risk, fiscal_year: int) -> str:
     """What fixing one risk costs, in words: this fiscal year's share of the total, then later years."""
     if not (k.cost or k.later_cost):
-        return "part of a replacement counted under another risk" if k.covered else "staff time"
+        if k.covered:
+            return f"covered by replacing the device{'' if k.devices == 1 else 's'} (counted under another risk)"
+        return "staff time"
     text = f"{money(k.cost)} in FY{fiscal_year}"
     if k.later_cost:
         text += f", {money(k.later_cost)} in {', '.join(k.later_years)}"
@@ -74,7 +76,7 @@ def monthly_markdown(r: MonthlyReport) -> str:
         out += ["Why this score: " + "; ".join(export.md_text(w) for w in r.score_why) + ".", ""]
     out += [export.md_text(r.score_coverage), "", "## Top risks", ""]
     for i, k in enumerate(r.top_risks, 1):
-        pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
+        pay = "; ".join(k.budget_lines) or ("the replacement's line" if k.covered else "IT operating (staff time)")
         cost = risk_cost_text(k, r.fiscal_year)
         out.append(f"{i}. {export.md_text(k.sentence)} Cost to fix: {cost}, paid from {export.md_text(pay)}.")
     out += ["", f"Fixing the open findings in FY{r.fiscal_year}: {money(r.total_cost)} "
