@@ -182,6 +182,10 @@ class MonthlyReport:
     later_cost: float = 0.0
     later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
     replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
+    # Of this year's overdue replacements, what the capital plan spreads into later fiscal years
+    # (the city's ``backlog_spread_years``), and over which years ("FY2028–FY2029").
+    backlog_later: float = 0.0
+    backlog_years: str = ""
     kpis: list[Kpi] = field(default_factory=list)
     new: list[Change] = field(default_factory=list)
     resolved: list[Change] = field(default_factory=list)
@@ -716,6 +720,10 @@ def build_monthly(
     rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
     rep.headline = _headline(rep)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
+    spread = [i for i in plan.items if i.reason.startswith("overdue") and i.fiscal_year > plan.fiscal_years[0]]
+    if spread:
+        rep.backlog_later = sum(i.cost for i in spread)
+        rep.backlog_years = f"FY{plan.fiscal_years[1]}–FY{max(i.fiscal_year for i in spread)}"
     rep.plan_note = plan.headline
     from reports.council import council_page
 

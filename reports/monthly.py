@@ -82,6 +82,9 @@ def monthly_markdown(r: MonthlyReport) -> str:
     out += ["", f"Fixing the open findings in FY{r.fiscal_year}: {money(r.total_cost)} "
                 f"({money(r.capital_cost)} capital, {money(r.operating_cost)} operating):"]
     out += [f"- {money(amount)} {kind} from {export.md_text(line)}" for line, kind, amount in r.cost_by_line]
+    if r.backlog_later:
+        out += ["", f"The capital plan spreads {money(r.backlog_later)} of these overdue replacements over "
+                    f"{r.backlog_years}, as the city's policy chooses."]
     if r.later_by_year:
         out += ["", "Due in later fiscal years (not in that total): "
                 + "; ".join(f"{fy} {money(c + o)}" for fy, c, o in r.later_by_year) + "."]

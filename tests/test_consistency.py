@@ -55,7 +55,7 @@ from itaudit.scan import _findings_for
 from itaudit.store import Store
 from reports.common import money
 from reports.model import all_risks, build_monthly
-from reports.monthly import write_monthly
+from reports.monthly import monthly_markdown, write_monthly
 from reports.pdf import find_chromium
 from reports.plan import build_plan, write_plan
 from reports.portfolio import build_portfolio
@@ -132,7 +132,7 @@ def city_specs(draw: Any) -> dict[str, Any]:
     table: dict[str, Any] = {
         "fiscal_year_start_month": start,
         "capitalization_threshold": draw(st.sampled_from([1000, 5000, 10000])),
-        "backlog_spread_years": 1,
+        "backlog_spread_years": draw(st.sampled_from([1, 1, 1, 2, 3])),
     }
     if draw(st.booleans()):
         table["capital_budget_line"] = "100-1410-5740"
@@ -256,7 +256,12 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
         if repl:
             r = repl[0]
             assert item is not None, (device_id, r)
-            assert (_cents(item.cost), item.budget_line or None, item.fiscal_year, item.capital) == (
+            fiscal_year = item.fiscal_year
+            if item.reason.startswith("overdue") and "backlog spread" in item.reason:
+                # The city spreads its overdue backlog: the plan names a later year, the summary says so.
+                assert r.fiscal_year == current < fiscal_year < current + policy.backlog_spread_years, (item, r)
+                fiscal_year = current
+            assert (_cents(item.cost), item.budget_line or None, fiscal_year, item.capital) == (
                 _cents(r.amount), r.budget_line, r.fiscal_year, r.capital), (item, r)
         elif item is not None:
             # Due after next fiscal year: no finding yet (HW-002 looks to the end of next year).
@@ -327,9 +332,14 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     assert _cents(rep.later_cost) == _cents(sum(c + o for _, c, o in rep.later_by_year))
     now_total = sum(r.amount for r in remedies if r.fiscal_year == current)
     assert _cents(rep.total_cost) == _cents(now_total)
-    # Replacements this year: the summary's and the plan's first column, checked today or not.
+    # Replacements this year: the summary's and the plan's first column, checked today or not (less
+    # what the plan spreads into later years, which the summary states).
     assert _cents(sum(r.amount for r in remedies if r.replacement and r.fiscal_year == current)) == _cents(
-        plan.total.cost[0])
+        plan.total.cost[0] + rep.backlog_later)
+    if rep.backlog_later:
+        assert money(rep.backlog_later) in monthly_markdown(rep)
+    if currently_in_test_context():
+        event(f"overdue backlog spread by the plan: {rep.backlog_later > 0}")
     # Top risks: each device's remedy under one risk, so the risks add up to the totals, never more.
     risks = all_risks(city, open_rows, remedies, current)
     assert _cents(sum(k.cost for k in risks)) == _cents(rep.total_cost)
@@ -493,8 +503,19 @@ def test_one_device_city_gives_a_stated_answer(tmp_path: Path, start: int) -> No
         check_city(city, store, scan_id, spec["as_of"], tmp_path / "out")
         plan = build_plan(city, store, as_of=spec["as_of"])
         rep = build_monthly(city, store, as_of=spec["as_of"])
-        assert rep.unknown_age == len(plan.unknown_age) == 1
+        assert rep.unknown_age == len(plan.unknown_age) == 1 and not plan.items
         assert "unknown" in rep.gaps_sentence and "cannot place" in rep.gaps_sentence
+        # Every report says so in words: the summary, the plan (HTML and JSON), the worklist.
+        out = tmp_path / "words"
+        summary = write_monthly(city, store, as_of=spec["as_of"], out_dir=out, formats=("html", "md"))
+        for path in summary:
+            assert "the age of 1 device is unknown" in " ".join(path.read_text().split()).lower()
+        html, json_path = write_plan(city, store, as_of=spec["as_of"], out_dir=out, formats=("html", "json"))
+        assert "1 device of unknown age is not in the plan: dev-0 (server)" in " ".join(html.read_text().split())
+        assert json.loads(json_path.read_text())["unknown_age"] == [["dev-0", "server"]]
+        wl = build_worklist(city, store, as_of=spec["as_of"])
+        assert [i.check_id for d in wl.devices for i in d.items if i.check_id.startswith("HW-")] == ["HW-003"]
+        assert city.policy.fiscal_year(spec["as_of"]) == (2026 if start == 1 else 2027)
     finally:
         store.close()
 
