@@ -183,7 +183,7 @@ class MonthlyReport:
     later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
     replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
     # Of this year's overdue replacements, what the capital plan spreads into later fiscal years
-    # (the city's ``backlog_spread_years``), and over which years ("FY2028–FY2029").
+    # (the city's ``backlog_spread_years``), and over which years ("FY2028" or "FY2028–FY2029").
     backlog_later: float = 0.0
     backlog_years: str = ""
     kpis: list[Kpi] = field(default_factory=list)
@@ -723,7 +723,8 @@ def build_monthly(
     spread = [i for i in plan.items if i.reason.startswith("overdue") and i.fiscal_year > plan.fiscal_years[0]]
     if spread:
         rep.backlog_later = sum(i.cost for i in spread)
-        rep.backlog_years = f"FY{plan.fiscal_years[1]}–FY{max(i.fiscal_year for i in spread)}"
+        last = max(i.fiscal_year for i in spread)
+        rep.backlog_years = f"FY{last}" if last == plan.fiscal_years[1] else f"FY{plan.fiscal_years[1]}–FY{last}"
     rep.plan_note = plan.headline
     from reports.council import council_page
 

@@ -59,7 +59,7 @@ from reports.monthly import monthly_markdown, write_monthly
 from reports.pdf import find_chromium
 from reports.plan import build_plan, write_plan
 from reports.portfolio import build_portfolio
-from reports.worklist import build_worklist
+from reports.worklist import build_worklist, write_worklist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ACCOUNTS = {
@@ -636,6 +636,11 @@ def test_a_device_that_did_not_answer_is_placed_where_its_findings_place_it(tmp_
         rep = build_monthly(city, store, as_of=spec["as_of"])
         assert _cents(rep.total_cost) == _cents(plan.total.cost[0]) == _cents(never["cost_amount"] +
                                                                              carried["cost_amount"])
+        # The worklist says where each device's findings come from.
+        page = " ".join(write_worklist(city, store, as_of=spec["as_of"], out_dir=tmp_path / "wl",
+                                       formats=("html",))[0].read_text().split())
+        assert "<strong>Never checked:</strong> this device has never answered a check" in page
+        assert "<strong>Last known findings:</strong> this device could not be checked in the last scan" in page
     finally:
         store.close()
 
