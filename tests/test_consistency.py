@@ -10,9 +10,9 @@ Each city is scanned through the real path (store, checks, register import), the
   on record and carries its last known findings), the plan row and the device's findings
   agree on amount, budget line, fiscal year and capital flag, and a capital amount is never
   on an operating line (nor the reverse);
-- every total in every format (model, CSV, XLSX formulas evaluated, JSON, HTML, and the
-  printed plan PDF read back with pdftotext) is the sum of its rows; gaps are per line and
-  year, never netted;
+- every total in every format (model, CSV, XLSX formulas evaluated, JSON, HTML, the summary's
+  email text and terminal rows, and the printed plan PDF read back with pdftotext) is the sum
+  of its rows; gaps are per line and year, never netted;
 - the summary's counts are the store's, its cost to fix is the sum of its lines, its top
   risks count each device's remedy once (they add up to the totals), and its unknown-age
   count is the plan's;
@@ -55,7 +55,7 @@ from itaudit.scan import _findings_for
 from itaudit.store import Store
 from reports.common import money
 from reports.model import all_risks, build_monthly
-from reports.monthly import monthly_markdown, write_monthly
+from reports.monthly import monthly_markdown, summary_rows, write_monthly
 from reports.pdf import find_chromium
 from reports.plan import build_plan, write_plan
 from reports.portfolio import build_portfolio
@@ -336,8 +336,15 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     # what the plan spreads into later years, which the summary states).
     assert _cents(sum(r.amount for r in remedies if r.replacement and r.fiscal_year == current)) == _cents(
         plan.total.cost[0] + rep.backlog_later)
+    md = monthly_markdown(rep)
     if rep.backlog_later:
-        assert money(rep.backlog_later) in monthly_markdown(rep)
+        assert money(rep.backlog_later) in md
+    # The email (Markdown) and the terminal summary (CLI) print the same totals.
+    assert f"Fixing the open findings in FY{current}: {money(rep.total_cost)} " in md
+    assert all(f"- {money(a)} {kind} from" in md for _, kind, a in rep.cost_by_line)
+    terminal = dict(summary_rows(city, store, as_of))
+    assert terminal[f"Cost to fix, FY{current}"] == f"{money(rep.total_cost)} ({money(rep.capital_cost)} capital)"
+    assert terminal.get("Due in later years") == (money(rep.later_cost) if rep.later_cost else None)
     if currently_in_test_context():
         event(f"overdue backlog spread by the plan: {rep.backlog_later > 0}")
     # Top risks: each device's remedy under one risk, so the risks add up to the totals, never more.
