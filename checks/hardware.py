@@ -74,7 +74,9 @@ def hw_past_refresh(facts: DeviceFacts, ctx: CheckContext) -> CheckResult:
     so a younger-looking one is ``unknown``).
     The refresh period and replacement cost come from the city policy for the device's
     class and department (a core switch or a rugged police laptop has its own rule).
-    Virtual machines pass: they have no hardware of their own.
+    Virtual machines pass: they have no hardware of their own. A device that did not
+    answer is judged on its dates on record and the facts last collected from it (as
+    ``HW-002`` is), so the plan and its findings place it alike.
     """
     if is_virtual(facts):
         return _virtual_pass(facts, ctx)

@@ -197,11 +197,18 @@ def pull_year(policy: Policy, check_id: str, device_class: str, as_of: dt.date) 
 
 
 def replacement_year(
-    policy: Policy, *, as_of: dt.date, due: dt.date | None, device_class: str, risks: Iterable[str] = ()
+    policy: Policy, *, as_of: dt.date, due: dt.date | None, device_class: str,
+    risks: Iterable[str] | Mapping[str, int | None] = (),
 ) -> Due | None:
     """When the device is replaced: its refresh age (overdue -> this fiscal year), pulled forward
-    by risk (``pull_year``); None when neither its age nor a risk says so."""
+    by risk (``pull_year``); None when neither its age nor a risk says so.
+
+    ``risks`` are the checks of the device's open findings, optionally with the fiscal year each
+    finding put its cost in: a finding carried from an earlier check (the device did not answer
+    since) keeps the year it was judged to fall in, never before this one, so the plan and the
+    finding name the same year."""
     current = policy.fiscal_year(as_of)
+    recorded: Mapping[str, int | None] = risks if isinstance(risks, Mapping) else {}
     best: Due | None = None
     if due is not None:
         age_fy = policy.fiscal_year(due)
@@ -212,6 +219,8 @@ def replacement_year(
         )
     for check_id in sorted(set(risks)):
         pull = pull_year(policy, check_id, device_class, as_of)
+        if pull and recorded.get(check_id) is not None:
+            pull = (max(current, int(recorded[check_id] or current)), pull[1])
         if pull and (best is None or pull[0] < best.fiscal_year):
             best = Due(pull[0], best.age_fiscal_year if best else None, f"pulled forward: {pull[1]}",
                        pulled=True, risk_check=check_id)

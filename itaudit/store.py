@@ -736,13 +736,14 @@ class Store:
                and d.retired_at is null""",
             [scan_id, scan_id])
 
-    def open_checks(self) -> dict[int, set[str]]:
-        """The checks each device in service has an open finding of (the plan's pull-forward risks)."""
-        out: dict[int, set[str]] = {}
-        for device_id, check_id in self.db.execute(
-                "select f.device_id, f.check_id from findings f join devices d on d.id = f.device_id "
-                "where f.resolved_at is null and d.retired_at is null"):
-            out.setdefault(int(device_id), set()).add(str(check_id))
+    def open_checks(self) -> dict[int, dict[str, int | None]]:
+        """The checks each device in service has an open finding of, each with the fiscal year its
+        cost falls in (the plan's pull-forward risks, placed where their findings place them)."""
+        out: dict[int, dict[str, int | None]] = {}
+        for device_id, check_id, fiscal_year in self.db.execute(
+                "select f.device_id, f.check_id, f.cost_fiscal_year from findings f join devices d "
+                "on d.id = f.device_id where f.resolved_at is null and d.retired_at is null"):
+            out.setdefault(int(device_id), {})[str(check_id)] = None if fiscal_year is None else int(fiscal_year)
         return out
 
     def open_verdicts_by_scan(self, scan_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:

@@ -114,15 +114,26 @@ def shown_value(actual: float, target: float, better: str) -> str:
 
 @dataclass
 class Risk:
+    """One check's open findings in the city's words, with what fixing them costs.
+
+    Each device's remedy (``itaudit.rules.remedies``) is counted under one risk only: the one
+    whose finding priced it. A replacement counts under the finding that priced it and covers
+    the device's other fixes this year (``covered``), so no dollar appears under two risks;
+    the risks' ``cost`` adds up to the summary's total for the fiscal year, their
+    ``later_cost`` to what is due in later years."""
+
     check_id: str
     title: str
     sentence: str
     severity: str
     devices: int
-    cost: float
+    cost: float  # this fiscal year
     cost_kind: str
     budget_lines: list[str]
     examples: list[str]
+    later_cost: float = 0.0  # in later fiscal years (``later_years``)
+    later_years: list[str] = field(default_factory=list)
+    covered: int = 0  # devices whose fix for this risk is part of their replacement, priced under another risk
 
 
 @dataclass
@@ -171,6 +182,10 @@ class MonthlyReport:
     later_cost: float = 0.0
     later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
     replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
+    # Of this year's overdue replacements, what the capital plan spreads into later fiscal years
+    # (the city's ``backlog_spread_years``), and over which years ("FY2028" or "FY2028–FY2029").
+    backlog_later: float = 0.0
+    backlog_years: str = ""
     kpis: list[Kpi] = field(default_factory=list)
     new: list[Change] = field(default_factory=list)
     resolved: list[Change] = field(default_factory=list)
@@ -440,40 +455,53 @@ def risk_sentence(check_id: str, title: str, n: int) -> str:
     return f"{plural(n, 'device')} {phrase[0] if n == 1 else phrase[1]}."
 
 
-def _top_risks(city: CityConfig, open_rows: list[dict[str, Any]], limit: int = 5) -> list[Risk]:
+def all_risks(city: CityConfig, open_rows: list[dict[str, Any]], remedies: list[rules.Remedy],
+              current_fy: int) -> list[Risk]:
+    """Every check with open findings as a risk, worst first; each device's remedy under one risk
+    (the summary shows the first few that are not merely informational)."""
     by_check: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in open_rows:
         by_check[r["check_id"]].append(r)
+    priced: dict[str, list[rules.Remedy]] = defaultdict(list)
+    for rem in remedies:
+        priced[rem.check_ids[0]].append(rem)
     risks = []
     for check_id, rows in by_check.items():
         worst = max(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 0))
-        cost = sum(r["cost_amount"] or 0.0 for r in rows)
+        mine = priced.get(check_id, [])
+        counted = {(rem.device_id, rem.check_ids[0]) for rem in mine}
         lines: dict[str | None, float] = defaultdict(float)
-        for r in rows:
-            lines[r["budget_line"] or r.get("device_budget_line")] += r["cost_amount"] or 0.0
+        for rem in mine:
+            lines[rem.budget_line] += rem.amount
+        devices = {r["device_id"] for r in rows}
         risks.append(
             Risk(
                 check_id=check_id,
                 title=worst["title"] or check_id,
-                sentence=risk_sentence(check_id, worst["title"] or check_id, len({r["device_id"] for r in rows})),
+                sentence=risk_sentence(check_id, worst["title"] or check_id, len(devices)),
                 severity=worst["severity"],
-                devices=len({r["device_id"] for r in rows}),
-                cost=cost,
-                cost_kind=" + ".join(sorted({r["cost_kind"] for r in rows if r["cost_kind"] and r["cost_amount"]}))
-                or "operating",
+                devices=len(devices),
+                cost=sum(rem.amount for rem in mine if rem.fiscal_year == current_fy),
+                cost_kind=" + ".join(sorted({rem.kind for rem in mine if rem.amount})) or "operating",
                 budget_lines=[budget_line_label(city, a) for a, _ in sorted(lines.items(), key=lambda x: -x[1]) if a],
                 examples=sorted({device_label(r) for r in rows})[:3],
+                later_cost=sum(rem.amount for rem in mine if rem.fiscal_year > current_fy),
+                later_years=sorted({f"FY{rem.fiscal_year}" for rem in mine if rem.fiscal_year > current_fy}),
+                covered=sum(1 for r in rows if r["cost_amount"] and (int(r["device_id"]), check_id) not in counted),
             )
         )
     # Worst severity first (an exploited flaw outranks old PCs), then how many devices, then cost.
     risks.sort(key=lambda k: (-SEVERITY_RANK.get(k.severity, 0), -k.devices, -k.cost, k.check_id))
-    risks = [r for r in risks if r.severity != "info"]
-    return risks[:limit]
+    return risks
 
 
-def _fix_costs(rep: MonthlyReport, city: CityConfig, open_rows: list[dict[str, Any]], current_fy: int) -> None:
+def _top_risks(city: CityConfig, open_rows: list[dict[str, Any]], remedies: list[rules.Remedy], current_fy: int,
+               limit: int = 5) -> list[Risk]:
+    return [r for r in all_risks(city, open_rows, remedies, current_fy) if r.severity != "info"][:limit]
+
+
+def _fix_costs(rep: MonthlyReport, city: CityConfig, rem: list[rules.Remedy], current_fy: int) -> None:
     """Fill the cost-to-fix figures from the devices' remedies, each counted once."""
-    rem = rules.remedies(open_rows, current_fy)
     now = [r for r in rem if r.fiscal_year == current_fy]
     lines: dict[tuple[str, str], float] = defaultdict(float)
     for r in now:
@@ -640,8 +668,10 @@ def build_monthly(
     rep.score_trend = [t["score"] if t else None for t in trend.values()]
 
     open_rows = store.findings_open_at(scan.id)
-    rep.top_risks = _top_risks(city, open_rows)
-    _fix_costs(rep, city, open_rows, policy.fiscal_year(as_of))
+    current_fy = policy.fiscal_year(as_of)
+    remedies = rules.remedies(open_rows, current_fy)
+    rep.top_risks = _top_risks(city, open_rows, remedies, current_fy)
+    _fix_costs(rep, city, remedies, current_fy)
     breakdown = now["breakdown"]
     rep.score_why = breakdown.why(limit=5) if breakdown else []
     rep.score_devices = breakdown.devices if breakdown else 0
@@ -710,6 +740,11 @@ def build_monthly(
     rep.gaps_sentence = (text[:1].upper() + text[1:] + ".") if parts else _ALL_CHECKED
     rep.headline = _headline(rep)
     rep.plan = [(f"FY{fy}", plan.total.devices[i], plan.total.cost[i]) for i, fy in enumerate(plan.fiscal_years)]
+    spread = [i for i in plan.items if i.reason.startswith("overdue") and i.fiscal_year > plan.fiscal_years[0]]
+    if spread:
+        rep.backlog_later = sum(i.cost for i in spread)
+        last = max(i.fiscal_year for i in spread)
+        rep.backlog_years = f"FY{last}" if last == plan.fiscal_years[1] else f"FY{plan.fiscal_years[1]}–FY{last}"
     rep.plan_note = plan.headline
     if council:
         from reports.council import council_page

@@ -9,7 +9,7 @@ from itaudit.config import CityConfig
 from itaudit.store import Store
 from reports import export
 from reports.common import money
-from reports.model import MonthlyReport, build_monthly
+from reports.model import MonthlyReport, Risk, build_monthly
 from reports.pdf import html_to_pdf
 from reports.render import RAG_WORDS, render
 
@@ -52,6 +52,18 @@ def write_monthly(
     return paths
 
 
+def risk_cost_text(k: Risk, fiscal_year: int) -> str:
+    """What fixing one risk costs, in words: this fiscal year's share of the total, then later years."""
+    if not (k.cost or k.later_cost):
+        if k.covered:
+            return f"covered by replacing the device{'' if k.devices == 1 else 's'} (counted under another risk)"
+        return "staff time"
+    text = f"{money(k.cost)} in FY{fiscal_year}"
+    if k.later_cost:
+        text += f", {money(k.later_cost)} in {', '.join(k.later_years)}"
+    return text
+
+
 def monthly_markdown(r: MonthlyReport) -> str:
     """A plain-text (Markdown) version of the summary, for an email body."""
     out = [f"# {export.md_text(r.city_name)} — IT risk summary, {r.month_label}", ""]
@@ -64,12 +76,15 @@ def monthly_markdown(r: MonthlyReport) -> str:
         out += ["Why this score: " + "; ".join(export.md_text(w) for w in r.score_why) + ".", ""]
     out += [export.md_text(r.score_coverage), "", "## Top risks", ""]
     for i, k in enumerate(r.top_risks, 1):
-        pay = "; ".join(k.budget_lines) or "IT operating (staff time)"
-        cost = money(k.cost) if k.cost else "staff time"
+        pay = "; ".join(k.budget_lines) or ("the replacement's line" if k.covered else "IT operating (staff time)")
+        cost = risk_cost_text(k, r.fiscal_year)
         out.append(f"{i}. {export.md_text(k.sentence)} Cost to fix: {cost}, paid from {export.md_text(pay)}.")
     out += ["", f"Fixing the open findings in FY{r.fiscal_year}: {money(r.total_cost)} "
                 f"({money(r.capital_cost)} capital, {money(r.operating_cost)} operating):"]
     out += [f"- {money(amount)} {kind} from {export.md_text(line)}" for line, kind, amount in r.cost_by_line]
+    if r.backlog_later:
+        out += ["", f"The capital plan spreads {money(r.backlog_later)} of these overdue replacements over "
+                    f"{r.backlog_years}, as the city's policy chooses."]
     if r.later_by_year:
         out += ["", "Due in later fiscal years (not in that total): "
                 + "; ".join(f"{fy} {money(c + o)}" for fy, c, o in r.later_by_year) + "."]
@@ -129,7 +144,7 @@ def summary_rows(city: CityConfig, store: Store, as_of: dt.date) -> list[tuple[s
     if r.directory_only:
         rows.append(("From the directory only", f"{r.directory_only} (fully audited: {r.fully_audited})"))
     for k in r.top_risks[:3]:
-        rows.append(("Risk", f"{k.sentence} ({money(k.cost) if k.cost else 'staff time'})"))
+        rows.append(("Risk", f"{k.sentence} ({risk_cost_text(k, r.fiscal_year)})"))
     rows.append((f"Cost to fix, FY{r.fiscal_year}", f"{money(r.total_cost)} ({money(r.capital_cost)} capital)"))
     if r.later_cost:
         rows.append(("Due in later years", money(r.later_cost)))

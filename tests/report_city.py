@@ -1,9 +1,13 @@
 """A synthetic city's history for report tests and the report benchmark.
 
 Built through the real store API (begin_scan / record_result / finish_scan with ``now``),
-one scan per month, with hand-made check verdicts so the reports have a true story to
-tell: old PCs on Windows 10, a few exploited flaws being fixed, patching getting better,
-two devices that cannot be reached, and one device with a hostile hostname.
+one scan per month, so the reports have a true story to tell: old PCs on Windows 10, a few
+exploited flaws being fixed, patching getting better, two devices that cannot be reached,
+and one device with a hostile hostname. The age verdicts (``HW-001``, ``HW-002``) come from
+the real checks; the other verdicts are made by hand, but every cost on them is priced the
+way the checks price it (``checks._common.labour``: staff time at the city's rate on its
+operating line), so the findings and the capital plan agree on every device. A device that
+cannot be reached is judged on its dates on record, as ``itaudit.scan`` judges it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checks._common import labour
+from itaudit.checking import REGISTRY, CheckContext, DeviceRecord, run_checks
 from itaudit.config import BudgetLine, CityConfig
 from itaudit.model import (
     CollectResult,
-    Cost,
     DeviceFacts,
     Finding,
     ResultStatus,
@@ -25,6 +30,7 @@ from itaudit.model import (
     Status,
     Target,
 )
+from itaudit.plugins import load_checks
 from itaudit.policy import Policy
 from itaudit.store import Store
 
@@ -35,15 +41,12 @@ LINES = {
     "101-2110-5740": ("Police capital equipment", "capital"),
     "601-4410-5740": ("Water utility capital", "capital"),
 }
-KINDS = [  # kind, share, refresh years, cost, line, os choices
-    ("workstation", 0.55, 5, 1200, "101-1410-5740", ["Windows 10 Pro", "Windows 11 Pro"]),
-    ("laptop", 0.15, 4, 1600, "101-1410-5740", ["Windows 10 Pro", "Windows 11 Pro"]),
+KINDS = [  # kind, share, os choices (refresh age, price and line: the city's policy)
+    ("workstation", 0.55, ["Windows 10 Pro", "Windows 11 Pro"]),
+    ("laptop", 0.15, ["Windows 10 Pro", "Windows 11 Pro"]),
     (
         "server",
         0.10,
-        6,
-        9000,
-        "101-1410-5740",
         [
             "Ubuntu 22.04",
             "Ubuntu 18.04",
@@ -53,12 +56,13 @@ KINDS = [  # kind, share, refresh years, cost, line, os choices
             "Debian 12",
         ],
     ),
-    ("switch", 0.10, 7, 3500, "101-1410-5740", ["Cisco IOS 15.2"]),
-    ("firewall", 0.03, 5, 6000, "101-1410-5740", ["FortiOS 7.2"]),
-    ("printer", 0.04, 6, 2000, "101-1410-5310", ["HP FutureSmart 5"]),
-    ("ups", 0.03, 10, 2500, "101-1410-5740", ["APC AOS 6.8"]),
+    ("switch", 0.10, ["Cisco IOS 15.2"]),
+    ("firewall", 0.03, ["FortiOS 7.2"]),
+    ("printer", 0.04, ["HP FutureSmart 5"]),
+    ("ups", 0.03, ["APC AOS 6.8"]),
 ]
 CRITICALITY = {"Police": ["public-safety"], "Water": ["water"], "Finance": ["finance"]}
+AGE_CHECKS = ("HW-001", "HW-002")
 DEPTS = ["City Hall", "Police", "Fire", "Water", "Library", "Finance", "Public Works"]
 EOL_OS = {
     "Ubuntu 18.04": "2023-05-31",
@@ -71,7 +75,8 @@ EOL_OS = {
 def city_config(db: Path, city_id: str = "springfield", name: str = "Springfield") -> CityConfig:
     """A real CityConfig with budget lines, and a policy that names the city's capital and operating lines."""
     budget_lines = {a: BudgetLine(account=a, name=n, kind=k) for a, (n, k) in LINES.items()}
-    policy = Policy(capital_budget_line="101-1410-5740", operating_budget_line="101-1410-5310")
+    policy = Policy(capital_budget_line="101-1410-5740", operating_budget_line="101-1410-5310",
+                    line_kinds={a: k for a, (_, k) in LINES.items()})
     return CityConfig(
         id=city_id,
         name=name,
@@ -86,13 +91,11 @@ def city_config(db: Path, city_id: str = "springfield", name: str = "Springfield
 class Dev:
     i: int
     kind: str
-    years: int
-    cost: float
-    line: str
     os: str
     dept: str
     purchase: dt.date | None
     hostname: str
+    tags: list[str]
     unreachable: bool = False
     kev_fixed_month: int | None = None
     patch_fixed_month: int | None = None
@@ -118,12 +121,9 @@ def make_devices(n: int, seed: int = 7, start: dt.date = dt.date(2024, 11, 1)) -
     devs = []
     weights = [k[1] for k in KINDS]
     for i in range(n):
-        kind, _, years, cost, line, oses = rng.choices(KINDS, weights)[0]
+        kind, _, oses = rng.choices(KINDS, weights)[0]
         dept = rng.choice(DEPTS)
-        if kind in ("laptop",) and dept == "Police":
-            cost, line = 4500, "101-2110-5740"
-        if dept == "Water" and kind in ("server", "switch", "firewall"):
-            line = "601-4410-5740"
+        tags = ["rugged"] if kind == "laptop" and dept == "Police" else []  # patrol-car laptops
         age_days = rng.randint(200, 365 * 9)
         purchase = None if rng.random() < 0.06 else start - dt.timedelta(days=age_days)
         os_name = rng.choice(oses)
@@ -132,13 +132,11 @@ def make_devices(n: int, seed: int = 7, start: dt.date = dt.date(2024, 11, 1)) -
             Dev(
                 i,
                 kind,
-                years,
-                cost,
-                line,
                 os_name,
                 dept,
                 purchase,
                 host,
+                tags,
                 kev_fixed_month=rng.choice([None, 3, 6, 9, 30]) if rng.random() < 0.08 else None,
                 patch_fixed_month=rng.randint(0, 30) if rng.random() < 0.5 else None,
                 snmp_public=kind in ("switch", "printer", "ups") and rng.random() < 0.3,
@@ -152,8 +150,23 @@ def make_devices(n: int, seed: int = 7, start: dt.date = dt.date(2024, 11, 1)) -
     return devs
 
 
-def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
-    out: list[Finding] = []
+def _context(city: CityConfig, d: Dev, day: dt.date) -> CheckContext:
+    """What a check sees of the device on ``day``: the city's policy and the device's record."""
+    record = DeviceRecord(kind=d.kind, department=d.dept, criticality=CRITICALITY.get(d.dept, []),
+                          purchase_date=d.purchase, tags=list(d.tags))
+    return CheckContext(as_of=day, device=record, policy=city.policy)
+
+
+def _age_verdicts(d: Dev, ctx: CheckContext, facts: DeviceFacts) -> list[Finding]:
+    """``HW-001`` and ``HW-002`` as the checks judge them: refresh age, price, line and fiscal year
+    from the city's policy (``itaudit.rules``), the same the capital plan uses."""
+    load_checks()
+    return run_checks(facts, ctx, [REGISTRY[c] for c in AGE_CHECKS])
+
+
+def _verdicts(city: CityConfig, d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
+    ctx = _context(city, d, day)
+    out: list[Finding] = _age_verdicts(d, ctx, _facts(d))
 
     def add(
         cid: str,
@@ -161,7 +174,7 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
         sev: Severity,
         status: Status,
         summary: str = "",
-        cost: Cost | None = None,
+        cost: Any = None,
         remediation: str = "",
         evidence: str = "",
     ) -> None:
@@ -178,20 +191,6 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
             )
         )
 
-    if d.purchase is None:
-        add("HW-001", "Past refresh age", Severity.MEDIUM, Status.UNKNOWN, "Age unknown")
-    else:
-        due = d.purchase + dt.timedelta(days=int(365.25 * d.years))
-        add(
-            "HW-001",
-            "Past refresh age",
-            Severity.MEDIUM,
-            Status.FAIL if day >= due else Status.PASS,
-            f"Bought {d.purchase}, due for replacement {due}.",
-            Cost(d.cost, "capital", d.line, f"{d.kind} replacement"),
-            f"Replace this {d.kind}.",
-            f"purchase_date={d.purchase}",
-        )
     eol = EOL_OS.get(d.os)
     eol_fail = eol is not None and day.isoformat() >= eol
     add(
@@ -200,12 +199,9 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
         Severity.HIGH,
         Status.FAIL if eol_fail else Status.PASS,
         f"{d.os} no longer receives security fixes (since {eol})." if eol_fail else "",
-        Cost(
-            d.cost if d.os.startswith("Windows 10") else 2400.0,
-            "capital" if d.os.startswith("Windows 10") else "operating",
-            d.line if d.os.startswith("Windows 10") else "101-1410-5310",
-            "replace PC" if d.os.startswith("Windows 10") else "16 h migration at $150/h",
-        ),
+        # A server or PC on unsupported software gets a new operating system (staff time), as
+        # EOL-001 prices it; new hardware is HW-004's or the refresh age's business.
+        labour(ctx, "os_upgrade", "upgrade to a supported release"),
         f"Upgrade {d.os} to a supported release.",
         f"os={d.os}",
     )
@@ -219,7 +215,7 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
             Severity.MEDIUM,
             Status.FAIL if pending else Status.PASS,
             "Security updates are waiting to be installed.",
-            Cost(75.0, "operating", "101-1410-5310", "0.5 h"),
+            labour(ctx, "patch", "install the updates"),
             "Install pending security updates (apt upgrade / Windows Update).",
             "security_updates=7",
         )
@@ -231,7 +227,7 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
             Severity.CRITICAL,
             Status.FAIL if exploited else Status.PASS,
             "Runs software with a flaw criminals are exploiting.",
-            Cost(300.0, "operating", "101-1410-5310", "2 h at $150/h"),
+            labour(ctx, "patch", "update to the fixed release"),
             "Apply the vendor fix listed in CISA KEV.",
             "CVE-2024-0000 matched product family",
         )
@@ -242,7 +238,7 @@ def _verdicts(d: Dev, month_idx: int, day: dt.date) -> list[Finding]:
             Severity.HIGH,
             Status.FAIL if month_idx < 20 else Status.PASS,
             "Anyone on the network can read its settings.",
-            Cost(150.0, "operating", "101-1410-5310", "1 h"),
+            labour(ctx, "config_change", "change the SNMP configuration"),
             "Set a private community or SNMPv3.",
             "community public answered",
         )
@@ -285,6 +281,7 @@ def build(
         now = f"{day.isoformat()}T09:00:00+00:00"
         scan_id = store.begin_scan(city.id, day, len(devs), now=now)
         for d in devs:
+            dm = d.at(m, day)  # a replaced PC has its new purchase date on record
             target = Target(
                 address=f"10.20.{d.i // 250}.{d.i % 250 + 1}",
                 protocol="snmp" if d.kind in ("switch", "firewall", "printer", "ups") else "ssh",
@@ -292,17 +289,20 @@ def build(
                 name=None if d.i else None,
                 department=d.dept,
                 kind=d.kind,
-                purchase_date=d.purchase,
+                purchase_date=dm.purchase,
                 criticality=CRITICALITY.get(d.dept, []),
+                tags=list(d.tags),
             )
             if d.unreachable and m >= months - 3:
                 res = CollectResult(
                     target, ResultStatus.ERROR, error_kind="timeout", error="no answer within 20 s"
                 )
-                store.record_result(scan_id, res, [], now=now)
+                # Judged on its dates on record and its last facts, as itaudit.scan does.
+                aged = _age_verdicts(dm, _context(city, dm, day), _facts(dm))
+                store.record_result(scan_id, res, aged, now=now)
                 continue
-            res = CollectResult(target, ResultStatus.OK, facts=_facts(d))
-            store.record_result(scan_id, res, _verdicts(d.at(m, day), m, day), now=now)
+            res = CollectResult(target, ResultStatus.OK, facts=_facts(dm))
+            store.record_result(scan_id, res, _verdicts(city, dm, m, day), now=now)
         store.finish_scan(scan_id, now=now)
     return city, store
 

@@ -47,9 +47,19 @@ def test_monthly_numbers_match_the_store(city_store):
     assert kpi["uncheckable"].actual == 2 and kpi["uncheckable"].rag in ("amber", "red")
     assert len(kpi["refresh"].trend) == 12
     assert rep.devices_checked == 38 and rep.devices_total == 40
-    open_cost = store.db.execute(
-        "select sum(cost_amount) from findings where resolved_at is null or last_scan_id > ?", [last.id]
-    ).fetchone()[0]
+    # Worked out from the findings table: per device, a replacement due this fiscal year is the
+    # one purchase that covers its other fixes; otherwise each fix due this year counts.
+    fy = city.policy.fiscal_year(AS_OF)
+    rows = store.db.execute(
+        "select device_id, cost_amount, coalesce(cost_fiscal_year, ?), cost_basis like 'replacement %' "
+        "from findings where cost_amount is not null and (resolved_at is null or last_scan_id > ?)",
+        [fy, last.id]).fetchall()
+    open_cost = 0.0
+    for device in {r[0] for r in rows}:
+        mine = [r for r in rows if r[0] == device and r[2] <= fy]
+        replaced = [amount for _, amount, _, repl in mine if repl]
+        open_cost += replaced[0] if replaced else sum(amount for _, amount, _, _ in mine)
+    assert any(r[2] > fy for r in rows), "the city has replacements due next fiscal year (HW-002), kept apart"
     assert rep.total_cost == pytest.approx(open_cost)
     assert sum(r.cost for r in rep.top_risks) <= rep.total_cost + 0.01
     # Every top risk names who pays and what it costs.
@@ -165,15 +175,30 @@ def test_unknown_format_is_refused(city_store, tmp_path: Path):
         write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("docx",))
 
 
+def _verdicts_scored(store: Store, scan_id: int) -> dict[int, list[dict]]:
+    """The verdicts a city score counts, per device: the scan's own for a device it reached; for
+    one it did not reach, its last known findings (still open: only a successful check resolves
+    one). A device that did not answer still has age verdicts in the scan (judged on its dates
+    on record): they are not what it is scored on."""
+    unreached = {r["device_id"] for r in store.unreachable_devices(scan_id)}
+    by_device: dict[int, list[dict]] = {}
+    for r in store.check_results(scan_id):
+        if r["device_id"] not in unreached:
+            by_device.setdefault(r["device_id"], []).append(r)
+    for r in store.findings_open_at(scan_id):
+        if r["device_id"] in unreached:
+            by_device.setdefault(r["device_id"], []).append(r)
+    assert unreached and unreached <= set(by_device)
+    return by_device
+
+
 def test_city_score_agrees_with_the_score_module(city_store):
     from itaudit import score
 
     city, store = city_store
     rep = build_monthly(city, store, as_of=AS_OF)
     last = store.report_scans()[-1]
-    by_device: dict[int, list[dict]] = {}
-    for r in store.check_results(last.id):
-        by_device.setdefault(r["device_id"], []).append(r)
+    by_device = _verdicts_scored(store, last.id)
     crit = {d["id"]: json.loads(d["criticality"]) if d["criticality"] else [] for d in store.devices()}
     expected = score.city_score(
         score.device_score(rows, crit[dev], weights=city.policy.criticality_weights)
@@ -193,9 +218,7 @@ def test_a_city_without_policy_scores_with_the_shipped_weights(city_store):
     bare = SimpleNamespace(id=city.id, name=city.name, budget_lines=city.budget_lines)
     rep = build_monthly(bare, store, as_of=AS_OF)
     last = store.report_scans()[-1]
-    by_device: dict[int, list[dict]] = {}
-    for r in store.check_results(last.id):
-        by_device.setdefault(r["device_id"], []).append(r)
+    by_device = _verdicts_scored(store, last.id)
     crit = {d["id"]: json.loads(d["criticality"]) if d["criticality"] else [] for d in store.devices()}
     assert any("public-safety" in c for c in crit.values())
     expected = score.city_score(score.device_score(rows, crit[dev]) for dev, rows in by_device.items())
