@@ -44,6 +44,8 @@ _SILENT = "the record does not say"
 _RPM_FAMILIES = ("Red Hat", "Rocky Linux", "AlmaLinux", "SUSE", "openSUSE")
 _TOKEN_RE = re.compile(r"\d+|[a-z]+")
 _OPEN = ("", "0", "*", "n/a", "all", "-", "unspecified")
+# A Debian or RPM version: optional epoch, then a digit, then the characters both allow.
+_PACKAGE_VERSION = re.compile(r"^(?:\d+:)?\d[A-Za-z0-9.+~^_:-]*$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ def _cmp_keys(a: tuple[int | str, ...], b: tuple[int | str, ...]) -> int:
 def compare(a: str, b: str, scheme: str = "firmware") -> int:
     """-1, 0 or 1 as ``a`` is older, equal or newer than ``b``; raises ``Unreadable``."""
     if scheme in ("deb", "rpm"):
+        for x in (a, b):
+            if not _PACKAGE_VERSION.match(x or ""):
+                raise Unreadable(f"{x!r} is not a {scheme} package version")
         try:
             from univers.versions import DebianVersion, RpmVersion
 
@@ -139,11 +144,30 @@ def validate_vulns(doc: Any, *, where: str = "vulns.json") -> None:
         if not isinstance(rec.get("products"), dict):
             raise KnowledgeError(f"{where}: {cve} has no products mapping")
     for cve, rec in (doc.get("packages") or {}).items():
-        src = rec.get("source") if isinstance(rec, dict) else None
-        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not src or not src.get("commit"):
+        rec = package_record(rec) if isinstance(rec, dict) else None
+        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not rec or not rec["records"]:
+            raise KnowledgeError(f"{where}: package record {cve!r} has no source")
+        if any(not (r.get("source") or {}).get("commit") for r in rec["records"].values()):
             raise KnowledgeError(f"{where}: package record {cve!r} has no source")
         if not isinstance(rec.get("ecosystems"), dict):
             raise KnowledgeError(f"{where}: package record {cve} has no ecosystems")
+
+
+def package_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A CVE's distribution data as ``{"records": {osv_id: {...}}, "ecosystems": {...}}``.
+
+    One CVE gathers the records of several distributions (an Ubuntu CVE record, AlmaLinux
+    advisories ...); each row names the record it came from. A file written by an older
+    build (one record per CVE: ``id``, ``source``) reads the same way.
+    """
+    if "records" in rec:
+        return rec
+    if "id" not in rec:
+        return {"records": {}, "ecosystems": rec.get("ecosystems")}
+    one = {"modified": rec.get("modified"), "source": rec.get("source")}
+    return {"records": {rec["id"]: one},
+            "ecosystems": {eco: [{**row, "record": rec["id"]} for row in rows]
+                           for eco, rows in (rec.get("ecosystems") or {}).items()}}
 
 
 class VulnData:
@@ -155,7 +179,9 @@ class VulnData:
         self.path = path
         self.cves: dict[str, dict[str, Any]] = doc["cves"]
         # CVE -> distribution package data (OSV): fixed version per source package and release.
-        self.packages: dict[str, dict[str, Any]] = doc.get("packages") or {}
+        self.packages: dict[str, dict[str, Any]] = {
+            cve: package_record(rec) for cve, rec in (doc.get("packages") or {}).items()}
+        self._index: dict[str, tuple[set[str], frozenset[str]]] | None = None
 
     @classmethod
     def load(cls, path: Path | str) -> VulnData:
@@ -221,56 +247,65 @@ class VulnData:
                            f"{v.reason}", source=src)
         return v
 
-    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None) -> Verdict | None:
+    def package_candidates(self, ecosystem: str | None, installed: dict[str, str] | None) -> list[str]:
+        """CVEs with distribution data that concern a host: data for its distribution, or
+        one of the packages a record lists is installed (Debian's sudo against an Ubuntu
+        record: IT confirms)."""
+        family = (ecosystem or "").split(":")[0]
+        if self._index is None:
+            self._index = {cve: ({e.split(":")[0] for e in rec["ecosystems"]},
+                                 frozenset(b for rows in rec["ecosystems"].values() for r in rows
+                                           for b in r["binaries"]))
+                           for cve, rec in self.packages.items()}
+        return sorted(cve for cve, (fams, binaries) in self._index.items()
+                      if (family and family in fams) or (installed and not binaries.isdisjoint(installed)))
+
+    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None,
+                        kernel: str | None = None, kernel_cve: bool = False) -> Verdict | None:
         """Verdict from the distribution's fixed versions (OSV) against installed packages.
 
-        ``installed``: binary package name -> version (``dpkg -l``). None when the record
-        has no distribution data for ``cve`` (the caller falls back to other data).
+        ``installed``: binary package name -> version (``dpkg -l``, ``rpm -qa``). ``kernel``:
+        the running kernel (``uname -r``); a kernel fix counts for the kernel that runs, not
+        for the newest one installed. None when no distribution data exists for ``cve`` (the
+        caller falls back to other data).
         """
         rec = self.packages.get(cve)
         if rec is None:
             return None
-        s = rec["source"]
-        src = f"{s['repo']}/{s['path']}@{s['commit'][:10]}"
+        srcs = {rid: _source(r) for rid, r in rec["records"].items()}
+        any_src = ", ".join(sorted(set(srcs.values())))
         if not ecosystem:
-            return Verdict(cve, MAYBE, "the distribution release is not known", source=src)
+            return Verdict(cve, MAYBE, "the distribution release is not known", source=any_src)
         if installed is None:
-            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=src)
+            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=any_src)
         # Ubuntu publishes fixes for releases past standard support under "Ubuntu:Pro:<release>".
         pro = ecosystem.replace("Ubuntu:", "Ubuntu:Pro:", 1) if ecosystem.startswith("Ubuntu:") else None
         rows = rec["ecosystems"].get(ecosystem) or (rec["ecosystems"].get(pro) if pro else None)
-        if rows is None:
-            family = ecosystem.split(":")[0]
-            if any(e.split(":")[0] == family for e in rec["ecosystems"]):
-                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
-                               source=src)
-            return Verdict(cve, MAYBE, f"no {family} data in the record", source=src)
         family = ecosystem.split(":")[0]
+        if rows is None:
+            mine = sorted({srcs[r["record"]] for e, rs in rec["ecosystems"].items() if e.split(":")[0] == family
+                           for r in rs if r.get("record") in srcs})
+            if mine:
+                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
+                               source=", ".join(mine))
+            return Verdict(cve, MAYBE, f"no {family} data in the shipped records", source=any_src)
+        src = ", ".join(sorted({srcs.get(r.get("record", ""), any_src) for r in rows}))
         scheme = "deb" if family in ("Ubuntu", "Debian") else "rpm" if family in _RPM_FAMILIES else None
         if scheme is None:
             return Verdict(cve, MAYBE, f"no version comparator for {family} packages", source=src)
-        for row in rows:
-            for binary in row["binaries"]:
-                have = installed.get(binary)
-                if have is None:
-                    continue
-                try:
-                    if row["fixed"] is None:
-                        if have in row.get("versions", ()):
-                            return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix "
-                                           f"in {ecosystem} yet)", source=src)
-                        return Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
-                                       "not listed", source=src)
-                    if compare(have, row["fixed"], scheme) < 0:
-                        return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {row['fixed']}",
-                                       row["fixed"], src)
-                except Unreadable:
-                    return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
-        names = sorted({b for row in rows for b in row["binaries"]})
-        if any(b in installed for b in names):
-            return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
-                           "fixed version", source=src)
-        return Verdict(cve, NOT_AFFECTED, f"{', '.join(names)} not installed", source=src)
+        complete = [r for r in rows if not r.get("partial")]
+        kernel_rows = [r for r in complete if r["name"] in _KERNEL_SOURCES]
+        if kernel_rows:
+            return _kernel_verdict(cve, kernel_rows, scheme, kernel, src)
+        if kernel_cve:
+            return Verdict(cve, MAYBE, f"the {family} record names no kernel package for {ecosystem} (only "
+                           f"{', '.join(sorted({r['name'] for r in rows})[:3])})", source=src)
+        v = _package_verdict(cve, ecosystem, complete, scheme, installed, src) if complete else None
+        if len(complete) < len(rows) and (v is None or v.status != AFFECTED):
+            ids = ", ".join(sorted({str(r.get("record")) for r in rows if r.get("partial")}))
+            return Verdict(cve, MAYBE, f"the distribution's advisory ({ids}) lists only part of its packages",
+                           source=src)
+        return v
 
     def _windows(self, cve: str, version: str, entries: list[dict[str, Any]], src: str,
                  rec: dict[str, Any]) -> Verdict:
@@ -286,6 +321,88 @@ class VulnData:
             return _judge(cve, version, mine, "unknown", "firmware", True, src)
         except Unreadable:
             return Verdict(cve, MAYBE, f"version unreadable ({version!r})", source=src)
+
+
+# The package a distribution builds its kernel from: its fix is judged on the running kernel.
+_KERNEL_SOURCES = {"kernel", "linux"}
+_ARCH_SUFFIX = re.compile(r"(?:\+\w+)?$")
+_EPOCH = re.compile(r"^(\d+):")
+
+
+def _kernel_verdict(cve: str, rows: list[dict[str, Any]], scheme: str, kernel: str | None,
+                    src: str) -> Verdict:
+    """A kernel CVE: the running kernel's package version against the distribution's fix."""
+    if not kernel:
+        return Verdict(cve, MAYBE, "the running kernel is not known", source=src)
+    if scheme != "rpm":
+        return Verdict(cve, MAYBE, f"the running kernel {kernel}'s package is not identified", source=src)
+    running = re.sub(r"\.(x86_64|aarch64|ppc64le|s390x|i686)$", "", _ARCH_SUFFIX.sub("", kernel.strip()))
+    if re.search(r"\.rt\d|\+rt|-rt", kernel):
+        return Verdict(cve, MAYBE, f"real-time kernel {kernel}: its fix is not in the shipped rows", source=src)
+    fixes = sorted({r["fixed"] for r in rows if r["fixed"]})
+    if not fixes:
+        return Verdict(cve, MAYBE, f"no kernel fix published for this release (kernel {kernel})", source=src)
+    try:
+        older = [f for f in fixes if compare(running, f, scheme) < 0]
+    except Unreadable:
+        return Verdict(cve, MAYBE, f"version unreadable (running kernel {kernel!r})", source=src)
+    if len(older) == len(fixes):
+        return Verdict(cve, AFFECTED, f"running kernel {running} is older than the fixed kernel {fixes[0]}",
+                       fixes[0], src)
+    if not older:
+        return Verdict(cve, NOT_AFFECTED, f"running kernel {running} is at or past the fixed kernel "
+                       f"{', '.join(fixes)}", source=src)
+    return Verdict(cve, MAYBE, f"running kernel {running} lies between the fixed kernels {', '.join(fixes)} "
+                   "of different advisories", source=src)
+
+
+def _package_verdict(cve: str, ecosystem: str, rows: list[dict[str, Any]], scheme: str,
+                     installed: dict[str, str], src: str) -> Verdict:
+    """Installed binaries against every fixed version the distribution lists for them.
+
+    A binary is affected only when it is older than every fix listed for it (several
+    advisories may name it); newer than all of them it is not; in between is "maybe".
+    """
+    per_binary: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for binary in row["binaries"]:
+            per_binary.setdefault(binary, []).append(row)
+    unsure: Verdict | None = None
+    for binary, brows in sorted(per_binary.items()):
+        have = installed.get(binary)
+        if have is None:
+            continue
+        unfixed = [r for r in brows if r["fixed"] is None]
+        if unfixed:
+            if any(have in r.get("versions", ()) for r in unfixed):
+                return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix in "
+                               f"{ecosystem} yet)", source=src)
+            unsure = unsure or Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
+                                       "not listed", source=src)
+            continue
+        fixes = sorted({r["fixed"] for r in brows}, key=lambda f: f)
+        if scheme == "rpm" and not _EPOCH.match(have) and any(_EPOCH.match(f) and not f.startswith("0:")
+                                                               for f in fixes):
+            unsure = unsure or Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r} is listed without "
+                                       f"its epoch; the fix is {fixes[0]})", source=src)
+            continue
+        try:
+            older = [f for f in fixes if compare(have, f, scheme) < 0]
+        except Unreadable:
+            return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
+        if older and len(older) == len(fixes):
+            return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {older[0]}", older[0], src)
+        if older:
+            unsure = unsure or Verdict(cve, MAYBE, f"{binary} {have} lies between the fixed versions "
+                                       f"{', '.join(fixes)} of different advisories", source=src)
+    if unsure is not None:
+        return unsure
+    names = sorted(per_binary)
+    if any(b in installed for b in names):
+        return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
+                       "fixed version", source=src)
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return Verdict(cve, NOT_AFFECTED, f"{shown} not installed", source=src)
 
 
 def _usable(e: dict[str, Any]) -> bool:

@@ -195,10 +195,24 @@ def products_of(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+_SUMMARY_PACKAGE = re.compile(r"^(?:\w+: )?([\w.+-]+?)(?::[\w.]+)?\s+(?:security|bug fix)")
+
+
 def osv_packages(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Ecosystem ("Ubuntu:18.04:LTS", "Debian:12") -> the distribution's fixed version per source
-    package, with its binary package names (what ``dpkg -l`` lists) from an OSV record."""
+    """Ecosystem ("Ubuntu:18.04:LTS", "AlmaLinux:9") -> the distribution's fixed version per
+    package, with its binary package names (what ``dpkg -l`` / ``rpm -qa`` list), from one
+    OSV record. Every row names its record (``record``).
+
+    Records that list binary packages one by one (AlmaLinux) sometimes carry only part of
+    the advisory (a kernel advisory listing only ``kernel-doc``): when the package the
+    summary names ("Important: kernel security update") is not among them, the rows are
+    marked ``partial`` and never support "not affected".
+    """
     out: dict[str, list[dict[str, Any]]] = {}
+    names = {str((a.get("package") or {}).get("name")) for a in record.get("affected") or []}
+    m = _SUMMARY_PACKAGE.match(str(record.get("summary") or ""))
+    per_binary = not any((a.get("ecosystem_specific") or {}).get("binaries") for a in record.get("affected") or [])
+    partial = per_binary and bool(record.get("summary")) and (m is None or m.group(1) not in names)
     for aff in record.get("affected") or []:
         pkg = aff.get("package") or {}
         eco, name = pkg.get("ecosystem"), pkg.get("name")
@@ -213,11 +227,32 @@ def osv_packages(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 fixed = ev.get("fixed", fixed)
         binaries = sorted({b["binary_name"] for b in (aff.get("ecosystem_specific") or {}).get("binaries") or []
                            if b.get("binary_name") and not b["binary_name"].endswith("-dbgsym")}) or [name]
-        row: dict[str, Any] = {"name": name, "introduced": introduced, "fixed": fixed, "binaries": binaries}
+        row: dict[str, Any] = {"name": name, "introduced": introduced, "fixed": fixed, "binaries": binaries,
+                               "record": record.get("id")}
+        if partial:
+            row["partial"] = True
         if fixed is None:  # no fix: only the listed versions are known to be affected
             row["versions"] = list(aff.get("versions") or [])
         out.setdefault(eco, []).append(row)
     return out
+
+
+def add_osv_record(packages: dict[str, Any], record: dict[str, Any], cves: list[str],
+                   source: dict[str, Any]) -> None:
+    """Merge one OSV record into ``packages`` (CVE -> records and rows per ecosystem)."""
+    rows = osv_packages(record)
+    for cve in cves:
+        slot = packages.setdefault(cve, {"records": {}, "ecosystems": {}})
+        slot["records"][record["id"]] = {"modified": str(record.get("modified", ""))[:10] or None,
+                                         "source": {k: source[k] for k in ("repo", "path", "commit")}}
+        for eco, eco_rows in rows.items():
+            have = slot["ecosystems"].setdefault(eco, [])
+            have[:] = [r for r in have if r.get("record") != record["id"]] + eco_rows
+
+
+def osv_cves(record: dict[str, Any], src: dict[str, Any]) -> list[str]:
+    """The CVEs an OSV record is filed under: ``cves`` (or ``cve``) of its source entry."""
+    return list(src.get("cves") or ([src["cve"]] if src.get("cve") else []))
 
 
 def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None) -> dict[str, Any]:
@@ -259,15 +294,10 @@ def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path
         doc["source"]["name"] += " + " + sources["name"]
         doc["packages"] = {}
         for osv_id, src in sorted(sources["records"].items()):
-            rec = json.loads((osv_dir / f"{osv_id}.json").read_text(encoding="utf-8"))
+            rec = json.loads((osv_dir / src.get("file", f"{osv_id}.json")).read_text(encoding="utf-8"))
             if rec.get("id") != osv_id:
-                raise ValueError(f"{osv_id}.json holds {rec.get('id')!r}")
-            doc["packages"][src["cve"]] = {
-                "id": osv_id,
-                "modified": str(rec.get("modified", ""))[:10] or None,
-                "source": {k: src[k] for k in ("repo", "path", "commit")},
-                "ecosystems": osv_packages(rec),
-            }
+                raise ValueError(f"{osv_id}: the file holds {rec.get('id')!r}")
+            add_osv_record(doc["packages"], rec, osv_cves(rec, src), src)
     validate_vulns(doc)
     return doc
 
