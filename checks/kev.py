@@ -87,7 +87,8 @@ def judge(kn: Knowledge, product: str, version: str | None, *, precise: bool | N
         entries += [e for e in map(kn.kev_entry, extra) if e is not None and e.cve not in kernel_cves]
     hits = []
     for e in entries:
-        pv = (data.assess_packages(e.cve, ecosystem, installed, kernel=kernel, kernel_cve=e.cve in kernel_cves)
+        pv = (data.assess_packages(e.cve, ecosystem, installed, kernel=kernel, kernel_cve=e.cve in kernel_cves,
+                                   released=released)
               if product in _DISTRO else None)
         if pv is not None:
             hits.append((e, pv))

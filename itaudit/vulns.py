@@ -253,7 +253,10 @@ class VulnData:
         record: IT confirms)."""
         family = (ecosystem or "").split(":")[0]
         if self._index is None:
-            self._index = {cve: ({e.split(":")[0] for e in rec["ecosystems"]},
+            # Per CVE: the families whose rows can be judged without knowing which binaries a
+            # source package builds (binary rows, or the kernel), and every package name listed.
+            self._index = {cve: ({e.split(":")[0] for e, rows in rec["ecosystems"].items()
+                                  if any(not r.get("source_only") or r["name"] in _KERNEL_SOURCES for r in rows)},
                                  frozenset(b for rows in rec["ecosystems"].values() for r in rows
                                            for b in r["binaries"]))
                            for cve, rec in self.packages.items()}
@@ -261,13 +264,15 @@ class VulnData:
                       if (family and family in fams) or (installed and not binaries.isdisjoint(installed)))
 
     def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None,
-                        kernel: str | None = None, kernel_cve: bool = False) -> Verdict | None:
+                        kernel: str | None = None, kernel_cve: bool = False,
+                        released: dt.date | None = None) -> Verdict | None:
         """Verdict from the distribution's fixed versions (OSV) against installed packages.
 
         ``installed``: binary package name -> version (``dpkg -l``, ``rpm -qa``). ``kernel``:
         the running kernel (``uname -r``); a kernel fix counts for the kernel that runs, not
         for the newest one installed. None when no distribution data exists for ``cve`` (the
-        caller falls back to other data).
+        caller falls back to other data). ``released``: the running release's date (Debian's
+        advisories name only the releases supported when they came out).
         """
         rec = self.packages.get(cve)
         if rec is None:
@@ -285,6 +290,19 @@ class VulnData:
         if rows is None:
             mine = sorted({srcs[r["record"]] for e, rs in rec["ecosystems"].items() if e.split(":")[0] == family
                            for r in rs if r.get("record") in srcs})
+            if mine and family == "Debian":
+                # Debian's advisories name the releases supported when they came out: a release
+                # newer than all of them and published after the last advisory shipped the fix
+                # (from unstable); any other release is not covered (a point-release fix, LTS).
+                listed = sorted(_release_number(e) for e in rec["ecosystems"] if e.split(":")[0] == family)
+                days = [_day(r.get("published")) for r in rec["records"].values() if r.get("feed") == "debian-tracker"]
+                last = max((d for d in days if d), default=None)
+                if _release_number(ecosystem) > listed[-1] and released and last and released > last:
+                    return Verdict(cve, NOT_AFFECTED, f"no Debian advisory for {ecosystem}: it came out ({released}) "
+                                   f"after the fixes for Debian {', '.join(str(n) for n in listed)} ({last})",
+                                   source=", ".join(mine))
+                return Verdict(cve, MAYBE, f"no Debian advisory for {ecosystem} in the shipped lists (fixes listed for "
+                               f"Debian {', '.join(str(n) for n in listed)})", source=", ".join(mine))
             if mine:
                 return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
                                source=", ".join(mine))
@@ -296,7 +314,7 @@ class VulnData:
         complete = [r for r in rows if not r.get("partial")]
         kernel_rows = [r for r in complete if r["name"] in _KERNEL_SOURCES]
         if kernel_rows:
-            return _kernel_verdict(cve, kernel_rows, scheme, kernel, src)
+            return _kernel_verdict(cve, kernel_rows, scheme, kernel, src, installed, family)
         if kernel_cve:
             return Verdict(cve, MAYBE, f"the {family} record names no kernel package for {ecosystem} (only "
                            f"{', '.join(sorted({r['name'] for r in rows})[:3])})", source=src)
@@ -329,17 +347,39 @@ _ARCH_SUFFIX = re.compile(r"(?:\+\w+)?$")
 _EPOCH = re.compile(r"^(\d+):")
 
 
+def _release_number(ecosystem: str) -> int:
+    m = re.match(r"^\D*:(\d+)", ecosystem)
+    return int(m.group(1)) if m else 0
+
+
 def _kernel_verdict(cve: str, rows: list[dict[str, Any]], scheme: str, kernel: str | None,
-                    src: str) -> Verdict:
-    """A kernel CVE: the running kernel's package version against the distribution's fix."""
+                    src: str, installed: dict[str, str], family: str) -> Verdict:
+    """A kernel CVE: the running kernel's package version against the distribution's fix.
+
+    RPM: ``uname -r`` is the kernel package's version-release and architecture. Debian: the
+    running kernel's image package (``linux-image-<uname -r>``) carries the source version.
+    Ubuntu's kernels come from many source packages (linux, linux-hwe-*, linux-aws ...): not
+    judged here.
+    """
     if not kernel:
         return Verdict(cve, MAYBE, "the running kernel is not known", source=src)
-    if scheme != "rpm":
-        return Verdict(cve, MAYBE, f"the running kernel {kernel}'s package is not identified", source=src)
-    running = re.sub(r"\.(x86_64|aarch64|ppc64le|s390x|i686)$", "", _ARCH_SUFFIX.sub("", kernel.strip()))
+    if scheme == "deb":
+        image = installed.get(f"linux-image-{kernel}") or installed.get(f"linux-image-unsigned-{kernel}")
+        if family != "Debian" or image is None:
+            return Verdict(cve, MAYBE, f"the running kernel {kernel}'s package is not identified", source=src)
+        running = image
+    else:
+        running = re.sub(r"\.(x86_64|aarch64|ppc64le|s390x|i686)$", "", _ARCH_SUFFIX.sub("", kernel.strip()))
     if re.search(r"\.rt\d|\+rt|-rt", kernel):
         return Verdict(cve, MAYBE, f"real-time kernel {kernel}: its fix is not in the shipped rows", source=src)
     fixes = sorted({r["fixed"] for r in rows if r["fixed"]})
+    if scheme == "deb":
+        # A backported kernel (buster's linux-5.10 beside its 4.19 "linux") has its own fixes.
+        line = re.findall(r"\d+", running)[:2]
+        fixes = [f for f in fixes if re.findall(r"\d+", f.split(":")[-1])[:2] == line]
+        if not fixes:
+            return Verdict(cve, MAYBE, f"no fix listed for the running kernel's line ({kernel}, {running})",
+                           source=src)
     if not fixes:
         return Verdict(cve, MAYBE, f"no kernel fix published for this release (kernel {kernel})", source=src)
     try:
@@ -371,6 +411,10 @@ def _package_verdict(cve: str, ecosystem: str, rows: list[dict[str, Any]], schem
     for binary, brows in sorted(per_binary.items()):
         have = installed.get(binary)
         if have is None:
+            if all(r.get("source_only") for r in brows):
+                unsure = unsure or Verdict(cve, MAYBE, f"the binary packages built from {binary} are not identified "
+                                           f"(the {ecosystem.split(':')[0]} advisory names the source package)",
+                                           source=src)
             continue
         unfixed = [r for r in brows if r["fixed"] is None]
         if unfixed:

@@ -250,12 +250,71 @@ def add_osv_record(packages: dict[str, Any], record: dict[str, Any], cves: list[
             have[:] = [r for r in have if r.get("record") != record["id"]] + eco_rows
 
 
+DEBIAN_RELEASES = {"squeeze": 6, "wheezy": 7, "jessie": 8, "stretch": 9, "buster": 10, "bullseye": 11,
+                   "bookworm": 12, "trixie": 13}
+_DEB_HEAD = re.compile(r"^\[(?P<day>[^\]]+)\] (?P<id>D[SL]A-\d+-\d+) (?P<src>\S+) - ")
+_DEB_FIX = re.compile(r"^\s+\[(?P<rel>\w+)\] - (?P<src>\S+) (?P<ver>\d\S*)\s*$")
+
+
+def debian_advisories(text: str) -> list[dict[str, Any]]:
+    """The entries of the Debian security tracker's ``DSA/list`` or ``DLA/list``.
+
+    Each entry: ``{"id", "day", "cves", "ecosystems": {"Debian:11": [row]}}``. Debian lists the
+    fixed version per SOURCE package: rows carry ``source_only`` (the binary packages built
+    from it are not named, so only a binary of the same name can be compared).
+    """
+    out: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for line in text.splitlines():
+        m = _DEB_HEAD.match(line)
+        if m:
+            cur = {"id": m.group("id"), "day": m.group("day"), "cves": [], "ecosystems": {}}
+            out.append(cur)
+            continue
+        if cur is None:
+            continue
+        if line.strip().startswith("{"):
+            cur["cves"] += re.findall(r"CVE-\d{4}-\d+", line)
+            continue
+        f = _DEB_FIX.match(line)
+        if f and f.group("rel") in DEBIAN_RELEASES:
+            eco = f"Debian:{DEBIAN_RELEASES[f.group('rel')]}"
+            cur["ecosystems"].setdefault(eco, []).append(
+                {"name": f.group("src"), "introduced": "0", "fixed": f.group("ver"), "binaries": [f.group("src")],
+                 "record": cur["id"], "source_only": True})
+    return out
+
+
+def add_debian_list(packages: dict[str, Any], text: str, source: dict[str, Any], cves: set[str] | None = None) -> None:
+    """Merge the entries of a Debian DSA/DLA list into ``packages`` (only ``cves``, if given)."""
+    for adv in debian_advisories(text):
+        for cve in adv["cves"]:
+            if cves is not None and cve not in cves:
+                continue
+            slot = packages.setdefault(cve, {"records": {}, "ecosystems": {}})
+            slot["records"][adv["id"]] = {"modified": None, "feed": "debian-tracker", "published": _deb_day(adv["day"]),
+                                          "source": {k: source[k] for k in ("repo", "path", "commit")}}
+            for eco, rows in adv["ecosystems"].items():
+                slot["ecosystems"].setdefault(eco, []).extend(rows)
+
+
+def _deb_day(day: str) -> str | None:
+    """"26 Jan 2021" -> "2021-01-26" (the tracker's date of the advisory)."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.strptime(day.strip(), "%d %b %Y").date().isoformat()
+    except ValueError:
+        return None
+
+
 def osv_cves(record: dict[str, Any], src: dict[str, Any]) -> list[str]:
     """The CVEs an OSV record is filed under: ``cves`` (or ``cve``) of its source entry."""
     return list(src.get("cves") or ([src["cve"]] if src.get("cve") else []))
 
 
-def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None) -> dict[str, Any]:
+def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None,
+                debian_dir: Path | None = None) -> dict[str, Any]:
     """``vulns.json`` from the records in ``records_dirs``, each with its ``SOURCES.json``.
 
     A CVE found in several folders is taken from the later folder. The snapshot date is
@@ -298,6 +357,12 @@ def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path
             if rec.get("id") != osv_id:
                 raise ValueError(f"{osv_id}: the file holds {rec.get('id')!r}")
             add_osv_record(doc["packages"], rec, osv_cves(rec, src), src)
+    if debian_dir is not None:
+        sources = json.loads((debian_dir / "SOURCES.json").read_text(encoding="utf-8"))
+        doc["source"]["name"] += " + " + sources["name"]
+        packages = doc.setdefault("packages", {})
+        for src in sources["lists"].values():
+            add_debian_list(packages, (debian_dir / src["file"]).read_text(encoding="utf-8"), src)
     validate_vulns(doc)
     return doc
 
@@ -309,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     fixtures = root / "tests" / "fixtures" / "vuln"
     records = [Path(a) for a in args] or [fixtures / "cve5", fixtures / "cvelist"]
     out = Path(__file__).resolve().parent / "data" / "vulns.json"
-    doc = build_vulns(*records, osv_dir=fixtures / "osv" if not args else None)
+    doc = build_vulns(*records, osv_dir=fixtures / "osv" if not args else None,
+                      debian_dir=fixtures / "debian" if not args else None)
     out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     n = sum(1 for r in doc["cves"].values() if r["products"])
     print(f"wrote {len(doc['cves'])} CVE records ({n} with product data) to {out}")

@@ -213,8 +213,9 @@ def _osv_records(doc: dict[str, Any]) -> dict[str, set[str]]:
     """OSV record ID -> the CVEs it is filed under, over the package data of ``doc``."""
     out: dict[str, set[str]] = {}
     for cve, rec in (doc.get("packages") or {}).items():
-        for osv_id in package_record(rec)["records"]:
-            out.setdefault(osv_id, set()).add(cve)
+        for osv_id, r in package_record(rec)["records"].items():
+            if r.get("feed") != "debian-tracker":  # Debian's tracker lists are not OSV records
+                out.setdefault(osv_id, set()).add(cve)
     return out
 
 

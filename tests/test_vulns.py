@@ -113,7 +113,7 @@ def test_adp_ranges_only_when_the_vendor_gave_none():
 
 
 def test_shipped_vulns_json_is_built_from_the_fixtures():
-    built = build_vulns(FIX / "cve5", FIX / "cvelist", osv_dir=FIX / "osv")
+    built = build_vulns(FIX / "cve5", FIX / "cvelist", osv_dir=FIX / "osv", debian_dir=FIX / "debian")
     shipped = json.loads((shipped_data_dir() / "vulns.json").read_text(encoding="utf-8"))
     assert shipped == built, "itaudit/data/vulns.json is stale: run `python -m itaudit.vulntools`"
 
@@ -274,14 +274,56 @@ def test_rpm_version_without_its_epoch_is_not_compared(data):
     assert w.status == MAYBE and "epoch" in w.reason
 
 
+def test_debian_fixture_excerpts_are_unchanged():
+    src = json.loads((FIX / "debian" / "SOURCES.json").read_text(encoding="utf-8"))
+    for s in src["lists"].values():
+        raw = (FIX / "debian" / s["file"]).read_bytes()
+        assert hashlib.sha256(raw).hexdigest() == s["sha256"] and len(s["commit"]) == 40
+        assert raw.decode().count("\n[") + 1 == s["entries"]
+
+
+def test_debian_tracker_fixed_versions(data):
+    # DSA-4839-1: sudo fixed in buster at 1.8.27-1+deb10u3; DLA-2534-1: stretch 1.8.19p1-2.1+deb9u3.
+    v = data.assess_packages("CVE-2021-3156", "Debian:10", {"sudo": "1.8.27-1+deb10u2"})
+    assert v.status == AFFECTED and v.fixed == "1.8.27-1+deb10u3"
+    assert data.assess_packages("CVE-2021-3156", "Debian:10", {"sudo": "1.8.27-1+deb10u3"}).status == NOT_AFFECTED
+    assert data.assess_packages("CVE-2021-3156", "Debian:9", {"sudo": "1.8.19p1-2.1+deb9u2"}).status == AFFECTED
+    # Bookworm came out (2023-06-10) after both advisories (2021-01-26): it shipped the fix.
+    v = data.assess_packages("CVE-2021-3156", "Debian:12", {"sudo": "1.9.13p3-1+deb12u1"},
+                             released=dt.date(2023, 6, 10))
+    assert v.status == NOT_AFFECTED and "came out" in v.reason
+    # Without the release date, or for a release older than the advisories, nothing is claimed.
+    assert data.assess_packages("CVE-2021-3156", "Debian:12", {"sudo": "1.9.13p3-1+deb12u1"}).status == MAYBE
+    assert data.assess_packages("CVE-2021-3156", "Debian:8", {"sudo": "1.8.10p3-1+deb8u7"},
+                                released=dt.date(2015, 4, 25)).status == MAYBE
+    # Debian names the SOURCE package: a source whose binaries are named otherwise is not judged.
+    v = data.assess_packages("CVE-2021-3156", "Debian:10", {"bash": "5.0-4"})
+    assert v.status == MAYBE and "not identified" in v.reason
+
+
+def test_debian_kernel_fix_is_judged_on_the_running_image(data):
+    # DLA-3131-1: buster's linux fixed in 4.19.260-1 (CVE-2022-2586, nftables).
+    old = {"linux-image-4.19.0-21-amd64": "4.19.249-2"}
+    v = data.assess_packages("CVE-2022-2586", "Debian:10", old, kernel="4.19.0-21-amd64", kernel_cve=True)
+    assert v.status == AFFECTED and v.fixed == "4.19.260-1"
+    new = {"linux-image-4.19.0-22-amd64": "4.19.260-1"}
+    assert data.assess_packages("CVE-2022-2586", "Debian:10", new, kernel="4.19.0-22-amd64",
+                                kernel_cve=True).status == NOT_AFFECTED
+    # buster's 5.10 backport kernel is not the 4.19 "linux": its fix is another line.
+    bpo = {"linux-image-5.10.0-0.deb10.16-amd64": "5.10.127-2~deb10u1"}
+    assert data.assess_packages("CVE-2022-2586", "Debian:10", bpo, kernel="5.10.0-0.deb10.16-amd64",
+                                kernel_cve=True).status == MAYBE
+
+
 def test_package_candidates_concern_the_host(data):
     # An Ubuntu host: every CVE with Ubuntu data. A Debian host: only the CVEs whose listed
     # packages are installed (sudo), and those are "maybe" (no Debian data shipped).
     assert {"CVE-2021-3156", "CVE-2021-4034"} <= set(data.package_candidates("Ubuntu:22.04:LTS", {}))
     deb = data.package_candidates("Debian:12", {"sudo": "1.9.13p3-1+deb12u1"})
     assert "CVE-2021-3156" in deb and "CVE-2021-4034" not in deb
-    v = data.assess_packages("CVE-2021-3156", "Debian:12", {"sudo": "1.9.13p3-1+deb12u1"})
-    assert v.status == MAYBE and "no Debian data" in v.reason
+    # A Rocky Linux host with sudo: the CVE concerns it, and no Rocky data is shipped.
+    v = data.assess_packages("CVE-2021-3156", "Rocky Linux:8", {"sudo": "1.8.29-7.el8"})
+    assert v.status == MAYBE and "no Rocky Linux data" in v.reason
 
 
 def test_ubuntu_host_gets_package_verdicts_in_the_check():
