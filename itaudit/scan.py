@@ -22,7 +22,7 @@ from typing import Any
 from itaudit import inventory, plugins
 from itaudit.checking import CheckContext, run_checks
 from itaudit.config import CityConfig, Config, check_scannable, verify_secrets
-from itaudit.model import CollectResult, Finding, ResultStatus, Status, Target
+from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status, Target
 from itaudit.store import Store
 
 log = logging.getLogger("itaudit.scan")
@@ -380,6 +380,11 @@ _CHECKS_WITHOUT_FACTS = ("SEC-001", "DATA-001", "DATA-002")
 # the SNMP versions and default communities it answers): they run on failed results too,
 # with the facts the collector saw before the failure (``CollectError.facts``).
 _CHECKS_BEFORE_LOGIN = ("SEC-020", "NET-001", "NET-002", "NET-003", "NET-010")
+# Checks of a device's age: a date on record (purchase date from the asset register or the
+# config) and the dates last collected from it decide them, not an answer from the device. A
+# device that did not answer is judged on those, so its findings price and place it the way
+# the capital plan does (the plan reads the same dates from the store).
+_AGE_CHECKS = ("HW-001", "HW-002")
 
 
 def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: dt.date, knowledge: Any,
@@ -393,6 +398,7 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
         if result.status == ResultStatus.ERROR:
             seen = bool(result.facts.sources)
             chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS or (seen and s.id in _CHECKS_BEFORE_LOGIN)]
+            return run_checks(result.facts, ctx, chosen) + _age_on_record(store, ctx, specs)
     elif result.target.protocol == "directory" or result.status == ResultStatus.ERROR:
         if directory.disabled:
             # A disabled computer object judged from the directory alone: only whether it lingers.
@@ -403,6 +409,19 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
             # which devices were judged from the directory only.
             chosen = [s for s in chosen if s.id not in _SCAN_ONLY_CHECKS and s.family != "PATCH"]
     return run_checks(result.facts, ctx, chosen)
+
+
+def _age_on_record(store: Store, ctx: CheckContext, specs: dict[str, Any]) -> list[Finding]:
+    """The age checks of a device that did not answer, on its dates on record and the facts last
+    collected from it (none when it never answered: then only a purchase date on record decides)."""
+    last = store.latest_facts(ctx.device.id) if ctx.device.id is not None else None
+    facts = last[1] if last else DeviceFacts()
+    found = run_checks(facts, ctx, [specs[c] for c in _AGE_CHECKS if c in specs])
+    basis = ("the dates on record and the facts last collected from it" if last
+             else "the dates on record (it has never answered)")
+    for f in found:
+        f.evidence = "; ".join(x for x in (f.evidence, f"the device did not answer: judged on {basis}") if x)
+    return found
 
 
 def _tally(summary: ScanSummary, result: CollectResult, findings: list[Finding]) -> None:

@@ -260,8 +260,9 @@ class VulnData:
                                  frozenset(b for rows in rec["ecosystems"].values() for r in rows
                                            for b in r["binaries"]))
                            for cve, rec in self.packages.items()}
+        names = installed.keys() if installed else None
         return sorted(cve for cve, (fams, binaries) in self._index.items()
-                      if (family and family in fams) or (installed and not binaries.isdisjoint(installed)))
+                      if (family and family in fams) or (names is not None and not names.isdisjoint(binaries)))
 
     def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None,
                         kernel: str | None = None, kernel_cve: bool = False,
