@@ -362,7 +362,8 @@ def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path
         doc["source"]["name"] += " + " + sources["name"]
         packages = doc.setdefault("packages", {})
         for src in sources["lists"].values():
-            add_debian_list(packages, (debian_dir / src["file"]).read_text(encoding="utf-8"), src)
+            add_debian_list(packages, (debian_dir / src["file"]).read_text(encoding="utf-8"), src,
+                            set(src["cves"]))
     validate_vulns(doc)
     return doc
 
