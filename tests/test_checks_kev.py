@@ -31,6 +31,10 @@ CASES = [
     ("VULN-001", "unknown", facts(software={"os_family": "fortios", "product": "fortios"}), ctx("firewall")),
     # KEV added CVE-2025-20352 (IOS and IOS XE SNMP) in 2025-09; its record is not shipped.
     ("VULN-002", "fail", facts(software=IOSXE), ctx("switch")),
+    # RouterOS 7.15: CVE-2018-14847's record ends at 6.42; CVE-2018-7445 (no record) was
+    # published before 7.15 came out.
+    ("VULN-002", "pass", facts(software={"os_family": "routeros", "os_version": "7.15.3", "product": "routeros"}),
+     ctx("router")),
     ("VULN-002", "fail", facts(software=PANOS), ctx("firewall")),
     ("VULN-002", "unknown", facts(software={"os_family": "printer-os"}), ctx("printer")),
 ]
