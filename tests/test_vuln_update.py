@@ -94,7 +94,11 @@ def test_first_update_fetches_verifies_and_snapshots(server, tmp_path):
     assert (tmp_path / "snapshots" / "vulns-2026-12-01.json").exists()
     doc = json.loads((tmp_path / "vulns.json").read_text())
     assert doc["cves"]["CVE-2024-3400"]["source"]["path"].endswith("/api/cve/CVE-2024-3400")
+    # Debian's tracker entries are not OSV records: never asked of the OSV API.
+    assert not [p for p, _ in feed.requests if "/v1/vulns/DSA-" in p or "/v1/vulns/DLA-" in p]
+    # The AlmaLinux advisories came back through the OSV API and still judge the same way.
     kn_data = Knowledge.load(tmp_path).vulns()
+    assert kn_data.assess_packages("CVE-2021-4034", "AlmaLinux:8", {"polkit": "0.115-13.el8_5.1"}).status == "affected"
     assert kn_data.snapshot == "2026-12-01"
     assert kn_data.assess("CVE-2024-3400", "pan-os", "10.2.9").status == "affected"
 
