@@ -346,6 +346,22 @@ def test_ubuntu_host_gets_package_verdicts_in_the_check():
     assert "installed packages unknown" in unknown.summary
 
 
+def test_almalinux_host_kernel_cve_in_the_check():
+    from checkhelp import ctx, facts, run
+
+    from itaudit.model import Package
+
+    sw = {"os_family": "linux", "os_name": "AlmaLinux 9.3 (Shamrock Pampas Cat)", "os_version": "9.3",
+          "product": "almalinux", "kernel": "5.14.0-362.8.1.el9_3.x86_64"}
+    pkgs = [Package("kernel-core", "5.14.0-427.13.1.el9_4", "x86_64"), Package("glibc", "2.34-83.el9_3.7", "x86_64")]
+    f = run("VULN-001", facts(software=sw, patching={"packages": pkgs, "package_manager": "rpm"}), ctx("server"))
+    # A newer kernel is installed but the old one runs: CVE-2024-1086 (ALSA-2024:2394) still applies.
+    assert f.status.value == "fail" and "CVE-2024-1086" in f.evidence and "running kernel" in f.evidence
+    rebooted = dict(sw, kernel="5.14.0-427.13.1.el9_4.x86_64")
+    g = run("VULN-001", facts(software=rebooted, patching={"packages": pkgs, "package_manager": "rpm"}), ctx("server"))
+    assert "CVE-2024-1086" not in g.evidence
+
+
 def test_git_commit_ranges_are_not_versions():
     from itaudit.vulns import _usable
 
