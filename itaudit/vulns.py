@@ -475,7 +475,7 @@ def _usable(e: dict[str, Any]) -> bool:
 def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str | None, scheme: str,
            precise: bool, src: str) -> Verdict:
     exact_same_line = 0
-    bound_below: str | None = None  # highest affected bound of the device's line that it is above
+    bound_below: tuple[str, bool] | None = None  # the affected bound of the device's line it is past, inclusive?
     # Newer than every affected version the record lists, on every line it lists.
     above_all = all((e.get("lessThan") or e.get("lessThanOrEqual")) and e.get("status", "affected") == "affected"
                     for e in entries)
@@ -507,7 +507,7 @@ def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str |
             return _verdict(cve, status, why if status == "affected" else
                             f"version {version} is at or past the fix ({_fix_point(e)})", fixed, src)
         if status == "affected" and scheme == "firmware" and train(top) == train(version):
-            bound_below = top
+            bound_below = (top, incl)
         if c <= 0:
             above_all = False
     if default == "unaffected":
@@ -516,8 +516,9 @@ def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str |
         return Verdict(cve, AFFECTED, f"the record marks every version not listed as affected ({version})",
                        source=src)
     if bound_below:
-        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than the last affected version "
-                       f"{bound_below} of its line", source=src)
+        top, incl = bound_below
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than the last affected version {top} of its "
+                       "line" if incl else f"version {version} is at or past {top}, the fix of its line", source=src)
     if above_all:
         return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than every affected version the record "
                        "lists", source=src)
