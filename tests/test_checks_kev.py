@@ -97,13 +97,15 @@ def test_sonicos_build_newer_than_the_last_affected_one_is_not_affected():
 
 
 def test_windows_build_and_ubr_decide():
-    # The demo fixture's 19045.6456 (October 2025) is CVE-2025-59230's fix; it predates
-    # 19045.6575 (CVE-2025-62215, KEV 2025-11) and 19045.6691 (CVE-2025-62221, KEV 2025-12).
+    # The demo fixture's 19045.6456 (October 2025) is CVE-2025-59230's fix and past
+    # CVE-2025-33073's (19045.5965); it predates 19045.6575 (CVE-2025-62215, KEV 2025-11),
+    # 19045.6691 (CVE-2025-62221, KEV 2025-12) and 19045.6809 (CVE-2026-20805, KEV 2026-01).
     demo = run("VULN-001", facts(software=WIN10), ctx("workstation"))
-    assert demo.status.value == "fail" and "2 flaws " in demo.summary
-    assert "CVE-2025-62215" in demo.evidence and "CVE-2025-62221" in demo.evidence
-    assert "CVE-2025-59230" not in demo.evidence
-    patched = run("VULN-001", facts(software=dict(WIN10, os_build="19045.6691")), ctx("workstation"))
+    assert demo.status.value == "fail" and "3 flaws " in demo.summary
+    for cve in ("CVE-2025-62215", "CVE-2025-62221", "CVE-2026-20805"):
+        assert cve in demo.evidence
+    assert "CVE-2025-59230" not in demo.evidence and "CVE-2025-33073" not in demo.evidence
+    patched = run("VULN-001", facts(software=dict(WIN10, os_build="19045.6809")), ctx("workstation"))
     assert patched.status.value == "pass"
     old = dict(WIN10, os_build="19045.3803")  # December 2023 (tests/fixtures/windows/non-english-de)
     f = run("VULN-001", facts(software=old), ctx("workstation"))

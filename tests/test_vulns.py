@@ -191,7 +191,7 @@ def test_labelled_set_floors():
         assert fixture in demo
     assert res["false_affected"] == 0, [r for r in res["rows"] if r["got"] == "affected" != r["label"]]
     assert res["false_not_affected"] == 0
-    # 95/102 today: every miss is a "maybe" where no usable data is shipped (no Red Hat data,
+    # 100/107 today: every miss is a "maybe" where no usable data is shipped (no Red Hat data,
     # Ubuntu kernel records, records the vulnrichment snapshot lacks, an AlmaLinux advisory
     # exported without its kernel package); see docs/vulnerabilities.md.
     assert res["accuracy"] >= 0.90
