@@ -33,7 +33,7 @@ def evaluate(kn: Knowledge | None = None) -> dict:
         life = kn.lifecycle(p["product"], p["version"], as_of=AS_OF)
         released = life.release_date if isinstance(life.release_date, dt.date) else None
         verdicts = {e.cve: v for e, v in judge(kn, p["product"], p["version"], released=released,
-                                               installed=p.get("installed"))}
+                                               installed=p.get("installed"), kernel=p.get("kernel"))}
         v = verdicts.get(p["cve"])
         got = v.status if v else "not in KEV family"
         rows.append({**p, "got": got, "reason": v.reason if v else ""})

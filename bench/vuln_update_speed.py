@@ -1,6 +1,7 @@
 """How long `itaudit data update` takes for the CVE/OSV records (the goal: seconds, not minutes).
 
-Serves the recorded records of tests/fixtures/vuln (120 CVE JSON 5 records, 1 OSV record)
+Serves the recorded records of tests/fixtures/vuln (123 CVE JSON 5 records, 86 OSV records:
+Ubuntu and AlmaLinux)
 from an HTTP server on loopback with ETags, then times three updates: the first (everything
 new), a month with 10 changed records, and one with nothing changed (all 304). Wall time
 and process CPU; network latency is not modelled (loopback), so the figures are the
@@ -59,8 +60,9 @@ def main() -> int:
         for p in sorted((FIX / folder).glob("CVE-*.json")):
             BODIES[f"/api/cve/{p.stem}"] = p.read_bytes()
             cves.append(p.stem)
-    for p in (FIX / "osv").glob("UBUNTU-*.json"):
-        BODIES[f"/v1/vulns/{p.stem}"] = p.read_bytes()
+    osv = json.loads((FIX / "osv" / "SOURCES.json").read_text(encoding="utf-8"))["records"]
+    for osv_id, src in osv.items():
+        BODIES[f"/v1/vulns/{osv_id}"] = (FIX / "osv" / src.get("file", f"{osv_id}.json")).read_bytes()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"

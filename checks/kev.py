@@ -62,13 +62,16 @@ def _version(facts: DeviceFacts, product: str) -> tuple[str | None, bool]:
 
 
 def judge(kn: Knowledge, product: str, version: str | None, *, precise: bool | None = None,
-          released: dt.date | None = None, installed: dict[str, str] | None = None
-          ) -> list[tuple[KevEntry, Verdict]]:
+          released: dt.date | None = None, installed: dict[str, str] | None = None,
+          kernel: str | None = None) -> list[tuple[KevEntry, Verdict]]:
     """A verdict for every KEV entry of ``product``'s family at ``version`` (one rule for the
     check and for ``bench/vuln_eval.py``).
 
-    For a Linux distribution, ``installed`` (binary package -> version) is compared with the
-    distribution's fixed versions (OSV) for every KEV CVE that has such data.
+    For a Linux distribution the family is the kernel's KEV entries, judged on the running
+    ``kernel`` with the distribution's fixed kernel where its data gives one; to them come
+    the KEV CVEs of distribution packages (OSV) that concern this host (data for its
+    distribution, or a listed package installed), judged on ``installed`` (binary package
+    -> version).
     """
     if precise is None:
         precise = product in _COMPLETE_VERSIONS
@@ -76,13 +79,17 @@ def judge(kn: Knowledge, product: str, version: str | None, *, precise: bool | N
     key = "windows" if product.startswith("windows") else product
     entries = list(kn.kev_matches(product))
     ecosystem = None
+    kernel_cves: set[str] = set()
     if product in _DISTRO:
         ecosystem = ecosystem_for(product, version)
-        seen = {e.cve for e in entries}
-        entries += [e for e in map(kn.kev_entry, sorted(data.packages)) if e is not None and e.cve not in seen]
+        kernel_cves = {e.cve for e in entries}
+        extra = data.package_candidates(ecosystem, installed)
+        entries += [e for e in map(kn.kev_entry, extra) if e is not None and e.cve not in kernel_cves]
     hits = []
     for e in entries:
-        pv = data.assess_packages(e.cve, ecosystem, installed) if product in _DISTRO else None
+        pv = (data.assess_packages(e.cve, ecosystem, installed, kernel=kernel, kernel_cve=e.cve in kernel_cves,
+                                   released=released)
+              if product in _DISTRO else None)
         if pv is not None:
             hits.append((e, pv))
             continue
@@ -122,7 +129,8 @@ def _assess(facts: DeviceFacts, ctx: CheckContext) -> _Assessment | CheckResult:
     released = life.release_date if isinstance(life.release_date, dt.date) else None
     pkgs = facts.patching.packages
     installed = {p.name: p.version for p in pkgs} if pkgs else None
-    hits = judge(kn, product, version, precise=precise, released=released, installed=installed)
+    hits = judge(kn, product, version, precise=precise, released=released, installed=installed,
+                 kernel=facts.software.kernel)
     dates = kn.data_dates()
     return _Assessment(product, version, hits, dates["kev"], dates["vulns"])
 

@@ -309,6 +309,7 @@ class Knowledge:
         self._aliases = {k.lower(): v for k, v in (tables.curated.get("aliases") or {}).items()}
         self._extended = tables.curated.get("extended_support") or {}
         self._kev = [self._kev_entry(v) for v in tables.kev["vulnerabilities"]]
+        self._kev_by_cve: dict[str, KevEntry] | None = None
         # (product key, vendor) -> the family's entries: one catalogue pass per family, not per device.
         self._kev_family: dict[tuple[str, str], list[KevEntry]] = {}
 
@@ -651,10 +652,9 @@ class Knowledge:
 
     def kev_entry(self, cve: str) -> KevEntry | None:
         """Look one CVE up in the KEV catalog."""
-        for e in self._kev:
-            if e.cve == cve:
-                return e
-        return None
+        if self._kev_by_cve is None:
+            self._kev_by_cve = {e.cve: e for e in reversed(self._kev)}  # the first entry wins
+        return self._kev_by_cve.get(cve)
 
 
 def _read_json(path: Path, what: str) -> Any:

@@ -44,6 +44,8 @@ _SILENT = "the record does not say"
 _RPM_FAMILIES = ("Red Hat", "Rocky Linux", "AlmaLinux", "SUSE", "openSUSE")
 _TOKEN_RE = re.compile(r"\d+|[a-z]+")
 _OPEN = ("", "0", "*", "n/a", "all", "-", "unspecified")
+# A Debian or RPM version: optional epoch, then a digit, then the characters both allow.
+_PACKAGE_VERSION = re.compile(r"^(?:\d+:)?\d[A-Za-z0-9.+~^_:-]*$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ def _cmp_keys(a: tuple[int | str, ...], b: tuple[int | str, ...]) -> int:
 def compare(a: str, b: str, scheme: str = "firmware") -> int:
     """-1, 0 or 1 as ``a`` is older, equal or newer than ``b``; raises ``Unreadable``."""
     if scheme in ("deb", "rpm"):
+        for x in (a, b):
+            if not _PACKAGE_VERSION.match(x or ""):
+                raise Unreadable(f"{x!r} is not a {scheme} package version")
         try:
             from univers.versions import DebianVersion, RpmVersion
 
@@ -139,11 +144,30 @@ def validate_vulns(doc: Any, *, where: str = "vulns.json") -> None:
         if not isinstance(rec.get("products"), dict):
             raise KnowledgeError(f"{where}: {cve} has no products mapping")
     for cve, rec in (doc.get("packages") or {}).items():
-        src = rec.get("source") if isinstance(rec, dict) else None
-        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not src or not src.get("commit"):
+        rec = package_record(rec) if isinstance(rec, dict) else None
+        if not re.match(r"^CVE-\d{4}-\d+$", cve) or not rec or not rec["records"]:
+            raise KnowledgeError(f"{where}: package record {cve!r} has no source")
+        if any(not (r.get("source") or {}).get("commit") for r in rec["records"].values()):
             raise KnowledgeError(f"{where}: package record {cve!r} has no source")
         if not isinstance(rec.get("ecosystems"), dict):
             raise KnowledgeError(f"{where}: package record {cve} has no ecosystems")
+
+
+def package_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A CVE's distribution data as ``{"records": {osv_id: {...}}, "ecosystems": {...}}``.
+
+    One CVE gathers the records of several distributions (an Ubuntu CVE record, AlmaLinux
+    advisories ...); each row names the record it came from. A file written by an older
+    build (one record per CVE: ``id``, ``source``) reads the same way.
+    """
+    if "records" in rec:
+        return rec
+    if "id" not in rec:
+        return {"records": {}, "ecosystems": rec.get("ecosystems")}
+    one = {"modified": rec.get("modified"), "source": rec.get("source")}
+    return {"records": {rec["id"]: one},
+            "ecosystems": {eco: [{**row, "record": rec["id"]} for row in rows]
+                           for eco, rows in (rec.get("ecosystems") or {}).items()}}
 
 
 class VulnData:
@@ -155,7 +179,9 @@ class VulnData:
         self.path = path
         self.cves: dict[str, dict[str, Any]] = doc["cves"]
         # CVE -> distribution package data (OSV): fixed version per source package and release.
-        self.packages: dict[str, dict[str, Any]] = doc.get("packages") or {}
+        self.packages: dict[str, dict[str, Any]] = {
+            cve: package_record(rec) for cve, rec in (doc.get("packages") or {}).items()}
+        self._index: dict[str, tuple[set[str], frozenset[str]]] | None = None
 
     @classmethod
     def load(cls, path: Path | str) -> VulnData:
@@ -221,56 +247,84 @@ class VulnData:
                            f"{v.reason}", source=src)
         return v
 
-    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None) -> Verdict | None:
+    def package_candidates(self, ecosystem: str | None, installed: dict[str, str] | None) -> list[str]:
+        """CVEs with distribution data that concern a host: data for its distribution, or
+        one of the packages a record lists is installed (Debian's sudo against an Ubuntu
+        record: IT confirms)."""
+        family = (ecosystem or "").split(":")[0]
+        if self._index is None:
+            # Per CVE: the families whose rows can be judged without knowing which binaries a
+            # source package builds (binary rows, or the kernel), and every package name listed.
+            self._index = {cve: ({e.split(":")[0] for e, rows in rec["ecosystems"].items()
+                                  if any(not r.get("source_only") or r["name"] in _KERNEL_SOURCES for r in rows)},
+                                 frozenset(b for rows in rec["ecosystems"].values() for r in rows
+                                           for b in r["binaries"]))
+                           for cve, rec in self.packages.items()}
+        names = installed.keys() if installed else None
+        return sorted(cve for cve, (fams, binaries) in self._index.items()
+                      if (family and family in fams) or (names is not None and not names.isdisjoint(binaries)))
+
+    def assess_packages(self, cve: str, ecosystem: str | None, installed: dict[str, str] | None,
+                        kernel: str | None = None, kernel_cve: bool = False,
+                        released: dt.date | None = None) -> Verdict | None:
         """Verdict from the distribution's fixed versions (OSV) against installed packages.
 
-        ``installed``: binary package name -> version (``dpkg -l``). None when the record
-        has no distribution data for ``cve`` (the caller falls back to other data).
+        ``installed``: binary package name -> version (``dpkg -l``, ``rpm -qa``). ``kernel``:
+        the running kernel (``uname -r``); a kernel fix counts for the kernel that runs, not
+        for the newest one installed. None when no distribution data exists for ``cve`` (the
+        caller falls back to other data). ``released``: the running release's date (Debian's
+        advisories name only the releases supported when they came out).
         """
         rec = self.packages.get(cve)
         if rec is None:
             return None
-        s = rec["source"]
-        src = f"{s['repo']}/{s['path']}@{s['commit'][:10]}"
+        srcs = {rid: _source(r) for rid, r in rec["records"].items()}
+        any_src = ", ".join(sorted(set(srcs.values())))
         if not ecosystem:
-            return Verdict(cve, MAYBE, "the distribution release is not known", source=src)
+            return Verdict(cve, MAYBE, "the distribution release is not known", source=any_src)
         if installed is None:
-            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=src)
+            return Verdict(cve, MAYBE, "installed packages unknown (not collected)", source=any_src)
         # Ubuntu publishes fixes for releases past standard support under "Ubuntu:Pro:<release>".
         pro = ecosystem.replace("Ubuntu:", "Ubuntu:Pro:", 1) if ecosystem.startswith("Ubuntu:") else None
         rows = rec["ecosystems"].get(ecosystem) or (rec["ecosystems"].get(pro) if pro else None)
-        if rows is None:
-            family = ecosystem.split(":")[0]
-            if any(e.split(":")[0] == family for e in rec["ecosystems"]):
-                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
-                               source=src)
-            return Verdict(cve, MAYBE, f"no {family} data in the record", source=src)
         family = ecosystem.split(":")[0]
+        if rows is None:
+            mine = sorted({srcs[r["record"]] for e, rs in rec["ecosystems"].items() if e.split(":")[0] == family
+                           for r in rs if r.get("record") in srcs})
+            if mine and family == "Debian":
+                # Debian's advisories name the releases supported when they came out: a release
+                # newer than all of them and published after the last advisory shipped the fix
+                # (from unstable); any other release is not covered (a point-release fix, LTS).
+                listed = sorted(_release_number(e) for e in rec["ecosystems"] if e.split(":")[0] == family)
+                days = [_day(r.get("published")) for r in rec["records"].values() if r.get("feed") == "debian-tracker"]
+                last = max((d for d in days if d), default=None)
+                if _release_number(ecosystem) > listed[-1] and released and last and released > last:
+                    return Verdict(cve, NOT_AFFECTED, f"no Debian advisory for {ecosystem}: it came out ({released}) "
+                                   f"after the fixes for Debian {', '.join(str(n) for n in listed)} ({last})",
+                                   source=", ".join(mine))
+                return Verdict(cve, MAYBE, f"no Debian advisory for {ecosystem} in the shipped lists (fixes listed for "
+                               f"Debian {', '.join(str(n) for n in listed)})", source=", ".join(mine))
+            if mine:
+                return Verdict(cve, NOT_AFFECTED, f"the distribution lists no affected package for {ecosystem}",
+                               source=", ".join(mine))
+            return Verdict(cve, MAYBE, f"no {family} data in the shipped records", source=any_src)
+        src = ", ".join(sorted({srcs.get(r.get("record", ""), any_src) for r in rows}))
         scheme = "deb" if family in ("Ubuntu", "Debian") else "rpm" if family in _RPM_FAMILIES else None
         if scheme is None:
             return Verdict(cve, MAYBE, f"no version comparator for {family} packages", source=src)
-        for row in rows:
-            for binary in row["binaries"]:
-                have = installed.get(binary)
-                if have is None:
-                    continue
-                try:
-                    if row["fixed"] is None:
-                        if have in row.get("versions", ()):
-                            return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix "
-                                           f"in {ecosystem} yet)", source=src)
-                        return Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
-                                       "not listed", source=src)
-                    if compare(have, row["fixed"], scheme) < 0:
-                        return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {row['fixed']}",
-                                       row["fixed"], src)
-                except Unreadable:
-                    return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
-        names = sorted({b for row in rows for b in row["binaries"]})
-        if any(b in installed for b in names):
-            return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
-                           "fixed version", source=src)
-        return Verdict(cve, NOT_AFFECTED, f"{', '.join(names)} not installed", source=src)
+        complete = [r for r in rows if not r.get("partial")]
+        kernel_rows = [r for r in complete if r["name"] in _KERNEL_SOURCES]
+        if kernel_rows:
+            return _kernel_verdict(cve, kernel_rows, scheme, kernel, src, installed, family)
+        if kernel_cve:
+            return Verdict(cve, MAYBE, f"the {family} record names no kernel package for {ecosystem} (only "
+                           f"{', '.join(sorted({r['name'] for r in rows})[:3])})", source=src)
+        v = _package_verdict(cve, ecosystem, complete, scheme, installed, src) if complete else None
+        if len(complete) < len(rows) and (v is None or v.status != AFFECTED):
+            ids = ", ".join(sorted({str(r.get("record")) for r in rows if r.get("partial")}))
+            return Verdict(cve, MAYBE, f"the distribution's advisory ({ids}) lists only part of its packages",
+                           source=src)
+        return v
 
     def _windows(self, cve: str, version: str, entries: list[dict[str, Any]], src: str,
                  rec: dict[str, Any]) -> Verdict:
@@ -286,6 +340,114 @@ class VulnData:
             return _judge(cve, version, mine, "unknown", "firmware", True, src)
         except Unreadable:
             return Verdict(cve, MAYBE, f"version unreadable ({version!r})", source=src)
+
+
+# The package a distribution builds its kernel from: its fix is judged on the running kernel.
+_KERNEL_SOURCES = {"kernel", "linux"}
+_ARCH_SUFFIX = re.compile(r"(?:\+\w+)?$")
+_EPOCH = re.compile(r"^(\d+):")
+
+
+def _release_number(ecosystem: str) -> int:
+    m = re.match(r"^\D*:(\d+)", ecosystem)
+    return int(m.group(1)) if m else 0
+
+
+def _kernel_verdict(cve: str, rows: list[dict[str, Any]], scheme: str, kernel: str | None,
+                    src: str, installed: dict[str, str], family: str) -> Verdict:
+    """A kernel CVE: the running kernel's package version against the distribution's fix.
+
+    RPM: ``uname -r`` is the kernel package's version-release and architecture. Debian: the
+    running kernel's image package (``linux-image-<uname -r>``) carries the source version.
+    Ubuntu's kernels come from many source packages (linux, linux-hwe-*, linux-aws ...): not
+    judged here.
+    """
+    if not kernel:
+        return Verdict(cve, MAYBE, "the running kernel is not known", source=src)
+    if scheme == "deb":
+        image = installed.get(f"linux-image-{kernel}") or installed.get(f"linux-image-unsigned-{kernel}")
+        if family != "Debian" or image is None:
+            return Verdict(cve, MAYBE, f"the running kernel {kernel}'s package is not identified", source=src)
+        running = image
+    else:
+        running = re.sub(r"\.(x86_64|aarch64|ppc64le|s390x|i686)$", "", _ARCH_SUFFIX.sub("", kernel.strip()))
+    if re.search(r"\.rt\d|\+rt|-rt", kernel):
+        return Verdict(cve, MAYBE, f"real-time kernel {kernel}: its fix is not in the shipped rows", source=src)
+    fixes = sorted({r["fixed"] for r in rows if r["fixed"]})
+    if scheme == "deb":
+        # A backported kernel (buster's linux-5.10 beside its 4.19 "linux") has its own fixes.
+        line = re.findall(r"\d+", running)[:2]
+        fixes = [f for f in fixes if re.findall(r"\d+", f.split(":")[-1])[:2] == line]
+        if not fixes:
+            return Verdict(cve, MAYBE, f"no fix listed for the running kernel's line ({kernel}, {running})",
+                           source=src)
+    if not fixes:
+        return Verdict(cve, MAYBE, f"no kernel fix published for this release (kernel {kernel})", source=src)
+    try:
+        older = [f for f in fixes if compare(running, f, scheme) < 0]
+    except Unreadable:
+        return Verdict(cve, MAYBE, f"version unreadable (running kernel {kernel!r})", source=src)
+    if len(older) == len(fixes):
+        return Verdict(cve, AFFECTED, f"running kernel {running} is older than the fixed kernel {fixes[0]}",
+                       fixes[0], src)
+    if not older:
+        return Verdict(cve, NOT_AFFECTED, f"running kernel {running} is at or past the fixed kernel "
+                       f"{', '.join(fixes)}", source=src)
+    return Verdict(cve, MAYBE, f"running kernel {running} lies between the fixed kernels {', '.join(fixes)} "
+                   "of different advisories", source=src)
+
+
+def _package_verdict(cve: str, ecosystem: str, rows: list[dict[str, Any]], scheme: str,
+                     installed: dict[str, str], src: str) -> Verdict:
+    """Installed binaries against every fixed version the distribution lists for them.
+
+    A binary is affected only when it is older than every fix listed for it (several
+    advisories may name it); newer than all of them it is not; in between is "maybe".
+    """
+    per_binary: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for binary in row["binaries"]:
+            per_binary.setdefault(binary, []).append(row)
+    unsure: Verdict | None = None
+    for binary, brows in sorted(per_binary.items()):
+        have = installed.get(binary)
+        if have is None:
+            if all(r.get("source_only") for r in brows):
+                unsure = unsure or Verdict(cve, MAYBE, f"the binary packages built from {binary} are not identified "
+                                           f"(the {ecosystem.split(':')[0]} advisory names the source package)",
+                                           source=src)
+            continue
+        unfixed = [r for r in brows if r["fixed"] is None]
+        if unfixed:
+            if any(have in r.get("versions", ()) for r in unfixed):
+                return Verdict(cve, AFFECTED, f"{binary} {have} is a listed affected version (no fix in "
+                               f"{ecosystem} yet)", source=src)
+            unsure = unsure or Verdict(cve, MAYBE, f"{binary} {have}: no fix in {ecosystem} and the version is "
+                                       "not listed", source=src)
+            continue
+        fixes = sorted({r["fixed"] for r in brows}, key=lambda f: f)
+        if scheme == "rpm" and not _EPOCH.match(have) and any(_EPOCH.match(f) and not f.startswith("0:")
+                                                               for f in fixes):
+            unsure = unsure or Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r} is listed without "
+                                       f"its epoch; the fix is {fixes[0]})", source=src)
+            continue
+        try:
+            older = [f for f in fixes if compare(have, f, scheme) < 0]
+        except Unreadable:
+            return Verdict(cve, MAYBE, f"version unreadable ({binary} {have!r})", source=src)
+        if older and len(older) == len(fixes):
+            return Verdict(cve, AFFECTED, f"{binary} {have} is older than the fixed {older[0]}", older[0], src)
+        if older:
+            unsure = unsure or Verdict(cve, MAYBE, f"{binary} {have} lies between the fixed versions "
+                                       f"{', '.join(fixes)} of different advisories", source=src)
+    if unsure is not None:
+        return unsure
+    names = sorted(per_binary)
+    if any(b in installed for b in names):
+        return Verdict(cve, NOT_AFFECTED, f"{', '.join(b for b in names if b in installed)} at or past the "
+                       "fixed version", source=src)
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return Verdict(cve, NOT_AFFECTED, f"{shown} not installed", source=src)
 
 
 def _usable(e: dict[str, Any]) -> bool:
@@ -313,7 +475,7 @@ def _usable(e: dict[str, Any]) -> bool:
 def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str | None, scheme: str,
            precise: bool, src: str) -> Verdict:
     exact_same_line = 0
-    bound_below: str | None = None  # highest affected bound of the device's line that it is above
+    bound_below: tuple[str, bool] | None = None  # the affected bound of the device's line it is past, inclusive?
     # Newer than every affected version the record lists, on every line it lists.
     above_all = all((e.get("lessThan") or e.get("lessThanOrEqual")) and e.get("status", "affected") == "affected"
                     for e in entries)
@@ -345,7 +507,7 @@ def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str |
             return _verdict(cve, status, why if status == "affected" else
                             f"version {version} is at or past the fix ({_fix_point(e)})", fixed, src)
         if status == "affected" and scheme == "firmware" and train(top) == train(version):
-            bound_below = top
+            bound_below = (top, incl)
         if c <= 0:
             above_all = False
     if default == "unaffected":
@@ -354,8 +516,9 @@ def _judge(cve: str, version: str, entries: list[dict[str, Any]], default: str |
         return Verdict(cve, AFFECTED, f"the record marks every version not listed as affected ({version})",
                        source=src)
     if bound_below:
-        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than the last affected version "
-                       f"{bound_below} of its line", source=src)
+        top, incl = bound_below
+        return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than the last affected version {top} of its "
+                       "line" if incl else f"version {version} is at or past {top}, the fix of its line", source=src)
     if above_all:
         return Verdict(cve, NOT_AFFECTED, f"version {version} is newer than every affected version the record "
                        "lists", source=src)

@@ -195,10 +195,24 @@ def products_of(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+_SUMMARY_PACKAGE = re.compile(r"^(?:\w+: )?([\w.+-]+?)(?::[\w.]+)?\s+(?:security|bug fix)")
+
+
 def osv_packages(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Ecosystem ("Ubuntu:18.04:LTS", "Debian:12") -> the distribution's fixed version per source
-    package, with its binary package names (what ``dpkg -l`` lists) from an OSV record."""
+    """Ecosystem ("Ubuntu:18.04:LTS", "AlmaLinux:9") -> the distribution's fixed version per
+    package, with its binary package names (what ``dpkg -l`` / ``rpm -qa`` list), from one
+    OSV record. Every row names its record (``record``).
+
+    Records that list binary packages one by one (AlmaLinux) sometimes carry only part of
+    the advisory (a kernel advisory listing only ``kernel-doc``): when the package the
+    summary names ("Important: kernel security update") is not among them, the rows are
+    marked ``partial`` and never support "not affected".
+    """
     out: dict[str, list[dict[str, Any]]] = {}
+    names = {str((a.get("package") or {}).get("name")) for a in record.get("affected") or []}
+    m = _SUMMARY_PACKAGE.match(str(record.get("summary") or ""))
+    per_binary = not any((a.get("ecosystem_specific") or {}).get("binaries") for a in record.get("affected") or [])
+    partial = per_binary and bool(record.get("summary")) and (m is None or m.group(1) not in names)
     for aff in record.get("affected") or []:
         pkg = aff.get("package") or {}
         eco, name = pkg.get("ecosystem"), pkg.get("name")
@@ -213,14 +227,94 @@ def osv_packages(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 fixed = ev.get("fixed", fixed)
         binaries = sorted({b["binary_name"] for b in (aff.get("ecosystem_specific") or {}).get("binaries") or []
                            if b.get("binary_name") and not b["binary_name"].endswith("-dbgsym")}) or [name]
-        row: dict[str, Any] = {"name": name, "introduced": introduced, "fixed": fixed, "binaries": binaries}
+        row: dict[str, Any] = {"name": name, "introduced": introduced, "fixed": fixed, "binaries": binaries,
+                               "record": record.get("id")}
+        if partial:
+            row["partial"] = True
         if fixed is None:  # no fix: only the listed versions are known to be affected
             row["versions"] = list(aff.get("versions") or [])
         out.setdefault(eco, []).append(row)
     return out
 
 
-def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None) -> dict[str, Any]:
+def add_osv_record(packages: dict[str, Any], record: dict[str, Any], cves: list[str],
+                   source: dict[str, Any]) -> None:
+    """Merge one OSV record into ``packages`` (CVE -> records and rows per ecosystem)."""
+    rows = osv_packages(record)
+    for cve in cves:
+        slot = packages.setdefault(cve, {"records": {}, "ecosystems": {}})
+        slot["records"][record["id"]] = {"modified": str(record.get("modified", ""))[:10] or None,
+                                         "source": {k: source[k] for k in ("repo", "path", "commit")}}
+        for eco, eco_rows in rows.items():
+            have = slot["ecosystems"].setdefault(eco, [])
+            have[:] = [r for r in have if r.get("record") != record["id"]] + eco_rows
+
+
+DEBIAN_RELEASES = {"squeeze": 6, "wheezy": 7, "jessie": 8, "stretch": 9, "buster": 10, "bullseye": 11,
+                   "bookworm": 12, "trixie": 13}
+_DEB_HEAD = re.compile(r"^\[(?P<day>[^\]]+)\] (?P<id>D[SL]A-\d+-\d+) (?P<src>\S+) - ")
+_DEB_FIX = re.compile(r"^\s+\[(?P<rel>\w+)\] - (?P<src>\S+) (?P<ver>\d\S*)\s*$")
+
+
+def debian_advisories(text: str) -> list[dict[str, Any]]:
+    """The entries of the Debian security tracker's ``DSA/list`` or ``DLA/list``.
+
+    Each entry: ``{"id", "day", "cves", "ecosystems": {"Debian:11": [row]}}``. Debian lists the
+    fixed version per SOURCE package: rows carry ``source_only`` (the binary packages built
+    from it are not named, so only a binary of the same name can be compared).
+    """
+    out: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for line in text.splitlines():
+        m = _DEB_HEAD.match(line)
+        if m:
+            cur = {"id": m.group("id"), "day": m.group("day"), "cves": [], "ecosystems": {}}
+            out.append(cur)
+            continue
+        if cur is None:
+            continue
+        if line.strip().startswith("{"):
+            cur["cves"] += re.findall(r"CVE-\d{4}-\d+", line)
+            continue
+        f = _DEB_FIX.match(line)
+        if f and f.group("rel") in DEBIAN_RELEASES:
+            eco = f"Debian:{DEBIAN_RELEASES[f.group('rel')]}"
+            cur["ecosystems"].setdefault(eco, []).append(
+                {"name": f.group("src"), "introduced": "0", "fixed": f.group("ver"), "binaries": [f.group("src")],
+                 "record": cur["id"], "source_only": True})
+    return out
+
+
+def add_debian_list(packages: dict[str, Any], text: str, source: dict[str, Any], cves: set[str] | None = None) -> None:
+    """Merge the entries of a Debian DSA/DLA list into ``packages`` (only ``cves``, if given)."""
+    for adv in debian_advisories(text):
+        for cve in adv["cves"]:
+            if cves is not None and cve not in cves:
+                continue
+            slot = packages.setdefault(cve, {"records": {}, "ecosystems": {}})
+            slot["records"][adv["id"]] = {"modified": None, "feed": "debian-tracker", "published": _deb_day(adv["day"]),
+                                          "source": {k: source[k] for k in ("repo", "path", "commit")}}
+            for eco, rows in adv["ecosystems"].items():
+                slot["ecosystems"].setdefault(eco, []).extend(rows)
+
+
+def _deb_day(day: str) -> str | None:
+    """"26 Jan 2021" -> "2021-01-26" (the tracker's date of the advisory)."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.strptime(day.strip(), "%d %b %Y").date().isoformat()
+    except ValueError:
+        return None
+
+
+def osv_cves(record: dict[str, Any], src: dict[str, Any]) -> list[str]:
+    """The CVEs an OSV record is filed under: ``cves`` (or ``cve``) of its source entry."""
+    return list(src.get("cves") or ([src["cve"]] if src.get("cve") else []))
+
+
+def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path | None = None,
+                debian_dir: Path | None = None) -> dict[str, Any]:
     """``vulns.json`` from the records in ``records_dirs``, each with its ``SOURCES.json``.
 
     A CVE found in several folders is taken from the later folder. The snapshot date is
@@ -259,15 +353,17 @@ def build_vulns(*records_dirs: Path, cves: set[str] | None = None, osv_dir: Path
         doc["source"]["name"] += " + " + sources["name"]
         doc["packages"] = {}
         for osv_id, src in sorted(sources["records"].items()):
-            rec = json.loads((osv_dir / f"{osv_id}.json").read_text(encoding="utf-8"))
+            rec = json.loads((osv_dir / src.get("file", f"{osv_id}.json")).read_text(encoding="utf-8"))
             if rec.get("id") != osv_id:
-                raise ValueError(f"{osv_id}.json holds {rec.get('id')!r}")
-            doc["packages"][src["cve"]] = {
-                "id": osv_id,
-                "modified": str(rec.get("modified", ""))[:10] or None,
-                "source": {k: src[k] for k in ("repo", "path", "commit")},
-                "ecosystems": osv_packages(rec),
-            }
+                raise ValueError(f"{osv_id}: the file holds {rec.get('id')!r}")
+            add_osv_record(doc["packages"], rec, osv_cves(rec, src), src)
+    if debian_dir is not None:
+        sources = json.loads((debian_dir / "SOURCES.json").read_text(encoding="utf-8"))
+        doc["source"]["name"] += " + " + sources["name"]
+        packages = doc.setdefault("packages", {})
+        for src in sources["lists"].values():
+            add_debian_list(packages, (debian_dir / src["file"]).read_text(encoding="utf-8"), src,
+                            set(src["cves"]))
     validate_vulns(doc)
     return doc
 
@@ -279,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     fixtures = root / "tests" / "fixtures" / "vuln"
     records = [Path(a) for a in args] or [fixtures / "cve5", fixtures / "cvelist"]
     out = Path(__file__).resolve().parent / "data" / "vulns.json"
-    doc = build_vulns(*records, osv_dir=fixtures / "osv" if not args else None)
+    doc = build_vulns(*records, osv_dir=fixtures / "osv" if not args else None,
+                      debian_dir=fixtures / "debian" if not args else None)
     out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     n = sum(1 for r in doc["cves"].values() if r["products"])
     print(f"wrote {len(doc['cves'])} CVE records ({n} with product data) to {out}")

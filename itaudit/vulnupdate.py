@@ -32,8 +32,8 @@ from typing import Any
 
 from itaudit.errors import KnowledgeError
 from itaudit.knowledge import Knowledge, shipped_data_dir
-from itaudit.vulns import validate_vulns
-from itaudit.vulntools import osv_packages, products_of
+from itaudit.vulns import package_record, validate_vulns
+from itaudit.vulntools import add_osv_record, osv_cves, products_of
 
 CVE_API = "https://cveawg.mitre.org/api/cve/{cve}"
 OSV_API = "https://api.osv.dev/v1/vulns/{id}"
@@ -179,11 +179,10 @@ def update_vulns(
         ok = _refresh(get, url, cache, report, cve, rec_dir / "cve" / f"{cve}.json",
                       functools.partial(_verify_cve, cve=cve), sources["cve"], day)
         checked += ok
-    for cve, prec in sorted((base.get("packages") or {}).items()):
-        osv_id = prec["id"]
+    for osv_id, filed in sorted(_osv_records(base).items()):
         url = osv_api.format(id=osv_id)
-        _refresh(get, url, cache, report, osv_id, rec_dir / "osv" / f"{osv_id}.json",
-                 functools.partial(_verify_osv, osv_id=osv_id), sources["osv"], day, cve=cve)
+        _refresh(get, url, cache, report, osv_id, rec_dir / "osv" / f"{osv_id.replace(':', '-')}.json",
+                 functools.partial(_verify_osv, osv_id=osv_id), sources["osv"], day, cves=sorted(filed))
     cache.save()
     _write_atomic(sources_path, json.dumps(sources, indent=1, sort_keys=True).encode())
     doc = _overlay(base, rec_dir, sources)
@@ -210,6 +209,16 @@ def update_vulns(
     return report
 
 
+def _osv_records(doc: dict[str, Any]) -> dict[str, set[str]]:
+    """OSV record ID -> the CVEs it is filed under, over the package data of ``doc``."""
+    out: dict[str, set[str]] = {}
+    for cve, rec in (doc.get("packages") or {}).items():
+        for osv_id, r in package_record(rec)["records"].items():
+            if r.get("feed") != "debian-tracker":  # Debian's tracker lists are not OSV records
+                out.setdefault(osv_id, set()).add(cve)
+    return out
+
+
 def _verify_cve(body: bytes, *, cve: str) -> dict[str, Any]:
     return verify_cve_record(body, cve)
 
@@ -220,7 +229,7 @@ def _verify_osv(body: bytes, *, osv_id: str) -> dict[str, Any]:
 
 def _refresh(get: Get, url: str, cache: _Cache, report: VulnUpdateReport, key: str, path: Path,
              verify: Callable[[bytes], dict[str, Any]], sources: dict[str, Any], day: str,
-             cve: str | None = None) -> bool:
+             cves: list[str] | None = None) -> bool:
     """One conditional GET; True when the record is known current (new, 304 or 404)."""
     headers = cache.headers(url) if path.exists() else {}
     try:
@@ -246,7 +255,7 @@ def _refresh(get: Get, url: str, cache: _Cache, report: VulnUpdateReport, key: s
     cache.remember(url, r)
     sources[key] = {"repo": re.sub(r"^https?://([^/]+)/.*$", r"\1", url), "path": url,
                     "commit": f"retrieved {day}" + (f" etag {r.etag}" if r.etag else ""),
-                    "sha256": hashlib.sha256(r.body).hexdigest(), **({"cve": cve} if cve else {})}
+                    "sha256": hashlib.sha256(r.body).hexdigest(), **({"cves": cves} if cves else {})}
     report.fetched += 1
     return True
 
@@ -267,16 +276,12 @@ def _overlay(base: dict[str, Any], rec_dir: Path, sources: dict[str, Any]) -> di
             "products": products_of(rec),
         }
     for osv_id, src in sources.get("osv", {}).items():
-        p = rec_dir / "osv" / f"{osv_id}.json"
-        if not p.exists() or not src.get("cve"):
+        p = rec_dir / "osv" / f"{osv_id.replace(':', '-')}.json"
+        cves = osv_cves({}, src)
+        if not p.exists() or not cves:
             continue
         rec = json.loads(p.read_text(encoding="utf-8"))
-        doc.setdefault("packages", {})[src["cve"]] = {
-            "id": osv_id,
-            "modified": str(rec.get("modified", ""))[:10] or None,
-            "source": {k: src[k] for k in ("repo", "path", "commit")},
-            "ecosystems": osv_packages(rec),
-        }
+        add_osv_record(doc.setdefault("packages", {}), rec, cves, src)
     return doc
 
 

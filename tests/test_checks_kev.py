@@ -1,4 +1,4 @@
-"""VULN-001 / VULN-002 against the shipped KEV snapshot (2025-08-25) and CVE records (vulns.json).
+"""VULN-001 / VULN-002 against the shipped KEV snapshot (2026-08-07) and CVE records (vulns.json).
 
 The versions are those of the demo fixtures (tests/fixtures/snmp, windows); the expected
 answers are the vendor advisories' (see tests/fixtures/vuln/eval.json for the citations).
@@ -29,7 +29,12 @@ CASES = [
     ("VULN-001", "pass", facts(software=IOSXE), ctx("switch")),
     ("VULN-001", "unknown", facts(software={"os_family": "printer-os"}), ctx("printer")),
     ("VULN-001", "unknown", facts(software={"os_family": "fortios", "product": "fortios"}), ctx("firewall")),
-    ("VULN-002", "pass", facts(software=IOSXE), ctx("switch")),
+    # KEV added CVE-2025-20352 (IOS and IOS XE SNMP) in 2025-09; its record is not shipped.
+    ("VULN-002", "fail", facts(software=IOSXE), ctx("switch")),
+    # RouterOS 7.15: CVE-2018-14847's record ends at 6.42; CVE-2018-7445 (no record) was
+    # published before 7.15 came out.
+    ("VULN-002", "pass", facts(software={"os_family": "routeros", "os_version": "7.15.3", "product": "routeros"}),
+     ctx("router")),
     ("VULN-002", "fail", facts(software=PANOS), ctx("firewall")),
     ("VULN-002", "unknown", facts(software={"os_family": "printer-os"}), ctx("printer")),
 ]
@@ -67,7 +72,9 @@ def test_pan_os_101_gets_only_the_flaw_its_version_has_and_no_ransomware_words()
     assert "CVE-2024-9474" in f.evidence and "fixed in 10.1.14-h6" in f.evidence
     for cve in ("CVE-2024-3400", "CVE-2024-0012"):  # 10.1 is not affected (vendor advisories)
         assert cve not in f.evidence
-    assert "ransomware" not in f.summary  # CVE-2024-9474 is not KEV-tagged as ransomware
+    # The 2026-08-07 catalog tags CVE-2024-9474 knownRansomwareCampaignUse = Known (it was
+    # Unknown in 2025-08): "ransomware" follows the tag of the confirmed CVE, nothing else.
+    assert "1 of them used in ransomware attacks" in f.summary and f.severity.value == "critical"
 
 
 def test_unconfirmed_flaws_say_may_be_affected_and_are_never_critical_or_ransomware():
@@ -90,7 +97,15 @@ def test_sonicos_build_newer_than_the_last_affected_one_is_not_affected():
 
 
 def test_windows_build_and_ubr_decide():
-    patched = run("VULN-001", facts(software=WIN10), ctx("workstation"))
+    # The demo fixture's 19045.6456 (October 2025) is CVE-2025-59230's fix and past
+    # CVE-2025-33073's (19045.5965); it predates 19045.6575 (CVE-2025-62215, KEV 2025-11),
+    # 19045.6691 (CVE-2025-62221, KEV 2025-12) and 19045.6809 (CVE-2026-20805, KEV 2026-01).
+    demo = run("VULN-001", facts(software=WIN10), ctx("workstation"))
+    assert demo.status.value == "fail" and "3 flaws " in demo.summary
+    for cve in ("CVE-2025-62215", "CVE-2025-62221", "CVE-2026-20805"):
+        assert cve in demo.evidence
+    assert "CVE-2025-59230" not in demo.evidence and "CVE-2025-33073" not in demo.evidence
+    patched = run("VULN-001", facts(software=dict(WIN10, os_build="19045.6809")), ctx("workstation"))
     assert patched.status.value == "pass"
     old = dict(WIN10, os_build="19045.3803")  # December 2023 (tests/fixtures/windows/non-english-de)
     f = run("VULN-001", facts(software=old), ctx("workstation"))

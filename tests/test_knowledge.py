@@ -142,7 +142,7 @@ def test_data_dates(kn):
     assert kn.data_dates() == {
         "lifecycle": "2026-08-22",
         "lifecycle_curated": "2026-08-22",
-        "kev": "2025-08-25",
+        "kev": "2026-08-07",
         "vulns": "2025-01-24",
     }
     assert "MIT" in kn.data_sources()["lifecycle"] and "CC0" in kn.data_sources()["kev"]

@@ -292,11 +292,11 @@ def test_reports_warn_when_exploited_vulnerability_data_is_old():
 def test_monthly_report_names_the_old_data(city_store, tmp_path: Path):
     city, store = city_store
     r = build_monthly(city, store, as_of=AS_OF)
-    assert any("CISA KEV catalog is dated 2025-08-25" in w for w in r.data_warnings)
+    assert any("CISA KEV catalog is dated 2026-08-07" in w for w in r.data_warnings)
     written = write_monthly(city, store, as_of=AS_OF, out_dir=tmp_path, formats=("html", "md"))
     for path in written:
         text = Path(path).read_text(encoding="utf-8")
-        assert "Data out of date" in text and "2025-08-25" in text
+        assert "Data out of date" in text and "2026-08-07" in text
 
 
 def test_a_finding_replaced_by_a_worse_one_is_not_fixed(tmp_path: Path):

@@ -23,6 +23,8 @@ from itaudit.knowledge import Knowledge
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "vuln"
 CVES = ["CVE-2024-3400", "CVE-2024-9474", "CVE-2022-42475", "CVE-2018-14847"]
+# Every shipped distribution record (Ubuntu, AlmaLinux), served under its OSV ID.
+OSV = json.loads((FIX / "osv" / "SOURCES.json").read_text(encoding="utf-8"))["records"]
 
 
 class Feed:
@@ -36,7 +38,8 @@ class Feed:
                 p = FIX / folder / f"{cve}.json"
                 if p.exists():
                     self.bodies[f"/api/cve/{cve}"] = p.read_bytes()
-        self.bodies["/v1/vulns/UBUNTU-CVE-2021-3156"] = (FIX / "osv" / "UBUNTU-CVE-2021-3156.json").read_bytes()
+        for osv_id, src in OSV.items():
+            self.bodies[f"/v1/vulns/{osv_id}"] = (FIX / "osv" / src.get("file", f"{osv_id}.json")).read_bytes()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -87,11 +90,15 @@ def run(tmp: Path, base: str, day=dt.date(2026, 12, 1), cves=CVES):
 def test_first_update_fetches_verifies_and_snapshots(server, tmp_path):
     feed, base = server
     rep = run(tmp_path, base)
-    assert rep.ok and rep.fetched == len(CVES) + 1 and rep.snapshot == "2026-12-01"
+    assert rep.ok and rep.fetched == len(CVES) + len(OSV) and rep.snapshot == "2026-12-01"
     assert (tmp_path / "snapshots" / "vulns-2026-12-01.json").exists()
     doc = json.loads((tmp_path / "vulns.json").read_text())
     assert doc["cves"]["CVE-2024-3400"]["source"]["path"].endswith("/api/cve/CVE-2024-3400")
+    # Debian's tracker entries are not OSV records: never asked of the OSV API.
+    assert not [p for p, _ in feed.requests if "/v1/vulns/DSA-" in p or "/v1/vulns/DLA-" in p]
+    # The AlmaLinux advisories came back through the OSV API and still judge the same way.
     kn_data = Knowledge.load(tmp_path).vulns()
+    assert kn_data.assess_packages("CVE-2021-4034", "AlmaLinux:8", {"polkit": "0.115-13.el8_5.1"}).status == "affected"
     assert kn_data.snapshot == "2026-12-01"
     assert kn_data.assess("CVE-2024-3400", "pan-os", "10.2.9").status == "affected"
 
@@ -101,7 +108,7 @@ def test_second_update_is_incremental(server, tmp_path):
     run(tmp_path, base)
     feed.requests.clear()
     rep = run(tmp_path, base, day=dt.date(2026, 12, 2))
-    assert rep.ok and rep.fetched == 0 and rep.unchanged == len(CVES) + 1
+    assert rep.ok and rep.fetched == 0 and rep.unchanged == len(CVES) + len(OSV)
     assert all(inm for _, inm in feed.requests)  # every request was conditional
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["vulns-2026-12-01.json",
                                                                           "vulns-2026-12-02.json"]
