@@ -16,6 +16,7 @@ budget line, fiscal year and capital flag.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,23 @@ def severity_rank(severity: str | None) -> int:
 def is_virtual(virtualization: Any) -> bool:
     """Does a ``software.virtualization`` fact say the device is a virtual machine or container?"""
     return str(virtualization or "").lower().replace(" ", "") not in PHYSICAL_PLATFORMS
+
+
+def disabled_directory_object(disabled: Any, sources: Any) -> bool:
+    """Is the device known only from a computer object that is disabled in the directory?
+
+    Such a machine cannot log on to the domain: it is gone, or out of use, until someone
+    enables it. The scan judges only whether its object lingers (AD-001), so it has no age
+    findings, and the refresh plan does not budget its replacement. ``sources`` is the facts'
+    ``sources`` (a dict of section to collector, or its JSON text)."""
+    if not disabled or str(disabled).lower() in ("0", "false"):
+        return False
+    if isinstance(sources, str):
+        try:
+            sources = json.loads(sources)
+        except ValueError:
+            return False
+    return isinstance(sources, dict) and bool(sources) and set(sources) <= {"directory"}
 
 
 def _day(value: Any) -> dt.date | None:

@@ -901,6 +901,8 @@ class Store:
                json_extract(o.facts, '$.hardware.manufacture_date') as manufacture_date,
                json_extract(o.facts, '$.hardware.bios_date') as bios_date,
                json_extract(o.facts, '$.directory.created') as directory_created,
+               json_extract(o.facts, '$.directory.disabled') as directory_disabled,
+               json_extract(o.facts, '$.sources') as sources,
                json_extract(o.facts, '$.software.release') as release,
                json_extract(o.facts, '$.software.virtualization') as virtualization,
                json_extract(o.facts, '$.hardware.tpm_version') as tpm_version

@@ -118,6 +118,7 @@ class PlanReport:
     data_dates: dict[str, str] = field(default_factory=dict)
     data_warnings: list[str] = field(default_factory=list)
     virtual: int = 0  # virtual machines left out: no hardware of their own
+    disabled: int = 0  # known only from a disabled computer object in the directory: left out
     spread_years: int = 1  # overdue replacements spread over this many fiscal years (policy)
     capital: list[float] = field(default_factory=list)  # per fiscal year: the capital items' cost
 
@@ -168,12 +169,15 @@ def build_plan(
 
     items: list[PlanItem] = []
     unknown: list[tuple[str, str]] = []
-    later_n, later_cost, n_pulled, n_overdue, n_virtual = 0, 0.0, 0, 0, 0
+    later_n, later_cost, n_pulled, n_overdue, n_virtual, n_disabled = 0, 0.0, 0, 0, 0, 0
     win10: list[tuple[dict[str, Any], rules.Price]] = []
     for row in store.device_inventory():
         if rules.is_virtual(row["virtualization"]):
             n_virtual += 1
             continue  # no hardware of its own to replace (HW-001 passes it for the same reason)
+        if rules.disabled_directory_object(row["directory_disabled"], row["sources"]):
+            n_disabled += 1
+            continue  # out of use until someone enables it (the scan runs only AD-001 on it)
         kind = row["kind"] or "other"
         tags = [*row["criticality"], *row["tags"]]
         # The one pricing rule the checks use too: tags, department, threshold, asset register.
@@ -278,6 +282,7 @@ def build_plan(
         data_dates=data_dates(),
         data_warnings=data_warnings(city, as_of),
         virtual=n_virtual,
+        disabled=n_disabled,
         spread_years=spread,
     )
     rep.capital = [sum(i.cost for i in items if i.capital and i.fiscal_year == fy) for fy in years]

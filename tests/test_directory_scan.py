@@ -201,7 +201,7 @@ def test_failed_directory_read_keeps_every_device(city):
     assert _q(db, "select status from directory_reads order by id desc limit 1") == [("error",)]
 
 
-def test_plan_includes_directory_only_machines_flagged(city):
+def test_plan_includes_directory_only_machines_flagged(city, samba_dc):
     out = city["work"] / "plan"
     r = run_cli("report", "plan", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--format", "csv",
                 "--out", str(out), env=city["env"])
@@ -212,3 +212,13 @@ def test_plan_includes_directory_only_machines_flagged(city):
     # The register's purchase date beats the estimate for the machine it matched.
     row = next(line for line in text.splitlines() if "PC-0005" in line)
     assert "purchase date" in row and "2019-03-01" in row
+    # A disabled computer object is out of use: the scan judges only whether it lingers, so it
+    # has no age finding, and the plan does not budget its replacement either.
+    planned = {line.split(",")[1] for line in text.splitlines()[1:] if line}
+    disabled = {c.name for c in samba_dc.computers if c.disabled}
+    assert disabled and not planned & disabled
+    html = run_cli("report", "plan", "-c", str(city["cfg"]), "--as-of", city["as_of"], "--format", "html",
+                   "--out", str(out), env=city["env"])
+    assert html.returncode == 0, html.stderr
+    page = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+    assert "disabled in the directory" in page
