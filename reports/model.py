@@ -182,6 +182,7 @@ class MonthlyReport:
     later_cost: float = 0.0
     later_by_year: list[tuple[str, float, float]] = field(default_factory=list)  # (FY, capital, operating)
     replaced_devices: int = 0  # devices whose replacement this year subsumes their other fixes
+    replacement_cost: float = 0.0  # of total_cost: those replacements (the rest is staff time, upgrades, services)
     # Of this year's overdue replacements, what the capital plan spreads into later fiscal years
     # (the city's ``backlog_spread_years``), and over which years ("FY2028" or "FY2028–FY2029").
     backlog_later: float = 0.0
@@ -519,6 +520,7 @@ def _fix_costs(rep: MonthlyReport, city: CityConfig, rem: list[rules.Remedy], cu
     rep.later_by_year = [(f"FY{fy}", c, o) for fy, (c, o) in sorted(later.items())]
     rep.later_cost = sum(c + o for _, c, o in rep.later_by_year)
     rep.replaced_devices = len({r.device_id for r in now if r.replacement})
+    rep.replacement_cost = sum(r.amount for r in now if r.replacement)
 
 
 def _coverage_sentence(rep: MonthlyReport) -> str:

@@ -335,7 +335,7 @@ def check_city(city: CityConfig, store: Store, scan_id: int, as_of: dt.date, out
     # Replacements this year: the summary's and the plan's first column, checked today or not (less
     # what the plan spreads into later years, which the summary states).
     assert _cents(sum(r.amount for r in remedies if r.replacement and r.fiscal_year == current)) == _cents(
-        plan.total.cost[0] + rep.backlog_later)
+        plan.total.cost[0] + rep.backlog_later) == _cents(rep.replacement_cost)
     md = monthly_markdown(rep)
     if rep.backlog_later:
         assert money(rep.backlog_later) in md
