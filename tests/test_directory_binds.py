@@ -243,3 +243,57 @@ def test_kerberos_with_a_ticket_from_kinit(kerberos, tmp_path, monkeypatch):
     assert cache.exists() and dc.reader_password.encode() not in cache.read_bytes()
     r = read_directory(_cfg(dc, bind="kerberos", bind_dn=dc.reader_upn, password_env=None), "")
     assert len(r.computers) == len(dc.computers) + 1
+
+
+# --- through the CLI -------------------------------------------------------------------
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+def test_cli_scan_with_a_kerberos_bind(kerberos, tmp_path):
+    """`itaudit scan` with bind = "kerberos": every computer lands in SQLite; with a wrong password
+    the scan names the reason, exits 3 and the devices already stored stay."""
+    import os
+    import sqlite3
+    import sys
+
+    dc = kerberos
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""
+[settings]
+data_dir = "data"
+
+[cities.testville]
+name = "Testville"
+
+[cities.testville.directory]
+server = "{dc.address}"
+tls_name = "{dc.tls_name}"
+ca_file = "{dc.ca_file}"
+base_dn = "{dc.base_dn}"
+bind = "kerberos"
+bind_dn = "{dc.reader_upn}"
+password_env = "E2E_KRB_PASSWORD"
+""", encoding="utf-8")
+    cfg.chmod(0o600)
+    root = Path(__file__).resolve().parents[1]
+
+    def scan(password: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "E2E_KRB_PASSWORD": password, "COLUMNS": "200"}
+        return subprocess.run([sys.executable, "-m", "itaudit.cli", "scan", "-c", str(cfg), "--as-of",
+                               dc.as_of.isoformat(), "--json"], capture_output=True, text=True, cwd=root, env=env,
+                              timeout=300)
+
+    first = scan(dc.reader_password)
+    assert first.returncode == 0, first.stdout + first.stderr
+    db = tmp_path / "data" / "testville" / "itaudit.db"
+    with sqlite3.connect(db) as c:
+        n = c.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
+    assert n == len(dc.computers) + 1
+    second = scan("not-the-password")
+    assert second.returncode == 3
+    out = json.loads(second.stdout)[0]
+    assert any("refused the password of itaudit-read@CITY.TEST" in e["reason"] for e in out["errors"])
+    assert "Traceback" not in second.stderr and "not-the-password" not in second.stdout + second.stderr
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == n
