@@ -22,7 +22,7 @@ import pytest
 from collectors import ldap_bind
 from collectors.directory import _close, _tls_class, connect, ldap3_module, read_directory, tls_context
 from itaudit.config import DirectoryConfig
-from itaudit.errors import AuthError, CertificateRefused
+from itaudit.errors import AuthError, CertificateRefused, ConnectError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "directory"
 
@@ -228,6 +228,17 @@ def test_kerberos_refusals_are_named(kerberos):
         read_directory(_cfg(dc, bind="kerberos", bind_dn="nobody@CITY.TEST"), dc.reader_password)
     with pytest.raises(AuthError, match="no Kerberos ticket"):  # no password and no ticket cache
         read_directory(_cfg(dc, bind="kerberos", bind_dn=dc.reader_upn), "")
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+def test_kerberos_without_a_reachable_kdc(kerberos, tmp_path, monkeypatch):
+    dc = kerberos
+    conf = tmp_path / "krb5.conf"
+    conf.write_text(dc.krb5_conf.read_text().replace("kdc = 127.0.0.1", "kdc = 127.0.0.1:9"))
+    monkeypatch.setenv("KRB5_CONFIG", str(conf))
+    with pytest.raises(ConnectError, match="no KDC reachable for the realm of itaudit-read@CITY.TEST"):
+        read_directory(_cfg(dc, bind="kerberos", bind_dn=dc.reader_upn), dc.reader_password)
 
 
 @pytest.mark.peers
