@@ -128,6 +128,10 @@ class NtlmExchange:
     def first(self) -> bytes:
         return bytes(self._ctx.step())
 
+    @property
+    def done(self) -> bool:
+        return bool(self._ctx.complete)
+
     def step(self, server_token: bytes | None) -> bytes | None:
         if self._ctx.complete:
             raise ProtocolError("the domain controller asked for more after the NTLM exchange was complete")
@@ -144,7 +148,6 @@ class KerberosExchange:
         import gssapi
         import gssapi.raw as graw
 
-        self._gssapi = gssapi
         creds = None
         if password:
             name = gssapi.Name(kerberos_principal(account), gssapi.NameType.kerberos_principal)
@@ -154,10 +157,16 @@ class KerberosExchange:
         self._ctx = gssapi.SecurityContext(name=target, creds=creds, usage="initiate",
                                            flags=[gssapi.RequirementFlag.mutual_authentication],
                                            channel_bindings=graw.ChannelBindings(application_data=app_data))
+        # python-gssapi defers a step's error when it carries a token; raise it here instead.
+        self._ctx.__DEFER_STEP_ERRORS__ = False
         self._layer_sent = False
 
     def first(self) -> bytes:
         return bytes(self._ctx.step() or b"")
+
+    @property
+    def done(self) -> bool:  # the DC proved itself (mutual authentication) and the layer was chosen
+        return bool(self._ctx.complete) and self._layer_sent
 
     def step(self, server_token: bytes | None) -> bytes | None:
         if not self._ctx.complete:
@@ -203,6 +212,9 @@ def sasl_bind(conn: Any, exchange: Any, label: str, *, observe: Observer | None 
         result = conn.result or {}
         code = result.get("result")
         if code == 0:
+            if not exchange.done:
+                raise ProtocolError(f"{label} reported the {exchange.mechanism} bind as done before the exchange "
+                                    "was complete (no mutual authentication); not trusted")
             conn.bound = True
             return
         if code != _SASL_IN_PROGRESS:

@@ -5,7 +5,8 @@ SASL GSSAPI, over LDAPS and StartTLS, with TLS channel binding; the NTLM message
 carries the binding of the certificate the DC really holds; a DC that refuses SASL over TLS,
 wrong passwords and unknown accounts are named reasons. Samba 4.17 does not verify channel
 bindings (Windows with LdapEnforceChannelBinding does): the token's computation is checked
-against published vectors and the DC's own certificate file instead.
+against published vectors, the NTLM message on the wire against the DC's own certificate
+file, and the Kerberos AP-REQ by accepting it again with the DC's exported key.
 """
 
 from __future__ import annotations
@@ -209,6 +210,51 @@ def test_kerberos_bind_reads_every_computer(kerberos, security, port):
     r = read_directory(_cfg(dc, bind="kerberos", bind_dn=dc.reader_upn, security=security, port=port),
                        dc.reader_password)
     assert {f.directory.name for f in r.computers} == {c.name for c in dc.computers} | {"DC1"}
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+def test_kerberos_ap_req_carries_the_dc_certificate_binding(kerberos, tmp_path, monkeypatch):
+    """The AP-REQ sent to the DC, accepted again by MIT Kerberos with the DC's own ldap/ key
+    (exported by samba-tool): only with the binding of the certificate file the DC serves."""
+    import ssl
+
+    import gssapi
+    import gssapi.raw as graw
+    from gssapi.raw.exceptions import BadChannelBindingsError
+
+    dc = kerberos
+    ldap3 = ldap3_module()
+    server = ldap3.Server(dc.address, port=636, use_ssl=True, get_info=ldap3.NONE,
+                          tls=_tls_class()(tls_context(str(dc.ca_file)), dc.tls_name))
+    conn = ldap3.Connection(server, raise_exceptions=True, read_only=True)
+    seen: list[tuple[str, bytes | None]] = []
+    try:
+        conn.open()
+        ldap_bind.bind(conn, "kerberos", dc.reader_upn, dc.reader_password, dc.tls_name, "dc",
+                       observe=lambda who, token: seen.append((who, token)))
+        assert conn.bound
+    finally:
+        _close(conn)
+    ap_req = seen[0][1]
+    keytab = tmp_path / "ldap.keytab"
+    subprocess.run(["samba-tool", "domain", "exportkeytab", str(keytab), "--principal=ldap/dc1.city.test@CITY.TEST",
+                    "-s", str(dc.conf)], check=True, capture_output=True, timeout=60)
+    monkeypatch.setenv("KRB5_KTNAME", f"FILE:{keytab}")
+    monkeypatch.setenv("KRB5RCACHETYPE", "none")  # the DC already accepted this AP-REQ once
+
+    der = ssl.PEM_cert_to_DER_cert((dc.ca_file.parent / "cert.pem").read_text())
+    right = b"tls-server-end-point:" + hashlib.sha256(der).digest()
+
+    # The raw call: it raises at once (the high-level context defers an error that carries a token).
+    def accept(app_data: bytes) -> str:
+        res = graw.accept_sec_context(ap_req, gssapi.Credentials(usage="accept"),
+                                      channel_bindings=graw.ChannelBindings(application_data=app_data))
+        return str(res.initiator_name)
+
+    assert accept(right) == dc.reader_upn
+    with pytest.raises(BadChannelBindingsError):
+        accept(b"tls-server-end-point:" + bytes(32))
 
 
 @pytest.mark.peers
