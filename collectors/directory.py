@@ -1,9 +1,10 @@
 """Read computer objects from Active Directory (ldap3): one read-only paged search.
 
-The only module that imports ldap3. One bind with a read-only account, over TLS only
-(LDAPS, or StartTLS before the bind), the certificate validated by Python's ``ssl`` against
-the configured CA and the expected server name: a failed validation stops before any
-credential is sent. Referrals are never followed (they would carry the bind password to
+With ``collectors/ldap_bind.py`` (the NTLM and Kerberos binds) the only module that imports
+ldap3. One bind with a read-only account - simple, NTLM or Kerberos - over TLS only (LDAPS,
+or StartTLS before the bind), the certificate validated by Python's ``ssl`` against the
+configured CA and the expected server name: a failed validation stops before any credential
+is sent. Referrals are never followed (they would carry the bind password to
 another server); they are counted and named.
 
 What is read per computer: name, dNSHostName, operatingSystem, operatingSystemVersion,
@@ -234,7 +235,9 @@ def _translate(exc: Exception, server: str) -> CollectError:
 
     text = str(exc)
     if isinstance(exc, lx.LDAPInvalidCredentialsResult):
-        return AuthError(f"{server} refused the bind account's password or name (invalidCredentials)")
+        from collectors.ldap_bind import bind_refused
+
+        return bind_refused(server, "invalidCredentials", str(getattr(exc, "message", "") or ""))
     if isinstance(exc, lx.LDAPReferralResult):
         return ProtocolError(f"{server} referred the search to another server ({clip(text, 200)}): base_dn is "
                              "not in its naming context; referrals are not followed")
@@ -274,14 +277,23 @@ def connect(cfg: Any, password: str) -> Any:
     conn = ldap3.Connection(server, user=cfg.bind_dn, password=password, authentication=ldap3.SIMPLE,
                             auto_bind=ldap3.AUTO_BIND_NONE, auto_referrals=False, raise_exceptions=True,
                             receive_timeout=seconds, read_only=True, return_empty_attributes=False)
+    kind = getattr(cfg, "bind", "simple")
     try:
         conn.open()
         if cfg.security == "starttls":
             conn.start_tls()  # raises before the bind when the certificate is refused
-        conn.bind()
+        if kind == "simple":
+            conn.bind()
+        else:
+            from collectors import ldap_bind
+
+            ldap_bind.bind(conn, kind, cfg.bind_dn, password, name, cfg.label)
     except (LDAPException, OSError) as exc:
         _close(conn)
         raise _translate(exc, cfg.label) from None
+    except CollectError:
+        _close(conn)
+        raise
     return conn
 
 

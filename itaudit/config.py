@@ -135,7 +135,7 @@ class DirectoryConfig:
 
     server: str
     base_dn: str
-    bind_dn: str  # "CN=itaudit-read,OU=Service Accounts,DC=city,DC=local" or "itaudit-read@city.local"
+    bind_dn: str  # simple: a DN or UPN; ntlm: "CITY\\user" or a UPN; kerberos: a UPN (user@realm)
     password_env: str | None = None
     password_keyring: str | None = None  # "service/user"
     security: str = "ldaps"  # "ldaps" (636) or "starttls" (389)
@@ -145,6 +145,7 @@ class DirectoryConfig:
     page_size: int = 500
     timeout: float = 30.0
     search_filter: str = "(objectCategory=computer)"
+    bind: str = "simple"  # "simple", "ntlm" or "kerberos" (collectors/ldap_bind.py)
 
     @property
     def label(self) -> str:
@@ -705,7 +706,7 @@ def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Directo
         raise ConfigError(f"secrets never sit in the config file: use {secret}_env or {secret}_keyring",
                           key=f"{dk}.{secret}", path=v.path)
     v.keys(d, dk, {"server", "port", "security", "ca_file", "tls_name", "base_dn", "bind_dn", "password_env",
-                   "password_keyring", "page_size", "timeout", "filter"})
+                   "password_keyring", "page_size", "timeout", "filter", "bind"})
     server = v.req(d, "server", str, dk)
     _check_address(server, f"{dk}.server", v.path)
     security = v.choice(d, "security", ("ldaps", "starttls"), dk, "ldaps")
@@ -722,10 +723,12 @@ def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Directo
         security=security, port=port, ca_file=ca_file, tls_name=v.opt(d, "tls_name", str, dk, None),
         page_size=v.opt(d, "page_size", int, dk, 500), timeout=float(v.opt(d, "timeout", (int, float), dk, 30)),
         search_filter=v.opt(d, "filter", str, dk, "(objectCategory=computer)"),
+        bind=v.choice(d, "bind", ("simple", "ntlm", "kerberos"), dk, "simple"),
     )
-    if not (cfg.password_env or cfg.password_keyring):
+    if not (cfg.password_env or cfg.password_keyring) and cfg.bind != "kerberos":
         raise ConfigError("needs password_env or password_keyring (the bind account's password)", key=dk,
                           path=v.path)
+    _check_bind_account(cfg, dk, v.path)
     if "=" not in cfg.base_dn:
         raise ConfigError(f"not a distinguished name: {cfg.base_dn!r} (like \"DC=city,DC=local\")",
                           key=f"{dk}.base_dn", path=v.path)
@@ -737,6 +740,25 @@ def _directory(v: _Validator, ct: dict[str, Any], k: str, base: Path) -> Directo
     if not (cfg.search_filter.startswith("(") and cfg.search_filter.endswith(")")):
         raise ConfigError("must be an LDAP filter in parentheses", key=f"{dk}.filter", path=v.path)
     return cfg
+
+
+def _check_bind_account(cfg: DirectoryConfig, dk: str, path: str | None) -> None:
+    """The account form each bind needs; Kerberos needs its optional extra installed."""
+    account = cfg.bind_dn
+    if cfg.bind == "ntlm" and not (re.fullmatch(r"[^\\@=,]+\\[^\\@=,]+", account)
+                                   or re.fullmatch(r"[^\\@=,]+@[^\\@=,]+", account)):
+        raise ConfigError(f"bind = \"ntlm\" needs the account as DOMAIN\\user or user@domain, not {account!r}",
+                          key=f"{dk}.bind_dn", path=path)
+    if cfg.bind == "kerberos":
+        if not re.fullmatch(r"[^\\@=,]+@[A-Za-z0-9.-]+", account):
+            raise ConfigError(f"bind = \"kerberos\" needs the account as user@REALM (a UPN), not {account!r}",
+                              key=f"{dk}.bind_dn", path=path)
+        import importlib.util
+
+        if importlib.util.find_spec("gssapi") is None:
+            raise ConfigError("bind = \"kerberos\" needs python-gssapi: pip install 'itaudit[kerberos]' (it builds "
+                              "against the system's MIT Kerberos: apt-get install libkrb5-dev)", key=f"{dk}.bind",
+                              path=path)
 
 
 def _smtp(v: _Validator, doc: dict[str, Any]) -> SMTPConfig | None:

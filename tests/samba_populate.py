@@ -6,7 +6,10 @@ Samba's own Python bindings; see tests/peers_samba.py). Not imported by the test
 1. Extends the schema with legacy LAPS (``ms-Mcs-AdmPwd``, ``ms-Mcs-AdmPwdExpirationTime``,
    the OIDs and syntaxes of Microsoft's AdmPwd.PS schema update) - Windows LAPS is left out,
    so the "not in this schema" path is real too.
-2. Creates a plain domain user as the read-only bind account.
+2. Creates a plain domain user as the read-only bind account, and registers the domain
+   controller's ``ldap/`` service principal names (Samba's ``samba_spnupdate`` does that at
+   a real DC's first start, from ``setup/spn_update_list``; the test DC does not run the
+   DNS update service that calls it), so Kerberos binds find ``ldap/dc1.city.test``.
 3. Creates each computer object, then sets the attributes only the system writes
    (whenCreated, lastLogonTimestamp) with the relax control, and adds BitLocker recovery
    objects (msFVE-RecoveryInformation) under the computers that escrow keys.
@@ -64,6 +67,13 @@ searchFlags: 0
     db.modify_ldif("dn:\nchangetype: modify\nadd: schemaUpdateNow\nschemaUpdateNow: 1\n")
 
     db.newuser(reader, reader_password)
+    dcs = db.search(base, expression="(userAccountControl:1.2.840.113556.1.4.803:=8192)", attrs=["dNSHostName"])
+    for dc in dcs:
+        host = str(dc["dNSHostName"][0])
+        short = host.split(".")[0]
+        spns = [f"ldap/{host}", f"ldap/{host}/{host.partition('.')[2]}", f"ldap/{short.upper()}"]
+        db.modify_ldif(f"dn: {dc.dn}\nchangetype: modify\nadd: servicePrincipalName\n"
+                       + "".join(f"servicePrincipalName: {spn}\n" for spn in spns))
     db.add_ldif(f"dn: OU=Workstations,{base}\nobjectClass: organizationalUnit\n")
 
     with open(computers_json, encoding="utf-8") as fh:

@@ -56,6 +56,40 @@ def test_needs_a_password_reference_and_a_dn(tmp_path):
     assert err.value.key == "cities.t.directory.base_dn"
 
 
+def test_bind_kinds_and_their_account_forms(tmp_path):
+    assert _load(tmp_path).cities["t"].directory.bind == "simple"
+    d = _load(tmp_path, 'bind = "ntlm"').cities["t"].directory
+    assert d.bind == "ntlm" and d.bind_dn == "itaudit-read@t.local"
+    ntlm = BASE.replace('bind_dn = "itaudit-read@t.local"', 'bind_dn = "T\\\\itaudit-read"')
+    assert _load(tmp_path, 'bind = "ntlm"', ntlm).cities["t"].directory.bind_dn == "T\\itaudit-read"
+    dn = BASE.replace('bind_dn = "itaudit-read@t.local"', 'bind_dn = "CN=itaudit-read,CN=Users,DC=t,DC=local"')
+    for kind in ("ntlm", "kerberos"):
+        with pytest.raises(ConfigError, match=f'bind = "{kind}" needs the account') as err:
+            _load(tmp_path, f'bind = "{kind}"', dn)
+        assert err.value.key == "cities.t.directory.bind_dn"
+    with pytest.raises(ConfigError, match="must be one of") as err:
+        _load(tmp_path, 'bind = "sicily"')
+    assert err.value.key == "cities.t.directory.bind"
+
+
+def test_kerberos_may_use_a_ticket_instead_of_a_password(tmp_path):
+    pytest.importorskip("gssapi")
+    no_pw = BASE.replace('password_env = "AD_PW"\n', "")
+    assert _load(tmp_path, 'bind = "kerberos"', no_pw).cities["t"].directory.password_env is None
+    with pytest.raises(ConfigError, match="password_env or password_keyring"):
+        _load(tmp_path, 'bind = "ntlm"', no_pw)
+
+
+def test_kerberos_without_gssapi_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gssapi" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"itaudit\[kerberos\]") as err:
+        _load(tmp_path, 'bind = "kerberos"')
+    assert err.value.key == "cities.t.directory.bind"
+
+
 def test_directory_command_without_a_database_says_so(tmp_path):
     from click.testing import CliRunner
 
