@@ -12,6 +12,8 @@ holds many more recordings; this module picks those that measure generalisation:
   ``OTHER_CITY_KEYS`` below (group ``other-families``: gear a small city runs that the corpus
   has no recording of: pfSense, MikroTik SwOS, Cisco access points, MGE Galaxy, TrueNAS,
   CyberPower, printers, F5, NetApp ... and not carrier, cable, optical or PON gear);
+- ``<name>@<context>.snmprec`` files are one SNMP context (a VLAN's bridge table) of another
+  recording, not a device: left out;
 - recordings with a ``tests/data`` JSON give family, kind, version, model and serial
   (``os.discovery.devices[0]``, as the corpus README describes); recordings without one
   still give the family, which LibreNMS's OS-detection test takes from the file name
@@ -114,9 +116,12 @@ def select(checkout: Path, corpus_rows: list[dict]) -> tuple[dict[str, dict], di
     rows: dict[str, dict] = {}
     groups: dict[str, str] = {}
     left = {"in corpus": 0, "same device and firmware as a corpus recording": 0,
-            "not city-type": 0, "no LibreNMS key": 0}
+            "not city-type": 0, "no LibreNMS key": 0, "SNMP-context part of another recording": 0}
     for recording in sorted(snmpsim.glob("*.snmprec")):
         name = recording.stem
+        if "@" in name:
+            left["SNMP-context part of another recording"] += 1
+            continue
         if name in corpus_names:
             left["in corpus"] += 1
             continue
