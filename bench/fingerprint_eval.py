@@ -259,6 +259,25 @@ def score(expected: dict[str, dict], facts: dict[str, dict | str]) -> tuple[dict
     return totals, misses, wrong
 
 
+def check_citations(snmpsim: Path) -> list[str]:
+    """Rules' held-out citations: each ``held_out`` recording gets the rule, no ``not_for`` one does."""
+    from collectors import fingerprint, snmprec
+
+    out = []
+    for rule in fingerprint.load_rules()["rules"]:
+        for key, should in (("held_out", True), ("not_for", False)):
+            for ref in rule.get(key, []):
+                stem = ref.split("tests/snmpsim/")[1].split(".snmprec")[0]
+                path = snmpsim / f"{stem}.snmprec"
+                if not path.exists():
+                    out.append(f"MISSING {rule['id']} {key} {stem}")
+                    continue
+                got = snmprec.identify_recording(path).rule
+                ok = (got == rule["id"]) == should
+                out.append(f"{'ok  ' if ok else 'FAIL'} {rule['id']} {key} {stem} (gets {got})")
+    return out
+
+
 def report(totals: dict[str, list[int]], wrong: list[str], misses: list[str], title: str,
            all_misses: bool) -> None:
     print(title)
@@ -314,6 +333,10 @@ def main() -> int:
         report(totals, wrong, misses, f"group {group}: {len(part)} recordings", args.misses)
     totals, misses, wrong = score(expected, facts)
     report(totals, wrong, misses, "all", args.misses and not groups)
+    if args.librenms:
+        print("rules' held-out citations (held_out: gets the rule; not_for: does not):")
+        for line in check_citations(folder):
+            print("  " + line)
     return 0
 
 
