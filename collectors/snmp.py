@@ -995,8 +995,9 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     ``session`` has ``get(oids)`` and ``walk(columns, max_rows, reps)``: the live
     ``_Session``, or ``collectors.snmprec.RecordedSession`` replaying a recording with the
     same requests (the corpus evaluation and its test use that). Two rounds: the vendor
-    scalars, short walks and the ifType walk together; then, only if model, serial or
-    version is still unknown, the ENTITY-MIB chassis row.
+    scalars, short walks and the ifType walk together; then, together, only if model,
+    serial or version is still unknown the ENTITY-MIB chassis row, and only if no rule (or
+    only a generic host rule) matched the HOST-RESOURCES uptime, processors and disks.
     """
     if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if if_speeds else [])
     if_count = system.get(IF_NUMBER)
@@ -1008,14 +1009,27 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
         session.walk(if_walks, if_rows, if_reps) if interfaces else _nothing(),
     )
     rows.update(if_values)
-    if fingerprint.needs_entity({**system, **scalars, **rows}):
-        rows.update(await session.walk([fingerprint.ENT_CLASS], entity_rows, 6))
-        chassis = fingerprint.chassis_candidates(rows)
-        if chassis is not None:
-            rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
-        else:  # no entPhysicalClass: a few rows of the useful columns instead
-            rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+    first = {**system, **scalars, **rows}
+    later = []
+    if fingerprint.needs_entity(first):
+        later.append(_entity(session, entity_rows))
+    if fingerprint.needs_host_resources(first):
+        hr_gets, hr_walks = fingerprint.host_resources_request()
+        later += [session.get(hr_gets), session.walk(hr_walks, entity_rows, entity_rows)]
+    for values in await asyncio.gather(*later):
+        rows.update(values)
     return {**system, **scalars, **rows}
+
+
+async def _entity(session: Any, entity_rows: int) -> dict[str, Any]:
+    """The ENTITY-MIB chassis row: entPhysicalClass walked, then that row read with one GET."""
+    rows = await session.walk([fingerprint.ENT_CLASS], entity_rows, 6)
+    chassis = fingerprint.chassis_candidates(rows)
+    if chassis is not None:
+        rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+    else:  # no entPhysicalClass: a few rows of the useful columns instead
+        rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+    return rows
 
 
 async def _nothing() -> dict[str, Any]:
