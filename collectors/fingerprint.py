@@ -46,6 +46,7 @@ IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
 HR_DEVICE_DESCR = "1.3.6.1.2.1.25.3.2.1.3"
 ENT_CLASS = ENT + ".5"
 HR_MEMORY_SIZE = "1.3.6.1.2.1.25.2.2.0"
+HR_PREFIX = "1.3.6.1.2.1.25."
 HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"
 HR_DEVICE_TYPE = "1.3.6.1.2.1.25.3.2.1.2"
 HR_PROCESSOR = "1.3.6.1.2.1.25.3.1.3"  # hrDeviceProcessor
@@ -313,10 +314,9 @@ def needs_host_resources(snap: Mapping[str, Any]) -> bool:
     return rule is None or bool(rule.get("host_resources"))
 
 
-def host_resources_request() -> tuple[list[str], list[str]]:
-    """(scalars to GET, columns to walk) of HOST-RESOURCES (``host_resources`` in the rules file)."""
-    hr = load_rules()["host_resources"]
-    return list(hr["get"]), list(hr["walk"])
+def host_resources_columns() -> list[str]:
+    """The HOST-RESOURCES columns to walk (``host_resources`` in the rules file)."""
+    return list(load_rules()["host_resources"]["walk"])
 
 
 def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:
@@ -361,7 +361,12 @@ def _entity_rows(snap: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         if oid.startswith(base):
             col, _, idx = oid[len(base):].partition(".")
             if col in names and idx:
-                rows.setdefault(idx, {})[names[col]] = val
+                # Of the SMI type the MIB defines, or ignored: entPhysicalClass is an INTEGER,
+                # every other column read here an OCTET STRING (an agent answering an INTEGER
+                # or an OID for a serial or a model is not believed).
+                key = names[col]
+                if isinstance(val, bytes) if key != "class" else (isinstance(val, int) and not isinstance(val, bool)):
+                    rows.setdefault(idx, {})[key] = val
     return rows
 
 
@@ -579,6 +584,9 @@ def _column(snap: Mapping[str, Any], column: str) -> dict[tuple[int, ...], Any]:
 
 def _host_resources(ident: Identification, snap: Mapping[str, Any]) -> None:
     """HOST-RESOURCES-MIB: host uptime, processors and fixed disks (when they were read)."""
+    snap = {oid: val for oid, val in snap.items() if oid.startswith(HR_PREFIX)}
+    if not snap:
+        return
     up = snap.get(HR_SYSTEM_UPTIME)
     if isinstance(up, int) and up > 0:
         ident.uptime_seconds = up // 100  # the host's, not the SNMP agent's (sysUpTime)

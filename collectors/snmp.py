@@ -1010,26 +1010,19 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     )
     rows.update(if_values)
     first = {**system, **scalars, **rows}
-    later = []
-    if fingerprint.needs_entity(first):
-        later.append(_entity(session, entity_rows))
-    if fingerprint.needs_host_resources(first):
-        hr_gets, hr_walks = fingerprint.host_resources_request()
-        later += [session.get(hr_gets), session.walk(hr_walks, entity_rows, entity_rows)]
-    for values in await asyncio.gather(*later):
-        rows.update(values)
+    entity = fingerprint.needs_entity(first)
+    host = fingerprint.needs_host_resources(first)
+    if entity or host:
+        # One walk for entPhysicalClass and the HOST-RESOURCES columns, then the chassis row.
+        columns = ([fingerprint.ENT_CLASS] if entity else []) + (fingerprint.host_resources_columns() if host else [])
+        rows.update(await session.walk(columns, entity_rows, entity_rows if host else 6))
+        if entity:
+            chassis = fingerprint.chassis_candidates(rows)
+            if chassis is not None:
+                rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+            else:  # no entPhysicalClass: a few rows of the useful columns instead
+                rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
     return {**system, **scalars, **rows}
-
-
-async def _entity(session: Any, entity_rows: int) -> dict[str, Any]:
-    """The ENTITY-MIB chassis row: entPhysicalClass walked, then that row read with one GET."""
-    rows = await session.walk([fingerprint.ENT_CLASS], entity_rows, 6)
-    chassis = fingerprint.chassis_candidates(rows)
-    if chassis is not None:
-        rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
-    else:  # no entPhysicalClass: a few rows of the useful columns instead
-        rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
-    return rows
 
 
 async def _nothing() -> dict[str, Any]:
