@@ -333,6 +333,12 @@ def main() -> int:
         report(totals, wrong, misses, f"group {group}: {len(part)} recordings", args.misses)
     totals, misses, wrong = score(expected, facts)
     report(totals, wrong, misses, "all", args.misses and not groups)
+    if groups:
+        full = {n: f for n, f in facts.items() if not expected[n].get("family_only")}
+        ftotals, _, fwrong = score(expected, full)
+        ok, n = ftotals["os_family"]
+        print(f"  family on the {n} recordings with a LibreNMS data file: {ok}/{n} {100 * ok / n if n else 0:.1f}%"
+              f" (the {len(facts) - len(full)} others have only the file name's key); confidently wrong: {len(fwrong)}")
     if args.librenms:
         print("rules' held-out citations (held_out: gets the rule; not_for: does not):")
         for line in check_citations(folder):

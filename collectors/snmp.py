@@ -995,9 +995,10 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     ``session`` has ``get(oids)`` and ``walk(columns, max_rows, reps)``: the live
     ``_Session``, or ``collectors.snmprec.RecordedSession`` replaying a recording with the
     same requests (the corpus evaluation and its test use that). Two rounds: the vendor
-    scalars, short walks and the ifType walk together; then, together, only if model,
-    serial or version is still unknown the ENTITY-MIB chassis row, and only if no rule (or
-    only a generic host rule) matched the HOST-RESOURCES uptime, processors and disks.
+    scalars, short walks and the ifType walk together; then, only if model, serial or
+    version is still unknown, the ENTITY-MIB chassis row, walked together with the
+    HOST-RESOURCES uptime, processor and disk columns when no rule (or only a generic host
+    rule) matched.
     """
     if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if if_speeds else [])
     if_count = system.get(IF_NUMBER)
@@ -1010,18 +1011,16 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     )
     rows.update(if_values)
     first = {**system, **scalars, **rows}
-    entity = fingerprint.needs_entity(first)
-    host = fingerprint.needs_host_resources(first)
-    if entity or host:
-        # One walk for entPhysicalClass and the HOST-RESOURCES columns, then the chassis row.
-        columns = ([fingerprint.ENT_CLASS] if entity else []) + (fingerprint.host_resources_columns() if host else [])
-        rows.update(await session.walk(columns, entity_rows, entity_rows if host else 6))
-        if entity:
-            chassis = fingerprint.chassis_candidates(rows)
-            if chassis is not None:
-                rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
-            else:  # no entPhysicalClass: a few rows of the useful columns instead
-                rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
+    if fingerprint.needs_entity(first):
+        # HOST-RESOURCES rides in the same walk as entPhysicalClass (no request of its own),
+        # for a device no rule matched or a generic host rule matched.
+        host = fingerprint.host_resources_columns() if fingerprint.needs_host_resources(first) else []
+        rows.update(await session.walk([fingerprint.ENT_CLASS] + host, entity_rows, entity_rows if host else 6))
+        chassis = fingerprint.chassis_candidates(rows)
+        if chassis is not None:
+            rows.update(await session.get(fingerprint.entity_row_oids(chassis)))
+        else:  # no entPhysicalClass: a few rows of the useful columns instead
+            rows.update(await session.walk(fingerprint.ENTITY_FALLBACK_WALK, 3))
     return {**system, **scalars, **rows}
 
 
