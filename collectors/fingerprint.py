@@ -294,24 +294,28 @@ def plan(system: Mapping[str, Any]) -> Plan:
 
 
 def needs_entity(snap: Mapping[str, Any]) -> bool:
-    """Whether the ENTITY-MIB is still worth two requests after the vendor objects.
+    """Whether the ENTITY-MIB is still worth two requests after the vendor objects."""
+    return second_round(snap)[0]
 
-    It is read when the vendor objects left model, serial or version unknown. Then only
-    entPhysicalClass is walked to find the chassis, and that one row is read with a GET
-    (``chassis_candidates``, ``entity_row_oids``): a tenth of the varbinds of a full walk.
+
+def second_round(snap: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(read the ENTITY-MIB?, with the HOST-RESOURCES columns?), from one identification.
+
+    The ENTITY-MIB is read when the vendor objects left model, serial or version unknown.
+    Then only entPhysicalClass is walked to find the chassis, and that one row is read with
+    a GET (``chassis_candidates``, ``entity_row_oids``): a tenth of the varbinds of a full
+    walk. HOST-RESOURCES rides in that walk when no rule matched or a generic host rule
+    did; decided after the first round (many appliances share Net-SNMP's Linux sysObjectID
+    and are told apart by vendor objects), so recognised gear never reads it.
     """
     ident = identify(snap)
-    return not (ident.model and ident.serial and ident.os_version)
+    entity = not (ident.model and ident.serial and ident.os_version)
+    return entity, entity and (ident.rule is None or bool(_rules_by_id()[ident.rule].get("host_resources")))
 
 
-def needs_host_resources(snap: Mapping[str, Any]) -> bool:
-    """Whether HOST-RESOURCES is worth reading: no rule matched, or only a generic host rule.
-
-    Decided after the first round (many appliances share Net-SNMP's Linux sysObjectID and
-    are told apart by vendor objects), so recognised gear never pays for it.
-    """
-    rule = match_rule(snap)
-    return rule is None or bool(rule.get("host_resources"))
+@cache
+def _rules_by_id() -> dict[str, dict[str, Any]]:
+    return {rule["id"]: rule for rule in load_rules()["rules"]}
 
 
 def host_resources_columns() -> list[str]:
@@ -583,10 +587,14 @@ def _column(snap: Mapping[str, Any], column: str) -> dict[tuple[int, ...], Any]:
 
 
 def _host_resources(ident: Identification, snap: Mapping[str, Any]) -> None:
-    """HOST-RESOURCES-MIB: host uptime, processors and fixed disks (when they were read)."""
-    snap = {oid: val for oid, val in snap.items() if oid.startswith(HR_PREFIX)}
-    if not snap:
+    """HOST-RESOURCES-MIB: host uptime, processors and fixed disks (when they were read).
+
+    hrSystemUptime is in the RFC 2790 compliance's mandatory hrSystemGroup and is walked
+    with the tables: without it nothing of HOST-RESOURCES was read.
+    """
+    if HR_SYSTEM_UPTIME not in snap:
         return
+    snap = {oid: val for oid, val in snap.items() if oid.startswith(HR_PREFIX)}
     up = snap.get(HR_SYSTEM_UPTIME)
     if isinstance(up, int) and up > 0:
         ident.uptime_seconds = up // 100  # the host's, not the SNMP agent's (sysUpTime)

@@ -1011,10 +1011,11 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     )
     rows.update(if_values)
     first = {**system, **scalars, **rows}
-    if fingerprint.needs_entity(first):
+    entity, host_resources = fingerprint.second_round(first)
+    if entity:
         # HOST-RESOURCES rides in the same walk as entPhysicalClass (no request of its own),
         # for a device no rule matched or a generic host rule matched.
-        host = fingerprint.host_resources_columns() if fingerprint.needs_host_resources(first) else []
+        host = fingerprint.host_resources_columns() if host_resources else []
         rows.update(await session.walk([fingerprint.ENT_CLASS] + host, entity_rows, entity_rows if host else 6))
         chassis = fingerprint.chassis_candidates(rows)
         if chassis is not None:
