@@ -5,6 +5,11 @@ the real ``SNMPCollector`` against all of them, and compares OS family, kind, ve
 model and serial with ``expected.jsonl`` (the identification LibreNMS derived).
 
     .venv/bin/python bench/fingerprint_eval.py [--corpus DIR] [--misses] [--only NAME...]
+    .venv/bin/python bench/fingerprint_eval.py --librenms CHECKOUT [--offline] [--misses]
+
+``--librenms`` measures on held-out recordings instead: city-type recordings of a LibreNMS
+checkout that are not in the corpus and not the same device and firmware as a corpus one
+(``bench/librenms_heldout.py`` says how they are chosen); figures per group and in total.
 
 How the comparison is fair to both sides (the corpus README asks for normalisation):
 - OS family: LibreNMS ``os`` keys are mapped to itaudit families (FAMILY_MAP below).
@@ -33,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from collectors.base import CollectContext  # noqa: E402
 from collectors.fingerprint import numeric_core  # noqa: E402
@@ -76,6 +82,30 @@ FAMILY_MAP: dict[str, set[str]] = {
     "bluecatnetworks": {"bluecat"}, "mbg-ltos6": {"meinberg-lantime"}, "hwg-poseidon": {"hwg"},
     "seh-uds": {"seh-utn"}, "zynos": {"zyxel"}, "fortiswitch": {"fortiswitchos"},
     "ruckuswireless-hotzone": {"ruckus"}, "apc-epdu": {"apc-nmc"},
+    # held-out keys (bench/librenms_heldout.py) naming the same product as an itaudit family
+    "zywall": {"zyxel"}, "zyxelusg": {"zyxel"}, "zyxelac": {"zyxel"}, "zyxelnwa": {"zyxel"},
+    "canonprinter": {"canon"}, "tplink": {"tp-link"}, "f5": {"big-ip"}, "ftos": {"dell-os9"},
+    "arista_eos": {"eos"}, "dlink-dgs1250": {"dlink"}, "hwg-ste2": {"hwg"}, "hwg-wld": {"hwg"},
+    "hwg-perseus": {"hwg"}, "hikvision-nvr": {"hikvision"}, "hikvision-cam": {"hikvision"},
+    "ruckuswireless-sz": {"ruckus"}, "mbg-meinbergos": {"meinberg-lantime"}, "truenas-scale": {"truenas"},
+    "utax": {"kyocera"}, "socomec-ups": {"socomec"}, "eatonupsm2": {"eaton-ups"}, "apc-mgeups": {"mge-ups"},
+    "aos-emu2": {"apc-nmc"}, "aos7": {"aos"}, "netapp": {"ontap"}, "ironware": {"fastiron"},
+    "rutos-2xx": {"rutos"}, "rutos-rutm": {"rutos"}, "supermicro-bmc": {"supermicro-bmc"},
+    "fortiap": {"fortiap"}, "equallogic": {"equallogic"},
+}
+# LibreNMS names some products by the MIB they answer; these families are the product itself:
+# a Cisco Business Wireless AP (CBW240AC) is LibreNMS's "ciscowlc", an Eaton 9PX answering the
+# MGE MIB is its "eaton-mgeups".
+FAMILY_MAP["ciscowlc"] = {"cisco-aireos", "cisco-cbw"}
+FAMILY_MAP["eaton-mgeups"] = {"mge-ups", "eaton-ups"}
+# Recordings whose LibreNMS key covers more than the mapped family: only the key itself is right.
+NOT_MAPPED = {
+    "netapp_e2700": "NetApp E-Series (SANtricity), not ONTAP",
+    "ironware": "NetIron CER router (IronWare), not FastIron",
+}
+# Recordings LibreNMS files under a key that does not name what they run.
+ALSO_RIGHT = {
+    "ucos_2": ({"nx-os"}, "Cisco UCS 6100 fabric interconnect: sysDescr 'Cisco NX-OS(tm) ucs'"),
 }
 # Not a claim about the product: an answer in these is "unknown/generic", never "confidently wrong".
 GENERIC_FAMILIES = {None, "", "linux", "freebsd", "ups", "printer"}
@@ -148,8 +178,13 @@ def compare(exp: dict, facts: dict) -> dict[str, bool | None]:
     """Per field: True/False, or None when the expected value is unknown."""
     ident, sw = facts["identity"], facts["software"]
     out: dict[str, bool | None] = {}
-    out["os_family"] = sw.get("os_family") in FAMILY_MAP.get(exp["os"], {exp["os"]})
+    right = {exp["os"]} if exp.get("name") in NOT_MAPPED else FAMILY_MAP.get(exp["os"], {exp["os"]})
+    if exp.get("name") in ALSO_RIGHT:
+        right = right | ALSO_RIGHT[exp["name"]][0]
+    out["os_family"] = sw.get("os_family") in right
     out["wrong_family"] = not out["os_family"] and sw.get("os_family") not in GENERIC_FAMILIES
+    if exp.get("family_only"):
+        return {**out, "kind": None, "version": None, "model": None, "serial": None}
     kinds = TYPE_MAP.get(exp["type"], {exp["type"]})
     out["kind"] = ident.get("kind") in kinds if known(exp["type"]) else None
     out["version"] = (version_ok(exp["version"], sw.get("os_version") or sw.get("os_build"))
@@ -224,11 +259,48 @@ def score(expected: dict[str, dict], facts: dict[str, dict | str]) -> tuple[dict
     return totals, misses, wrong
 
 
+def check_citations(snmpsim: Path) -> list[str]:
+    """Rules' held-out citations: each ``held_out`` recording gets the rule, no ``not_for`` one does."""
+    from collectors import fingerprint, snmprec
+
+    out = []
+    for rule in fingerprint.load_rules()["rules"]:
+        for key, should in (("held_out", True), ("not_for", False)):
+            for ref in rule.get(key, []):
+                stem = ref.split("tests/snmpsim/")[1].split(".snmprec")[0]
+                path = snmpsim / f"{stem}.snmprec"
+                if not path.exists():
+                    out.append(f"MISSING {rule['id']} {key} {stem}")
+                    continue
+                got = snmprec.identify_recording(path).rule
+                ok = (got == rule["id"]) == should
+                out.append(f"{'ok  ' if ok else 'FAIL'} {rule['id']} {key} {stem} (gets {got})")
+    return out
+
+
+def report(totals: dict[str, list[int]], wrong: list[str], misses: list[str], title: str,
+           all_misses: bool) -> None:
+    print(title)
+    for f in FIELDS:
+        ok, n = totals[f]
+        print(f"  {f:10s} {ok:3d}/{n:<3d} {100 * ok / n if n else 0:5.1f}%")
+    unknown = totals["os_family"][1] - totals["os_family"][0] - len(wrong)
+    print(f"  family unknown or generic: {unknown}; confidently wrong: {len(wrong)}")
+    for w in wrong:
+        print("    WRONG " + w)
+    if all_misses or len(misses) < 40:
+        print("misses:")
+        for m in misses:
+            print("  " + m)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--base-address", default="127.0.4.130")
     ap.add_argument("--port", type=int, default=1163)
+    ap.add_argument("--librenms", type=Path, metavar="CHECKOUT",
+                    help="measure on held-out recordings of this LibreNMS checkout (tests/snmpsim, tests/data)")
     ap.add_argument("--only", nargs="*", help="recording stems to evaluate")
     ap.add_argument("--misses", action="store_true", help="print every miss with our value")
     ap.add_argument("--exposure", action="store_true", help="also run the exposure probes")
@@ -237,27 +309,40 @@ def main() -> int:
     args = ap.parse_args()
 
     expected = load_expected(args.corpus)
+    folder, groups = args.corpus, {}
+    if args.librenms:
+        from librenms_heldout import select
+
+        expected, groups, left = select(args.librenms, list(expected.values()))
+        folder = args.librenms / "tests" / "snmpsim"
+        print(f"held out from {args.librenms}: {len(expected)} recordings "
+              f"({sum(1 for r in expected.values() if r['family_only'])} family only); left out: "
+              + ", ".join(f"{n} {why}" for why, n in left.items()))
     names = [n for n in expected if not args.only or n in args.only]
     t0 = time.monotonic()
     if args.offline:
-        facts: dict[str, dict | str] = dict(collect_offline(args.corpus, names))
+        facts: dict[str, dict | str] = dict(collect_offline(folder, names))
     else:
-        facts = collect_snmpsim(args.corpus, names, args.base_address, args.port, args.exposure)
+        facts = collect_snmpsim(folder, names, args.base_address, args.port, args.exposure)
     wall = time.monotonic() - t0
-    totals, misses, wrong = score(expected, facts)
     how = "replayed in memory" if args.offline else "collected over UDP from snmpsim"
     print(f"{len(names)} recordings, {how} in {wall:.1f}s wall")
-    for f in FIELDS:
-        ok, n = totals[f]
-        print(f"  {f:10s} {ok:3d}/{n:<3d} {100 * ok / n if n else 0:5.1f}%")
-    unknown = totals["os_family"][1] - totals["os_family"][0] - len(wrong)
-    print(f"  family unknown or generic: {unknown}; confidently wrong: {len(wrong)}")
-    for w in wrong:
-        print("    WRONG " + w)
-    if args.misses or len(misses) < 40:
-        print("misses:")
-        for m in misses:
-            print("  " + m)
+    for group in sorted(set(groups.values())):
+        part = {n: f for n, f in facts.items() if groups[n] == group}
+        totals, misses, wrong = score(expected, part)
+        report(totals, wrong, misses, f"group {group}: {len(part)} recordings", args.misses)
+    totals, misses, wrong = score(expected, facts)
+    report(totals, wrong, misses, "all", args.misses and not groups)
+    if groups:
+        full = {n: f for n, f in facts.items() if not expected[n].get("family_only")}
+        ftotals, _, fwrong = score(expected, full)
+        ok, n = ftotals["os_family"]
+        print(f"  family on the {n} recordings with a LibreNMS data file: {ok}/{n} {100 * ok / n if n else 0:.1f}%"
+              f" (the {len(facts) - len(full)} others have only the file name's key); confidently wrong: {len(fwrong)}")
+    if args.librenms:
+        print("rules' held-out citations (held_out: gets the rule; not_for: does not):")
+        for line in check_citations(folder):
+            print("  " + line)
     return 0
 
 

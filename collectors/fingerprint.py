@@ -26,7 +26,7 @@ from importlib import resources
 from typing import Any
 
 from itaudit.errors import KnowledgeError
-from itaudit.model import DeviceFacts, clip
+from itaudit.model import DeviceFacts, Disk, clip
 
 SYS = {
     "descr": "1.3.6.1.2.1.1.1.0",
@@ -46,6 +46,16 @@ IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.15"
 HR_DEVICE_DESCR = "1.3.6.1.2.1.25.3.2.1.3"
 ENT_CLASS = ENT + ".5"
 HR_MEMORY_SIZE = "1.3.6.1.2.1.25.2.2.0"
+HR_PREFIX = "1.3.6.1.2.1.25."
+HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"
+HR_DEVICE_TYPE = "1.3.6.1.2.1.25.3.2.1.2"
+HR_PROCESSOR = "1.3.6.1.2.1.25.3.1.3"  # hrDeviceProcessor
+HR_STORAGE = "1.3.6.1.2.1.25.2.3.1"  # hrStorageEntry: .2 type, .3 descr, .4 allocation units, .5 size
+HR_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"  # hrStorageFixedDisk
+MAX_DISKS = 16
+# Net-SNMP reports memory-backed mounts (tmpfs on /dev/shm, /run, /sys/fs/cgroup) as fixed disks.
+_PSEUDO_MOUNT = re.compile(r"^/(?:dev|run|sys|proc)(?:/|$)")
+_CPU_VENDOR_ID = re.compile(r"^(?:GenuineIntel|AuthenticAMD):\s*")
 ETHERNET_TYPES = {6, 62, 117, 69}  # ethernetCsmacd, fastEther, gigabitEthernet, fastEtherFX
 ENTERPRISES = "1.3.6.1.4.1."
 
@@ -78,6 +88,9 @@ class Identification:
     manufacture_date: dt.date | None = None
     port_count: int | None = None
     memory_bytes: int | None = None
+    cpu_model: str | None = None
+    cpu_cores: int | None = None  # None when the walked rows may not hold every processor
+    disks: list[tuple[str, int]] = field(default_factory=list)  # (hrStorageDescr, bytes)
     port_speeds: dict[str, int] = field(default_factory=dict)  # "1G" -> ports
     battery_replace_date: dt.date | None = None
     battery_status: str | None = None
@@ -281,14 +294,33 @@ def plan(system: Mapping[str, Any]) -> Plan:
 
 
 def needs_entity(snap: Mapping[str, Any]) -> bool:
-    """Whether the ENTITY-MIB is still worth two requests after the vendor objects.
+    """Whether the ENTITY-MIB is still worth two requests after the vendor objects."""
+    return second_round(snap)[0]
 
-    It is read when the vendor objects left model, serial or version unknown. Then only
-    entPhysicalClass is walked to find the chassis, and that one row is read with a GET
-    (``chassis_candidates``, ``entity_row_oids``): a tenth of the varbinds of a full walk.
+
+def second_round(snap: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(read the ENTITY-MIB?, with the HOST-RESOURCES columns?), from one identification.
+
+    The ENTITY-MIB is read when the vendor objects left model, serial or version unknown.
+    Then only entPhysicalClass is walked to find the chassis, and that one row is read with
+    a GET (``chassis_candidates``, ``entity_row_oids``): a tenth of the varbinds of a full
+    walk. HOST-RESOURCES rides in that walk when no rule matched or a generic host rule
+    did; decided after the first round (many appliances share Net-SNMP's Linux sysObjectID
+    and are told apart by vendor objects), so recognised gear never reads it.
     """
     ident = identify(snap)
-    return not (ident.model and ident.serial and ident.os_version)
+    entity = not (ident.model and ident.serial and ident.os_version)
+    return entity, entity and (ident.rule is None or bool(_rules_by_id()[ident.rule].get("host_resources")))
+
+
+@cache
+def _rules_by_id() -> dict[str, dict[str, Any]]:
+    return {rule["id"]: rule for rule in load_rules()["rules"]}
+
+
+def host_resources_columns() -> list[str]:
+    """The HOST-RESOURCES columns to walk (``host_resources`` in the rules file)."""
+    return list(load_rules()["host_resources"]["walk"])
 
 
 def chassis_candidates(snap: Mapping[str, Any], limit: int = 1) -> list[str] | None:
@@ -333,7 +365,12 @@ def _entity_rows(snap: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         if oid.startswith(base):
             col, _, idx = oid[len(base):].partition(".")
             if col in names and idx:
-                rows.setdefault(idx, {})[names[col]] = val
+                # Of the SMI type the MIB defines, or ignored: entPhysicalClass is an INTEGER,
+                # every other column read here an OCTET STRING (an agent answering an INTEGER
+                # or an OID for a serial or a model is not believed).
+                key = names[col]
+                if isinstance(val, bytes) if key != "class" else (isinstance(val, int) and not isinstance(val, bool)):
+                    rows.setdefault(idx, {})[key] = val
     return rows
 
 
@@ -539,7 +576,52 @@ def identify(snap: Mapping[str, Any]) -> Identification:
     memory = snap.get(HR_MEMORY_SIZE)  # HOST-RESOURCES-MIB hrMemorySize, in KiB
     if isinstance(memory, int) and 0 < memory < 2**40:
         ident.memory_bytes = memory * 1024
+    _host_resources(ident, snap)
     return ident
+
+
+def _column(snap: Mapping[str, Any], column: str) -> dict[tuple[int, ...], Any]:
+    """One walked table column as {index: value}, in index order."""
+    rows = {_index_key(oid[len(column) + 1:]): val for oid, val in snap.items() if oid.startswith(column + ".")}
+    return dict(sorted(rows.items()))
+
+
+def _host_resources(ident: Identification, snap: Mapping[str, Any]) -> None:
+    """HOST-RESOURCES-MIB: host uptime, processors and fixed disks (when they were read).
+
+    hrSystemUptime is in the RFC 2790 compliance's mandatory hrSystemGroup and is walked
+    with the tables: without it nothing of HOST-RESOURCES was read.
+    """
+    if HR_SYSTEM_UPTIME not in snap:
+        return
+    snap = {oid: val for oid, val in snap.items() if oid.startswith(HR_PREFIX)}
+    up = snap.get(HR_SYSTEM_UPTIME)
+    if isinstance(up, int) and up > 0:
+        ident.uptime_seconds = up // 100  # the host's, not the SNMP agent's (sysUpTime)
+        ident.how["uptime"] = "HOST-RESOURCES hrSystemUptime"
+    types = _column(snap, HR_DEVICE_TYPE)
+    descrs = _column(snap, HR_DEVICE_DESCR)
+    cpus = [idx for idx, t in types.items() if isinstance(t, str) and t.strip(".") == HR_PROCESSOR]
+    if cpus:
+        model = _line(descrs.get(cpus[0]), 128)
+        ident.cpu_model = _CPU_VENDOR_ID.sub("", model) if model else None
+        # Every processor is counted only if a row of another type follows the last one
+        # (the walk reads a few rows, and processors come first in hrDeviceTable).
+        if any(idx > cpus[-1] for idx in types if idx not in cpus):
+            ident.cpu_cores = len(cpus)
+    kinds = _column(snap, HR_STORAGE + ".2")
+    names = _column(snap, HR_STORAGE + ".3")
+    units = _column(snap, HR_STORAGE + ".4")
+    sizes = _column(snap, HR_STORAGE + ".5")
+    for idx, kind in kinds.items():
+        if not (isinstance(kind, str) and kind.strip(".") == HR_FIXED_DISK):
+            continue
+        unit, size, name = units.get(idx), sizes.get(idx), _line(names.get(idx), 128)
+        if (isinstance(unit, int) and isinstance(size, int) and unit > 0 and size > 0 and name
+                and not _PSEUDO_MOUNT.match(name)):
+            ident.disks.append((name, unit * size))
+        if len(ident.disks) >= MAX_DISKS:
+            break
 
 
 _VERSION_CORE = re.compile(r"\d+(?:\.\d+)*\(\d+[a-zA-Z]?\)[\w().]*|\d+(?:\.\d+)+[a-zA-Z]?")
@@ -644,6 +726,10 @@ def apply(ident: Identification, facts: DeviceFacts, *, address: str | None = No
     h.manufacture_date = ident.manufacture_date
     h.port_count = ident.port_count
     h.memory_bytes = ident.memory_bytes
+    if ident.cpu_model or ident.cpu_cores:
+        h.cpu_model, h.cpu_cores = ident.cpu_model, ident.cpu_cores
+    if ident.disks:
+        h.disks = [Disk(name=name, size_bytes=size) for name, size in ident.disks]
     h.battery_replace_date, h.battery_status = ident.battery_replace_date, ident.battery_status
     if ident.rule is None:
         facts.gaps["software.os_family"] = "no fingerprint rule matched this device"

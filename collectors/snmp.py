@@ -996,7 +996,9 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
     ``_Session``, or ``collectors.snmprec.RecordedSession`` replaying a recording with the
     same requests (the corpus evaluation and its test use that). Two rounds: the vendor
     scalars, short walks and the ifType walk together; then, only if model, serial or
-    version is still unknown, the ENTITY-MIB chassis row.
+    version is still unknown, the ENTITY-MIB chassis row, walked together with the
+    HOST-RESOURCES uptime, processor and disk columns when no rule (or only a generic host
+    rule) matched.
     """
     if_walks = plan.if_walks + ([fingerprint.IF_HIGH_SPEED] if if_speeds else [])
     if_count = system.get(IF_NUMBER)
@@ -1008,8 +1010,13 @@ async def gather(session: Any, system: dict[str, Any], plan: fingerprint.Plan, *
         session.walk(if_walks, if_rows, if_reps) if interfaces else _nothing(),
     )
     rows.update(if_values)
-    if fingerprint.needs_entity({**system, **scalars, **rows}):
-        rows.update(await session.walk([fingerprint.ENT_CLASS], entity_rows, 6))
+    first = {**system, **scalars, **rows}
+    entity, host_resources = fingerprint.second_round(first)
+    if entity:
+        # HOST-RESOURCES rides in the same walk as entPhysicalClass (no request of its own),
+        # for a device no rule matched or a generic host rule matched.
+        host = fingerprint.host_resources_columns() if host_resources else []
+        rows.update(await session.walk([fingerprint.ENT_CLASS] + host, entity_rows, entity_rows if host else 6))
         chassis = fingerprint.chassis_candidates(rows)
         if chassis is not None:
             rows.update(await session.get(fingerprint.entity_row_oids(chassis)))

@@ -149,3 +149,32 @@ def test_how_a_device_was_identified_is_recorded(corpus):
     how = facts.evidence["snmp_identified_by"]
     assert "rule dlink" in how and "version: 1.3.6.1.2.1.16.19.2.0" in how
     assert (facts.software.os_family, facts.software.os_version) == ("dlink", "2.00.010")
+
+
+# --- HOST-RESOURCES for a device no vendor rule recognises ----------------------------------
+
+def test_generic_host_gets_processor_disks_and_host_uptime(corpus):
+    facts = DeviceFacts()
+    ident = identify(corpus, "linux_opensips")  # Net-SNMP on an EC2 Linux host: the generic rule
+    fp.apply(ident, facts)
+    hw = facts.hardware
+    assert ident.rule == "linux"
+    assert hw.cpu_model == "Intel(R) Xeon(R) CPU E5-2676 v3 @ 2.40GHz"  # hrDeviceDescr, vendor id dropped
+    assert hw.cpu_cores == 1  # one hrDeviceProcessor row, followed by rows of other types
+    # hrStorageFixedDisk rows: "/" is 26211579 x 4096 bytes; tmpfs mounts are not disks
+    assert [(d.name, d.size_bytes) for d in hw.disks] == [("/", 26211579 * 4096)]
+    assert facts.identity.uptime_seconds == 1001962247 // 100  # hrSystemUptime, the host's
+    assert "hrSystemUptime" in facts.evidence["snmp_identified_by"]
+
+
+def test_processor_count_is_unknown_when_the_walk_may_have_cut_it(corpus):
+    ident = identify(corpus, "linux_powermon")  # processor rows fill the rows read
+    assert ident.cpu_model == "Intel(R) Xeon(R) CPU X5670 @ 2.93GHz"
+    assert ident.cpu_cores is None
+
+
+def test_recognised_gear_does_not_pay_for_host_resources(corpus):
+    snap = snmprec.snapshot(corpus / "dsm.snmprec")  # the recording has hrStorage and hrDevice
+    assert "1.3.6.1.2.1.25.1.1.0" in snmprec.load(corpus / "dsm.snmprec")
+    assert fp.identify(snap).rule == "synology"
+    assert not any(oid.startswith(("1.3.6.1.2.1.25.2.3", "1.3.6.1.2.1.25.3.2")) for oid in snap)
