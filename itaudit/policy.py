@@ -76,13 +76,18 @@ KIND_CLASS = {
 @cache
 def defaults() -> dict[str, Any]:
     """The shipped refresh_policies.json (validated)."""
-    path = shipped_data_dir() / "refresh_policies.json"
+    return _shipped("refresh_policies.json", "itaudit-policy-defaults/1", "refresh policy defaults")
+
+
+def _shipped(name: str, fmt: str, what: str) -> dict[str, Any]:
+    """A shipped JSON document of the given format, or a KnowledgeError naming the file."""
+    path = shipped_data_dir() / name
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KnowledgeError(f"{path}: cannot read refresh policy defaults ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != "itaudit-policy-defaults/1":
-        raise KnowledgeError(f"{path}: unknown format (expected itaudit-policy-defaults/1)")
+        raise KnowledgeError(f"{path}: cannot read {what} ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise KnowledgeError(f"{path}: unknown format (expected {fmt})")
     return doc
 
 
@@ -92,12 +97,7 @@ def extended_offers() -> dict[str, dict[str, Any]]:
     name, products, cycles (a compiled pattern), unit, years, per-unit prices by year (None
     where no public price exists), source and the date it was checked."""
     path = shipped_data_dir() / "extended_support.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KnowledgeError(f"{path}: cannot read extended-support offers ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != "itaudit-extended-support/1":
-        raise KnowledgeError(f"{path}: unknown format (expected itaudit-extended-support/1)")
+    doc = _shipped("extended_support.json", "itaudit-extended-support/1", "extended-support offers")
     out: dict[str, dict[str, Any]] = {}
     for oid, row in (doc.get("offers") or {}).items():
         prices = row.get("per_unit_by_year") or []

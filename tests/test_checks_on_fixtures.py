@@ -71,12 +71,16 @@ EXPECT_RECORDED: dict[str, tuple[set[str], set[str]]] = {
 @pytest.mark.parametrize("name", sorted(EXPECT_RECORDED))
 def test_checks_on_real_recordings(name: str, knowledge: Knowledge) -> None:
     facts = parse_linux((FIXTURES / "linux-recorded" / name / "probe.txt").read_bytes())
-    ctx = CheckContext(as_of=RECORDED_AS_OF, device=DeviceRecord(kind=facts.identity.kind, consecutive_failures=0),
-                       policy=Policy(), knowledge=knowledge)
-    verdicts = {f.check_id: f.status.value for f in run_checks(facts, ctx)}
+    verdicts = _verdicts(facts, RECORDED_AS_OF, knowledge)
     must_fail, must_pass = EXPECT_RECORDED[name]
     assert {c for c in must_fail if verdicts.get(c) != "fail"} == set(), verdicts
     assert {c for c in must_pass if verdicts.get(c) != "pass"} == set(), verdicts
+
+
+def _verdicts(facts, as_of: dt.date, knowledge: Knowledge) -> dict[str, str]:
+    ctx = CheckContext(as_of=as_of, device=DeviceRecord(kind=facts.identity.kind, consecutive_failures=0),
+                       policy=Policy(), knowledge=knowledge)
+    return {f.check_id: f.status.value for f in run_checks(facts, ctx)}
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +94,7 @@ def test_checks_on_recorded_systems(case: str, knowledge: Knowledge) -> None:
     platform, name = case.split("/")
     parse = parse_linux if platform == "linux" else parse_windows
     facts = parse((FIXTURES / platform / name / "probe.txt").read_bytes())
-    ctx = CheckContext(as_of=AS_OF, device=DeviceRecord(kind=facts.identity.kind, consecutive_failures=0),
-                       policy=Policy(), knowledge=knowledge)
-    verdicts = {f.check_id: f.status.value for f in run_checks(facts, ctx)}
+    verdicts = _verdicts(facts, AS_OF, knowledge)
     must_fail, must_pass = EXPECT[case]
     assert {c for c in must_fail if verdicts.get(c) != "fail"} == set(), verdicts
     assert {c for c in must_pass if verdicts.get(c) != "pass"} == set(), verdicts
