@@ -94,14 +94,25 @@ def main() -> int:
 
     client = app()
     ok = True
-    # The status page keeps the month's model until the database changes. After a change it
-    # shows the figures it has, marked, and builds the new ones in the background: timed here
-    # is the view right after a write (the background build is then awaited, untimed). The
-    # board builds the figures at start; a view before that build is done waits for it:
-    # "before the first build" (a new app each time, no start-up build) is that worst case.
+    # The status page keeps the month's model until the database changes. The board builds it
+    # when it starts, before it takes its first request (timed: "board start"), then the first
+    # view is timed. After a change the page shows the figures it has, marked, and builds the
+    # new ones in the background: timed is the view right after a write (the background build
+    # is then awaited, untimed).
     base, base_cpu = best(raw_status), best_cpu(raw_status)
-    took, cpu = best(lambda: app().get("/")), best_cpu(lambda: app().get("/"))
-    print(line("status, before the first build", took, base, cpu, base_cpu))
+    starts: list[tuple[float, float, float]] = []
+    for _ in range(3):
+        c0, t0 = time.process_time(), time.perf_counter()
+        with app() as started:
+            t1 = time.perf_counter()
+            started.get("/")
+            t2 = time.perf_counter()
+        starts.append((t1 - t0, time.process_time() - c0, t2 - t1))
+    start_wall, start_cpu, first_view = min(starts)
+    print(f"board start (builds the month's figures)  {start_wall * 1000:6.0f} ms wall, {start_cpu * 1000:6.0f} ms CPU "
+          f"(once per start, before the first request; not a page)")
+    print(line("status, first view after start", first_view, base, first_view, base_cpu))
+    ok = ok and first_view <= GOAL
     writer = Store(db)
     writer.db.execute("create table if not exists bench_touch (n integer)")
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -341,7 +342,8 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         return (*value, False)
 
     def warm_up() -> None:
-        """At start, build the figures in the background so the first view need not wait."""
+        """Build the month's figures and wait for them (at most ``BUILD_WAIT_SECONDS``): the
+        board runs this before it takes its first request, so no view waits for a build."""
         try:
             store = open_store()
         except Exception:  # noqa: BLE001 - the first view shows the database's problem
@@ -355,7 +357,8 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
         finally:
             store.close()
         with memo_lock:
-            start_build(key, as_of, last)
+            done = start_build(key, as_of, last)
+        done.wait(BUILD_WAIT_SECONDS)
 
     def status_page(request: Request) -> Response:
         _no_params(request)
@@ -480,7 +483,7 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        threading.Thread(target=warm_up, daemon=True, name="board-warm-up").start()
+        await anyio.to_thread.run_sync(warm_up)  # the server takes requests once the figures are built
         yield
 
     app = Starlette(

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -120,9 +121,13 @@ def create_board(cities: list[CityConfig], board: BoardConfig | None = None, *, 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # A mounted app's own start-up does not run: each city's figures are built from here.
-        for a in apps:
-            threading.Thread(target=a.state.warm_up, daemon=True, name="board-warm-up").start()
+        # A mounted app's own start-up does not run: each city's figures are built from here,
+        # before the server takes its first request (the cities side by side).
+        threads = [threading.Thread(target=a.state.warm_up, daemon=True, name="board-warm-up") for a in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            await anyio.to_thread.run_sync(t.join)
         yield
 
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: on_http_error},
