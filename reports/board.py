@@ -282,8 +282,9 @@ def create_app(city: CityConfig, *, today: Callable[[], dt.date] | None = None,
     # history: it is kept until something it reads can have changed (see ``_monthly_key``), so a
     # page reloading during a scan costs reads only. When it has changed, the page shows the
     # figures it has, marked as being updated, and the new ones are built once in the
-    # background (their own read-only store); the page reloads itself until they are in. Only
-    # the first view after the board starts waits for them.
+    # background (their own read-only store); the page reloads itself until they are in. The
+    # board's start builds them before it takes a request (``warm_up``); a view that still finds
+    # none (a board mounted without its start-up, a failed build) waits for one.
     memo: dict[str, Any] = {}
     memo_lock = threading.Lock()
 
