@@ -7,16 +7,14 @@ same run (Starlette's test client, in process: no network, no TLS).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import best, city_db  # noqa: E402
+from benchkit import best, city_from_args  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from itaudit.board_config import BoardConfig, BoardUser, hash_password  # noqa: E402
@@ -27,13 +25,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--months", type=int, default=3)
-    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
-    args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
-    city = city_db(args.db or Path(tmp.name) / "city.db", devices=args.devices, months=args.months, end=END)
+    city, _, tmp = city_from_args(__doc__, devices=1000, months=3, end=END)
     hashed = hash_password(PASSWORD)
     today = lambda: END  # noqa: E731
     board = BoardConfig(host="127.0.0.2", exposed=True, tls_cert=Path("unused"), tls_key=Path("unused"),

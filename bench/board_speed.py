@@ -11,18 +11,14 @@ Goal: every page at most 300 ms.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import best, city_db  # noqa: E402
+from benchkit import best, best_cpu, city_from_args  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
@@ -31,16 +27,6 @@ from reports.board import create_app  # noqa: E402
 END = dt.date(2026, 10, 20)
 GOAL = 0.300
 
-
-def best_cpu(fn: Callable[[], Any], repeat: int = 3) -> float:
-    """The least CPU time (this process) of ``repeat`` runs: steadier than the wall clock on a
-    shared machine, where other work stretches every wall time."""
-    fastest = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        fastest = min(fastest, time.process_time() - t)
-    return fastest
 
 
 def line(name: str, took: float, base: float, cpu: float, base_cpu: float) -> str:
@@ -51,14 +37,7 @@ def line(name: str, took: float, base: float, cpu: float, base_cpu: float) -> st
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=5000)
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
-    args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
-    db = args.db or Path(tmp.name) / "city.db"
-    city = city_db(db, devices=args.devices, months=args.months, end=END)
+    city, db, tmp = city_from_args(__doc__, devices=5000, months=24, end=END)
     store = Store(db, readonly=True)
     device_id = store.db.execute("select device_id from findings group by device_id "
                                  "order by count(*) desc limit 1").fetchone()[0]

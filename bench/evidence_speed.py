@@ -9,15 +9,13 @@ files, next to the monthly summary (model + HTML) as the baseline: both read the
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import best, city_db  # noqa: E402
+from benchkit import best, city_from_args  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
 from reports.evidence import build_evidence, write_evidence  # noqa: E402
@@ -30,14 +28,8 @@ AS_OF = dt.date(2026, 10, 25)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=2000)
-    ap.add_argument("--months", type=int, default=13)
-    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="itaudit-evidence-bench-"))
-    db = args.db or work / "city.db"
-    city = city_db(db, devices=args.devices, months=args.months, end=END)
+    city, db, tmp = city_from_args(__doc__, devices=2000, months=13, end=END)
+    work = Path(tmp.name)
     store = Store(db, readonly=True)
     out = work / "out"
     base = best(lambda: write_monthly(city, store, as_of=AS_OF, out_dir=out))

@@ -9,15 +9,13 @@ process: a raw SQL read of the rows each report needs. Goal: each report under 3
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import best, city_db  # noqa: E402
+from benchkit import best, city_from_args  # noqa: E402
 
 from itaudit.store import Store  # noqa: E402
 from reports.monthly import write_monthly  # noqa: E402
@@ -47,14 +45,7 @@ def _baseline_plan(store: Store) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=5000)
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--db", type=Path, default=None, help="reuse (or create) this database")
-    args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="itaudit-bench-")
-    db = args.db or Path(tmp.name) / "city.db"
-    city = city_db(db, devices=args.devices, months=args.months, end=END)
+    city, db, tmp = city_from_args(__doc__, devices=5000, months=24, end=END)
     store = Store(db, readonly=True)
     n_obs = store.db.execute("select count(*) from observations").fetchone()[0]
     n_cr = store.db.execute("select count(*) from check_results").fetchone()[0]
