@@ -29,13 +29,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def board(tmp_path_factory: pytest.TempPathFactory):
+def need_browser() -> None:
+    """Playwright for Python and Debian's chromium are here (a skip or, under CI, a failure)."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         need_peer(False, "playwright (Python) is not installed")
     need_peer(os.path.exists(CHROMIUM), "Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory):
+    need_browser()
     tmp = tmp_path_factory.mktemp("board-browser")
     db = tmp / "city.db"
     city, store = report_city.build(db, n=60, months=14)

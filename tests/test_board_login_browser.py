@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import report_city
-from conftest import need_peer
 from peers_smtp import free_port, make_cert
 from test_board_auth import _wait_listening
-from test_board_browser import CHROMIUM, _shots
+from test_board_browser import CHROMIUM, _shots, need_browser
 
 from itaudit.board_config import hash_password
 from reports.board_auth import COOKIE, USER_LIMIT
@@ -44,11 +42,7 @@ def _spki_pin(cert_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        need_peer(False, "playwright (Python) is not installed")
-    need_peer(os.path.exists(CHROMIUM), "Debian's chromium is not installed (apt-get install chromium)")
+    need_browser()
     tmp = tmp_path_factory.mktemp("board-login")
     blocks = []
     for cid, name, seed in (("springfield", "Springfield", 7), ("shelbyville", "Shelbyville", 11)):

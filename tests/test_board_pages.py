@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 import report_city
 from markupsafe import escape
 from starlette.testclient import TestClient
+from test_board import _device_ids, _sql
 
 from collectors.linux import parse_linux
 from itaudit import rules
@@ -81,17 +81,6 @@ def client(city):
         yield c
 
 
-def _sql(city, query: str, args: list | None = None) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{city.database}?mode=ro", uri=True)
-    try:
-        return conn.execute(query, args or []).fetchall()
-    finally:
-        conn.close()
-
-
-def _device_ids(page: str) -> list[int]:
-    table = page[page.index('<table id="devices">'):]
-    return [int(x) for x in re.findall(r'<a href="/devices/(\d+)">', table)]
 
 
 def _ages(city) -> dict[int, float | None]:
