@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from itaudit import inventory, plugins
+from itaudit import inventory, plugins, rules
 from itaudit.checking import CheckContext, run_checks
 from itaudit.config import CityConfig, Config, check_scannable, verify_secrets
 from itaudit.model import CollectResult, DeviceFacts, Finding, ResultStatus, Status, Target
@@ -400,8 +400,9 @@ def _findings_for(result: CollectResult, store: Store, city: CityConfig, as_of: 
             chosen = [s for s in chosen if s.id in _CHECKS_WITHOUT_FACTS or (seen and s.id in _CHECKS_BEFORE_LOGIN)]
             return run_checks(result.facts, ctx, chosen) + _age_on_record(store, ctx, specs)
     elif result.target.protocol == "directory" or result.status == ResultStatus.ERROR:
-        if directory.disabled:
-            # A disabled computer object judged from the directory alone: only whether it lingers.
+        if rules.disabled_directory_object(directory.disabled, result.facts.sources):
+            # A disabled computer object judged from the directory alone: only whether it lingers
+            # (the refresh plan leaves it out by the same rule).
             chosen = [s for s in chosen if s.id == "AD-001" or s.id in _CHECKS_WITHOUT_FACTS]
         else:
             # Checks of what only a scan collects (patch state, host security settings, "key facts
