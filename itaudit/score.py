@@ -19,6 +19,7 @@ from typing import Any
 
 from itaudit.errors import KnowledgeError
 from itaudit.knowledge import shipped_data_dir
+from itaudit.model import Severity
 
 WEIGHTS_FORMAT = "itaudit-score-weights/1"
 
@@ -149,6 +150,14 @@ def device_score(
     )
 
 
+def _worse(severity: str, than: str) -> bool:
+    """Is ``severity`` worse than ``than`` (by ``Severity.rank``; an unknown name is never worse)?"""
+    try:
+        return Severity(severity).rank > Severity(than).rank
+    except ValueError:
+        return False
+
+
 def city_score(devices: Iterable[ScoreBreakdown], *, label: str | None = None) -> ScoreBreakdown:
     """The mean of device scores; items aggregate each check's share of the points lost."""
     devs = list(devices)
@@ -163,6 +172,8 @@ def city_score(devices: Iterable[ScoreBreakdown], *, label: str | None = None) -
             if a is None:
                 a = agg[it.check_id] = ScoreItem(it.check_id, it.title, it.severity, 0.0, count=0)
             a.points += it.points / n
+            if _worse(it.severity, a.severity):  # the line names the worst severity among its devices
+                a.severity = it.severity
             if it.check_id not in seen:
                 a.count += 1
                 seen.add(it.check_id)

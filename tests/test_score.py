@@ -66,3 +66,13 @@ def test_city_score_is_mean_and_aggregates_by_check():
     assert sum(i.points for i in city.items) == pytest.approx(100 - city.score, abs=0.1)
     assert "on 2 devices" in city.why()[0]
     assert city_score([]).score == 100
+
+
+def test_city_line_names_the_worst_severity_among_its_devices():
+    """VULN-001 is high by default and critical where ransomware uses the flaw: the city's "why
+    this score" line for it says critical when any device's finding is critical, whatever the order."""
+    high = {"check_id": "VULN-001", "title": "t", "severity": "high", "status": "fail"}
+    critical = {**high, "severity": "critical"}
+    for order in ([high, critical], [critical, high]):
+        city = city_score([device_score([f]) for f in order])
+        assert [(i.check_id, i.severity, i.count) for i in city.items] == [("VULN-001", "critical", 2)]
